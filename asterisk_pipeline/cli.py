@@ -1,0 +1,278 @@
+"""``asterisk-pipeline``: the operators' command line (database, imports, statistics, simulator)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+from sqlalchemy import Engine
+
+from .model import Enterprise, Flow
+from .pbx.files import date_from_name
+from .settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A problem the operator can fix; printed as one line, exit code 2."""
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asterisk-pipeline",
+        description="Pull Asterisk Listen_AMI call logs into one central call database.",
+        epilog="Configuration comes from ASTERISK_* environment variables (see README).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    db_help = "SQLAlchemy URL of the central database (default: $ASTERISK_DATABASE_URL or SQLite under $ASTERISK_HOME)"
+
+    db = commands.add_parser("db", help="central database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations (safe to repeat)")
+    upgrade.add_argument("--db", metavar="URL", help=db_help)
+
+    enterprise = commands.add_parser("enterprise", help="the enterprises table (embedded setups, demos)")
+    ent_commands = enterprise.add_subparsers(dest="enterprise_command", required=True, metavar="ACTION")
+    add = ent_commands.add_parser("add", help="add or update an enterprise")
+    add.add_argument("number", help="enterprise number, e.g. 0327")
+    add.add_argument("--name")
+    add.add_argument("--host", help="PBX host name")
+    add.add_argument("--ip")
+    add.add_argument("--secret", help="the enterprise secret (stored as calls.token)")
+    add.add_argument("--token", help="the PBX unit id carried in event bodies (name2)")
+    add.add_argument("--disabled", action="store_true", help="add it inactive")
+    add.add_argument("--db", metavar="URL", help=db_help)
+    listing = ent_commands.add_parser("list", help="list enterprises (secrets masked)")
+    listing.add_argument("--db", metavar="URL", help=db_help)
+
+    imp = commands.add_parser(
+        "import-file",
+        help="import one local Listen_AMI file for an enterprise",
+        description="Import one local Listen_AMI_YYYY-MM-DD.db file. Prints a one-line JSON "
+        "summary; exits 1 when the import failed, 2 on a usage error.",
+    )
+    imp.add_argument("path", type=Path, help="path of a Listen_AMI_YYYY-MM-DD.db file")
+    imp.add_argument("--enterprise", required=True, help="enterprise number (must exist in enterprises)")
+    imp.add_argument("--flow", required=True, choices=[f.value for f in Flow],
+                     help="history reads APIlogs, live reads AlternativeAPIlogs")
+    imp.add_argument("--date", type=_date, help="file date when the name does not carry it")
+    imp.add_argument("--force", action="store_true", help="ignore the cursor: read every row again")
+    imp.add_argument("--db", metavar="URL", help=db_help)
+
+    stats = commands.add_parser("stats", help="calls, answered share and average duration")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stats.add_argument("--by-day", action="store_true", help="also group by UTC day of start time")
+    stats.add_argument("--db", metavar="URL", help=db_help)
+
+    sim = commands.add_parser("simulate", help="write realistic (and dirty) Listen_AMI files")
+    sim.add_argument("outdir", type=Path, help="files go to OUTDIR/<enterprise>/Listen_AMI_<date>.db")
+    sim.add_argument("--enterprises", required=True, help="comma-separated numbers, e.g. 0100,0327")
+    sim.add_argument("--days", type=_positive, default=1)
+    sim.add_argument("--calls-per-day", type=_positive, default=100)
+    sim.add_argument("--end-date", type=_date, help="last day (default: today, UTC)")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--dirty-share", type=float, default=0.01, help="share of malformed rows (0-1)")
+    return parser
+
+
+def _engine(url: str | None, settings: Settings) -> Engine:
+    from .warehouse.db import make_engine
+
+    return make_engine(url or settings.resolved_database_url)
+
+
+def _require_schema(engine: Engine) -> None:
+    from .warehouse.migrate import current_revision
+
+    if current_revision(engine) is None:
+        raise CliError("the central database has no schema yet: run `asterisk-pipeline db upgrade`")
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from .warehouse.migrate import current_revision, upgrade
+
+    engine = _engine(args.db, settings)
+    upgrade(engine)
+    print(f"database at revision {current_revision(engine)} ({engine.url.render_as_string(hide_password=True)})")
+    return EXIT_OK
+
+
+def cmd_enterprise_add(args: argparse.Namespace, settings: Settings) -> int:
+    from .warehouse.db import write_transaction
+    from .warehouse.registry import upsert_enterprise, validate_number
+
+    try:
+        validate_number(args.number)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    engine = _engine(args.db, settings)
+    _require_schema(engine)
+    with write_transaction(engine) as conn:
+        upsert_enterprise(
+            conn,
+            Enterprise(args.number, args.name, args.host, args.secret, args.ip, args.token),
+            is_enabled=not args.disabled,
+            active=not args.disabled,
+        )
+    print(f"enterprise {args.number} saved ({'disabled' if args.disabled else 'active'})")
+    return EXIT_OK
+
+
+def cmd_enterprise_list(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from .warehouse.schema import enterprises
+
+    engine = _engine(args.db, settings)
+    _require_schema(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(select(enterprises).order_by(enterprises.c.number)).all()
+    for row in rows:
+        state = "active" if row.is_enabled and row.active else "inactive"
+        print(f"{row.number}\t{row.name or ''}\t{row.host or ''}\t{row.ip or ''}\t{state}\tsecret={'***' if row.secret else '-'}")
+    return EXIT_OK
+
+
+def cmd_import_file(args: argparse.Namespace, settings: Settings) -> int:
+    from .sync import import_day_file
+    from .warehouse.registry import get_enterprise, validate_number
+
+    try:
+        validate_number(args.enterprise)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    file_date = args.date or date_from_name(args.path.name)
+    if file_date is None:
+        raise CliError(
+            f"cannot tell the date of {args.path.name!r}: name it Listen_AMI_YYYY-MM-DD.db or pass --date"
+        )
+    engine = _engine(args.db, settings)
+    _require_schema(engine)
+    with engine.connect() as conn:
+        enterprise = get_enterprise(conn, args.enterprise)
+    if enterprise is None:
+        raise CliError(
+            f"enterprise {args.enterprise!r} is not in the enterprises table "
+            "(add it with `asterisk-pipeline enterprise add`)"
+        )
+    outcome = import_day_file(
+        engine, enterprise, args.path, flow=Flow(args.flow), file_date=file_date,
+        settings=settings, force=args.force,
+    )
+    print(json.dumps(outcome.summary(), ensure_ascii=False))
+    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from .warehouse.stats import call_stats
+
+    engine = _engine(args.db, settings)
+    _require_schema(engine)
+    with engine.connect() as conn:
+        rows = call_stats(conn, by_day=args.by_day)
+    if args.json:
+        print(json.dumps([asdict(row) for row in rows], ensure_ascii=False))
+        return EXIT_OK
+    header = ["enterprise", "data_source"] + (["day"] if args.by_day else []) + [
+        "calls", "answered", "answered_%", "avg_duration_s",
+    ]
+    table = [header]
+    for row in rows:
+        table.append(
+            [row.enterprise_id, row.data_source] + ([row.day or "-"] if args.by_day else []) + [
+                str(row.calls), str(row.answered), f"{100 * row.answered_share:.1f}",
+                f"{row.avg_duration:.1f}" if row.avg_duration is not None else "-",
+            ]
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    if not rows:
+        print("(no calls yet)")
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from .simulate import simulate_fleet
+    from .warehouse.registry import validate_number
+
+    numbers = [n.strip() for n in args.enterprises.split(",") if n.strip()]
+    if not numbers:
+        raise CliError("--enterprises needs at least one number")
+    for number in numbers:
+        try:
+            validate_number(number)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    if not 0 <= args.dirty_share <= 1:
+        raise CliError("--dirty-share must be between 0 and 1")
+    end = args.end_date or datetime.now(timezone.utc).date()
+    summaries = simulate_fleet(
+        args.outdir, enterprises=numbers, days=args.days, calls_per_day=args.calls_per_day,
+        end_date=end, seed=args.seed, dirty_share=args.dirty_share,
+    )
+    for summary in summaries:
+        print(json.dumps({
+            "path": str(summary.path), "enterprise": summary.enterprise,
+            "date": summary.day.isoformat(), "calls": summary.calls,
+            "answered": summary.answered, "rows": summary.rows, "dirty_rows": summary.dirty_rows,
+        }, ensure_ascii=False))
+    return EXIT_OK
+
+
+HANDLERS = {
+    ("db", "upgrade"): cmd_db_upgrade,
+    ("enterprise", "add"): cmd_enterprise_add,
+    ("enterprise", "list"): cmd_enterprise_list,
+    ("import-file", None): cmd_import_file,
+    ("stats", None): cmd_stats,
+    ("simulate", None): cmd_simulate,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    action = getattr(args, f"{args.command.replace('-', '_')}_command", None)
+    handler = HANDLERS[(args.command, action)]
+    try:
+        settings = Settings()
+        return handler(args, settings)
+    except CliError as exc:
+        print(f"asterisk-pipeline: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # settings validation (e.g. an unknown time zone)
+        print(f"asterisk-pipeline: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

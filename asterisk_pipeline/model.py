@@ -1,0 +1,156 @@
+"""The values that flow through the core: source rows in, events/rejects/calls/participants out.
+
+Frozen, slotted dataclasses: cheap enough to make a million of, and impossible to mutate by
+accident between normalization and loading.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from typing import Any, Union
+
+# What an untyped SQLite column can hand back.
+SqliteValue = Union[str, int, float, bytes, None]
+
+HISTORY_TABLE = "APIlogs"
+LIVE_TABLE = "AlternativeAPIlogs"
+
+
+class Flow(str, Enum):
+    """The two import flows; the value is the ``data_source`` they write."""
+
+    HISTORY = "history"
+    LIVE = "live"
+
+    @property
+    def data_source(self) -> str:
+        return "downloaded" if self is Flow.HISTORY else "live"
+
+    @property
+    def table(self) -> str:
+        return HISTORY_TABLE if self is Flow.HISTORY else LIVE_TABLE
+
+
+DATA_SOURCES = ("downloaded", "live", "migrated")
+
+
+@dataclass(frozen=True, slots=True)
+class Enterprise:
+    """One row of ``enterprises`` as the pipeline needs it."""
+
+    number: str
+    name: str | None = None
+    host: str | None = None
+    secret: str | None = None
+    ip: str | None = None
+    token: str | None = None  # ``name2``: the PBX unit id carried in every body
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One row of APIlogs/AlternativeAPIlogs, values exactly as SQLite returned them."""
+
+    id: int
+    date_time: SqliteValue
+    event: SqliteValue
+    unique_id: SqliteValue
+    request: SqliteValue
+    status: SqliteValue
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A row that parsed into a JSON object: stored in ``call_events`` (SPEC §4.1)."""
+
+    source_id: int
+    unique_id: str
+    event_type: str
+    event_timestamp: datetime | None  # UTC
+    canonical_json: str
+    body_hash: bytes
+    delivered: bool
+    status: str | None
+    body: dict[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A row that cannot be an event, kept with its identity, raw text and the reason."""
+
+    source_id: int
+    event_type: str | None
+    unique_id: str | None
+    raw_text: str | None
+    reason: str
+
+
+# Ordering of evidence: (file date, source id) — ids restart in every day file.
+Order = tuple[date, int]
+
+
+@dataclass(frozen=True, slots=True)
+class HangupEvidence:
+    order: Order
+    end_local: datetime | None  # parsed EndTime (PBX local), None when missing or malformed
+    canonical_json: str
+    delivered: bool
+    live_table: bool  # read from AlternativeAPIlogs: counts for the live "already delivered" rule
+
+
+@dataclass(frozen=True, slots=True)
+class DialEvidence:
+    order: Order
+    extensions: tuple[str, ...]
+    at: datetime | None  # UTC
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeEvidence:
+    order: Order
+    caller_id: str | None
+    at: datetime | None  # UTC
+
+
+@dataclass(slots=True)
+class CallEvidence:
+    """Everything known about one UniqueId that a call and its participants are built from.
+
+    Keyed by body hash so that delivery retries count once and the earliest copy wins.
+    """
+
+    hangups: dict[bytes, HangupEvidence] = field(default_factory=dict)
+    dials: dict[bytes, DialEvidence] = field(default_factory=dict)
+    bridges: dict[bytes, BridgeEvidence] = field(default_factory=dict)
+    live_delivered_hangup: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    unique_id: str
+    enterprise_id: str
+    token: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    duration: int | None
+    phone_number: str | None
+    trunk: str | None
+    main_extension: str | None
+    extensions_count: int
+    call_type: str | None
+    call_status: str | None
+    is_answered: bool
+    data_source: str
+    asterisk_host: str | None
+    raw_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    unique_id: str
+    extension: str
+    participant_status: str  # 'answered' | 'no_answer'
+    ring_order: int
+    dial_start: datetime | None
+    answer_time: datetime | None
+    hangup_time: datetime | None

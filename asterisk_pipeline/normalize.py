@@ -1,0 +1,351 @@
+"""SPEC §4 as pure functions: source rows → events or rejects; evidence → calls and participants.
+
+Nothing here does I/O. The loader feeds rows in, keeps the evidence, and writes what comes out.
+Hot path: ``classify_row`` runs once per source row (a million per big file), so it avoids
+regexes and repeated work where it can.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from hashlib import sha256
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from .model import (
+    BridgeEvidence,
+    Call,
+    CallEvidence,
+    DialEvidence,
+    Enterprise,
+    Event,
+    HangupEvidence,
+    Participant,
+    Rejected,
+    SourceRow,
+    SqliteValue,
+)
+
+_RESPONSE_2XX = re.compile(r"<Response \[2[0-9][0-9]\]>\Z")
+_NUL = "\x00"
+_DATETIME_SEPARATORS = ((4, "-"), (7, "-"), (10, " "), (13, ":"), (16, ":"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalars
+
+
+def as_text(value: Any) -> str | None:
+    """A raw value as text, unchanged when it already is text.
+
+    NUL is the one character PostgreSQL text cannot hold; it becomes U+FFFD (the raw body keeps
+    it, escaped, in ``raw_data``).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bytes):
+        text = value.decode("utf-8", "replace")
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = str(int(value)) if value.is_integer() else repr(value)
+    else:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.replace(_NUL, "\ufffd") if _NUL in text else text
+
+
+def is_delivered(status: SqliteValue) -> bool:
+    """SPEC §2.1: ``ok`` in any case or exactly ``<Response [2xx]>`` (stripped); NULL is not."""
+    text = as_text(status)
+    if text is None:
+        return False
+    stripped = text.strip()
+    return stripped.lower() == "ok" or _RESPONSE_2XX.match(stripped) is not None
+
+
+def parse_local(value: Any) -> datetime | None:
+    """Strict ``'YYYY-MM-DD HH:MM:SS'`` (naive, PBX local); anything else is None."""
+    if type(value) is not str or len(value) != 19:
+        return None
+    for position, separator in _DATETIME_SEPARATORS:
+        if value[position] != separator:
+            return None
+    digits = value[0:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    try:
+        return datetime(
+            int(value[0:4]), int(value[5:7]), int(value[8:10]),
+            int(value[11:13]), int(value[14:16]), int(value[17:19]),
+        )
+    except ValueError:
+        return None
+
+
+def local_to_utc(local: datetime | None, tz: ZoneInfo) -> datetime | None:
+    """A naive PBX-local time as an aware UTC time."""
+    if local is None:
+        return None
+    return local.replace(tzinfo=tz).astimezone(timezone.utc)
+
+
+@lru_cache(maxsize=262_144)
+def text_to_utc(value: str, tz: ZoneInfo) -> datetime | None:
+    """``parse_local`` then ``local_to_utc``, cached: rows of one second share their DateTime."""
+    return local_to_utc(parse_local(value), tz)
+
+
+def to_utc(value: Any, tz: ZoneInfo) -> datetime | None:
+    return text_to_utc(value, tz) if type(value) is str else None
+
+
+def normalize_extensions(value: Any) -> tuple[str, ...]:
+    """SPEC §2.2: a list, ``[""]``, ``[]`` or ``"201&202"`` → stripped, non-blank, unique, in order."""
+    if value is None:
+        return ()
+    raw_items: list[str] = []
+    for item in value if isinstance(value, list) else [value]:
+        text = as_text(item)
+        if text is not None:
+            raw_items.extend(text.split("&"))
+    seen: dict[str, None] = {}
+    for item in raw_items:
+        stripped = item.strip()
+        if stripped:
+            seen.setdefault(stripped, None)
+    return tuple(seen)
+
+
+def call_type_text(value: Any) -> str | None:
+    """``str(CallType)``: ``1``, ``1.0`` and ``"1"`` all give ``'1'``."""
+    return as_text(value)
+
+
+def canonical_json(body: dict[str, Any]) -> str:
+    """SPEC §4.3: sorted keys, compact separators, non-ASCII kept as is."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _uid(value: Any) -> str:
+    text = as_text(value)
+    return text.strip() if text else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows → events or rejects
+
+
+def classify_row(row: SourceRow, tz: ZoneInfo) -> Event | Rejected:
+    """SPEC §4.1: a row becomes an event, or a reject with its reason. Never raises."""
+    event_name = as_text(row.event)
+    column_uid = _uid(row.unique_id)
+    request = row.request
+
+    def reject(raw_text: str | None, reason: str) -> Rejected:
+        return Rejected(row.id, event_name, column_uid or None, raw_text, reason)
+
+    if request is None:
+        return reject(None, "request is NULL")
+    if isinstance(request, bytes):
+        try:
+            text = request.decode("utf-8")
+        except UnicodeDecodeError:
+            return reject(request.decode("utf-8", "backslashreplace"), "request is not valid UTF-8")
+    elif isinstance(request, str):
+        text = request
+    else:
+        text = as_text(request) or ""
+    try:
+        body = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        return reject(as_text(text), "invalid JSON: nested too deeply")
+    except ValueError as exc:
+        return reject(as_text(text), f"invalid JSON: {exc}")
+    if not isinstance(body, dict):
+        return reject(as_text(text), f"JSON is not an object but {_json_kind(body)}")
+    unique_id = column_uid or _uid(body.get("UniqueId"))
+    if not unique_id and event_name == "hangup":
+        return reject(as_text(text), "hangup without UniqueId")
+    canonical = canonical_json(body)
+    try:
+        digest = sha256(canonical.encode("utf-8")).digest()
+    except UnicodeEncodeError:
+        return reject(as_text(text), "JSON holds an unpaired surrogate escape")
+    status = row.status
+    return Event(
+        source_id=row.id,
+        unique_id=unique_id,
+        event_type=event_name if event_name is not None else "",
+        event_timestamp=to_utc(row.date_time, tz),
+        canonical_json=canonical,
+        body_hash=digest,
+        delivered=is_delivered(status),
+        status=status if type(status) is str and _NUL not in status else as_text(status),
+        body=body,
+    )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+# ---------------------------------------------------------------------------------------------
+# Events → evidence about one UniqueId
+
+
+def add_evidence(
+    evidence: dict[str, CallEvidence],
+    *,
+    unique_id: str,
+    event_type: str,
+    body: dict[str, Any],
+    body_hash: bytes,
+    canonical: str,
+    at: datetime | None,
+    order: tuple[date, int],
+    delivered: bool,
+    live_table: bool,
+) -> None:
+    """Remember what a call needs from one event; the earliest copy of a body wins."""
+    if not unique_id or event_type not in ("hangup", "dial", "bridge"):
+        return
+    known = evidence.get(unique_id)
+    if known is None:
+        known = evidence[unique_id] = CallEvidence()
+    if event_type == "hangup":
+        if live_table and delivered:
+            known.live_delivered_hangup = True
+        previous = known.hangups.get(body_hash)
+        if previous is None or order < previous.order:
+            known.hangups[body_hash] = HangupEvidence(
+                order, parse_local(body.get("EndTime")), canonical, delivered, live_table
+            )
+    elif event_type == "dial":
+        previous_dial = known.dials.get(body_hash)
+        if previous_dial is None or order < previous_dial.order:
+            known.dials[body_hash] = DialEvidence(
+                order, normalize_extensions(body.get("Extensions")), at
+            )
+    else:
+        previous_bridge = known.bridges.get(body_hash)
+        if previous_bridge is None or order < previous_bridge.order:
+            caller = as_text(body.get("CallerIDNum"))
+            known.bridges[body_hash] = BridgeEvidence(
+                order, caller.strip() if caller is not None else None, at
+            )
+
+
+def add_event_evidence(
+    evidence: dict[str, CallEvidence], event: Event, file_date: date, live_table: bool
+) -> None:
+    add_evidence(
+        evidence,
+        unique_id=event.unique_id,
+        event_type=event.event_type,
+        body=event.body,
+        body_hash=event.body_hash,
+        canonical=event.canonical_json,
+        at=event.event_timestamp,
+        order=(file_date, event.source_id),
+        delivered=event.delivered,
+        live_table=live_table,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence → call and participants
+
+
+def choose_hangup(hangups: Iterable[HangupEvidence]) -> HangupEvidence:
+    """SPEC §4.2: a parsable EndTime first, then the later EndTime, then the higher source id."""
+    return max(
+        hangups, key=lambda h: (h.end_local is not None, h.end_local or datetime.min, h.order)
+    )
+
+
+def build_call(
+    unique_id: str,
+    evidence: CallEvidence,
+    enterprise: Enterprise,
+    tz: ZoneInfo,
+    data_source: str,
+) -> tuple[Call, list[Participant]] | None:
+    """SPEC §4.2 and §4.4 for one UniqueId; None when it has no hangup yet."""
+    if not evidence.hangups:
+        return None
+    chosen = choose_hangup(evidence.hangups.values())
+    body: dict[str, Any] = json.loads(chosen.canonical_json)
+    start = local_to_utc(
+        parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz
+    )
+    end = local_to_utc(chosen.end_local, tz)
+    duration = None
+    if start is not None and end is not None and end >= start:
+        duration = int((end - start).total_seconds())
+    call_status = as_text(body.get("CallStatus"))
+    is_answered = call_status == "2"
+
+    dials = sorted(evidence.dials.values(), key=lambda d: d.order)
+    dial_extensions = normalize_extensions([e for d in dials for e in d.extensions])
+    hangup_extensions = normalize_extensions(body.get("Extensions"))
+    call_extensions = hangup_extensions or dial_extensions
+
+    call = Call(
+        unique_id=unique_id,
+        enterprise_id=enterprise.number,
+        token=enterprise.secret,
+        start_time=start,
+        end_time=end,
+        duration=duration,
+        phone_number=as_text(body.get("Phone")),
+        trunk=as_text(body.get("Trunk")),
+        main_extension=call_extensions[0] if call_extensions else None,
+        extensions_count=len(call_extensions),
+        call_type=call_type_text(body.get("CallType")),
+        call_status=call_status,
+        is_answered=is_answered,
+        data_source=data_source,
+        asterisk_host=enterprise.host,
+        raw_json=chosen.canonical_json,
+    )
+
+    answered = set(hangup_extensions) if is_answered else set()
+    dial_start = dials[0].at if dials and dials[0].at is not None else start
+    bridges = sorted(evidence.bridges.values(), key=lambda b: b.order)
+    ordered = dial_extensions + tuple(e for e in call_extensions if e not in dial_extensions)
+    participants = [
+        Participant(
+            unique_id=unique_id,
+            extension=extension,
+            participant_status="answered" if extension in answered else "no_answer",
+            ring_order=position,
+            dial_start=dial_start,
+            answer_time=next((b.at for b in bridges if b.caller_id == extension), None),
+            hangup_time=end,
+        )
+        for position, extension in enumerate(ordered, start=1)
+    ]
+    return call, participants
+
+
+def live_call_wanted(evidence: CallEvidence, import_all: bool) -> bool:
+    """SPEC §4.1: the live flow creates a call only when no hangup row was delivered."""
+    return import_all or not evidence.live_delivered_hangup

@@ -1,0 +1,166 @@
+"""Listen_AMI day files: their names, and reading their rows above a cursor.
+
+The PBX listener commits after every row in rollback-journal mode, so a reader can meet a
+locked file, a file with no tables yet, or no file at all. Each of those is a ``SourceError``
+with a ``kind`` an operator can act on, never a bare traceback. Rows are read in keyset chunks
+(``id > cursor LIMIT n``) so a million-row file never sits in memory and the writer is never
+locked out for long.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Iterator
+
+from ..model import SourceRow
+
+FILE_PREFIX = "Listen_AMI_"
+_FILE_NAME = re.compile(r"Listen_AMI_(\d{4}-\d{2}-\d{2})\.db\Z")
+SOURCE_TABLES = frozenset({"APIlogs", "AlternativeAPIlogs"})
+
+
+class SourceErrorKind(str, Enum):
+    MISSING = "missing_file"
+    NO_TABLE = "no_table"
+    LOCKED = "locked"
+    CORRUPT = "corrupt"
+    UNREADABLE = "unreadable"
+
+
+class SourceError(Exception):
+    """A day file that cannot be read to the end; ``kind`` says why, the message what to do."""
+
+    def __init__(self, kind: SourceErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}: {self.message}"
+
+
+def file_name(day: date) -> str:
+    return f"{FILE_PREFIX}{day.isoformat()}.db"
+
+
+def date_from_name(name: str) -> date | None:
+    """The PBX-local date a file is named by, or None for any other name."""
+    match = _FILE_NAME.match(name)
+    if not match:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class DayFile:
+    """A readable Listen_AMI file on local disk (a mirror, a mount or a fetched copy)."""
+
+    path: Path
+    busy_timeout_s: float = 10.0
+
+    def _connect(self, text_as_bytes: bool = False) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise SourceError(SourceErrorKind.MISSING, f"{self.path} does not exist")
+        try:
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout_s
+            )
+        except sqlite3.Error as exc:
+            raise _classify(self.path, exc) from exc
+        if text_as_bytes:
+            conn.text_factory = bytes
+        return conn
+
+    def has_table(self, table: str) -> bool:
+        with closing(self._connect()) as conn:
+            try:
+                row = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise _classify(self.path, exc) from exc
+        return row is not None
+
+    def max_id(self, table: str) -> int:
+        """Highest row id of a source table (0 when empty)."""
+        _check_table(table)
+        with closing(self._connect()) as conn:
+            self._require_table(conn, table)
+            try:
+                value = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise _classify(self.path, exc) from exc
+        return int(value or 0)
+
+    def read_rows(self, table: str, after_id: int = 0, chunk_rows: int = 20_000) -> Iterator[list[SourceRow]]:
+        """Chunks of rows with ``id > after_id`` in id order, until the table's end."""
+        _check_table(table)
+        query = (
+            f"SELECT id, DateTime, event, Uniqueid, request, status FROM {table} "
+            "WHERE id > ? ORDER BY id LIMIT ?"
+        )
+        with closing(self._connect()) as conn:
+            self._require_table(conn, table)
+            cursor = after_id
+            while True:
+                rows = self._fetch(conn, query, cursor, chunk_rows)
+                if not rows:
+                    return
+                yield [SourceRow(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
+                cursor = int(rows[-1][0])
+                if len(rows) < chunk_rows:
+                    return
+
+    def _fetch(self, conn: sqlite3.Connection, query: str, cursor: int, limit: int) -> list[tuple]:
+        try:
+            return conn.execute(query, (cursor, limit)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc).lower():
+                raise _classify(self.path, exc) from exc
+        except sqlite3.Error as exc:
+            raise _classify(self.path, exc) from exc
+        # Some value is not valid UTF-8: read this chunk as bytes, the normalizer decides.
+        with closing(self._connect(text_as_bytes=True)) as raw:
+            try:
+                return raw.execute(query, (cursor, limit)).fetchall()
+            except sqlite3.Error as exc:
+                raise _classify(self.path, exc) from exc
+
+    def _require_table(self, conn: sqlite3.Connection, table: str) -> None:
+        try:
+            row = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise _classify(self.path, exc) from exc
+        if row is None:
+            raise SourceError(
+                SourceErrorKind.NO_TABLE,
+                f"{self.path} has no table {table} (a file created at day rollover has none yet)",
+            )
+
+
+def _check_table(table: str) -> None:
+    # Table names go into SQL text, so only the fixed names are ever allowed.
+    if table not in SOURCE_TABLES:
+        raise ValueError(f"unknown source table {table!r}")
+
+
+def _classify(path: Path, exc: sqlite3.Error) -> SourceError:
+    text = str(exc)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return SourceError(
+            SourceErrorKind.LOCKED, f"{path} stayed locked by its writer ({text}); retry later"
+        )
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return SourceError(SourceErrorKind.CORRUPT, f"{path} is not a readable SQLite file ({text})")
+    return SourceError(SourceErrorKind.UNREADABLE, f"{path} could not be read ({text})")

@@ -1,0 +1,85 @@
+"""Truthful sync statistics: ``download_sync`` (one row per enterprise and host) and ``sync_runs``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from sqlalchemy import Connection
+
+from .schema import download_sync, sync_runs
+from .upsert import dialect_insert
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    enterprise_id: str
+    asterisk_host: str
+    flow: str
+    file_date: date | None
+    source_table: str | None
+    started_at: datetime
+    finished_at: datetime
+    status: str  # 'success' | 'failed'
+    rows_read: int = 0
+    new_calls: int = 0
+    updated_calls: int = 0
+    new_events: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    conflicts: int = 0
+    bytes_transferred: int = 0
+    error_kind: str | None = None
+    error: str | None = None
+    dagster_run_id: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+def record_run(conn: Connection, run: RunRecord) -> None:
+    """Append to ``sync_runs`` and fold the outcome into ``download_sync``."""
+    conn.execute(
+        sync_runs.insert().values(
+            enterprise_id=run.enterprise_id, asterisk_host=run.asterisk_host, flow=run.flow,
+            file_date=run.file_date, source_table=run.source_table, started_at=run.started_at,
+            finished_at=run.finished_at, rows_read=run.rows_read, new_calls=run.new_calls,
+            updated_calls=run.updated_calls, new_events=run.new_events,
+            duplicates=run.duplicates, rejected=run.rejected, conflicts=run.conflicts,
+            bytes_transferred=run.bytes_transferred, duration_s=run.duration_s,
+            status=run.status, error_kind=run.error_kind, error=run.error,
+            dagster_run_id=run.dagster_run_id,
+        )
+    )
+    now = datetime.now(timezone.utc)
+    ok = run.status == "success"
+    insert = dialect_insert(conn)
+    statement = insert(download_sync).values(
+        enterprise_id=run.enterprise_id,
+        asterisk_host=run.asterisk_host,
+        last_check_timestamp=run.finished_at,
+        last_successful_sync=run.finished_at if ok else None,
+        last_failed_sync=None if ok else run.finished_at,
+        total_downloaded_events=run.rows_read,
+        failed_events_count=run.rejected,
+        last_error_message=None if ok else run.error,
+        updated_at=now,
+    )
+    table = download_sync.c
+    changes: dict[str, object] = {
+        "last_check_timestamp": statement.excluded.last_check_timestamp,
+        "total_downloaded_events": table.total_downloaded_events + run.rows_read,
+        "failed_events_count": table.failed_events_count + run.rejected,
+        "updated_at": now,
+    }
+    if ok:
+        changes["last_successful_sync"] = statement.excluded.last_successful_sync
+        changes["last_error_message"] = None
+    else:
+        changes["last_failed_sync"] = statement.excluded.last_failed_sync
+        changes["last_error_message"] = statement.excluded.last_error_message
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["enterprise_id", "asterisk_host"], set_=changes
+        )
+    )

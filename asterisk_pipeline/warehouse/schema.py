@@ -1,0 +1,196 @@
+"""The central schema (SPEC §3) as SQLAlchemy Core tables, for PostgreSQL and SQLite alike.
+
+The Alembic migrations create exactly this (a test compares them). ``enterprises`` belongs to
+the platform in production; it is described here so that the pipeline can read it, and created
+by the first migration only where it is absent.
+
+Timestamps are UTC: ``timestamptz`` on PostgreSQL, naive UTC text on SQLite.
+``raw_data`` is ``json`` (validated text), not ``jsonb``: it is written a million rows at a time
+and read rarely, and ``json`` keeps bodies byte-exact, ``\\u0000`` escapes included.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+# BIGINT identities on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+UtcTime = DateTime(timezone=True)
+
+enterprises = Table(
+    "enterprises",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("number", Text, nullable=False, unique=True),
+    Column("name", Text),
+    Column("host", Text),
+    Column("secret", Text),
+    Column("ip", Text),
+    Column("is_enabled", Boolean, nullable=False, server_default="1"),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Column("name2", Text),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("unique_id", Text, nullable=False, unique=True),
+    Column("enterprise_id", Text, nullable=False),
+    Column("token", Text),
+    Column("start_time", UtcTime),
+    Column("end_time", UtcTime),
+    Column("duration", Integer),
+    Column("phone_number", Text),
+    Column("trunk", Text),
+    Column("main_extension", Text),
+    Column("extensions_count", Integer, nullable=False, server_default="0"),
+    Column("call_type", Text),
+    Column("call_status", Text),
+    Column("is_answered", Boolean, nullable=False, server_default="0"),
+    Column("data_source", Text, nullable=False),
+    Column("asterisk_host", Text),
+    Column("raw_data", JSON),
+    Column("created_at", UtcTime, nullable=False, server_default=func.current_timestamp()),
+    CheckConstraint("data_source IN ('downloaded', 'live', 'migrated')", name="data_source"),
+    Index(None, "enterprise_id", "data_source", "start_time"),
+    Index(None, "data_source", "start_time"),
+    Index(None, "start_time"),
+)
+
+call_participants = Table(
+    "call_participants",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("call_id", BigInteger, ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
+    Column("extension", Text, nullable=False),
+    Column("participant_status", Text, nullable=False),
+    Column("ring_order", Integer, nullable=False),
+    Column("dial_start", UtcTime),
+    Column("answer_time", UtcTime),
+    Column("hangup_time", UtcTime),
+    UniqueConstraint("call_id", "extension"),
+    CheckConstraint("participant_status IN ('answered', 'no_answer')", name="status"),
+)
+
+# call_id has no foreign key on purpose: events are stored before their call exists, a million
+# at a time, and the quality checks report any event pointing at a missing call.
+call_events = Table(
+    "call_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("call_id", BigInteger),
+    Column("enterprise_id", Text, nullable=False),
+    Column("unique_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("event_timestamp", UtcTime),
+    Column("data_source", Text, nullable=False),
+    Column("raw_data", JSON, nullable=False),
+    Column("body_hash", LargeBinary, nullable=False),
+    Column("source_table", Text, nullable=False),
+    Column("source_id", BigInteger, nullable=False),
+    Column("file_date", Date, nullable=False),
+    Column("delivered", Boolean, nullable=False),
+    Column("status", Text),
+    Column("created_at", UtcTime, nullable=False, server_default=func.current_timestamp()),
+    # SPEC §4.3 identity; its prefix also serves "events of this UniqueId".
+    UniqueConstraint("enterprise_id", "unique_id", "event_type", "body_hash"),
+    Index(None, "call_id"),
+)
+
+rejected_events = Table(
+    "rejected_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("enterprise_id", Text, nullable=False),
+    Column("file_date", Date, nullable=False),
+    Column("source_table", Text, nullable=False),
+    Column("source_id", BigInteger, nullable=False),
+    Column("data_source", Text, nullable=False),
+    Column("event_type", Text),
+    Column("unique_id", Text),
+    Column("raw_text", Text),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UtcTime, nullable=False, server_default=func.current_timestamp()),
+    UniqueConstraint("enterprise_id", "file_date", "source_table", "source_id"),
+)
+
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("enterprise_id", Text, primary_key=True),
+    Column("file_date", Date, primary_key=True),
+    Column("source_table", Text, primary_key=True),
+    Column("last_source_id", BigInteger, nullable=False),
+    Column("updated_at", UtcTime, nullable=False),
+)
+
+download_sync = Table(
+    "download_sync",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("enterprise_id", Text, nullable=False),
+    Column("asterisk_host", Text, nullable=False, server_default=""),
+    Column("last_check_timestamp", UtcTime),
+    Column("last_successful_sync", UtcTime),
+    Column("last_failed_sync", UtcTime),
+    Column("total_downloaded_events", BigInteger, nullable=False, server_default="0"),
+    Column("failed_events_count", BigInteger, nullable=False, server_default="0"),
+    Column("last_error_message", Text),
+    Column("updated_at", UtcTime),
+    UniqueConstraint("enterprise_id", "asterisk_host"),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("enterprise_id", Text, nullable=False),
+    Column("asterisk_host", Text),
+    Column("flow", Text, nullable=False),
+    Column("file_date", Date),
+    Column("source_table", Text),
+    Column("started_at", UtcTime, nullable=False),
+    Column("finished_at", UtcTime, nullable=False),
+    Column("rows_read", BigInteger, nullable=False, server_default="0"),
+    Column("new_calls", BigInteger, nullable=False, server_default="0"),
+    Column("updated_calls", BigInteger, nullable=False, server_default="0"),
+    Column("new_events", BigInteger, nullable=False, server_default="0"),
+    Column("duplicates", BigInteger, nullable=False, server_default="0"),
+    Column("rejected", BigInteger, nullable=False, server_default="0"),
+    Column("conflicts", BigInteger, nullable=False, server_default="0"),
+    Column("bytes_transferred", BigInteger, nullable=False, server_default="0"),
+    Column("duration_s", Float, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("error_kind", Text),
+    Column("error", Text),
+    Column("dagster_run_id", Text),
+    CheckConstraint("status IN ('success', 'failed')", name="status"),
+    Index(None, "enterprise_id", "started_at"),
+)
