@@ -120,7 +120,9 @@ call_events = Table(
     Column("status", Text),
     Column("created_at", UtcTime, nullable=False, server_default=func.current_timestamp()),
     # SPEC §4.3 identity; its prefix also serves "events of this UniqueId".
-    UniqueConstraint("enterprise_id", "unique_id", "event_type", "body_hash"),
+    UniqueConstraint(
+        "enterprise_id", "unique_id", "event_type", "body_hash", name="uq_call_events_identity"
+    ),
     Index(None, "call_id"),
 )
 
@@ -138,7 +140,9 @@ rejected_events = Table(
     Column("raw_text", Text),
     Column("reason", Text, nullable=False),
     Column("created_at", UtcTime, nullable=False, server_default=func.current_timestamp()),
-    UniqueConstraint("enterprise_id", "file_date", "source_table", "source_id"),
+    UniqueConstraint(
+        "enterprise_id", "file_date", "source_table", "source_id", name="uq_rejected_events_source"
+    ),
 )
 
 sync_cursors = Table(

@@ -113,7 +113,7 @@ def upgrade() -> None:
             "unique_id",
             "event_type",
             "body_hash",
-            name="uq_call_events_enterprise_id_unique_id_event_type_body_hash",
+            name="uq_call_events_identity",
         ),
     )
     op.create_index("ix_call_events_call_id", "call_events", ["call_id"])
@@ -136,7 +136,7 @@ def upgrade() -> None:
             "file_date",
             "source_table",
             "source_id",
-            name="uq_rejected_events_enterprise_id_file_date_source_table_source_id",
+            name="uq_rejected_events_source",
         ),
     )
 
