@@ -1,0 +1,71 @@
+"""Hand-made Listen_AMI files and bodies for tests (the simulator makes the big realistic ones)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from asterisk_pipeline.model import SourceRow
+
+TOKEN = "375001"
+COLUMNS = "id INTEGER PRIMARY KEY, DateTime, event, Uniqueid, request, status, response, responseTime"
+
+Row = tuple[Any, Any, Any, Any, Any]  # DateTime, event, Uniqueid, request, status
+
+
+def create_day_file(path: Path, tables: Sequence[str] = ("APIlogs", "AlternativeAPIlogs")) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path)) as conn:
+        for table in tables:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({COLUMNS})")
+        conn.commit()
+    return path
+
+
+def append(path: Path, rows: Iterable[Row], table: str = "APIlogs") -> list[int]:
+    """Append rows (one commit each, like the PBX listener); returns their ids."""
+    ids = []
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({COLUMNS})")
+        for row in rows:
+            cursor = conn.execute(
+                f"INSERT INTO {table} (DateTime, event, Uniqueid, request, status, response,"
+                " responseTime) VALUES (?, ?, ?, ?, ?, '', 0.01)",
+                row,
+            )
+            conn.commit()
+            ids.append(int(cursor.lastrowid or 0))
+    return ids
+
+
+def body(**fields: Any) -> str:
+    return json.dumps({"Token": TOKEN, **fields}, ensure_ascii=False)
+
+
+def row(event: str, uid: str, at: str = "2025-07-03 10:00:00", status: Any = "<Response [200]>", **fields: Any) -> Row:
+    """A well-formed row whose body carries UniqueId (except bridge_create/destroy)."""
+    payload = dict(fields)
+    if event not in ("bridge_create", "bridge_destroy"):
+        payload.setdefault("UniqueId", uid)
+    return (at, event, uid, body(**payload), status)
+
+
+def hangup(uid: str, *, at: str = "2025-07-03 10:01:40", status: Any = "<Response [200]>",
+           start: str = "2025-07-03 10:00:00", end: str = "2025-07-03 10:01:40",
+           call_status: Any = "2", extensions: Any = ("201",), call_type: Any = 0,
+           phone: Any = "+375291112233", trunk: Any = "trunk1", **extra: Any) -> Row:
+    fields: dict[str, Any] = {
+        "Phone": phone, "Extensions": list(extensions) if isinstance(extensions, tuple) else extensions,
+        "CallType": call_type, "DateReceived": start, "StartTime": start, "EndTime": end,
+        "CallStatus": call_status, **extra,
+    }
+    if trunk is not None:
+        fields["Trunk"] = trunk
+    return row("hangup", uid, at=at, status=status, **fields)
+
+
+def source_row(id: int, event: Any, uid: Any, request: Any, at: Any = "2025-07-03 10:00:00",
+               status: Any = "ok") -> SourceRow:
+    return SourceRow(id, at, event, uid, request, status)
