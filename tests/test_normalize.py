@@ -351,3 +351,39 @@ def test_live_call_only_without_delivered_hangup():
     add_event_evidence(evidence, event_of(2, "hangup", "u", hangup_body(UniqueId="u"), status="<Response [200]>"), DAY, True)
     assert not live_call_wanted(evidence["u"], import_all=False)
     assert live_call_wanted(evidence["u"], import_all=True)
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(min_value=-(2**80), max_value=2**80),
+        st.floats(allow_nan=False, allow_infinity=False), st.text(),
+    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=6))
+def test_fast_canonical_bytes_equal_the_reference_form(body):
+    from asterisk_pipeline.normalize import canonical_bytes, parse_body
+
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        parsed = parse_body(text)
+    except ValueError:
+        return  # e.g. a float so large it overflowed on the way back in
+    try:
+        reference = canonical_json(parsed).encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            canonical_bytes(parsed)
+        return
+    assert canonical_bytes(parsed) == reference
+
+
+def test_out_of_range_numbers_are_rejected_not_rounded():
+    outcome = classify_row(source_row(1, "dial", "u", '{"a": 1E400}'), MINSK)
+    assert isinstance(outcome, Rejected) and "out of range" in outcome.reason
+    outcome = classify_row(source_row(1, "dial", "u", '{"a": 123456789012345678901234567890, "b": 1e-05}'), MINSK)
+    assert isinstance(outcome, Event)
+    assert outcome.canonical_json == '{"a":123456789012345678901234567890,"b":1e-05}'

@@ -114,7 +114,7 @@ class DayFile:
                 rows = self._fetch(conn, query, cursor, chunk_rows)
                 if not rows:
                     return
-                yield [SourceRow(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
+                yield list(map(SourceRow._make, rows))
                 cursor = int(rows[-1][0])
                 if len(rows) < chunk_rows:
                     return

@@ -1,0 +1,105 @@
+"""Temporary staging tables of one import, and the bulk path into them.
+
+PostgreSQL gets COPY (``ON COMMIT DROP`` tables), SQLite batched inserts (temp tables dropped
+by hand). Everything after staging is plain ``INSERT … SELECT … ON CONFLICT`` shared by both.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection
+
+_DDL = {
+    "postgresql": [
+        "CREATE TEMP TABLE stage_rejects (source_id bigint, event_type text, unique_id text,"
+        " raw_text text, reason text) ON COMMIT DROP",
+        "CREATE TEMP TABLE stage_uids (unique_id text PRIMARY KEY) ON COMMIT DROP",
+        "CREATE TEMP TABLE stage_reserved (unique_id text, call_id bigint PRIMARY KEY) ON COMMIT DROP",
+        "CREATE TEMP TABLE stage_calls (id bigint, unique_id text PRIMARY KEY, enterprise_id text,"
+        " token text, start_time timestamptz, end_time timestamptz, duration integer,"
+        " phone_number text, trunk text, main_extension text, extensions_count integer,"
+        " call_type text, call_status text, is_answered boolean, data_source text,"
+        " asterisk_host text, raw_data json) ON COMMIT DROP",
+        "CREATE TEMP TABLE stage_participants (call_id bigint, extension text,"
+        " participant_status text, ring_order integer, dial_start timestamptz,"
+        " answer_time timestamptz, hangup_time timestamptz) ON COMMIT DROP",
+    ],
+    "sqlite": [
+        "CREATE TEMP TABLE stage_rejects (source_id INTEGER, event_type TEXT, unique_id TEXT,"
+        " raw_text TEXT, reason TEXT)",
+        "CREATE TEMP TABLE stage_uids (unique_id TEXT PRIMARY KEY)",
+        "CREATE TEMP TABLE stage_reserved (unique_id TEXT, call_id INTEGER PRIMARY KEY)",
+        "CREATE TEMP TABLE stage_calls (id INTEGER, unique_id TEXT PRIMARY KEY, enterprise_id TEXT,"
+        " token TEXT, start_time TEXT, end_time TEXT, duration INTEGER, phone_number TEXT,"
+        " trunk TEXT, main_extension TEXT, extensions_count INTEGER, call_type TEXT,"
+        " call_status TEXT, is_answered INTEGER, data_source TEXT, asterisk_host TEXT,"
+        " raw_data TEXT)",
+        "CREATE TEMP TABLE stage_participants (call_id INTEGER, extension TEXT,"
+        " participant_status TEXT, ring_order INTEGER, dial_start TEXT, answer_time TEXT,"
+        " hangup_time TEXT)",
+    ],
+}
+TABLES = (
+    "stage_rejects", "stage_uids", "stage_reserved", "stage_calls",
+    "stage_participants",
+)
+COLUMNS = {
+    "stage_rejects": "source_id, event_type, unique_id, raw_text, reason",
+    "stage_uids": "unique_id",
+    "stage_reserved": "unique_id, call_id",
+    "stage_calls": "id, unique_id, enterprise_id, token, start_time, end_time, duration,"
+    " phone_number, trunk, main_extension, extensions_count, call_type, call_status,"
+    " is_answered, data_source, asterisk_host, raw_data",
+    "stage_participants": "call_id, extension, participant_status, ring_order, dial_start,"
+    " answer_time, hangup_time",
+}
+
+
+class Stager:
+    """Creates the staging tables of one import and bulk-writes rows into them."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        if self.dialect not in _DDL:
+            raise ValueError(f"unsupported database {self.dialect!r} (PostgreSQL or SQLite)")
+        self.drop()
+        for ddl in _DDL[self.dialect]:
+            conn.exec_driver_sql(ddl)
+
+    def time(self, value: datetime | None) -> Any:
+        """PostgreSQL takes aware datetimes; SQLite gets SQLAlchemy's naive-UTC text form."""
+        if value is None or self.dialect == "postgresql":
+            return value
+        return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def date(self, value: date) -> Any:
+        return value if self.dialect == "postgresql" else value.isoformat()
+
+    def write(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """Rows into a staging table (columns as in ``COLUMNS``)."""
+        self.insert(table, COLUMNS[table], rows)
+
+    def insert(self, table: str, columns: str, rows: list[tuple[Any, ...]]) -> int:
+        """Bulk insert: COPY on PostgreSQL (the caller guarantees no conflicts); on SQLite an
+        ``INSERT … ON CONFLICT DO NOTHING`` per row. Returns the rows written."""
+        if not rows:
+            return 0
+        if self.dialect == "postgresql":
+            raw = self.conn.connection.dbapi_connection
+            with raw.cursor() as cursor:  # type: ignore[union-attr]
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            return len(rows)
+        marks = ", ".join("?" for _ in columns.split(","))
+        result = self.conn.exec_driver_sql(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows
+        )
+        return int(result.rowcount)
+
+    def drop(self) -> None:
+        if self.dialect == "sqlite":  # PostgreSQL drops them at commit
+            for table in TABLES:
+                self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table}")
