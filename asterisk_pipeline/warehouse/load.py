@@ -109,12 +109,10 @@ def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> Im
         except BaseException:
             pipeline.abort()
             raise
-        calls, participants = _build_calls(conn, stager, request, evidence, start_after)
+        new_calls, updated_calls, conflicts = _write_calls(
+            conn, stager, request, evidence, call_ids, params, start_after
+        )
     del evidence
-
-    new_calls, updated_calls, conflicts = _write_calls(
-        conn, stager, calls, participants, call_ids, params
-    )
     _link_earlier_events(conn, params)
     execute(
         conn,
@@ -186,26 +184,6 @@ def _read(
     return evidence, rows_read, events_read, rejected, last_id
 
 
-def _build_calls(
-    conn: Connection, stager: Stager, request: ImportRequest, evidence: dict[str, CallEvidence],
-    start_after: int,
-) -> tuple[list[Call], list[Participant]]:
-    with_hangup = [uid for uid, known in evidence.items() if known.hangups]
-    stager.write("stage_uids", [(uid,) for uid in with_hangup])
-    _add_stored_evidence(conn, evidence, request, stager.dialect, start_after)
-    calls: list[Call] = []
-    participants: list[Participant] = []
-    for uid in with_hangup:
-        known = evidence[uid]
-        if request.flow is Flow.LIVE and not live_call_wanted(known, request.live_import_all):
-            continue
-        built = build_call(uid, known, request.enterprise, request.tz, request.flow.data_source)
-        if built is not None:
-            calls.append(built[0])
-            participants.extend(built[1])
-    return calls, participants
-
-
 def _add_stored_evidence(
     conn: Connection, evidence: dict[str, CallEvidence], request: ImportRequest, dialect: str,
     start_after: int,
@@ -266,29 +244,66 @@ _CALL_FIELDS = (
 )
 
 
+_CALL_BATCH = 10_000
+
+
 def _write_calls(
-    conn: Connection, stager: Stager, calls: list[Call], participants: list[Participant],
-    call_ids: CallIds, params: dict[str, Any],
+    conn: Connection, stager: Stager, request: ImportRequest, evidence: dict[str, CallEvidence],
+    call_ids: CallIds, params: dict[str, Any], start_after: int,
 ) -> tuple[int, int, int]:
-    """New calls go straight in with their reserved ids; calls that already exist for this
-    enterprise are recomputed (this flow's) or get their NULLs filled (another flow's).
+    """Build the calls of every UniqueId with a hangup and write them.
 
-    Returns (new, updated, conflicts): a conflict is a UniqueId already used by a call of
-    another enterprise, left untouched and counted so the operator sees it.
+    New calls go straight in with their reserved ids, in batches handed to the writer thread
+    while the next batch is built (evidence is released as it is used); calls that already
+    exist for this enterprise are recomputed (this flow's) or get their NULLs filled (another
+    flow's). Returns (new, updated, conflicts): a conflict is a UniqueId already used by a call
+    of another enterprise, left untouched and counted so the operator sees it.
     """
-    call_ids.resolve({call.unique_id for call in calls})
-    known, reserved = call_ids.known, call_ids.reserved
-    fresh = [c for c in calls if c.unique_id in reserved]
-    again = [c for c in calls if c.unique_id not in reserved and known[c.unique_id] is not None]
-    conflicts = len(calls) - len(fresh) - len(again)
+    with_hangup = [uid for uid, known in evidence.items() if known.hangups]
+    stager.write("stage_uids", [(uid,) for uid in with_hangup])
+    _add_stored_evidence(conn, evidence, request, stager.dialect, start_after)
+    call_ids.resolve(set(with_hangup))
+    known_ids, reserved = call_ids.known, call_ids.reserved
+    live_rule = request.flow is Flow.LIVE
 
-    stager.insert("calls", COLUMNS["stage_calls"], [_call_row(c, known, stager) for c in fresh])
-    with_call = {c.unique_id for c in fresh}
-    stager.insert(
-        "call_participants",
-        COLUMNS["stage_participants"],
-        [_participant_row(p, known, stager) for p in participants if p.unique_id in with_call],
-    )
+    def write_batch(call_rows: list[tuple[Any, ...]], participant_rows: list[tuple[Any, ...]]) -> None:
+        stager.insert("calls", COLUMNS["stage_calls"], call_rows)  # before their participants
+        stager.insert("call_participants", COLUMNS["stage_participants"], participant_rows)
+
+    pipeline = ChunkPipeline(write_batch, threaded=stager.dialect == "postgresql")
+    with_call: set[str] = set()
+    again: list[Call] = []
+    again_participants: list[Participant] = []
+    conflicts = 0
+    call_rows: list[tuple[Any, ...]] = []
+    participant_rows: list[tuple[Any, ...]] = []
+    try:
+        for uid in with_hangup:
+            known = evidence.pop(uid)
+            if live_rule and not live_call_wanted(known, request.live_import_all):
+                continue
+            built = build_call(uid, known, request.enterprise, request.tz, request.flow.data_source)
+            if built is None:
+                continue
+            call, participants = built
+            if uid in reserved:
+                with_call.add(uid)
+                call_rows.append(_call_row(call, known_ids, stager))
+                participant_rows.extend(_participant_row(p, known_ids, stager) for p in participants)
+                if len(call_rows) >= _CALL_BATCH:
+                    pipeline.submit(call_rows, participant_rows)
+                    call_rows, participant_rows = [], []
+            elif known_ids[uid] is None:
+                conflicts += 1
+            else:
+                again.append(call)
+                again_participants.extend(participants)
+        pipeline.submit(call_rows, participant_rows)
+        pipeline.close()
+    except BaseException:
+        pipeline.abort()
+        raise
+
     orphans = [(uid, cid) for uid, cid in reserved.items() if uid not in with_call]
     if orphans:  # reserved for a UniqueId that got no call (no hangup yet, or delivered live)
         stager.write("stage_reserved", orphans)
@@ -299,12 +314,9 @@ def _write_calls(
             params,
         )
     if again:
-        _update_calls(conn, stager, again, known, params)
-        again_ids = {c.unique_id for c in again}
-        _update_participants(
-            conn, stager, [p for p in participants if p.unique_id in again_ids], known, params
-        )
-    return len(fresh), len(again), conflicts
+        _update_calls(conn, stager, again, known_ids, params)
+        _update_participants(conn, stager, again_participants, known_ids, params)
+    return len(with_call), len(again), conflicts
 
 
 def _call_row(c: Call, known: dict[str, int | None], stager: Stager) -> tuple[Any, ...]:

@@ -56,6 +56,23 @@ COLUMNS = {
 }
 
 
+# PostgreSQL types of every column the loader COPYs, for binary COPY (twice as fast as text
+# on the client: no number/timestamp formatting, no escaping).
+_PG_TYPES = {
+    "id": "int8", "call_id": "int8", "source_id": "int8", "duration": "int4",
+    "extensions_count": "int4", "ring_order": "int4", "is_answered": "bool", "delivered": "bool",
+    "event_timestamp": "timestamptz", "start_time": "timestamptz", "end_time": "timestamptz",
+    "dial_start": "timestamptz", "answer_time": "timestamptz", "hangup_time": "timestamptz",
+    "file_date": "date", "body_hash": "bytea",
+    # raw_data stays "text": we hand over canonical JSON text, and json's binary wire format
+    # is its text; psycopg's "json" dumper would serialize our str again, as a JSON string.
+}
+
+
+def _pg_types(columns: str) -> list[str]:
+    return [_PG_TYPES.get(name.strip(), "text") for name in columns.split(",")]
+
+
 class Stager:
     """Creates the staging tables of one import and bulk-writes rows into them."""
 
@@ -89,7 +106,8 @@ class Stager:
         if self.dialect == "postgresql":
             raw = self.conn.connection.dbapi_connection
             with raw.cursor() as cursor:  # type: ignore[union-attr]
-                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(_pg_types(columns))
                     for row in rows:
                         copy.write_row(row)
             return len(rows)
