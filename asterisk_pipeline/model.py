@@ -118,12 +118,15 @@ class BridgeEvidence:
 class CallEvidence:
     """Everything known about one UniqueId that a call and its participants are built from.
 
-    Keyed by body hash so that delivery retries count once and the earliest copy wins.
+    Plain lists, one entry per row: a delivery retry repeats a body, and every rule that reads
+    the evidence (the best hangup, the first dial, the first matching bridge, extensions in
+    first-seen order) gives the same answer with or without the repeat — so it is kept rather
+    than deduplicated (a dict per UniqueId would cost ~0.8 KB, 90 MB on a big file).
     """
 
-    hangups: dict[bytes, HangupEvidence] = field(default_factory=dict)
-    dials: dict[bytes, DialEvidence] = field(default_factory=dict)
-    bridges: dict[bytes, BridgeEvidence] = field(default_factory=dict)
+    hangups: list[HangupEvidence] = field(default_factory=list)
+    dials: list[DialEvidence] = field(default_factory=list)
+    bridges: list[BridgeEvidence] = field(default_factory=list)
     live_delivered_hangup: bool = False
 
 

@@ -291,14 +291,13 @@ def add_evidence(
     unique_id: str,
     event_type: str,
     body: dict[str, Any],
-    body_hash: bytes,
     canonical: str,
     at: datetime | None,
     order: tuple[date, int],
     delivered: bool,
     live_table: bool,
 ) -> None:
-    """Remember what a call needs from one event; the earliest copy of a body wins."""
+    """Remember what a call needs from one event (only hangup, dial and bridge matter)."""
     if not unique_id or event_type not in ("hangup", "dial", "bridge"):
         return
     known = evidence.get(unique_id)
@@ -307,24 +306,16 @@ def add_evidence(
     if event_type == "hangup":
         if live_table and delivered:
             known.live_delivered_hangup = True
-        previous = known.hangups.get(body_hash)
-        if previous is None or order < previous.order:
-            known.hangups[body_hash] = HangupEvidence(
-                order, parse_local(body.get("EndTime")), canonical, delivered, live_table
-            )
+        known.hangups.append(
+            HangupEvidence(order, parse_local(body.get("EndTime")), canonical, delivered, live_table)
+        )
     elif event_type == "dial":
-        previous_dial = known.dials.get(body_hash)
-        if previous_dial is None or order < previous_dial.order:
-            known.dials[body_hash] = DialEvidence(
-                order, normalize_extensions(body.get("Extensions")), at
-            )
+        known.dials.append(DialEvidence(order, normalize_extensions(body.get("Extensions")), at))
     else:
-        previous_bridge = known.bridges.get(body_hash)
-        if previous_bridge is None or order < previous_bridge.order:
-            caller = as_text(body.get("CallerIDNum"))
-            known.bridges[body_hash] = BridgeEvidence(
-                order, caller.strip() if caller is not None else None, at
-            )
+        caller = as_text(body.get("CallerIDNum"))
+        known.bridges.append(
+            BridgeEvidence(order, caller.strip() if caller is not None else None, at)
+        )
 
 
 def add_event_evidence(
@@ -335,7 +326,6 @@ def add_event_evidence(
         unique_id=event.unique_id,
         event_type=event.event_type,
         body=event.body,
-        body_hash=event.body_hash,
         canonical=event.canonical_json,
         at=event.event_timestamp,
         order=(file_date, event.source_id),
@@ -365,7 +355,7 @@ def build_call(
     """SPEC §4.2 and §4.4 for one UniqueId; None when it has no hangup yet."""
     if not evidence.hangups:
         return None
-    chosen = choose_hangup(evidence.hangups.values())
+    chosen = choose_hangup(evidence.hangups)
     body: dict[str, Any] = parse_body(chosen.canonical_json)
     start = local_to_utc(
         parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz
@@ -377,7 +367,7 @@ def build_call(
     call_status = as_text(body.get("CallStatus"))
     is_answered = call_status == "2"
 
-    dials = sorted(evidence.dials.values(), key=lambda d: d.order)
+    dials = sorted(evidence.dials, key=lambda d: d.order)
     dial_extensions = normalize_extensions([e for d in dials for e in d.extensions])
     hangup_extensions = normalize_extensions(body.get("Extensions"))
     call_extensions = hangup_extensions or dial_extensions
@@ -403,7 +393,7 @@ def build_call(
 
     answered = set(hangup_extensions) if is_answered else set()
     dial_start = dials[0].at if dials and dials[0].at is not None else start
-    bridges = sorted(evidence.bridges.values(), key=lambda b: b.order)
+    bridges = sorted(evidence.bridges, key=lambda b: b.order)
     ordered = dial_extensions + tuple(e for e in call_extensions if e not in dial_extensions)
     participants = [
         Participant(

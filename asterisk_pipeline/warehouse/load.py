@@ -196,7 +196,7 @@ def _add_stored_evidence(
     raw_as_text = "e.raw_data::text" if dialect == "postgresql" else "e.raw_data"
     result = conn.execute(
         text(
-            f"SELECT e.unique_id, e.event_type, e.body_hash, {raw_as_text}, e.event_timestamp,"
+            f"SELECT e.unique_id, e.event_type, {raw_as_text}, e.event_timestamp,"
             " e.file_date, e.source_id, e.delivered, e.source_table"
             " FROM call_events e JOIN stage_uids u ON u.unique_id = e.unique_id"
             " WHERE e.enterprise_id = :ent AND e.event_type IN ('hangup', 'dial', 'bridge')"
@@ -209,13 +209,12 @@ def _add_stored_evidence(
             "after": start_after,
         },
     )
-    for uid, event_type, body_hash, raw, at, file_date, source_id, delivered, table in result:
+    for uid, event_type, raw, at, file_date, source_id, delivered, table in result:
         add_evidence(
             evidence,
             unique_id=uid,
             event_type=event_type,
             body=json.loads(raw),
-            body_hash=bytes(body_hash),
             canonical=raw,
             at=_db_time(at),
             order=(_db_date(file_date), int(source_id)),
