@@ -83,6 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--force", action="store_true", help="ignore the cursor: read every row again")
     imp.add_argument("--db", metavar="URL", help=db_help)
 
+    sync = commands.add_parser("sync", help="sync from the PBXes (SSH or local mirror)")
+    sync_commands = sync.add_subparsers(dest="sync_command", required=True, metavar="FLOW")
+    live = sync_commands.add_parser(
+        "live", help="one live cycle: AlternativeAPIlogs of today's (and yesterday's) files",
+        description="One live cycle over the active enterprises (or the ones named). Prints one "
+        "JSON line per file synced; exits 1 if any sync failed.",
+    )
+    live.add_argument("--enterprise", action="append", metavar="NUMBER", help="only these (repeatable)")
+    live.add_argument("--db", metavar="URL", help=db_help)
+    history = sync_commands.add_parser(
+        "history", help="import APIlogs of the day files in a date range",
+        description="History import of every day file the PBX has in [--date-from, --date-to]. "
+        "Prints one JSON line per day; exits 1 if any day failed.",
+    )
+    history.add_argument("--enterprise", required=True, metavar="NUMBER")
+    history.add_argument("--date-from", type=_date, required=True)
+    history.add_argument("--date-to", type=_date, required=True)
+    history.add_argument("--force", action="store_true", help="re-import days already imported")
+    history.add_argument("--db", metavar="URL", help=db_help)
+
     stats = commands.add_parser("stats", help="calls, answered share and average duration")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.add_argument("--by-day", action="store_true", help="also group by UTC day of start time")
@@ -244,11 +264,61 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_sync_live(args: argparse.Namespace, settings: Settings) -> int:
+    from .fleet_sync import live_cycle
+    from .warehouse.registry import validate_number
+
+    for number in args.enterprise or []:
+        try:
+            validate_number(number)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    engine = _engine(args.db, settings)
+    _require_schema(engine)
+    report = live_cycle(engine, settings, numbers=args.enterprise)
+    for outcome in report.outcomes:
+        print(json.dumps(outcome.summary(), ensure_ascii=False))
+    print(json.dumps({
+        "cycle": "live", "syncs": len(report.outcomes), "failed": len(report.failed),
+        "bytes_transferred": report.bytes_transferred, "seconds": round(report.seconds, 3),
+    }))
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_sync_history(args: argparse.Namespace, settings: Settings) -> int:
+    from .fleet import Fleet
+    from .fleet_sync import sync_history_range
+    from .warehouse.registry import get_enterprise, validate_number
+
+    try:
+        validate_number(args.enterprise)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.date_from > args.date_to:
+        raise CliError("--date-from is after --date-to")
+    engine = _engine(args.db, settings)
+    _require_schema(engine)
+    with engine.connect() as conn:
+        enterprise = get_enterprise(conn, args.enterprise, active_only=True)
+    if enterprise is None:
+        raise CliError(f"enterprise {args.enterprise!r} is unknown or inactive")
+    outcomes = sync_history_range(
+        engine, Fleet.load(settings), enterprise, args.date_from, args.date_to, force=args.force
+    )
+    for outcome in outcomes:
+        print(json.dumps(outcome.summary(), ensure_ascii=False))
+    if not outcomes:
+        print(json.dumps({"enterprise": args.enterprise, "days": 0, "note": "no day files in range"}))
+    return EXIT_FAILED if any(not o.ok for o in outcomes) else EXIT_OK
+
+
 HANDLERS = {
     ("db", "upgrade"): cmd_db_upgrade,
     ("enterprise", "add"): cmd_enterprise_add,
     ("enterprise", "list"): cmd_enterprise_list,
     ("import-file", None): cmd_import_file,
+    ("sync", "live"): cmd_sync_live,
+    ("sync", "history"): cmd_sync_history,
     ("stats", None): cmd_stats,
     ("simulate", None): cmd_simulate,
 }
@@ -269,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"asterisk-pipeline: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ValueError as exc:  # settings validation (e.g. an unknown time zone)
+    except ValueError as exc:  # settings or fleet file validation (e.g. an unknown time zone)
         print(f"asterisk-pipeline: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

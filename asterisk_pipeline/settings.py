@@ -9,7 +9,9 @@ from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PBX_TIMEZONE = "Europe/Minsk"
@@ -36,6 +38,38 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="How long to wait for a locked PBX file before giving up"
     )
 
+    # -- reaching the PBXes (SPEC §2, §6) -----------------------------------------------------
+    transport: Literal["ssh", "local"] = Field(
+        default="ssh", description="ssh: reach each PBX over SSH; local: read ASTERISK_LOCAL_LOGS_DIR/<number>/"
+    )
+    local_logs_dir: Path | None = Field(
+        default=None, description="Mirrored log directories, one per enterprise number"
+    )
+    fleet_file: Path | None = Field(
+        default=None, description="Optional TOML file of per-enterprise connection overrides"
+    )
+    remote_dir: str = Field(default="/var/log/asterisk", description="Log directory on the PBX")
+    ssh_port: int = Field(default=5059, ge=1, le=65535)
+    ssh_user: str = Field(default="root")
+    ssh_key_file: Path | None = Field(default=None, description="Private key for SSH login")
+    ssh_password: SecretStr | None = Field(default=None, description="Shared SSH password")
+    ssh_password_file: Path | None = Field(
+        default=None, description="File holding the shared SSH password (instead of the variable)"
+    )
+    known_hosts_file: Path | None = Field(
+        default=None, description="Known-hosts file (default: $ASTERISK_HOME/known_hosts)"
+    )
+    ssh_trust_on_first_use: bool = Field(
+        default=False, description="Accept and pin unknown host keys (changed keys stay refused)"
+    )
+    ssh_connect_timeout_s: float = Field(default=10.0, gt=0)
+    ssh_operation_timeout_s: float = Field(default=120.0, gt=0)
+    ssh_retries: int = Field(default=3, ge=0, le=10)
+    ssh_max_sessions: int = Field(default=16, ge=1, le=512, description="Concurrent PBX syncs")
+    live_max_rows_per_cycle: int = Field(
+        default=200_000, ge=1000, description="Rows one live cycle takes from a file; the rest waits"
+    )
+
     @field_validator("pbx_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -55,6 +89,23 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'asterisk.db').resolve()}"
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.known_hosts_file or self.home / "known_hosts"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Verified local copies of remote day files."""
+        return self.home / "cache"
+
+    def shared_password(self) -> str | None:
+        """The shared SSH password from the variable or the secrets file (never logged)."""
+        if self.ssh_password is not None:
+            return self.ssh_password.get_secret_value()
+        if self.ssh_password_file is not None:
+            return self.ssh_password_file.read_text().strip()
+        return None
 
     def timezone_for(self, enterprise: str) -> ZoneInfo:
         """The PBX time zone of one enterprise (its override, else the shared default)."""

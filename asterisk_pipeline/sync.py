@@ -8,20 +8,23 @@ never says "success, 0 events" for a sync that did not happen.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .model import Enterprise, Flow
 from .pbx.files import DayFile, SourceError
+from .pbx.transport import TransportError
 from .settings import Settings
 from .warehouse.db import write_transaction
 from .warehouse.history import RunRecord, record_run
-from .warehouse.load import ImportCounts, ImportRequest, import_rows
+from .warehouse.load import ImportCounts, ImportRequest, RowSource, import_rows
 
 log = logging.getLogger("asterisk_pipeline.sync")
 
@@ -71,18 +74,49 @@ def import_day_file(
     force: bool = False,
     bytes_transferred: int = 0,
     dagster_run_id: str | None = None,
+    tz: ZoneInfo | None = None,
 ) -> SyncOutcome:
-    """Import one local day file for one enterprise; never raises for a bad file or host."""
-    started = datetime.now(timezone.utc)
+    """Import one local day file for one enterprise; never raises for a bad file."""
+    day_file = DayFile(path, busy_timeout_s=settings.sqlite_busy_timeout_s)
+    return run_import(
+        engine, enterprise, flow=flow, file_date=file_date, settings=settings,
+        rows=lambda after: day_file.read_rows(flow.table, after, settings.read_chunk_rows),
+        force=force, bytes_transferred=lambda: bytes_transferred,
+        dagster_run_id=dagster_run_id, tz=tz,
+    )
+
+
+def run_import(
+    engine: Engine,
+    enterprise: Enterprise,
+    *,
+    flow: Flow,
+    file_date: date,
+    settings: Settings,
+    rows: RowSource,
+    force: bool = False,
+    bytes_transferred: Callable[[], int] = lambda: 0,
+    dagster_run_id: str | None = None,
+    tz: ZoneInfo | None = None,
+    started: datetime | None = None,
+) -> SyncOutcome:
+    """Import rows (from a file or a PBX) in one transaction and record the outcome truthfully.
+
+    ``started`` is the clock of the caller (a live cycle's "now"); finished_at is that plus the
+    measured elapsed time, so the two always agree.
+    """
+    # UTC always: SQLite stores the wall-clock fields of an aware datetime and drops its zone.
+    started = (started or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    began = time.monotonic()
+    clock = lambda: started + timedelta(seconds=time.monotonic() - began)  # noqa: E731
     request = ImportRequest(
         enterprise=enterprise,
         flow=flow,
         file_date=file_date,
-        tz=settings.timezone_for(enterprise.number),
+        tz=tz or settings.timezone_for(enterprise.number),
         force=force,
         live_import_all=settings.live_import_all,
     )
-    day_file = DayFile(path, busy_timeout_s=settings.sqlite_busy_timeout_s)
     base = RunRecord(
         enterprise_id=enterprise.number,
         asterisk_host=enterprise.host or "",
@@ -92,38 +126,37 @@ def import_day_file(
         started_at=started,
         finished_at=started,
         status="success",
-        bytes_transferred=bytes_transferred,
         dagster_run_id=dagster_run_id,
     )
     try:
         with write_transaction(engine) as conn:
-            counts = import_rows(
-                conn,
-                request,
-                lambda after: day_file.read_rows(flow.table, after, settings.read_chunk_rows),
-            )
-            record = _with_counts(base, counts)
+            counts = import_rows(conn, request, rows)
+            record = _with_counts(base, counts, bytes_transferred(), clock())
             record_run(conn, record)
-    except SourceError as exc:
-        return _failed(engine, base, exc.kind.value, exc.message)
+    except (SourceError, TransportError) as exc:
+        failed = replace(base, bytes_transferred=bytes_transferred(), finished_at=clock())
+        return record_failure(engine, failed, exc.kind.value, exc.message)
     except SQLAlchemyError as exc:
-        log.exception("database error importing %s for %s", path.name, enterprise.number)
+        log.exception("database error importing %s for %s", file_date, enterprise.number)
         cause = getattr(exc, "orig", None) or exc
-        return _failed(engine, base, "database", f"central database error: {type(cause).__name__}: {cause}")
+        message = f"central database error: {type(cause).__name__}: {cause}"
+        return record_failure(engine, replace(base, finished_at=clock()), "database", message)
     outcome = _outcome(record)
     log.info(
         "sync ok enterprise=%s flow=%s date=%s rows=%d new_calls=%d new_events=%d "
-        "duplicates=%d rejected=%d conflicts=%d seconds=%.2f",
+        "duplicates=%d rejected=%d conflicts=%d bytes=%d seconds=%.2f",
         enterprise.number, flow.value, file_date, record.rows_read, record.new_calls,
-        record.new_events, record.duplicates, record.rejected, record.conflicts, outcome.seconds,
+        record.new_events, record.duplicates, record.rejected, record.conflicts,
+        record.bytes_transferred, outcome.seconds,
     )
     return outcome
 
 
-def _with_counts(base: RunRecord, counts: ImportCounts) -> RunRecord:
+def _with_counts(base: RunRecord, counts: ImportCounts, bytes_transferred: int, finished: datetime) -> RunRecord:
     return replace(
         base,
-        finished_at=datetime.now(timezone.utc),
+        finished_at=finished,
+        bytes_transferred=bytes_transferred,
         rows_read=counts.rows_read,
         new_calls=counts.new_calls,
         updated_calls=counts.updated_calls,
@@ -134,10 +167,10 @@ def _with_counts(base: RunRecord, counts: ImportCounts) -> RunRecord:
     )
 
 
-def _failed(engine: Engine, base: RunRecord, kind: str, message: str) -> SyncOutcome:
-    record = replace(
-        base, finished_at=datetime.now(timezone.utc), status="failed", error_kind=kind, error=message
-    )
+def record_failure(engine: Engine, base: RunRecord, kind: str, message: str) -> SyncOutcome:
+    """Record a failed sync in its own transaction (the data transaction rolled back)."""
+    finished = max(base.finished_at, base.started_at)
+    record = replace(base, finished_at=finished, status="failed", error_kind=kind, error=message)
     log.warning(
         "sync failed enterprise=%s host=%s flow=%s date=%s kind=%s: %s",
         base.enterprise_id, base.asterisk_host, base.flow, base.file_date, kind, message,

@@ -1,0 +1,150 @@
+"""The fleet: which PBX belongs to which enterprise and how to reach it.
+
+Shared defaults come from Settings (port 5059, user, key file, password from the environment
+or a secrets file); an optional TOML file (``ASTERISK_FLEET_FILE``) overrides them per
+enterprise. Credentials are never read from code, and the file names an *environment
+variable* for a password rather than holding one::
+
+    [enterprises."0327"]
+    host = "10.88.10.25"          # default: enterprises.ip, else enterprises.host
+    port = 22
+    user = "pbx"
+    key_file = "/etc/asterisk-pipeline/keys/0327"
+    password_env = "PBX_0327_PASSWORD"
+    remote_dir = "/var/log/asterisk"
+    timezone = "Europe/Moscow"
+    transport = "local"           # read local_dir instead of SSH
+    local_dir = "/srv/mirror/0327"
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path, PurePosixPath
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .model import Enterprise
+from .pbx.local import LocalTransport
+from .pbx.ssh import SshOptions, SshTarget, SshTransport
+from .pbx.transport import Transport
+from .settings import Settings, _zone
+from .warehouse.registry import validate_number
+
+
+class FleetConfigError(ValueError):
+    """The fleet file is unreadable or names something invalid."""
+
+
+@dataclass(frozen=True)
+class Overrides:
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    key_file: str | None = None
+    password_env: str | None = None
+    remote_dir: str | None = None
+    timezone: str | None = None
+    transport: str | None = None
+    local_dir: str | None = None
+
+
+_ALLOWED = {f.name for f in fields(Overrides)}
+
+
+def load_fleet_file(path: Path | None) -> dict[str, Overrides]:
+    """Per-enterprise overrides; an absent setting means none."""
+    if path is None:
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise FleetConfigError(f"cannot read fleet file {path}: {exc}") from exc
+    result: dict[str, Overrides] = {}
+    for number, values in (data.get("enterprises") or {}).items():
+        try:
+            validate_number(number)
+        except ValueError as exc:
+            raise FleetConfigError(f"{path}: {exc}") from None
+        if not isinstance(values, dict):
+            raise FleetConfigError(f"{path}: [enterprises.\"{number}\"] must be a table")
+        unknown = set(values) - _ALLOWED
+        if unknown:
+            raise FleetConfigError(f"{path}: enterprise {number}: unknown keys {sorted(unknown)}")
+        overrides = Overrides(**values)
+        if overrides.transport not in (None, "ssh", "local"):
+            raise FleetConfigError(f"{path}: enterprise {number}: transport must be ssh or local")
+        if overrides.timezone is not None:
+            try:
+                _zone(overrides.timezone)
+            except ValueError as exc:
+                raise FleetConfigError(f"{path}: enterprise {number}: {exc}") from None
+        if overrides.port is not None and not 1 <= int(overrides.port) <= 65535:
+            raise FleetConfigError(f"{path}: enterprise {number}: bad port {overrides.port}")
+        result[number] = overrides
+    return result
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Settings plus overrides: answers "how do I reach enterprise N" for one sync."""
+
+    settings: Settings
+    overrides: dict[str, Overrides]
+
+    @classmethod
+    def load(cls, settings: Settings) -> "Fleet":
+        return cls(settings, load_fleet_file(settings.fleet_file))
+
+    def _for(self, number: str) -> Overrides:
+        return self.overrides.get(number, Overrides())
+
+    def timezone(self, enterprise: Enterprise) -> ZoneInfo:
+        zone = self._for(enterprise.number).timezone
+        return _zone(zone) if zone else self.settings.timezone_for(enterprise.number)
+
+    def transport(self, enterprise: Enterprise) -> Transport:
+        o, s = self._for(enterprise.number), self.settings
+        if (o.transport or s.transport) == "local":
+            root = Path(o.local_dir) if o.local_dir else (
+                s.local_logs_dir / enterprise.number if s.local_logs_dir else None
+            )
+            if root is None:
+                raise FleetConfigError(
+                    f"enterprise {enterprise.number}: local transport needs ASTERISK_LOCAL_LOGS_DIR or local_dir"
+                )
+            return LocalTransport(root, s.sqlite_busy_timeout_s)
+        host = o.host or enterprise.ip or enterprise.host
+        if not host:
+            raise FleetConfigError(f"enterprise {enterprise.number} has neither ip nor host")
+        password = os.environ.get(o.password_env) if o.password_env else s.shared_password()
+        key_file = o.key_file or (str(s.ssh_key_file) if s.ssh_key_file else None)
+        target = SshTarget(
+            host=host,
+            port=int(o.port or s.ssh_port),
+            user=o.user or s.ssh_user,
+            key_file=Path(key_file) if key_file else None,
+            password=password,
+            remote_dir=PurePosixPath(o.remote_dir or s.remote_dir),
+        )
+        return SshTransport(target, self.ssh_options())
+
+    def ssh_options(self) -> SshOptions:
+        s = self.settings
+        return SshOptions(
+            known_hosts=s.known_hosts_path,
+            trust_on_first_use=s.ssh_trust_on_first_use,
+            connect_timeout_s=s.ssh_connect_timeout_s,
+            operation_timeout_s=s.ssh_operation_timeout_s,
+            retries=s.ssh_retries,
+            busy_timeout_ms=int(s.sqlite_busy_timeout_s * 1000),
+        )
+
+    def cache_dir(self, enterprise: Enterprise) -> Path:
+        return self.settings.cache_dir / enterprise.number
+
+
+def describe(overrides: Overrides) -> dict[str, Any]:
+    """For logs: the overrides without anything secret (password_env is a name, not a value)."""
+    return {k: v for k, v in overrides.__dict__.items() if v is not None}

@@ -1,0 +1,259 @@
+"""Syncs that reach the PBXes: one enterprise's live window or history day, and the fleet cycle.
+
+Each enterprise gets one transport (one SSH connection) per sync. A live sync fetches the rows
+above the cursor (``sqlite3`` on the PBX; an SFTP copy when it has none) *before* opening the
+database transaction, so a slow PBX never holds the central database's write lock. The fleet
+cycle runs enterprises concurrently up to ``ASTERISK_SSH_MAX_SESSIONS``; one slow or failing
+host costs only its own worker.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Iterable, Sequence
+
+from sqlalchemy import Engine, and_, select
+
+from .fleet import Fleet, FleetConfigError
+from .model import Enterprise, Flow, SourceRow
+from .pbx.files import DayFile
+from .pbx.transport import NoRemoteSqlite, Transport, TransportError, TransportErrorKind
+from .settings import Settings
+from .sync import SyncOutcome, record_failure, run_import
+from .warehouse.history import RunRecord
+from .warehouse.load import RowSource, read_cursor
+from .warehouse.registry import active_enterprises
+from .warehouse.schema import sync_runs
+
+log = logging.getLogger("asterisk_pipeline.fleet_sync")
+
+# After the PBX's midnight the listener may still finish yesterday's last rows.
+MIDNIGHT_GRACE = timedelta(minutes=2)
+
+
+@dataclass
+class CycleReport:
+    """What one live cycle over the fleet did."""
+
+    started_at: datetime
+    seconds: float = 0.0
+    outcomes: list[SyncOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[SyncOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def bytes_transferred(self) -> int:
+        return sum(o.bytes_transferred for o in self.outcomes)
+
+
+def live_days(now: datetime, fleet: Fleet, enterprise: Enterprise, engine: Engine) -> list[date]:
+    """SPEC §4.6: the PBX's own today, and yesterday until it was read in full after midnight."""
+    tz = fleet.timezone(enterprise)
+    local_now = now.astimezone(tz)
+    today = local_now.date()
+    midnight_utc = datetime.combine(today, datetime.min.time(), tzinfo=tz).astimezone(timezone.utc)
+    with engine.connect() as conn:
+        done = conn.execute(
+            select(sync_runs.c.id).where(
+                and_(
+                    sync_runs.c.enterprise_id == enterprise.number,
+                    sync_runs.c.flow == Flow.LIVE.value,
+                    sync_runs.c.file_date == today - timedelta(days=1),
+                    sync_runs.c.status == "success",
+                    sync_runs.c.started_at >= midnight_utc + MIDNIGHT_GRACE,
+                )
+            ).limit(1)
+        ).first()
+    return [today] if done else [today - timedelta(days=1), today]
+
+
+def sync_live(
+    engine: Engine, fleet: Fleet, enterprise: Enterprise, *, now: datetime | None = None,
+    dagster_run_id: str | None = None,
+) -> list[SyncOutcome]:
+    """The live flow for one enterprise: its live window, through one connection."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    try:
+        transport = fleet.transport(enterprise)
+    except FleetConfigError as exc:
+        return [_config_failure(engine, enterprise, Flow.LIVE, now.date(), str(exc))]
+    try:
+        days = live_days(now, fleet, enterprise, engine)
+        outcomes = []
+        for day in days:
+            optional = day != days[-1]  # yesterday: gone or finished is not a failure
+            outcome = _sync_live_day(engine, fleet, enterprise, transport, day, optional, dagster_run_id, now)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+    finally:
+        transport.close()
+
+
+def _sync_live_day(
+    engine: Engine, fleet: Fleet, enterprise: Enterprise, transport: Transport, day: date,
+    optional: bool, dagster_run_id: str | None, started: datetime,
+) -> SyncOutcome | None:
+    settings = fleet.settings
+    before = transport.bytes_transferred
+    table = Flow.LIVE.table
+    with engine.connect() as conn:
+        cursor = read_cursor(conn, enterprise.number, day, table)
+    try:
+        rows = _fetch_above(transport, day, table, cursor, settings)
+        source = _prefetched(rows)
+    except NoRemoteSqlite:
+        try:
+            copy = transport.local_copy(day, fleet.cache_dir(enterprise))
+        except TransportError as exc:
+            return _transport_failure(engine, enterprise, Flow.LIVE, day, exc, transport, before, started, optional)
+        day_file = DayFile(copy.path, settings.sqlite_busy_timeout_s)
+        source = lambda after: day_file.read_rows(table, after, settings.read_chunk_rows)  # noqa: E731
+    except TransportError as exc:
+        return _transport_failure(engine, enterprise, Flow.LIVE, day, exc, transport, before, started, optional)
+    return run_import(
+        engine, enterprise, flow=Flow.LIVE, file_date=day, settings=settings, rows=source,
+        bytes_transferred=lambda: transport.bytes_transferred - before,
+        dagster_run_id=dagster_run_id, tz=fleet.timezone(enterprise), started=started,
+    )
+
+
+def _fetch_above(transport: Transport, day: date, table: str, cursor: int, settings: Settings) -> list[SourceRow]:
+    """Rows above the cursor, in chunks, up to the per-cycle cap (the rest waits a cycle)."""
+    rows: list[SourceRow] = []
+    after = cursor
+    chunk = min(settings.read_chunk_rows, settings.live_max_rows_per_cycle)
+    while len(rows) < settings.live_max_rows_per_cycle:
+        batch = transport.fetch_rows(day, table, after, chunk)
+        rows.extend(batch)
+        if len(batch) < chunk:
+            break
+        after = batch[-1].id
+    return rows
+
+
+def _prefetched(rows: list[SourceRow]) -> RowSource:
+    def source(after: int) -> Iterable[Sequence[SourceRow]]:
+        # The cursor read inside the transaction wins over the one the fetch started from.
+        return [[row for row in rows if row.id > after]]
+
+    return source
+
+
+def sync_history_day(
+    engine: Engine, fleet: Fleet, enterprise: Enterprise, day: date, *, force: bool = False,
+    transport: Transport | None = None, dagster_run_id: str | None = None,
+) -> SyncOutcome:
+    """The history flow for one day: a verified (cached) copy of the file, then its APIlogs."""
+    started = datetime.now(timezone.utc)
+    own = transport is None
+    try:
+        transport = transport or fleet.transport(enterprise)
+    except FleetConfigError as exc:
+        return _config_failure(engine, enterprise, Flow.HISTORY, day, str(exc))
+    before = transport.bytes_transferred
+    try:
+        copy = transport.local_copy(day, fleet.cache_dir(enterprise))
+    except TransportError as exc:
+        outcome = _transport_failure(engine, enterprise, Flow.HISTORY, day, exc, transport, before, started, False)
+        assert outcome is not None
+        return outcome
+    finally:
+        if own:
+            transport.close()
+    settings = fleet.settings
+    day_file = DayFile(copy.path, settings.sqlite_busy_timeout_s)
+    return run_import(
+        engine, enterprise, flow=Flow.HISTORY, file_date=day, settings=settings,
+        rows=lambda after: day_file.read_rows(Flow.HISTORY.table, after, settings.read_chunk_rows),
+        force=force, bytes_transferred=lambda: copy.bytes_transferred,
+        dagster_run_id=dagster_run_id, tz=fleet.timezone(enterprise), started=started,
+    )
+
+
+def sync_history_range(
+    engine: Engine, fleet: Fleet, enterprise: Enterprise, start: date, end: date, *,
+    force: bool = False, dagster_run_id: str | None = None,
+) -> list[SyncOutcome]:
+    """Every day file the PBX has in [start, end], through one connection."""
+    try:
+        transport = fleet.transport(enterprise)
+    except FleetConfigError as exc:
+        return [_config_failure(engine, enterprise, Flow.HISTORY, start, str(exc))]
+    try:
+        try:
+            files = transport.list_day_files(start, end)
+        except TransportError as exc:
+            started = datetime.now(timezone.utc)
+            failure = _transport_failure(engine, enterprise, Flow.HISTORY, start, exc, transport, 0, started, False)
+            return [failure] if failure else []
+        return [
+            sync_history_day(engine, fleet, enterprise, f.day, force=force, transport=transport,
+                             dagster_run_id=dagster_run_id)
+            for f in files
+        ]
+    finally:
+        transport.close()
+
+
+def live_cycle(
+    engine: Engine, settings: Settings, *, numbers: Sequence[str] | None = None,
+    now: datetime | None = None, dagster_run_id: str | None = None,
+) -> CycleReport:
+    """One live cycle over the active fleet (read fresh from ``enterprises``)."""
+    report = CycleReport(started_at=(now or datetime.now(timezone.utc)).astimezone(timezone.utc))
+    began = time.monotonic()
+    fleet = Fleet.load(settings)
+    with engine.connect() as conn:
+        enterprises = active_enterprises(conn)
+    if numbers is not None:
+        wanted = set(numbers)
+        enterprises = [e for e in enterprises if e.number in wanted]
+
+    def one(enterprise: Enterprise) -> list[SyncOutcome]:
+        try:
+            return sync_live(engine, fleet, enterprise, now=now, dagster_run_id=dagster_run_id)
+        except Exception as exc:  # noqa: BLE001 - one enterprise's bug must not stop the others
+            log.exception("live sync of %s crashed", enterprise.number)
+            return [_config_failure(engine, enterprise, Flow.LIVE, report.started_at.date(),
+                                    f"internal error: {type(exc).__name__}: {exc}", kind="internal")]
+
+    with ThreadPoolExecutor(max_workers=settings.ssh_max_sessions, thread_name_prefix="pbx") as pool:
+        for outcomes in pool.map(one, enterprises):
+            report.outcomes.extend(outcomes)
+    report.seconds = time.monotonic() - began
+    log.info(
+        "live cycle: %d enterprises, %d syncs, %d failed, %d bytes, %.2fs",
+        len(enterprises), len(report.outcomes), len(report.failed), report.bytes_transferred, report.seconds,
+    )
+    return report
+
+
+def _base(enterprise: Enterprise, flow: Flow, day: date, started: datetime) -> RunRecord:
+    return RunRecord(
+        enterprise_id=enterprise.number, asterisk_host=enterprise.host or "", flow=flow.value,
+        file_date=day, source_table=flow.table, started_at=started, finished_at=started,
+        status="failed",
+    )
+
+
+def _transport_failure(
+    engine: Engine, enterprise: Enterprise, flow: Flow, day: date, exc: TransportError,
+    transport: Transport, before: int, started: datetime, optional: bool,
+) -> SyncOutcome | None:
+    if optional and exc.kind in (TransportErrorKind.MISSING_FILE, TransportErrorKind.NO_TABLE):
+        log.debug("%s: no yesterday file to finish (%s)", enterprise.number, exc)
+        return None
+    base = replace(_base(enterprise, flow, day, started), bytes_transferred=transport.bytes_transferred - before)
+    return record_failure(engine, base, exc.kind.value, exc.message)
+
+
+def _config_failure(
+    engine: Engine, enterprise: Enterprise, flow: Flow, day: date, message: str, kind: str = "config"
+) -> SyncOutcome:
+    return record_failure(engine, _base(enterprise, flow, day, datetime.now(timezone.utc)), kind, message)

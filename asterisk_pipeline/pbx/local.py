@@ -1,0 +1,67 @@
+"""A PBX log directory on local disk: an rsync mirror, a mount, or the demo's simulated fleet."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from ..model import SourceRow
+from .files import DayFile, SourceError, SourceErrorKind, file_name
+from .transport import LocalCopy, RemoteFile, TransportError, TransportErrorKind, in_range
+
+
+class LocalTransport:
+    def __init__(self, directory: Path, busy_timeout_s: float = 10.0) -> None:
+        self.directory = directory
+        self.label = str(directory)
+        self.busy_timeout_s = busy_timeout_s
+        self.bytes_transferred = 0
+
+    def list_day_files(self, start: date, end: date) -> list[RemoteFile]:
+        if not self.directory.is_dir():
+            raise TransportError(TransportErrorKind.MISSING_FILE, f"{self.directory} is not a directory")
+        entries = []
+        for path in self.directory.iterdir():
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            entries.append((path.name, stat.st_size, int(stat.st_mtime)))
+        return in_range(entries, start, end)
+
+    def stat_day_file(self, day: date) -> RemoteFile | None:
+        path = self.directory / file_name(day)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        return RemoteFile(path.name, day, stat.st_size, int(stat.st_mtime))
+
+    def fetch_rows(self, day: date, table: str, after_id: int, limit: int) -> list[SourceRow]:
+        day_file = DayFile(self.directory / file_name(day), self.busy_timeout_s)
+        try:
+            for chunk in day_file.read_rows(table, after_id, limit):
+                return list(chunk)
+        except SourceError as exc:
+            raise _as_transport_error(exc) from exc
+        return []
+
+    def local_copy(self, day: date, cache_dir: Path) -> LocalCopy:
+        # Reading in place is consistent: SQLite's own locking protects the reader.
+        path = self.directory / file_name(day)
+        if not path.is_file():
+            raise TransportError(TransportErrorKind.MISSING_FILE, f"{path} does not exist")
+        return LocalCopy(path, 0, from_cache=False)
+
+    def close(self) -> None:
+        return None
+
+
+def _as_transport_error(exc: SourceError) -> TransportError:
+    kinds = {
+        SourceErrorKind.MISSING: TransportErrorKind.MISSING_FILE,
+        SourceErrorKind.NO_TABLE: TransportErrorKind.NO_TABLE,
+        SourceErrorKind.LOCKED: TransportErrorKind.LOCKED,
+        SourceErrorKind.CORRUPT: TransportErrorKind.CORRUPT,
+        SourceErrorKind.UNREADABLE: TransportErrorKind.CORRUPT,
+    }
+    return TransportError(kinds[exc.kind], exc.message)

@@ -1,0 +1,92 @@
+"""The incremental query run by the PBX's own ``sqlite3`` CLI, and the parsing of its answer.
+
+Rows may hold ``|``, newlines, quotes, NUL or invalid UTF-8, so nothing is printed raw: every
+value travels as ``typeof(x)`` plus ``hex(x)``, one row per line, fields separated by ``|``.
+The output alphabet is [0-9A-Za-z|\\n]; parsing cannot be confused by the data.
+
+The command is built only from validated integers, the two fixed table names and a
+``shlex.quote``-d path (SPEC §6) — never by pasting data into a string.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import PurePosixPath
+from typing import Iterator
+
+from ..model import SourceRow, SqliteValue
+from .files import SOURCE_TABLES
+
+COLUMNS = ("DateTime", "event", "Uniqueid", "request", "status")
+_SAFE_PATH = re.compile(r"[A-Za-z0-9_./@:+-]+\Z")
+
+
+class RemoteQueryError(ValueError):
+    """The sqlite3 answer could not be understood (truncated or not ours)."""
+
+
+def build_query(table: str, after_id: int, limit: int) -> str:
+    if table not in SOURCE_TABLES:
+        raise ValueError(f"unknown source table {table!r}")
+    after_id, limit = int(after_id), int(limit)
+    if after_id < 0 or limit < 1:
+        raise ValueError("after_id must be >= 0 and limit >= 1")
+    fields = " || '|' || ".join(f"typeof({c}) || '|' || hex({c})" for c in COLUMNS)
+    return (
+        f"SELECT id || '|' || {fields} FROM {table} WHERE id > {after_id} "
+        f"ORDER BY id LIMIT {limit};"
+    )
+
+
+def validate_remote_path(path: PurePosixPath) -> str:
+    """An absolute path of ordinary characters (it is quoted anyway; this refuses surprises)."""
+    text = str(path)
+    if not path.is_absolute() or not _SAFE_PATH.match(text) or ".." in path.parts:
+        raise ValueError(f"refusing remote path {text!r}")
+    return text
+
+
+def build_command(sqlite3: str, path: PurePosixPath, table: str, after_id: int, limit: int, busy_ms: int) -> str:
+    """``sqlite3 -readonly -batch -noheader -cmd '.timeout N' PATH SQL``, every part quoted."""
+    if not re.fullmatch(r"[A-Za-z0-9_./-]+", sqlite3):
+        raise ValueError(f"refusing sqlite3 binary name {sqlite3!r}")
+    parts = [
+        sqlite3, "-readonly", "-batch", "-noheader",
+        "-cmd", f".timeout {int(busy_ms)}",
+        validate_remote_path(path),
+        build_query(table, after_id, limit),
+    ]
+    return " ".join(shlex.quote(part) for part in parts)
+
+
+def _value(kind: str, hex_text: str) -> SqliteValue:
+    if kind == "null":
+        return None
+    raw = bytes.fromhex(hex_text)
+    if kind == "integer":
+        return int(raw)
+    if kind == "real":
+        return float(raw)
+    if kind == "text":
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw  # the normalizer rejects it with "not valid UTF-8"
+    if kind == "blob":
+        return raw
+    raise RemoteQueryError(f"unknown sqlite type {kind!r}")
+
+
+def parse_rows(output: str) -> Iterator[SourceRow]:
+    """Rows from the query's output; raises RemoteQueryError on anything malformed."""
+    for number, line in enumerate(output.splitlines(), start=1):
+        if not line:
+            continue
+        fields = line.split("|")
+        if len(fields) != 1 + 2 * len(COLUMNS):
+            raise RemoteQueryError(f"line {number}: {len(fields)} fields, expected 11")
+        try:
+            values = [_value(fields[i], fields[i + 1]) for i in range(1, len(fields), 2)]
+            yield SourceRow(int(fields[0]), *values)
+        except ValueError as exc:
+            raise RemoteQueryError(f"line {number}: {exc}") from exc

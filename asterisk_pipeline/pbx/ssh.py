@@ -1,0 +1,342 @@
+"""Reaching a PBX over SSH with paramiko.
+
+- Host keys are verified against a known-hosts file; an unknown key is refused unless the
+  operator enabled trust-on-first-use, which then pins it in that file. A changed key is
+  always refused.
+- Connect, banner, auth and per-operation timeouts; keepalives; transient failures
+  (unreachable, refused, timeout, dropped connection) are retried with exponential backoff,
+  authentication and host-key failures never are.
+- One connection per transport object (one sync of one enterprise), reused for every call.
+- Live rows come from the PBX's own ``sqlite3`` through an exec channel (only rows above the
+  cursor cross the network); without ``sqlite3`` the caller falls back to an SFTP copy.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import shlex
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path, PurePosixPath
+from typing import Callable, TypeVar
+
+import paramiko
+
+from ..model import SourceRow
+from .files import file_name
+from .remote_query import RemoteQueryError, build_command, parse_rows, validate_remote_path
+from .transport import (
+    CopyCache,
+    LocalCopy,
+    NoRemoteSqlite,
+    RemoteFile,
+    TransportError,
+    TransportErrorKind,
+    in_range,
+    quick_check,
+)
+
+log = logging.getLogger("asterisk_pipeline.ssh")
+T = TypeVar("T")
+_known_hosts_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where and how to log in; ``password`` is never logged or shown."""
+
+    host: str
+    port: int = 5059
+    user: str = "root"
+    key_file: Path | None = None
+    password: str | None = None
+    remote_dir: PurePosixPath = PurePosixPath("/var/log/asterisk")
+    sqlite3: str = "sqlite3"
+
+    def __repr__(self) -> str:  # keep credentials out of logs and tracebacks
+        return f"SshTarget({self.user}@{self.host}:{self.port}, dir={self.remote_dir})"
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    known_hosts: Path
+    trust_on_first_use: bool = False
+    connect_timeout_s: float = 10.0
+    operation_timeout_s: float = 120.0
+    retries: int = 3
+    backoff_s: float = 0.5
+    keepalive_s: int = 15
+    busy_timeout_ms: int = 10_000
+
+
+class _PinOnFirstUse(paramiko.MissingHostKeyPolicy):
+    """Trust-on-first-use: accept an unknown key once and write it to the known-hosts file."""
+
+    def __init__(self, known_hosts: Path) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        with _known_hosts_lock:
+            client.get_host_keys().add(hostname, key.get_name(), key)
+            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            with self.known_hosts.open("a") as handle:
+                handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        log.warning("pinned the host key of %s (trust on first use): %s", hostname, key.fingerprint)
+
+
+class SshTransport:
+    def __init__(self, target: SshTarget, options: SshOptions) -> None:
+        self.target = target
+        self.options = options
+        self.label = f"{target.host}:{target.port}"
+        self.bytes_transferred = 0
+        self._client: paramiko.SSHClient | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._has_sqlite: bool | None = None
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _connect(self) -> paramiko.SSHClient:
+        if self._client is not None and self._client.get_transport() is not None and self._client.get_transport().is_active():  # type: ignore[union-attr]
+            return self._client
+        self.close()
+        client = paramiko.SSHClient()
+        if self.options.known_hosts.is_file():
+            client.load_host_keys(str(self.options.known_hosts))
+        client.set_missing_host_key_policy(
+            _PinOnFirstUse(self.options.known_hosts)
+            if self.options.trust_on_first_use
+            else paramiko.RejectPolicy()
+        )
+        timeout = self.options.connect_timeout_s
+        try:
+            client.connect(
+                self.target.host,
+                port=self.target.port,
+                username=self.target.user,
+                password=self.target.password,
+                key_filename=str(self.target.key_file) if self.target.key_file else None,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                channel_timeout=timeout,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except Exception as exc:
+            client.close()
+            raise self._classify(exc) from exc
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(self.options.keepalive_s)
+        self._client = client
+        return client
+
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            self._sftp = self._connect().open_sftp()
+            self._sftp.get_channel().settimeout(self.options.operation_timeout_s)  # type: ignore[union-attr]
+        return self._sftp
+
+    def close(self) -> None:
+        for closer in (self._sftp, self._client):
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
+                    pass
+        self._sftp = None
+        self._client = None
+
+    def _classify(self, exc: BaseException) -> TransportError:
+        where = f"{self.target.user}@{self.target.host}:{self.target.port}"
+        if isinstance(exc, TransportError):
+            return exc
+        if isinstance(exc, paramiko.BadHostKeyException):
+            return TransportError(
+                TransportErrorKind.HOST_KEY_MISMATCH,
+                f"{where}: the host key changed (got {exc.key.get_name()} {exc.key.fingerprint});"
+                " refused — verify the PBX and update the known-hosts file",
+            )
+        if isinstance(exc, paramiko.AuthenticationException):
+            return TransportError(
+                TransportErrorKind.AUTH_FAILED, f"{where}: authentication failed; check the user, key or password"
+            )
+        if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
+            return TransportError(
+                TransportErrorKind.HOST_KEY_UNKNOWN,
+                f"{where}: unknown host key refused; add it to {self.options.known_hosts}"
+                " or enable trust-on-first-use",
+            )
+        if isinstance(exc, ConnectionRefusedError):
+            return TransportError(TransportErrorKind.REFUSED, f"{where}: connection refused (is sshd listening?)")
+        if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in str(exc).lower() or (
+            isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower()
+        ):
+            return TransportError(TransportErrorKind.TIMEOUT, f"{where}: timed out ({exc})")
+        if isinstance(exc, (socket.gaierror, OSError)) and not isinstance(exc, EOFError):
+            return TransportError(TransportErrorKind.UNREACHABLE, f"{where}: unreachable ({exc})")
+        return TransportError(TransportErrorKind.PROTOCOL, f"{where}: connection failed ({type(exc).__name__}: {exc})")
+
+    def _with_retries(self, operation: Callable[[], T]) -> T:
+        """Run an operation, reconnecting after transient failures with exponential backoff."""
+        attempt = 0
+        while True:
+            try:
+                return operation()
+            except (NoRemoteSqlite, FileNotFoundError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified right here
+                error = self._classify(exc)
+                if not error.transient or attempt >= self.options.retries:
+                    raise error from exc
+                delay = self.options.backoff_s * (2**attempt)
+                attempt += 1
+                log.info("retrying %s in %.1fs after %s", self.label, delay, error)
+                self.close()
+                time.sleep(delay)
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _remote_path(self, day: date) -> PurePosixPath:
+        path = self.target.remote_dir / file_name(day)
+        validate_remote_path(path)
+        return path
+
+    def list_day_files(self, start: date, end: date) -> list[RemoteFile]:
+        def listing() -> list[RemoteFile]:
+            entries = self._sftp_client().listdir_attr(str(self.target.remote_dir))
+            return in_range([(e.filename, e.st_size or 0, e.st_mtime or 0) for e in entries], start, end)
+
+        try:
+            return self._with_retries(listing)
+        except FileNotFoundError as exc:
+            raise TransportError(
+                TransportErrorKind.MISSING_FILE, f"{self.label}: no directory {self.target.remote_dir}"
+            ) from exc
+
+    def stat_day_file(self, day: date) -> RemoteFile | None:
+        path = self._remote_path(day)
+
+        def stat() -> RemoteFile | None:
+            try:
+                attrs = self._sftp_client().stat(str(path))
+            except FileNotFoundError:
+                return None
+            return RemoteFile(path.name, day, attrs.st_size or 0, attrs.st_mtime or 0)
+
+        return self._with_retries(stat)
+
+    def _exec(self, command: str) -> tuple[int, bytes, bytes]:
+        client = self._connect()
+        channel = client.get_transport().open_session(timeout=self.options.connect_timeout_s)  # type: ignore[union-attr]
+        channel.settimeout(self.options.operation_timeout_s)
+        channel.exec_command(command)
+        stdout = channel.makefile("rb").read()
+        stderr = channel.makefile_stderr("rb").read()
+        status = channel.recv_exit_status()
+        channel.close()
+        self.bytes_transferred += len(stdout) + len(stderr) + len(command)
+        return status, stdout, stderr
+
+    def has_sqlite(self) -> bool:
+        if self._has_sqlite is None:
+            status, _, _ = self._with_retries(lambda: self._exec("command -v sqlite3 >/dev/null 2>&1"))
+            self._has_sqlite = status == 0
+        return self._has_sqlite
+
+    def fetch_rows(self, day: date, table: str, after_id: int, limit: int) -> list[SourceRow]:
+        if not self.has_sqlite():
+            raise NoRemoteSqlite(f"{self.label} has no sqlite3")
+        if self.stat_day_file(day) is None:
+            raise TransportError(TransportErrorKind.MISSING_FILE, f"{self.label}: no {file_name(day)}")
+        command = build_command(
+            self.target.sqlite3, self._remote_path(day), table, after_id, limit,
+            self.options.busy_timeout_ms,
+        )
+
+        def query() -> list[SourceRow]:
+            status, stdout, stderr = self._exec(command)
+            if status != 0:
+                raise self._sqlite_error(day, stderr.decode("utf-8", "replace"))
+            try:
+                return list(parse_rows(stdout.decode("ascii")))
+            except (RemoteQueryError, UnicodeDecodeError) as exc:
+                raise TransportError(TransportErrorKind.PROTOCOL, f"{self.label}: unreadable answer ({exc})") from exc
+
+        return self._with_retries(query)
+
+    def _sqlite_error(self, day: date, stderr: str) -> TransportError:
+        text = stderr.strip().splitlines()[-1] if stderr.strip() else "sqlite3 failed"
+        lowered = text.lower()
+        name = f"{self.label}:{file_name(day)}"
+        if "no such table" in lowered:
+            return TransportError(TransportErrorKind.NO_TABLE, f"{name} has no such table yet ({text})")
+        if "locked" in lowered or "busy" in lowered:
+            return TransportError(TransportErrorKind.LOCKED, f"{name} stayed locked ({text})")
+        if "not a database" in lowered or "malformed" in lowered:
+            return TransportError(TransportErrorKind.CORRUPT, f"{name} is not a readable database ({text})")
+        if "unable to open" in lowered:
+            return TransportError(TransportErrorKind.MISSING_FILE, f"{name} cannot be opened ({text})")
+        return TransportError(TransportErrorKind.PROTOCOL, f"{name}: {text}")
+
+    def local_copy(self, day: date, cache_dir: Path) -> LocalCopy:
+        """A verified copy: the PBX's own ``.backup`` when it has sqlite3 (a consistent
+        snapshot even mid-write), else a plain SFTP copy re-checked and retried."""
+        cache = CopyCache(cache_dir)
+        remote = self.stat_day_file(day)
+        if remote is None:
+            raise TransportError(TransportErrorKind.MISSING_FILE, f"{self.label}: no {file_name(day)}")
+        cached = cache.fresh(remote)
+        if cached is not None:
+            return LocalCopy(cached, 0, from_cache=True)
+        partial = cache.root / f".{file_name(day)}.{secrets.token_hex(4)}.part"
+        try:
+            copied_bytes = self._with_retries(lambda: self._copy_consistent(day, remote, partial))
+            return LocalCopy(cache.store(remote, partial), copied_bytes, from_cache=False)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def _copy_consistent(self, day: date, remote: RemoteFile, partial: Path) -> int:
+        path = self._remote_path(day)
+        sftp = self._sftp_client()
+        if self.has_sqlite():
+            snapshot = PurePosixPath("/tmp") / f"asterisk-pipeline-{secrets.token_hex(8)}.db"
+            command = " ".join(
+                shlex.quote(part)
+                for part in (self.target.sqlite3, "-readonly", "-batch", "-cmd",
+                             f".timeout {int(self.options.busy_timeout_ms)}", str(path),
+                             f".backup {snapshot}")
+            )
+            status, _, stderr = self._exec(command)
+            if status == 0:
+                try:
+                    sftp.get(str(snapshot), str(partial))
+                finally:
+                    try:
+                        sftp.remove(str(snapshot))
+                    except OSError:
+                        pass
+                size = partial.stat().st_size
+                self.bytes_transferred += size
+                problem = quick_check(partial)
+                if problem is None:
+                    return size
+                log.warning("%s: snapshot of %s failed quick_check (%s); copying", self.label, path.name, problem)
+            else:
+                raise self._sqlite_error(day, stderr.decode("utf-8", "replace"))
+        sftp.get(str(path), str(partial))
+        size = partial.stat().st_size
+        self.bytes_transferred += size
+        after = self.stat_day_file(day)
+        problem = quick_check(partial)
+        if after is None or (after.size, after.mtime) != (remote.size, remote.mtime) or problem:
+            # written to while we copied: retried (transient) by _with_retries
+            raise TransportError(
+                TransportErrorKind.LOCKED,
+                f"{self.label}: {path.name} changed during the copy ({problem or 'size/mtime moved'})",
+            )
+        return size
