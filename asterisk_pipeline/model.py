@@ -63,7 +63,10 @@ class SourceRow(NamedTuple):
 
 
 class Event(NamedTuple):
-    """A row that parsed into a JSON object: stored in ``call_events`` (SPEC §4.1)."""
+    """A row that parsed into a JSON object: stored in ``call_events`` (SPEC §4.1).
+
+    The first eight fields are, in this order, the event writer's ``EventRow``.
+    """
 
     source_id: int
     unique_id: str

@@ -120,11 +120,12 @@ class EventWriter:
                 events = self._not_stored_yet(events)
             known = self.call_ids.known
             ent, ds, table, day = self.enterprise, self.data_source, self.source_table, stager.date(self.file_date)
+            time = stager.time
             self.new_events += stager.insert(
                 "call_events",
                 _EVENT_COLUMNS,
                 [
-                    (known.get(uid), ent, uid, kind, at, ds, raw, digest, table, sid, day, ok, status)
+                    (known.get(uid), ent, uid, kind, time(at), ds, raw, digest, table, sid, day, ok, status)
                     for sid, uid, kind, at, raw, digest, ok, status in events
                 ],
             )

@@ -160,18 +160,14 @@ def _read(
     live_table = request.flow.table == LIVE_TABLE
     rows_read = events_read = rejected = 0
     last_id = start_after
-    tz, file_date, time = request.tz, request.file_date, stager.time
+    tz, file_date = request.tz, request.file_date
     for chunk in rows(start_after):
         events: list[EventRow] = []
         rejects: list[Rejected] = []
         for row in chunk:
             outcome = classify_row(row, tz)
             if type(outcome) is Event:
-                events.append((
-                    outcome.source_id, outcome.unique_id, outcome.event_type,
-                    time(outcome.event_timestamp), outcome.canonical_json, outcome.body_hash,
-                    outcome.delivered, outcome.status,
-                ))
+                events.append(outcome[:8])  # Event's fields are EventRow's, then the body
                 add_event_evidence(evidence, outcome, file_date, live_table)
             else:
                 rejects.append(outcome)  # type: ignore[arg-type]
