@@ -14,8 +14,10 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
-## make test: the whole suite (SQLite always; PostgreSQL at 127.0.0.1:5432 when reachable).
+## make test: the whole suite (SQLite always; PostgreSQL at 127.0.0.1:5432 and real OpenSSH
+## sshd processes on 127.0.1.x, installed here when missing and we are root).
 test: $(STAMP)
+	./scripts/ensure-sshd.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make bench: every benchmark in benchmarks/, printing figures and same-run baselines.
