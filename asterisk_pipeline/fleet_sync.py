@@ -105,6 +105,8 @@ def _sync_live_day(
     with engine.connect() as conn:
         cursor = read_cursor(conn, enterprise.number, day, table)
     try:
+        if settings.live_fetch == "copy":
+            raise NoRemoteSqlite("whole-file copies requested (ASTERISK_LIVE_FETCH=copy)")
         rows = _fetch_above(transport, day, table, cursor, settings)
         source = _prefetched(rows)
     except NoRemoteSqlite:

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     ssh_operation_timeout_s: float = Field(default=120.0, gt=0)
     ssh_retries: int = Field(default=3, ge=0, le=10)
     ssh_max_sessions: int = Field(default=16, ge=1, le=512, description="Concurrent PBX syncs")
+    live_fetch: Literal["query", "copy"] = Field(
+        default="query",
+        description="query: only rows above the cursor via the PBX's sqlite3 (copy when it has none); "
+        "copy: always copy the whole file over SFTP",
+    )
     live_max_rows_per_cycle: int = Field(
         default=200_000, ge=1000, description="Rows one live cycle takes from a file; the rest waits"
     )

@@ -46,17 +46,29 @@ def validate_remote_path(path: PurePosixPath) -> str:
     return text
 
 
+# Exit codes of the guard in front of the query: no sqlite3 CLI, no such file.
+EXIT_NO_SQLITE = 127
+EXIT_NO_FILE = 66
+
+
 def build_command(sqlite3: str, path: PurePosixPath, table: str, after_id: int, limit: int, busy_ms: int) -> str:
-    """``sqlite3 -readonly -batch -noheader -cmd '.timeout N' PATH SQL``, every part quoted."""
+    """One round trip: ``command -v sqlite3 || exit 127; test -f PATH || exit 66; sqlite3
+    -readonly -batch -noheader -cmd '.timeout N' PATH SQL``, every variable part quoted."""
     if not re.fullmatch(r"[A-Za-z0-9_./-]+", sqlite3):
         raise ValueError(f"refusing sqlite3 binary name {sqlite3!r}")
+    quoted_path = shlex.quote(validate_remote_path(path))
+    binary = shlex.quote(sqlite3)
     parts = [
         sqlite3, "-readonly", "-batch", "-noheader",
         "-cmd", f".timeout {int(busy_ms)}",
         validate_remote_path(path),
         build_query(table, after_id, limit),
     ]
-    return " ".join(shlex.quote(part) for part in parts)
+    return (
+        f"command -v {binary} >/dev/null 2>&1 || exit {EXIT_NO_SQLITE}; "
+        f"test -f {quoted_path} || exit {EXIT_NO_FILE}; "
+        + " ".join(shlex.quote(part) for part in parts)
+    )
 
 
 def _value(kind: str, hex_text: str) -> SqliteValue:

@@ -27,7 +27,14 @@ import paramiko
 
 from ..model import SourceRow
 from .files import file_name
-from .remote_query import RemoteQueryError, build_command, parse_rows, validate_remote_path
+from .remote_query import (
+    EXIT_NO_FILE,
+    EXIT_NO_SQLITE,
+    RemoteQueryError,
+    build_command,
+    parse_rows,
+    validate_remote_path,
+)
 from .transport import (
     CopyCache,
     LocalCopy,
@@ -249,10 +256,9 @@ class SshTransport:
         return self._has_sqlite
 
     def fetch_rows(self, day: date, table: str, after_id: int, limit: int) -> list[SourceRow]:
-        if not self.has_sqlite():
+        """One exec round trip per chunk (the guard for sqlite3 and the file is in the command)."""
+        if self._has_sqlite is False:
             raise NoRemoteSqlite(f"{self.label} has no sqlite3")
-        if self.stat_day_file(day) is None:
-            raise TransportError(TransportErrorKind.MISSING_FILE, f"{self.label}: no {file_name(day)}")
         command = build_command(
             self.target.sqlite3, self._remote_path(day), table, after_id, limit,
             self.options.busy_timeout_ms,
@@ -260,6 +266,12 @@ class SshTransport:
 
         def query() -> list[SourceRow]:
             status, stdout, stderr = self._exec(command)
+            if status == EXIT_NO_SQLITE:
+                self._has_sqlite = False
+                raise NoRemoteSqlite(f"{self.label} has no sqlite3")
+            if status == EXIT_NO_FILE:
+                raise TransportError(TransportErrorKind.MISSING_FILE, f"{self.label}: no {file_name(day)}")
+            self._has_sqlite = True
             if status != 0:
                 raise self._sqlite_error(day, stderr.decode("utf-8", "replace"))
             try:
