@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, text
 from asterisk_pipeline.warehouse.db import make_engine
 from asterisk_pipeline.warehouse.migrate import upgrade
 
+pytest_plugins = ["tests.ssh_fixtures"]
+
 PG_ADMIN_URL = os.environ.get(
     "ASTERISK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -119,6 +119,7 @@ class SshTransport:
             else paramiko.RejectPolicy()
         )
         timeout = self.options.connect_timeout_s
+        began = time.monotonic()
         try:
             client.connect(
                 self.target.host,
@@ -135,7 +136,14 @@ class SshTransport:
             )
         except Exception as exc:
             client.close()
-            raise self._classify(exc) from exc
+            error = self._classify(exc)
+            if error.kind is TransportErrorKind.PROTOCOL and time.monotonic() - began >= timeout:
+                # paramiko reports a banner that never came as "No existing session" at times
+                error = TransportError(
+                    TransportErrorKind.TIMEOUT,
+                    f"{self.label}: no SSH answer within {timeout:g}s ({exc})",
+                )
+            raise error from exc
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(self.options.keepalive_s)
@@ -343,12 +351,12 @@ class SshTransport:
         sftp.get(str(path), str(partial))
         size = partial.stat().st_size
         self.bytes_transferred += size
-        after = self.stat_day_file(day)
         problem = quick_check(partial)
-        if after is None or (after.size, after.mtime) != (remote.size, remote.mtime) or problem:
-            # written to while we copied: retried (transient) by _with_retries
+        if problem:
+            # caught the writer mid-commit: retried (LOCKED is transient) by _with_retries
             raise TransportError(
                 TransportErrorKind.LOCKED,
-                f"{self.label}: {path.name} changed during the copy ({problem or 'size/mtime moved'})",
+                f"{self.label}: the copy of {path.name} failed verification ({problem}); the file"
+                " was being written",
             )
         return size
