@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 #: Benchmark modules of this package, run in this order; each has ``run(*, quick, repeat)``.
-MODULES: tuple[str, ...] = ("import_throughput",)
+MODULES: tuple[str, ...] = ("import_throughput", "live_cycle")
 
 
 def _positive(text: str) -> int:
@@ -27,8 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small input: a smoke run, not figures")
     parser.add_argument("--repeat", type=_positive, default=3, help="repetitions (medians are quoted)")
+    parser.add_argument("--only", choices=MODULES, action="append", help="run just these (repeatable)")
     args = parser.parse_args(argv)
-    for name in MODULES:
+    for name in args.only or MODULES:
         module = importlib.import_module(f"benchmarks.{name}")
         module.run(quick=args.quick, repeat=args.repeat)
     return 0

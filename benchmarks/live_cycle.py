@@ -1,0 +1,144 @@
+"""A live cycle over 100 simulated PBXes on loopback (real sshd each), incremental vs whole files.
+
+Each PBX serves a day file of ~3,000 AlternativeAPIlogs rows; after a first cycle has imported
+them, ~20 new rows are appended to every file and one cycle is timed with the incremental
+query (``ASTERISK_LIVE_FETCH=query``), then ~20 more rows and one cycle copying whole files
+(``ASTERISK_LIVE_FETCH=copy``) — the same fleet, the same run. Targets: the incremental cycle
+≤ 15 s and its bytes ≤ 10 % of the whole-file cycle's.
+
+The PBX login is the suite's unprivileged test user (``/bin/sh``): root's shell on this
+machine runs ``pyenv init`` for every command, which a real PBX does not.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.ssh_fixtures
+
+from asterisk_pipeline.fleet_sync import CycleReport, live_cycle  # noqa: E402
+from asterisk_pipeline.model import Enterprise  # noqa: E402
+from asterisk_pipeline.settings import Settings  # noqa: E402
+from asterisk_pipeline.simulate import append_calls, write_day_file  # noqa: E402
+from asterisk_pipeline.warehouse.db import make_engine, write_transaction  # noqa: E402
+from asterisk_pipeline.warehouse.migrate import upgrade  # noqa: E402
+from asterisk_pipeline.warehouse.registry import upsert_enterprise  # noqa: E402
+from benchmarks.import_throughput import fresh_database  # noqa: E402
+
+DAY = date(2025, 7, 3)
+NOW = datetime(2025, 7, 3, 18, 0, tzinfo=ZoneInfo("Europe/Minsk"))
+FILE = f"Listen_AMI_{DAY.isoformat()}.db"
+RESULTS = Path(__file__).resolve().parents[1] / "bench-data" / "results-live-cycle.json"
+
+
+def _servers(count: int, calls: int, work: Path, client_key: Any) -> list[Any]:
+    from tests.ssh_fixtures import SshServer
+
+    servers = []
+    for n in range(count):
+        server = SshServer(f"127.0.2.{n + 1}", 5059, authorized_keys=[client_key.public_key],
+                           base_dir=work / f"pbx{n:03d}")
+        server.start()
+        write_day_file(server.served_dir / FILE, token=f"{375000 + n}", day=DAY, calls=calls,
+                       seed=n, start_id=n * 1_000_000, live_share_undelivered=1.0)
+        servers.append(server)
+    return servers
+
+
+def _append(servers: list[Any], seed: int) -> int:
+    """About 20-25 AlternativeAPIlogs rows per PBX: two calls with their delivery retries."""
+    rows = 0
+    for n, server in enumerate(servers):
+        rows += int(append_calls(server.served_dir / FILE, token=f"{375000 + n}", day=DAY, calls=2,
+                                 seed=seed * 1000 + n, tables=("AlternativeAPIlogs",),
+                                 live_share_undelivered=1.0))
+    return rows
+
+
+def _cycle(engine: Any, settings: Settings) -> CycleReport:
+    report = live_cycle(engine, settings, now=NOW)
+    failed = report.failed
+    if failed:
+        raise RuntimeError(f"{len(failed)} syncs failed, e.g. {failed[0].error_kind}: {failed[0].error}")
+    return report
+
+
+def run(*, quick: bool, repeat: int) -> dict[str, Any]:
+    from tests.ssh_fixtures import ClientKey, _ensure_user, _keygen
+
+    count, calls = (10, 250) if quick else (100, 250)
+    print(f"\n== live_cycle ({'quick' if quick else 'full'}, {count} PBXes, {repeat} repetition(s)) ==")
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp, fresh_database() as url:
+        work = Path(tmp)
+        work.chmod(0o755)
+        key_path = work / "id_ed25519"
+        key = ClientKey(private_key_path=key_path, public_key=_keygen(key_path, "bench"))
+        _ensure_user("astpbx", key.public_key)
+        servers = _servers(count, calls, work, key)
+        try:
+            known_hosts = work / "known_hosts"
+            known_hosts.write_text("".join(f"{s.known_hosts_line()}\n" for s in servers))
+            fleet_file = work / "fleet.toml"
+            fleet_file.write_text("".join(
+                f'[enterprises."{7000 + n}"]\nport = {s.port}\nremote_dir = "{s.served_dir}"\n'
+                for n, s in enumerate(servers)))
+            engine = make_engine(url)
+            upgrade(engine)
+            with write_transaction(engine) as conn:
+                for n, server in enumerate(servers):
+                    upsert_enterprise(conn, Enterprise(str(7000 + n), f"bench{n}", f"pbx{n}.lan",
+                                                       f"s{n}", server.host, f"{375000 + n}"))
+            base = dict(home=work / "home", ssh_user="astpbx", ssh_key_file=key_path,
+                        known_hosts_file=known_hosts, fleet_file=fleet_file)
+            incremental = Settings(**base, live_fetch="query")
+            whole = Settings(**base, live_fetch="copy")
+            first = _cycle(engine, incremental)
+            rows_per_file = statistics.median(o.rows_read for o in first.outcomes)
+            print(f"  first cycle (import everything): {first.seconds:.2f} s, "
+                  f"{rows_per_file:.0f} rows per file, {first.bytes_transferred:,} bytes")
+            reps = []
+            for rep in range(repeat):
+                added = _append(servers, seed=2 * rep + 1)
+                inc = _cycle(engine, incremental)
+                added_copy = _append(servers, seed=2 * rep + 2)
+                full = _cycle(engine, whole)
+                assert sum(o.rows_read for o in inc.outcomes) == added
+                assert sum(o.rows_read for o in full.outcomes) == added_copy
+                reps.append({"incremental_s": inc.seconds, "incremental_bytes": inc.bytes_transferred,
+                             "whole_s": full.seconds, "whole_bytes": full.bytes_transferred,
+                             "new_rows": added})
+                print(f"  rep {rep + 1}/{repeat}: +{added} rows; incremental {inc.seconds:.2f} s "
+                      f"{inc.bytes_transferred:,} B; whole files {full.seconds:.2f} s "
+                      f"{full.bytes_transferred:,} B")
+            engine.dispose()
+        finally:
+            for server in servers:
+                server.close()
+    figures = {
+        "pbxes": count,
+        "rows_per_file": rows_per_file,
+        "incremental_cycle_s": statistics.median(r["incremental_s"] for r in reps),
+        "whole_file_cycle_s": statistics.median(r["whole_s"] for r in reps),
+        "incremental_bytes": statistics.median(r["incremental_bytes"] for r in reps),
+        "whole_file_bytes": statistics.median(r["whole_bytes"] for r in reps),
+        "repetitions": reps,
+    }
+    share = figures["incremental_bytes"] / figures["whole_file_bytes"]
+    figures["bytes_share"] = share
+    print(f"\n  incremental cycle (median)   {figures['incremental_cycle_s']:8.2f} s   target <= 15 s   "
+          f"{'PASS' if figures['incremental_cycle_s'] <= 15 else 'FAIL  <<<'}")
+    print(f"  whole-file cycle (median)    {figures['whole_file_cycle_s']:8.2f} s   (baseline)")
+    print(f"  bytes incremental / whole    {share:8.2%}   target <= 10 %   "
+          f"{'PASS' if share <= 0.10 else 'FAIL  <<<'}"
+          f"   ({figures['incremental_bytes']:,.0f} B vs {figures['whole_file_bytes']:,.0f} B)")
+    print(f"  reproduce: cd {Path(__file__).resolve().parents[1]} && .venv/bin/python -m benchmarks "
+          f"--only live_cycle{' --quick' if quick else ''} --repeat {repeat}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.with_name(RESULTS.stem + ("-quick" if quick else "") + ".json").write_text(json.dumps(figures, indent=2))
+    return figures
