@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import make_url
 
 
@@ -21,10 +22,17 @@ def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
+        # A live cycle syncs up to ASTERISK_SSH_MAX_SESSIONS enterprises at once, each with a
+        # connection, plus one to record a failure: the default pool (5 + 10) is too small.
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
+    in_memory = not parsed.database or parsed.database == ":memory:"
+    if not in_memory:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 60})
+    # No pool for a file: opening one is cheap, and concurrent syncs then queue on SQLite's
+    # own write lock (busy timeout below) instead of on a pool checkout timeout.
+    engine = create_engine(
+        url, connect_args={"timeout": 60}, **({} if in_memory else {"poolclass": NullPool})
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
