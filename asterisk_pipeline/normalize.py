@@ -212,6 +212,8 @@ def _holds_float(value: Any) -> bool:
 
 
 def _uid(value: Any) -> str:
+    if type(value) is str and _NUL not in value:
+        return value.strip()
     text = as_text(value)
     return text.strip() if text else ""
 
@@ -222,44 +224,42 @@ def _uid(value: Any) -> str:
 
 def classify_row(row: SourceRow, tz: ZoneInfo) -> Event | Rejected:
     """SPEC §4.1: a row becomes an event, or a reject with its reason. Never raises."""
-    event_name = as_text(row.event)
+    event = row.event
+    name = event if type(event) is str and _NUL not in event else as_text(event)
     column_uid = _uid(row.unique_id)
     request = row.request
-
-    def reject(raw_text: str | None, reason: str) -> Rejected:
-        return Rejected(row.id, event_name, column_uid or None, raw_text, reason)
-
-    if request is None:
-        return reject(None, "request is NULL")
-    if isinstance(request, bytes):
+    if type(request) is str:
+        text = request
+    elif request is None:
+        return _reject(row, name, column_uid, None, "request is NULL")
+    elif isinstance(request, bytes):
         try:
             text = request.decode("utf-8")
         except UnicodeDecodeError:
-            return reject(request.decode("utf-8", "backslashreplace"), "request is not valid UTF-8")
-    elif isinstance(request, str):
-        text = request
+            raw = request.decode("utf-8", "backslashreplace")
+            return _reject(row, name, column_uid, raw, "request is not valid UTF-8")
     else:
         text = as_text(request) or ""
     try:
         body = parse_body(text)
     except RecursionError:
-        return reject(as_text(text), "invalid JSON: nested too deeply")
+        return _reject(row, name, column_uid, as_text(text), "invalid JSON: nested too deeply")
     except ValueError as exc:
-        return reject(as_text(text), f"invalid JSON: {exc}")
+        return _reject(row, name, column_uid, as_text(text), f"invalid JSON: {exc}")
     if not isinstance(body, dict):
-        return reject(as_text(text), f"JSON is not an object but {_json_kind(body)}")
+        return _reject(row, name, column_uid, as_text(text), f"JSON is not an object but {_json_kind(body)}")
     unique_id = column_uid or _uid(body.get("UniqueId"))
-    if not unique_id and event_name == "hangup":
-        return reject(as_text(text), "hangup without UniqueId")
+    if not unique_id and name == "hangup":
+        return _reject(row, name, column_uid, as_text(text), "hangup without UniqueId")
     try:
         encoded = canonical_bytes(body)
     except UnicodeEncodeError:
-        return reject(as_text(text), "JSON holds an unpaired surrogate escape")
+        return _reject(row, name, column_uid, as_text(text), "JSON holds an unpaired surrogate escape")
     status = row.status
     return Event(
         source_id=row.id,
         unique_id=unique_id,
-        event_type=event_name if event_name is not None else "",
+        event_type=name if name is not None else "",
         event_timestamp=to_utc(row.date_time, tz),
         canonical_json=encoded.decode("utf-8"),
         body_hash=sha256(encoded).digest(),
@@ -267,6 +267,10 @@ def classify_row(row: SourceRow, tz: ZoneInfo) -> Event | Rejected:
         status=status if type(status) is str and _NUL not in status else as_text(status),
         body=body,
     )
+
+
+def _reject(row: SourceRow, name: str | None, column_uid: str, raw_text: str | None, reason: str) -> Rejected:
+    return Rejected(row.id, name, column_uid or None, raw_text, reason)
 
 
 def _json_kind(value: Any) -> str:
@@ -318,9 +322,14 @@ def add_evidence(
         )
 
 
+EVIDENCE_TYPES = frozenset({"hangup", "dial", "bridge"})
+
+
 def add_event_evidence(
     evidence: dict[str, CallEvidence], event: Event, file_date: date, live_table: bool
 ) -> None:
+    if event.event_type not in EVIDENCE_TYPES or not event.unique_id:
+        return  # the common case: most events say nothing a call is built from
     add_evidence(
         evidence,
         unique_id=event.unique_id,
