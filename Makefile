@@ -26,3 +26,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .asterisk .pytest_cache bench-data
+
+## make run: the Dagster demo — five simulated PBXes (local transport, 14 days of history, live
+## calls appended continuously) and `dagster dev` on http://127.0.0.1:3000. Ctrl-C stops it all.
+.PHONY: run
+run: $(STAMP)
+	$(BIN)/python -m asterisk_pipeline.defs.demo

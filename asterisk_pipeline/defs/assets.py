@@ -1,0 +1,265 @@
+"""History assets: PBX day files → calls / participants / events, and the sync statistics.
+
+One multi-asset does the history sync, because one core call (``sync_history_day``) writes all
+of calls, call_participants and call_events at once; the specs' deps draw the lineage
+PBX day files → calls / participants / events. No IO manager: the core writes the warehouse and
+the assets only report metadata.
+"""
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetSpec,
+    BackfillPolicy,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    MultiPartitionKey,
+    asset,
+    multi_asset,
+)
+from pydantic import Field
+from sqlalchemy import func, select
+
+from ..fleet_sync import sync_history_day
+from ..sync import SyncOutcome
+from ..warehouse.registry import get_enterprise
+from ..warehouse.schema import download_sync
+from ..warehouse.stats import CallStats, call_stats
+from .partitions import history_partitions
+from .resources import FleetResource, WarehouseResource
+
+OWNERS = ["team:data-platform"]
+GROUP = "history"
+# 365 days × 5 enterprises = 1825 keys; the backfill daemon splits a multi-partition subset per
+# enterprise into date ranges, so 200 keys per run gives 2 runs per enterprise (10 runs).
+MAX_PARTITIONS_PER_RUN = 200
+
+PBX_DAY_FILES = AssetKey("pbx_day_files")
+CALLS = AssetKey("calls")
+CALL_PARTICIPANTS = AssetKey("call_participants")
+CALL_EVENTS = AssetKey("call_events")
+HISTORY_KEYS = (PBX_DAY_FILES, CALLS, CALL_PARTICIPANTS, CALL_EVENTS)
+
+
+class HistorySyncConfig(Config):
+    """Run config of the history sync."""
+
+    force: bool = Field(
+        default=False, description="Re-read every row of the day files (ignore cursors)"
+    )
+
+
+def _spec(key: AssetKey, description: str, kinds: set[str], deps: list[AssetKey]) -> AssetSpec:
+    # skippable: the op reports one materialization per (date, enterprise) that actually landed
+    # instead of one Output for the whole range, so a failed day never looks materialized.
+    return AssetSpec(
+        key,
+        description=description,
+        kinds=kinds,
+        owners=OWNERS,
+        group_name=GROUP,
+        partitions_def=history_partitions,
+        deps=deps,
+        skippable=True,
+    )
+
+
+HISTORY_SPECS = [
+    _spec(
+        PBX_DAY_FILES,
+        "Listen_AMI_<date>.db day files of each PBX (APIlogs), verified and cached "
+        "under $ASTERISK_HOME/cache.",
+        {"sqlite", "ssh"},
+        [],
+    ),
+    _spec(
+        CALLS,
+        "Calls rebuilt from the day's events (data_source='downloaded').",
+        {"postgres", "table"},
+        [PBX_DAY_FILES],
+    ),
+    _spec(
+        CALL_PARTICIPANTS,
+        "Extensions that rang / answered per call.",
+        {"postgres", "table"},
+        [PBX_DAY_FILES],
+    ),
+    _spec(
+        CALL_EVENTS,
+        "Every valid AMI event of the day, deduplicated by identity.",
+        {"postgres", "table"},
+        [PBX_DAY_FILES],
+    ),
+]
+
+
+def _outcome_metadata(outcome: SyncOutcome) -> dict[str, Any]:
+    """Counts only: messages are the core's (they name hosts, never credentials)."""
+    return {
+        "enterprise": outcome.enterprise,
+        "file_date": outcome.file_date,
+        "status": outcome.status,
+        "rows_read": outcome.rows_read,
+        "new_calls": outcome.new_calls,
+        "updated_calls": outcome.updated_calls,
+        "new_events": outcome.new_events,
+        "duplicates": outcome.duplicates,
+        "rejected": outcome.rejected,
+        "conflicts": outcome.conflicts,
+        "bytes_transferred": outcome.bytes_transferred,
+        "seconds": round(outcome.seconds, 3),
+    }
+
+
+def _stats_metadata(stats: CallStats | None) -> dict[str, Any]:
+    if stats is None:
+        return {"day_calls": 0}
+    return {
+        "day_calls": stats.calls,
+        "answered_share": round(stats.answered_share, 4),
+        "avg_duration_s": round(stats.avg_duration, 1) if stats.avg_duration is not None else None,
+    }
+
+
+@multi_asset(
+    specs=HISTORY_SPECS,
+    name="history_sync",
+    description="History sync of (date, enterprise) partitions: one sync_history_day per key.",
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
+    # The pool caps history syncs in flight across backfill runs (dagster.yaml concurrency.pools).
+    pool="pbx_history",
+)
+def history_sync(
+    context: AssetExecutionContext,
+    config: HistorySyncConfig,
+    warehouse: WarehouseResource,
+    fleet: FleetResource,
+) -> Iterator[AssetMaterialization]:
+    """Sync every partition of the run; record failures (core) and fail the run at the end."""
+    keys = sorted(context.partition_keys)
+    fleet_ = fleet.fleet()
+    failed: list[str] = []
+    landed: list[tuple[str, SyncOutcome]] = []
+    with warehouse.engine() as engine:
+        for key in keys:
+            mpk = key if isinstance(key, MultiPartitionKey) else MultiPartitionKey(_split(key))
+            number, day = (
+                mpk.keys_by_dimension["enterprise"],
+                date.fromisoformat(mpk.keys_by_dimension["date"]),
+            )
+            with engine.connect() as conn:
+                enterprise = get_enterprise(conn, number)
+            if enterprise is None:
+                context.log.error("enterprise %s is not in the enterprises table", number)
+                failed.append(f"{key}: unknown enterprise")
+                continue
+            outcome = sync_history_day(
+                engine,
+                fleet_,
+                enterprise,
+                day,
+                force=config.force,
+                dagster_run_id=context.run.run_id,
+            )
+            if outcome.ok:
+                context.log.info("%s: %s", key, outcome.summary())
+                landed.append((str(key), outcome))
+            else:
+                context.log.error("%s failed (%s): %s", key, outcome.error_kind, outcome.error)
+                failed.append(f"{key}: {outcome.error_kind}: {outcome.error}")
+        with engine.connect() as conn:
+            by_day = {
+                (s.enterprise_id, s.day): s
+                for s in call_stats(conn, by_day=True)
+                if s.data_source == "downloaded"
+            }
+    for key, outcome in landed:
+        meta = _outcome_metadata(outcome)
+        # call_stats groups by UTC day of start_time: a close, cheap proxy for the PBX day.
+        stats = by_day.get((outcome.enterprise, outcome.file_date))
+        for asset_key in HISTORY_KEYS:
+            extra = _stats_metadata(stats) if asset_key == CALLS else {}
+            yield AssetMaterialization(
+                asset_key=asset_key, partition=key, metadata={**meta, **extra}
+            )
+    if failed:
+        raise Failure(
+            description=f"{len(failed)} of {len(keys)} day syncs failed (recorded in download_sync/sync_runs)",
+            metadata={"failed": MetadataValue.md("\n".join(f"- {f}" for f in failed))},
+        )
+
+
+def _split(key: str) -> dict[str, str]:
+    """A serialized multi-partition key: dimensions sorted by name, joined by '|'."""
+    day, number = key.split("|")
+    return {"date": day, "enterprise": number}
+
+
+@asset(
+    deps=[CALLS, CALL_PARTICIPANTS, CALL_EVENTS],
+    description="Headline figures per enterprise and data source (calls, answered share, average "
+    "duration) and the sync state of every PBX (download_sync).",
+    kinds={"postgres"},
+    owners=OWNERS,
+    group_name="statistics",
+)
+def sync_statistics(warehouse: WarehouseResource) -> MaterializeResult:
+    """Read-only: everything comes from the warehouse's own statistics queries."""
+    with warehouse.engine() as engine, engine.connect() as conn:
+        stats = call_stats(conn)
+        sync_rows = conn.execute(
+            select(
+                download_sync.c.enterprise_id,
+                download_sync.c.last_successful_sync,
+                download_sync.c.last_failed_sync,
+                download_sync.c.total_downloaded_events,
+                download_sync.c.failed_events_count,
+            ).order_by(download_sync.c.enterprise_id)
+        ).all()
+        failing = conn.execute(
+            select(func.count())
+            .select_from(download_sync)
+            .where(download_sync.c.last_failed_sync.is_not(None))
+            .where(
+                (download_sync.c.last_successful_sync.is_(None))
+                | (download_sync.c.last_failed_sync > download_sync.c.last_successful_sync)
+            )
+        ).scalar_one()
+    total = sum(s.calls for s in stats)
+    answered = sum(s.answered for s in stats)
+    weighted = [(s.avg_duration or 0.0) * s.calls for s in stats if s.avg_duration is not None]
+    table = "\n".join(
+        ["| enterprise | source | calls | answered % | avg duration s |", "|---|---|---|---|---|"]
+        + [
+            f"| {s.enterprise_id} | {s.data_source} | {s.calls} | {100 * s.answered_share:.1f} | "
+            f"{'' if s.avg_duration is None else f'{s.avg_duration:.1f}'} |"
+            for s in stats
+        ]
+    )
+    syncs = "\n".join(
+        ["| enterprise | last success | last failure | events | failed |", "|---|---|---|---|---|"]
+        + [
+            f"| {r.enterprise_id} | {r.last_successful_sync} | {r.last_failed_sync} | "
+            f"{r.total_downloaded_events} | {r.failed_events_count} |"
+            for r in sync_rows
+        ]
+    )
+    return MaterializeResult(
+        metadata={
+            "calls": total,
+            "answered": answered,
+            "answered_share": round(answered / total, 4) if total else 0.0,
+            "avg_duration_s": round(sum(weighted) / total, 1) if total and weighted else None,
+            "enterprises_with_calls": len({s.enterprise_id for s in stats}),
+            "pbx_failing_now": int(failing),
+            "by_enterprise": MetadataValue.md(table),
+            "download_sync": MetadataValue.md(syncs),
+        }
+    )

@@ -1,0 +1,185 @@
+"""Each warehouse check passes on clean synced data and fails on deliberately broken data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from dagster import AssetCheckResult, AssetChecksDefinition, DagsterInstance, materialize
+from sqlalchemy import Connection, Engine, text
+
+from asterisk_pipeline.defs import checks, defs
+from asterisk_pipeline.defs.assets import history_sync
+from asterisk_pipeline.defs.live import live_sync_job
+from asterisk_pipeline.defs.partitions import ENTERPRISES
+from asterisk_pipeline.defs.resources import WarehouseResource
+from tests.defs.conftest import NUMBERS, add_enterprises
+from tests.defs.test_sensor_and_live import _today_files
+
+INTEGRITY = [
+    checks.unique_call_ids,
+    checks.answered_calls_have_answered_participant,
+    checks.participants_reference_calls,
+    checks.events_reference_calls,
+    checks.rejected_share_under_threshold,
+]
+
+
+def _name(check: AssetChecksDefinition) -> str:
+    return next(iter(check.check_keys)).name
+
+
+def _run(check: AssetChecksDefinition, db_url: str) -> AssetCheckResult:
+    result = check(warehouse=WarehouseResource(database_url=db_url))
+    assert isinstance(result, AssetCheckResult)
+    return result
+
+
+@contextmanager
+def _unchecked(engine: Engine) -> Iterator[Connection]:
+    """A connection that may break referential integrity: FKs off (SQLite) / replica role (PG)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":  # outside any transaction, or SQLite ignores it
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            yield conn
+        if engine.dialect.name == "sqlite":
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+@pytest.fixture
+def synced(engine: Engine, resources: dict[str, object]) -> Engine:
+    add_enterprises(engine, *NUMBERS)
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ENTERPRISES, list(NUMBERS))
+    assert materialize(
+        [history_sync],
+        instance=instance,
+        resources=resources,
+        tags={
+            "dagster/asset_partition_range_start": "2025-07-01|0100",
+            "dagster/asset_partition_range_end": "2025-07-02|0200",
+        },
+    ).success
+    return engine
+
+
+def test_clean_data_passes_every_check(synced: Engine, db_url: str) -> None:
+    for check in INTEGRITY:
+        result = _run(check, db_url)
+        assert result.passed, (_name(check), result.metadata)
+
+
+def test_checks_job_runs_every_check(synced: Engine, resources: dict[str, object]) -> None:
+    job = defs.resolve_job_def("warehouse_checks_job")
+    result = job.execute_in_process(
+        instance=DagsterInstance.ephemeral(), resources=resources, raise_on_error=False
+    )
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations == {
+        **{_name(c): True for c in INTEGRITY},
+        "live_freshness": False,
+    }  # no live sync yet
+
+
+def test_duplicate_call_ids_fail(synced: Engine, db_url: str) -> None:
+    with _unchecked(synced) as conn:
+        if synced.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE calls DROP CONSTRAINT uq_calls_unique_id")
+        else:  # SQLite cannot drop a UNIQUE constraint: rebuild the table without it
+            conn.exec_driver_sql("CREATE TABLE calls_copy AS SELECT * FROM calls")
+            conn.exec_driver_sql("DROP TABLE calls")
+            conn.exec_driver_sql("ALTER TABLE calls_copy RENAME TO calls")
+        conn.exec_driver_sql(
+            "INSERT INTO calls (id, unique_id, enterprise_id, extensions_count, is_answered, data_source, created_at) "
+            "SELECT id + 1000000, unique_id, enterprise_id, extensions_count, is_answered, data_source, created_at "
+            "FROM calls WHERE id = (SELECT min(id) FROM calls)"
+        )
+    result = _run(checks.unique_call_ids, db_url)
+    assert not result.passed and result.metadata["duplicate_unique_ids"].value == 1
+
+
+def test_answered_call_without_answered_participant_fails(synced: Engine, db_url: str) -> None:
+    before = _run(checks.answered_calls_have_answered_participant, db_url)
+    expected = before.metadata["answered_hangup_without_extension"].value  # SPEC §4.4: allowed
+    with synced.begin() as conn:
+        call_id = conn.execute(
+            text(
+                "SELECT min(c.id) FROM calls c JOIN call_participants p ON p.call_id = c.id "
+                "AND p.participant_status = 'answered' WHERE c.is_answered"
+            )
+        ).scalar_one()
+        conn.execute(
+            text(
+                "UPDATE call_participants SET participant_status = 'no_answer' WHERE call_id = :id"
+            ),
+            {"id": call_id},
+        )
+    result = _run(checks.answered_calls_have_answered_participant, db_url)
+    assert not result.passed and result.metadata["answered_without_participant"].value == 1
+    assert result.metadata["answered_hangup_without_extension"].value == expected
+
+
+def test_participant_of_a_missing_call_fails(synced: Engine, db_url: str) -> None:
+    with _unchecked(synced) as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO call_participants (call_id, extension, participant_status, ring_order) "
+            "VALUES (987654321, '101', 'no_answer', 1)"
+        )
+    result = _run(checks.participants_reference_calls, db_url)
+    assert not result.passed and result.metadata["orphan_participants"].value == 1
+
+
+def test_event_of_a_missing_call_fails(synced: Engine, db_url: str) -> None:
+    with synced.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE call_events SET call_id = 987654321 WHERE id = (SELECT min(id) FROM call_events)"
+            )
+        )
+    result = _run(checks.events_reference_calls, db_url)
+    assert not result.passed and result.metadata["orphan_events"].value == 1
+
+
+def test_rejected_share_over_threshold_fails(
+    synced: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with synced.begin() as conn:
+        events = conn.execute(text("SELECT count(*) FROM call_events")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO rejected_events (enterprise_id, file_date, source_table, source_id, data_source, "
+                "reason, created_at) VALUES ('0100', '2025-07-01', 'APIlogs', :sid, 'downloaded', 'test', "
+                "CURRENT_TIMESTAMP)"
+            ),
+            [{"sid": 10_000_000 + i} for i in range(events // 10)],
+        )
+    result = _run(checks.rejected_share_under_threshold, db_url)
+    assert not result.passed and result.metadata["rejected_share"].value > 0.05
+    monkeypatch.setenv("ASTERISK_MAX_REJECTED_SHARE", "0.5")
+    assert _run(checks.rejected_share_under_threshold, db_url).passed
+
+
+def test_live_freshness(
+    engine: Engine, db_url: str, resources: dict[str, object], local_env
+) -> None:  # type: ignore[no-untyped-def]
+    add_enterprises(engine, *NUMBERS)
+    never = _run(checks.live_freshness, db_url)
+    assert not never.passed and never.metadata["stale"].value == {"0100": "never", "0200": "never"}
+
+    _today_files(local_env, *NUMBERS)
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ENTERPRISES, list(NUMBERS))
+    assert live_sync_job.execute_in_process(instance=instance, resources=resources).success
+    assert _run(checks.live_freshness, db_url).passed
+
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE sync_runs SET finished_at = :old WHERE enterprise_id = '0200'"),
+            {"old": "2020-01-01 00:00:00"},
+        )
+    stale = _run(checks.live_freshness, db_url)
+    assert not stale.passed and list(stale.metadata["stale"].value) == ["0200"]

@@ -1,0 +1,150 @@
+"""Enterprise partition sensor, the live job and the live schedule's overlap guard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    RunRequest,
+    SensorResult,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+    instance_for_test,
+)
+from dagster._core.utils import make_new_run_id
+from sqlalchemy import Engine, text
+
+from asterisk_pipeline.defs.live import LIVE_JOB_NAME, LIVE_TAGS, live_sync_job, live_sync_schedule
+from asterisk_pipeline.defs.partitions import ENTERPRISES
+from asterisk_pipeline.defs.sensors import enterprise_partitions_sensor
+from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
+from tests.defs.conftest import NUMBERS, add_enterprises
+
+
+def _tick(instance: DagsterInstance, resources: dict[str, object]) -> SensorResult | SkipReason:
+    """One sensor tick, with its partition requests applied as the daemon would."""
+    context = build_sensor_context(
+        instance=instance, resources={"warehouse": resources["warehouse"]}
+    )
+    result = enterprise_partitions_sensor(context)
+    if isinstance(result, SensorResult):
+        for request in result.dynamic_partitions_requests or []:
+            if type(request).__name__ == "AddDynamicPartitionsRequest":
+                instance.add_dynamic_partitions(
+                    request.partitions_def_name, list(request.partition_keys)
+                )
+            else:
+                for key in request.partition_keys:
+                    instance.delete_dynamic_partition(request.partitions_def_name, key)
+    return result
+
+
+def test_sensor_follows_the_active_enterprises(
+    engine: Engine, resources: dict[str, object]
+) -> None:
+    instance = DagsterInstance.ephemeral()
+    add_enterprises(engine, *NUMBERS)
+    add_enterprises(engine, "0555", active=False)
+    assert isinstance(_tick(instance, resources), SensorResult)
+    assert sorted(instance.get_dynamic_partitions(ENTERPRISES)) == list(NUMBERS)
+    assert isinstance(_tick(instance, resources), SkipReason)  # nothing changed
+
+    add_enterprises(engine, "0100", active=False)
+    add_enterprises(engine, "0327")
+    _tick(instance, resources)
+    assert sorted(instance.get_dynamic_partitions(ENTERPRISES)) == ["0200", "0327"]
+    with engine.connect() as conn:  # disabling never touches the warehouse rows
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM enterprises WHERE number = '0100'")
+            ).scalar_one()
+            == 1
+        )
+
+
+def _today_files(logs_dir: Path, *numbers: str) -> None:
+    today = datetime.now(ZoneInfo("Europe/Minsk")).date()
+    for index, number in enumerate(numbers):
+        write_day_file(
+            day_file_path(logs_dir, number, today),
+            token=token_for(number),
+            day=today,
+            calls=10,
+            seed=11,
+            start_id=500_000 + index * 10_000,
+        )
+
+
+def test_live_job_materializes_each_enterprise_and_fails_for_a_broken_one(
+    engine: Engine,
+    resources: dict[str, object],
+    local_env: Path,
+) -> None:
+    _today_files(local_env, *NUMBERS)
+    add_enterprises(engine, *NUMBERS)
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ENTERPRISES, [*NUMBERS, "0999"])
+    ok = live_sync_job.execute_in_process(instance=instance, resources=resources)
+    assert ok.success
+    events = ok.asset_materializations_for_node("live_sync")
+    assert sorted(e.partition for e in events) == list(NUMBERS)
+    assert all(e.asset_key.to_user_string() == "live_calls" for e in events)
+    assert all(e.metadata["rows_read"].value > 0 for e in events)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM calls WHERE data_source = 'live'")).scalar_one()
+            > 0
+        )
+
+    add_enterprises(engine, "0999")  # no log directory: fails, the others still sync
+    bad = live_sync_job.execute_in_process(
+        instance=instance, resources=resources, raise_on_error=False
+    )
+    assert not bad.success
+    assert sorted(e.partition for e in bad.asset_materializations_for_node("live_sync")) == list(
+        NUMBERS
+    )
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM sync_runs WHERE enterprise_id = '0999' "
+                    "AND flow = 'live' AND status = 'failed'"
+                )
+            ).scalar_one()
+            >= 1
+        )
+
+
+def test_schedule_requests_one_run_and_skips_while_one_is_active() -> None:
+    with instance_for_test() as instance:  # schedules need an instance with a ref
+        _schedule_guard(instance)
+
+
+def _schedule_guard(instance: DagsterInstance) -> None:
+    result = live_sync_schedule(build_schedule_context(instance=instance))
+    assert isinstance(result, RunRequest) and result.tags == LIVE_TAGS
+
+    # QUEUED needs a code-location origin to create; the filter treats it like these
+    for status in (
+        DagsterRunStatus.NOT_STARTED,
+        DagsterRunStatus.STARTING,
+        DagsterRunStatus.STARTED,
+    ):
+        # a run record as the run queue / launcher leaves it (no code location needed)
+        run = instance.add_run(
+            DagsterRun(job_name=LIVE_JOB_NAME, run_id=make_new_run_id(), status=status)
+        )
+        skipped = live_sync_schedule(build_schedule_context(instance=instance))
+        assert isinstance(skipped, SkipReason) and run.run_id in skipped.skip_message
+        instance.report_run_canceled(run)
+    instance.add_run(
+        DagsterRun(job_name="other_job", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED)
+    )
+    assert isinstance(live_sync_schedule(build_schedule_context(instance=instance)), RunRequest)
