@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         "[demo] Ctrl-C stops everything.\n",
         flush=True,
     )
+    # Ctrl-C and `kill` both stop the demo, even when started from a script that ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     code = 0
     try:
         code = dagster.wait()
@@ -187,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
                 dagster.wait()
         writer.join(timeout=10)
     return code
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
