@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         cwd=dagster_home,
         env=env,
         start_new_session=True,  # own process group: stopped as a whole
+        # a demo started from a script inherits SIGINT ignored; dagster dev must still hear it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     url = f"http://127.0.0.1:{args.port}"
     print(
