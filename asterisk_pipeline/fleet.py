@@ -22,7 +22,6 @@ import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from .model import Enterprise
@@ -143,8 +142,3 @@ class Fleet:
 
     def cache_dir(self, enterprise: Enterprise) -> Path:
         return self.settings.cache_dir / enterprise.number
-
-
-def describe(overrides: Overrides) -> dict[str, Any]:
-    """For logs: the overrides without anything secret (password_env is a name, not a value)."""
-    return {k: v for k, v in overrides.__dict__.items() if v is not None}

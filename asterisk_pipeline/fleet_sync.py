@@ -22,8 +22,7 @@ from .model import Enterprise, Flow, SourceRow
 from .pbx.files import DayFile
 from .pbx.transport import NoRemoteSqlite, Transport, TransportError, TransportErrorKind
 from .settings import Settings
-from .sync import SyncOutcome, record_failure, run_import
-from .warehouse.history import RunRecord
+from .sync import SyncOutcome, new_run_record, record_failure, run_import
 from .warehouse.load import RowSource, read_cursor
 from .warehouse.registry import active_enterprises
 from .warehouse.schema import sync_runs
@@ -236,14 +235,6 @@ def live_cycle(
     return report
 
 
-def _base(enterprise: Enterprise, flow: Flow, day: date, started: datetime) -> RunRecord:
-    return RunRecord(
-        enterprise_id=enterprise.number, asterisk_host=enterprise.host or "", flow=flow.value,
-        file_date=day, source_table=flow.table, started_at=started, finished_at=started,
-        status="failed",
-    )
-
-
 def _transport_failure(
     engine: Engine, enterprise: Enterprise, flow: Flow, day: date, exc: TransportError,
     transport: Transport, before: int, started: datetime, optional: bool,
@@ -251,11 +242,11 @@ def _transport_failure(
     if optional and exc.kind in (TransportErrorKind.MISSING_FILE, TransportErrorKind.NO_TABLE):
         log.debug("%s: no yesterday file to finish (%s)", enterprise.number, exc)
         return None
-    base = replace(_base(enterprise, flow, day, started), bytes_transferred=transport.bytes_transferred - before)
+    base = replace(new_run_record(enterprise, flow, day, started), bytes_transferred=transport.bytes_transferred - before)
     return record_failure(engine, base, exc.kind.value, exc.message)
 
 
 def _config_failure(
     engine: Engine, enterprise: Enterprise, flow: Flow, day: date, message: str, kind: str = "config"
 ) -> SyncOutcome:
-    return record_failure(engine, _base(enterprise, flow, day, datetime.now(timezone.utc)), kind, message)
+    return record_failure(engine, new_run_record(enterprise, flow, day, datetime.now(timezone.utc)), kind, message)

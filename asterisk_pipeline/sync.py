@@ -117,17 +117,7 @@ def run_import(
         force=force,
         live_import_all=settings.live_import_all,
     )
-    base = RunRecord(
-        enterprise_id=enterprise.number,
-        asterisk_host=enterprise.host or "",
-        flow=flow.value,
-        file_date=file_date,
-        source_table=flow.table,
-        started_at=started,
-        finished_at=started,
-        status="success",
-        dagster_run_id=dagster_run_id,
-    )
+    base = replace(new_run_record(enterprise, flow, file_date, started), dagster_run_id=dagster_run_id)
     try:
         with write_transaction(engine) as conn:
             counts = import_rows(conn, request, rows)
@@ -150,6 +140,15 @@ def run_import(
         record.bytes_transferred, outcome.seconds,
     )
     return outcome
+
+
+def new_run_record(enterprise: Enterprise, flow: Flow, day: date, started: datetime) -> RunRecord:
+    """The run-history row of one sync before anything happened (status success, no counts)."""
+    return RunRecord(
+        enterprise_id=enterprise.number, asterisk_host=enterprise.host or "", flow=flow.value,
+        file_date=day, source_table=flow.table, started_at=started, finished_at=started,
+        status="success",
+    )
 
 
 def _with_counts(base: RunRecord, counts: ImportCounts, bytes_transferred: int, finished: datetime) -> RunRecord:

@@ -79,16 +79,6 @@ class DayFile:
             conn.text_factory = bytes
         return conn
 
-    def has_table(self, table: str) -> bool:
-        with closing(self._connect()) as conn:
-            try:
-                row = conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-                ).fetchone()
-            except sqlite3.Error as exc:
-                raise _classify(self.path, exc) from exc
-        return row is not None
-
     def max_id(self, table: str) -> int:
         """Highest row id of a source table (0 when empty)."""
         _check_table(table)

@@ -403,9 +403,3 @@ def _save_cursor(conn: Connection, enterprise: str, file_date: date, table: str,
             set_={"last_source_id": statement.excluded.last_source_id, "updated_at": now},
         )
     )
-
-
-def chunks_of(items: Sequence[SourceRow], size: int) -> Iterator[Sequence[SourceRow]]:
-    """Split in-memory rows like the reader does (tests build rows by hand)."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
