@@ -6,6 +6,7 @@ that need it skip on a laptop, and fail when ASTERISK_TEST_REQUIRE_SERVICES=1 (C
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 import os
 import uuid
 from typing import Iterator
@@ -36,9 +37,12 @@ def _admin() -> Engine:
     return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """A migrated template database; each test copies it (CREATE DATABASE … TEMPLATE is fast)."""
+@contextmanager
+def new_pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """Create a uniquely named database (optionally from a template) and drop it afterwards.
+
+    Skips on a laptop without PostgreSQL; fails when services are required (CI).
+    """
     admin = _admin()
     try:
         with admin.connect() as conn:
@@ -46,16 +50,26 @@ def pg_template() -> Iterator[str]:
     except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
         admin.dispose()
         service_missing(f"PostgreSQL at {PG_ADMIN_URL} ({type(exc).__name__})")
-    name = f"ap_tmpl_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}_{next(_counter)}"
+    clause = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(_db_url(name))
-    upgrade(engine)
-    engine.dispose()
-    yield name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+    try:
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated template database; each test copies it (CREATE DATABASE … TEMPLATE is fast)."""
+    with new_pg_database("ap_tmpl") as name:
+        engine = make_engine(_db_url(name))
+        upgrade(engine)
+        engine.dispose()
+        yield name
 
 
 def _db_url(name: str) -> str:
@@ -65,14 +79,8 @@ def _db_url(name: str) -> str:
 @pytest.fixture
 def pg_url(pg_template: str) -> Iterator[str]:
     """URL of a fresh, migrated PostgreSQL database, dropped after the test."""
-    name = f"ap_test_{uuid.uuid4().hex[:10]}_{next(_counter)}"
-    admin = _admin()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
-    yield _db_url(name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_pg_database("ap_test", template=pg_template) as name:
+        yield _db_url(name)
 
 
 @pytest.fixture

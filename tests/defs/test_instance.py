@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, materialize
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from asterisk_pipeline.defs.assets import history_sync
 from asterisk_pipeline.defs.partitions import ENTERPRISES
 from asterisk_pipeline.defs.resources import FleetResource, WarehouseResource
 from asterisk_pipeline.warehouse.db import make_engine
-from tests.conftest import PG_ADMIN_URL, service_missing
+from tests.conftest import PG_ADMIN_URL, new_pg_database
 from tests.defs.conftest import NUMBERS, add_enterprises
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,26 +46,14 @@ def test_embedded_instance_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 @pytest.fixture
 def dagster_pg_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for Dagster's own storage, wired into DAGSTER_PG_*."""
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
-        admin.dispose()
-        service_missing(f"PostgreSQL at {PG_ADMIN_URL} ({type(exc).__name__})")
-    name = f"ap_dagster_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL)
-    monkeypatch.setenv("DAGSTER_PG_HOST", url.host or "127.0.0.1")
-    monkeypatch.setenv("DAGSTER_PG_PORT", str(url.port or 5432))
-    monkeypatch.setenv("DAGSTER_PG_USER", url.username or "postgres")
-    monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "")
-    monkeypatch.setenv("DAGSTER_PG_DB", name)
-    yield name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_pg_database("ap_dagster") as name:
+        url = make_url(PG_ADMIN_URL)
+        monkeypatch.setenv("DAGSTER_PG_HOST", url.host or "127.0.0.1")
+        monkeypatch.setenv("DAGSTER_PG_PORT", str(url.port or 5432))
+        monkeypatch.setenv("DAGSTER_PG_USER", url.username or "postgres")
+        monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "")
+        monkeypatch.setenv("DAGSTER_PG_DB", name)
+        yield name
 
 
 def test_materialize_on_a_postgres_backed_instance(
