@@ -24,6 +24,7 @@ from .pbx.transport import TransportError
 from .settings import Settings
 from .warehouse.db import write_transaction
 from .warehouse.history import RunRecord, record_run
+from .warehouse.maintenance import refresh_statistics
 from .warehouse.load import ImportCounts, ImportRequest, RowSource, import_rows
 
 log = logging.getLogger("asterisk_pipeline.sync")
@@ -131,6 +132,7 @@ def run_import(
         cause = getattr(exc, "orig", None) or exc
         message = f"central database error: {type(cause).__name__}: {cause}"
         return record_failure(engine, replace(base, finished_at=clock()), "database", message)
+    refresh_statistics(engine)
     outcome = _outcome(record)
     log.info(
         "sync ok enterprise=%s flow=%s date=%s rows=%d new_calls=%d new_events=%d "

@@ -95,8 +95,14 @@ class Stager:
         return value if self.dialect == "postgresql" else value.isoformat()
 
     def write(self, table: str, rows: list[tuple[Any, ...]]) -> None:
-        """Rows into a staging table (columns as in ``COLUMNS``)."""
-        self.insert(table, COLUMNS[table], rows)
+        """Rows into a staging table (columns as in ``COLUMNS``).
+
+        On PostgreSQL the table is ANALYZEd: autovacuum never sees temp tables, and without
+        statistics the planner guesses ~1,400 rows and hash-joins a 100-row key list against a
+        whole enterprise's events (250 ms a file after a year of history instead of 1 ms).
+        """
+        if self.insert(table, COLUMNS[table], rows) and self.dialect == "postgresql":
+            self.conn.exec_driver_sql(f"ANALYZE {table}")
 
     def insert(self, table: str, columns: str, rows: list[tuple[Any, ...]]) -> int:
         """Bulk insert: COPY on PostgreSQL (the caller guarantees no conflicts); on SQLite an
