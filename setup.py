@@ -16,6 +16,7 @@ RUNTIME = [
     "fastapi==0.165.0",
     "uvicorn==0.54.0",
     "orjson==3.13.0",
+    "httpx==0.28.1",
 ]
 
 DEV = [
@@ -23,6 +24,7 @@ DEV = [
     "pytest-timeout==2.4.0",
     "hypothesis==6.170.17",
     "psutil==7.2.2",
+    "schemathesis==4.32.5",
 ]
 
 setup(

@@ -108,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--by-day", action="store_true", help="also group by UTC day of start time")
     stats.add_argument("--db", metavar="URL", help=db_help)
 
+    serve = commands.add_parser(
+        "serve", help="run the REST sidecar (the old service's API, port 8007)",
+        description="The REST sidecar: the old sync service's curl workflows, with syncs started as "
+        "Dagster runs through the webserver at $ASTERISK_DAGSTER_URL. Binds to 127.0.0.1:8007 unless "
+        "told otherwise; set ASTERISK_API_TOKEN to require a bearer token on the POST endpoints.",
+    )
+    serve.add_argument("--host", help="bind address (default: $ASTERISK_API_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: $ASTERISK_API_PORT or 8007)")
+    serve.add_argument("--db", metavar="URL", help=db_help)
+    serve.add_argument("--dagster-url", metavar="URL", help="Dagster webserver (default: $ASTERISK_DAGSTER_URL "
+                       "or http://127.0.0.1:3000)")
+
     sim = commands.add_parser("simulate", help="write realistic (and dirty) Listen_AMI files")
     sim.add_argument("outdir", type=Path, help="files go to OUTDIR/<enterprise>/Listen_AMI_<date>.db")
     sim.add_argument("--enterprises", required=True, help="comma-separated numbers, e.g. 0100,0327")
@@ -312,6 +324,28 @@ def cmd_sync_history(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if any(not o.ok for o in outcomes) else EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the sidecar in this process (one worker: the sync lock lives in it)."""
+    import uvicorn
+
+    from .api.app import create_app
+
+    overrides = {k: v for k, v in {
+        "database_url": args.db, "dagster_url": args.dagster_url,
+        "api_host": args.host, "api_port": args.port,
+    }.items() if v is not None}
+    settings = settings.model_copy(update=overrides)
+    engine = _engine(None, settings)
+    _require_schema(engine)
+    engine.dispose()
+    app = create_app(settings)
+    print(f"asterisk-pipeline sidecar on http://{settings.api_host}:{settings.api_port} "
+          f"(Dagster: {settings.dagster_url}; API docs: /docs)", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="warning",
+                access_log=False)
+    return 0
+
+
 HANDLERS = {
     ("db", "upgrade"): cmd_db_upgrade,
     ("enterprise", "add"): cmd_enterprise_add,
@@ -321,6 +355,7 @@ HANDLERS = {
     ("sync", "history"): cmd_sync_history,
     ("stats", None): cmd_stats,
     ("simulate", None): cmd_simulate,
+    ("serve", None): cmd_serve,
 }
 
 

@@ -5,6 +5,7 @@ value once, in one place, and it means the same thing everywhere.
 """
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -73,6 +74,32 @@ class Settings(BaseSettings):
     )
     live_max_rows_per_cycle: int = Field(
         default=200_000, ge=1000, description="Rows one live cycle takes from a file; the rest waits"
+    )
+
+    history_start: date = Field(
+        default=date(2025, 1, 1),
+        description="First day of the history partitions (Dagster reads the same variable)",
+    )
+    # --- the REST sidecar (asterisk-pipeline serve) ---
+    api_host: str = Field(default="127.0.0.1", description="Sidecar bind address (loopback by default)")
+    api_port: int = Field(default=8007, ge=1, le=65535, description="Sidecar port")
+    api_token: SecretStr | None = Field(
+        default=None, description="Bearer token required by the mutating endpoints when set"
+    )
+    dagster_url: str = Field(
+        default="http://127.0.0.1:3000", description="Dagster webserver (GraphQL and UI links)"
+    )
+    live_interval_minutes: int = Field(
+        default=5, ge=1, le=59, description="Live schedule interval (also read by the Dagster code)"
+    )
+    health_max_live_age_minutes: float = Field(
+        default=15.0, gt=0, description="/health is 503 when the last successful live sync is older"
+    )
+    api_wait_timeout_s: float = Field(
+        default=600.0, gt=0, description="Longest ?wait=true may block before answering 202"
+    )
+    api_history_default_days: int = Field(
+        default=7, ge=1, description="History range of a sync request without dates: the last N days"
     )
 
     @field_validator("pbx_timezone")

@@ -6,7 +6,7 @@ the enterprise-partition sensor and warehouse checks. Configuration comes from `
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from .assets import history_sync, sync_statistics
 from .checks import ALL_CHECKS, warehouse_checks_job, warehouse_checks_schedule
@@ -21,4 +21,7 @@ defs = Definitions(
     schedules=[live_sync_schedule, warehouse_checks_schedule],
     sensors=[enterprise_partitions_sensor],
     resources={"warehouse": WarehouseResource(), "fleet": FleetResource()},
+    # Every job is one op (the core parallelizes inside it): a step subprocess per run would only
+    # add a second process start and code load to each run.
+    executor=in_process_executor,
 )

@@ -2,10 +2,10 @@
 
 Simulates 14 days of history for the seed enterprises under ``$ASTERISK_HOME/demo-logs`` (local
 transport, no SSH), migrates the warehouse and registers the enterprises through the CLI, keeps
-appending live calls to today's files, and runs ``dagster dev`` on port 3000 with a one-minute
-live schedule. Ctrl-C stops everything this started.
+appending live calls to today's files, runs ``dagster dev`` on port 3000 with a one-minute
+live schedule and the REST sidecar on port 8007. Ctrl-C stops everything this started.
 
-    python -m asterisk_pipeline.defs.demo [--port 3000] [--calls-per-day 200] [--days 14]
+    python -m asterisk_pipeline.defs.demo [--port 3000] [--api-port 8007] [--calls-per-day 200] [--days 14]
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--port", type=int, default=3000, help="Dagster UI port")
+    parser.add_argument("--api-port", type=int, default=8007, help="REST sidecar port (0: no sidecar)")
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--calls-per-day", type=int, default=200)
     parser.add_argument(
@@ -162,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     url = f"http://127.0.0.1:{args.port}"
+    sidecar = None
+    if args.api_port:
+        sidecar = subprocess.Popen(
+            [str(BIN / "asterisk-pipeline"), "serve", "--port", str(args.api_port), "--dagster-url", url],
+            env=env, start_new_session=True,
+        )
     print(
         f"\n[demo] Dagster UI:        {url}\n"
         f"[demo] asset lineage:     {url}/asset-groups\n"
@@ -170,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         f"[demo] the enterprise sensor adds the 5 partitions within ~45 s of start.\n"
         f"[demo] warehouse: {env.get('ASTERISK_DATABASE_URL') or home / 'asterisk.db'};  "
         f"logs: {logs};  DAGSTER_HOME={dagster_home}\n"
-        "[demo] Ctrl-C stops everything.\n",
+        + (f"[demo] REST sidecar:      http://127.0.0.1:{args.api_port}  (docs: /docs; try "
+           f"curl -s http://127.0.0.1:{args.api_port}/sync/live/status | jq)\n" if sidecar else "")
+        + "[demo] Ctrl-C stops everything.\n",
         flush=True,
     )
     # Ctrl-C and `kill` both stop the demo, even when started from a script that ignores SIGINT.
@@ -183,6 +192,13 @@ def main(argv: list[str] | None = None) -> int:
         print("\n[demo] stopping ...", flush=True)
     finally:
         stop.set()
+        if sidecar is not None and sidecar.poll() is None:
+            sidecar.terminate()  # uvicorn shuts down on SIGTERM
+            try:
+                sidecar.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                sidecar.kill()
+                sidecar.wait()
         if dagster.poll() is None:
             os.killpg(dagster.pid, signal.SIGINT)  # dagster dev shuts its webserver and daemon down
             try:

@@ -15,6 +15,7 @@ from dagster import (
     AssetKey,
     AssetMaterialization,
     AssetSpec,
+    Config,
     DagsterRunStatus,
     DefaultScheduleStatus,
     Failure,
@@ -28,6 +29,8 @@ from dagster import (
     op,
     schedule,
 )
+
+from pydantic import Field
 
 from ..fleet_sync import live_cycle
 from ..sync import SyncOutcome
@@ -80,17 +83,30 @@ def _enterprise_metadata(outcomes: list[SyncOutcome]) -> dict[str, Any]:
     }
 
 
+class LiveSyncConfig(Config):
+    """Run config of the live sync (the REST sidecar sets it for ``POST /sync/live/{enterprise}``)."""
+
+    enterprises: list[str] | None = Field(
+        default=None, description="Only these enterprise numbers (default: every active one)"
+    )
+
+
 @op(
     description="One live cycle over every active enterprise (core live_cycle).",
     tags=LIVE_TAGS,
     out={},
 )
 def live_sync(
-    context: OpExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
+    context: OpExecutionContext,
+    config: LiveSyncConfig,
+    warehouse: WarehouseResource,
+    fleet: FleetResource,
 ) -> Iterator[AssetMaterialization]:
     """Materialize live_calls for each enterprise that synced; fail the run listing the rest."""
     with warehouse.engine() as engine:
-        report = live_cycle(engine, fleet.settings(), dagster_run_id=context.run_id)
+        report = live_cycle(
+            engine, fleet.settings(), numbers=config.enterprises, dagster_run_id=context.run_id
+        )
     per_enterprise: dict[str, list[SyncOutcome]] = defaultdict(list)
     for outcome in report.outcomes:
         per_enterprise[outcome.enterprise].append(outcome)
@@ -126,10 +142,18 @@ def live_sync_job() -> None:
     live_sync()
 
 
+def live_schedule_default_status() -> DefaultScheduleStatus:
+    """``ASTERISK_LIVE_SCHEDULE=off`` starts the schedule stopped (manual/REST-only setups)."""
+    value = os.environ.get("ASTERISK_LIVE_SCHEDULE", "on").strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"ASTERISK_LIVE_SCHEDULE must be 'on' or 'off', got {value!r}")
+    return DefaultScheduleStatus.RUNNING if value == "on" else DefaultScheduleStatus.STOPPED
+
+
 @schedule(
     cron_schedule=f"*/{live_interval_minutes()} * * * *",
     job=live_sync_job,
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=live_schedule_default_status(),
     description="Every ASTERISK_LIVE_INTERVAL_MINUTES; skips while a live run is queued or running.",
 )
 def live_sync_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:

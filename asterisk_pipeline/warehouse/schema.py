@@ -197,4 +197,7 @@ sync_runs = Table(
     Column("dagster_run_id", Text),
     CheckConstraint("status IN ('success', 'failed')", name="status"),
     Index(None, "enterprise_id", "started_at"),
+    # health / metrics / freshness: the newest successful sync per enterprise and flow
+    Index(None, "enterprise_id", "flow", "status", "finished_at"),
+    Index(None, "dagster_run_id"),  # the statistics of one Dagster run (sidecar ?wait=true)
 )

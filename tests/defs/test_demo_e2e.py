@@ -50,7 +50,7 @@ def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
 
 @pytest.mark.skipif(os.environ.get("ASTERISK_SKIP_E2E") == "1", reason="ASTERISK_SKIP_E2E=1")
 def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
-    port = _free_port()
+    port, api_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k != "ASTERISK_DATABASE_URL"}
     env["ASTERISK_HOME"] = str(tmp_path / "home")
     demo = subprocess.Popen(
@@ -66,6 +66,8 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
             "20",
             "--live-every",
             "2",
+            "--api-port",
+            str(api_port),
         ],
         cwd=ROOT,
         env=env,
@@ -151,6 +153,11 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
         assert done["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), done
         # 3 days (start = today - 2, end_offset=1) × 5 enterprises = 15 keys, batched: not 15 runs
         assert 1 <= len(done["runs"]) <= 5 and all(r["status"] == "SUCCESS" for r in done["runs"])
+        # the demo's sidecar answers from the same (SQLite) warehouse
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/sync/live/status", timeout=10) as response:
+            status = json.load(response)
+        assert status["auto_sync_interval"] == 1
+        assert {d["data_source"] for d in status["data_sources"]} >= {"downloaded", "live"}
     finally:
         demo.send_signal(signal.SIGINT)
         try:
@@ -160,5 +167,6 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
             output, _ = demo.communicate()
     assert demo.returncode is not None
     assert "Dagster services shut down" in output, output[-3000:]
-    with pytest.raises(OSError):  # nothing listens any more
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+    for url in (f"http://127.0.0.1:{port}/server_info", f"http://127.0.0.1:{api_port}/"):
+        with pytest.raises(OSError):  # nothing listens any more
+            urllib.request.urlopen(url, timeout=2)

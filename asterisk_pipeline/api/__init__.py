@@ -1,0 +1,1 @@
+"""The FastAPI sidecar (port 8007) and its Dagster GraphQL client."""

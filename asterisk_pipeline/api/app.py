@@ -1,0 +1,323 @@
+"""The REST sidecar: the old sync service's endpoints, with the work done as Dagster runs.
+
+Reads answer from the warehouse (index-backed queries, cached until the next import commits);
+syncs start through the Dagster webserver's GraphQL API. See SPEC.md §5 and the README.
+"""
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta, timezone
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import __version__
+from ..model import Flow
+from ..settings import Settings
+from ..warehouse.db import make_engine
+from . import queries
+from .cache import MarkedCache
+from .dagster_client import DagsterClient, DagsterUnavailable
+from .metrics import render_metrics
+from .models import (
+    NUMBER_PATTERN, Conflict, Enterprises, Error, Health, HistorySyncRequest, LiveStatus, LiveToday,
+    Root, SyncStarted, SyncStatus,
+)
+from .syncs import TAG_ENTERPRISES, TAG_FLOW, AlreadyRunning, Started, SyncLauncher
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EnterprisePath = Annotated[str, Path(
+    pattern=NUMBER_PATTERN, description="Enterprise number, e.g. 0327", examples=["0327"])]
+Wait = Annotated[bool, Query(description="Block until the sync ends (up to `timeout` s) and return its statistics")]
+Timeout = Annotated[float | None, Query(gt=0, description="Seconds ?wait=true may block (default and maximum: ASTERISK_API_WAIT_TIMEOUT_S)")]
+
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": Error, "description": "Database (or Dagster webserver) unavailable"},
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {"model": SyncStarted, "description": "With ?wait=true: the sync ended, statistics included"},
+    401: {"model": Error, "description": "A token is configured and the request lacks it"},
+    404: {"model": Error, "description": "Unknown or inactive enterprise"},
+    409: {"model": Conflict, "description": "A sync of this flow is already queued or running for it"},
+    422: {"model": Error, "description": "Invalid input (enterprise number, dates, body types)"},
+    **_UNAVAILABLE,
+}
+
+
+def create_app(settings: Settings | None = None, client: DagsterClient | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine: Engine = make_engine(settings.resolved_database_url)
+    client = client or DagsterClient(settings.dagster_url)
+    launcher = SyncLauncher(client)
+    cache = MarkedCache()
+    bearer = HTTPBearer(auto_error=False, description="ASTERISK_API_TOKEN, when configured")
+    zone = settings.timezone_for("")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        client.close()
+        engine.dispose()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="asterisk-pipeline sync sidecar",
+        version=__version__,
+        description="The old sync service's HTTP API on port 8007. Syncs run as Dagster runs "
+        f"(UI: {settings.dagster_url}); reads come from the central database.",
+    )
+
+    def read(fn: Callable[[Connection], T]) -> T:
+        try:
+            with engine.connect() as conn:
+                return fn(conn)
+        except SQLAlchemyError as exc:
+            log.warning("database unavailable: %s", type(exc).__name__)
+            raise HTTPException(503, "central database unavailable") from exc
+
+    def cached(name: str, fn: Callable[[Connection], T]) -> T:
+        def run(conn: Connection) -> T:
+            return cache.get(name, queries.change_marker(conn), lambda: fn(conn))
+        return read(run)
+
+    def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        expected = settings.api_token
+        if expected is None:
+            return
+        given = credentials.credentials if credentials else ""
+        if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    def active_numbers() -> list[str]:
+        return [e.number for e in read(queries.active_enterprises)]
+
+    def require_active(number: str) -> None:
+        if number not in active_numbers():
+            raise HTTPException(404, f"enterprise {number} is unknown or not active")
+
+    def today() -> date:
+        return datetime.now(zone).date()
+
+    def conflict(busy: AlreadyRunning, what: str) -> JSONResponse:
+        body = Conflict(detail=f"a {what} sync is already queued or running ({busy.kind} {busy.id})",
+                        kind=busy.kind, id=busy.id, dagster_url=busy.url)
+        return JSONResponse(status_code=409, content=body.model_dump())
+
+    def answer(started: Started, message: str, enterprise: str | None, wait: bool,
+               timeout: float | None, **extra: Any) -> JSONResponse:
+        status, finished, statistics = "QUEUED", False, None
+        if wait:
+            limit = min(timeout or settings.api_wait_timeout_s, settings.api_wait_timeout_s)
+            outcome = launcher.wait(started, limit)
+            status, finished = outcome.status, outcome.done
+            statistics = read(lambda conn: queries.run_statistics(conn, outcome.run_ids))
+        live = started.flow == "live"
+        body = SyncStarted(
+            message=message, enterprise_id=enterprise, enterprises=started.enterprises,
+            type="live_events" if live else "historical_events",
+            target_table=Flow.LIVE.table if live else Flow.HISTORY.table,
+            run_id=started.id if started.kind == "run" else None,
+            backfill_id=started.id if started.kind == "backfill" else None,
+            dagster_url=started.url, status=status, finished=finished, statistics=statistics, **extra,
+        )
+        return JSONResponse(status_code=200 if finished else 202, content=body.model_dump(mode="json"))
+
+    def dagster_call(fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except DagsterUnavailable as exc:
+            raise HTTPException(503, str(exc)) from exc
+
+    # --- information ----------------------------------------------------------------------------
+
+    @app.get("/", response_model=Root, responses=_UNAVAILABLE, summary="Service name, version, status, active enterprises")
+    def root() -> Root:
+        return Root(service="asterisk-pipeline sync sidecar", version=__version__, status="running",
+                    active_enterprises=active_numbers(), dagster_url=settings.dagster_url, docs="/docs")
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}},
+             summary="200 when the database answers and the last live sync is recent, else 503")
+    def health() -> JSONResponse:
+        max_age = settings.health_max_live_age_minutes * 60
+        try:
+            with engine.connect() as conn:
+                queries.ping(conn)
+                last = queries.last_success_by_enterprise(conn, "live")
+        except SQLAlchemyError as exc:
+            body = Health(status="unhealthy", database="unavailable", last_live_sync=None,
+                          last_live_sync_age_s=None, max_live_sync_age_s=max_age, active_enterprises=None,
+                          stale_enterprises=[], reason=f"central database unavailable ({type(exc).__name__})")
+            return JSONResponse(status_code=503, content=body.model_dump(mode="json"))
+        now = datetime.now(timezone.utc)
+        newest = max((t for t in last.values() if t), default=None)
+        age = (now - newest).total_seconds() if newest else None
+        stale = sorted(n for n, t in last.items() if t is None or (now - t).total_seconds() > max_age)
+        reason = None
+        if last and newest is None:
+            reason = "no successful live sync yet"
+        elif age is not None and age > max_age:
+            reason = f"last successful live sync is {age / 60:.1f} min old (limit {max_age / 60:.0f} min)"
+        body = Health(status="unhealthy" if reason else "healthy", database="ok", last_live_sync=newest,
+                      last_live_sync_age_s=round(age, 1) if age is not None else None,
+                      max_live_sync_age_s=max_age, active_enterprises=len(last),
+                      stale_enterprises=stale, reason=reason)
+        return JSONResponse(status_code=503 if reason else 200, content=body.model_dump(mode="json"))
+
+    @app.get("/metrics", response_class=PlainTextResponse, responses=_UNAVAILABLE,
+             summary="Prometheus metrics: syncs, failures, rows, calls, last success age")
+    def metrics() -> PlainTextResponse:
+        def collect(conn: Connection) -> str:
+            counts = cache.get("sync_counts", queries.change_marker(conn), lambda: queries.sync_counts(conn))
+            return render_metrics(
+                sync_counts=counts,
+                download_sync=queries.download_sync_rows(conn),
+                last_live=queries.last_success_by_enterprise(conn, "live"),
+                last_history=queries.last_success_by_enterprise(conn, "history"),
+                breakdown=cache.get("breakdown", queries.change_marker(conn),
+                                    lambda: queries.enterprise_breakdown(conn)),
+                now=datetime.now(timezone.utc),
+            )
+        return PlainTextResponse(read(collect), media_type="text/plain; version=0.0.4")
+
+    @app.get("/enterprises", response_model=Enterprises, responses=_UNAVAILABLE, summary="Active enterprises (secret masked)")
+    def list_enterprises() -> Enterprises:
+        rows = read(queries.active_enterprises)
+        return Enterprises(count=len(rows), enterprises=[
+            {"enterprise_id": r.number, "name": r.name, "host": r.host, "ip": r.ip, "token": r.token,
+             "secret": "********" if r.has_secret else None} for r in rows])
+
+    # --- live -------------------------------------------------------------------------------
+
+    @app.get("/sync/live/status", response_model=LiveStatus, responses=_UNAVAILABLE,
+             summary="Calls per data source and per enterprise; the auto-sync interval")
+    def live_status() -> LiveStatus:
+        def collect(conn: Connection) -> dict[str, Any]:
+            return {"data_sources": queries.data_sources(conn),
+                    "enterprise_breakdown": queries.enterprise_breakdown(conn)}
+        data = cached("live_status", collect)
+        last = read(lambda conn: queries.last_success_by_enterprise(conn, "live"))
+        return LiveStatus(**data, auto_sync_interval=settings.live_interval_minutes,
+                          last_live_sync=max((t for t in last.values() if t), default=None))
+
+    @app.get("/sync/live/today", response_model=LiveToday, responses=_UNAVAILABLE, summary="Live calls that started today (PBX day)")
+    def live_today() -> LiveToday:
+        day = today()
+        start, end = queries.local_day_bounds(day, zone)
+
+        def collect(conn: Connection) -> tuple[list[str], dict[str, int]]:
+            return ([e.number for e in queries.active_enterprises(conn)],
+                    queries.live_calls_between(conn, start, end))
+        numbers, counts = cached(f"today:{day}", collect)
+        rows = [{"enterprise_id": n, "count": counts.get(n, 0)} for n in sorted(set(numbers) | set(counts))]
+        return LiveToday(date=day, timezone=str(zone), live_calls=sum(counts.values()), by_enterprise=rows)
+
+    @app.post("/sync/live/all", status_code=202, response_model=SyncStarted, responses=_ERRORS,
+              dependencies=[Depends(require_token)], summary="Live sync of every active enterprise")
+    def sync_live_all(wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
+        numbers = active_numbers()
+        if not numbers:
+            raise HTTPException(404, "no active enterprises")
+        try:
+            started = dagster_call(lambda: launcher.start_live(numbers, everyone=True))
+        except AlreadyRunning as busy:
+            return conflict(busy, "live")
+        return answer(started, f"live sync started for {len(numbers)} enterprises", None, wait, timeout)
+
+    @app.post("/sync/live/{enterprise}", status_code=202, response_model=SyncStarted, responses=_ERRORS,
+              dependencies=[Depends(require_token)], summary="Live sync of one enterprise")
+    def sync_live_one(enterprise: EnterprisePath, wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
+        require_active(enterprise)
+        try:
+            started = dagster_call(lambda: launcher.start_live([enterprise], everyone=False))
+        except AlreadyRunning as busy:
+            return conflict(busy, f"live {enterprise}")
+        return answer(started, f"live sync started for {enterprise}", enterprise, wait, timeout)
+
+    # --- history ----------------------------------------------------------------------------
+
+    def history_range(request: HistorySyncRequest) -> tuple[date, date]:
+        last_day = today()
+        first = date.fromisoformat(request.date_from) if request.date_from else None
+        last = date.fromisoformat(request.date_to) if request.date_to else last_day
+        if first is None:
+            first = max(settings.history_start,
+                        min(last, last_day) - timedelta(days=settings.api_history_default_days - 1))
+        problems = []
+        if last > last_day:
+            problems.append(f"date_to {last} is in the future (today is {last_day} on the PBX)")
+        if first < settings.history_start:
+            problems.append(f"date_from {first} is before ASTERISK_HISTORY_START {settings.history_start}")
+        if first > last:
+            problems.append(f"date_from {first} is after date_to {last}")
+        if problems:
+            raise HTTPException(422, "; ".join(problems))
+        return first, last
+
+    def start_history(numbers: list[str], request: HistorySyncRequest, enterprise: str | None,
+                      wait: bool, timeout: float | None) -> JSONResponse:
+        first, last = history_range(request)
+        try:
+            started = dagster_call(lambda: launcher.start_history(
+                numbers, first, last, force=request.force_all, everyone=enterprise is None))
+        except AlreadyRunning as busy:
+            return conflict(busy, f"history {enterprise or ''}".strip())
+        who = enterprise or f"{len(numbers)} enterprises"
+        return answer(started, f"history sync {first}..{last} started for {who}", enterprise, wait, timeout,
+                      date_from=first, date_to=last, force_all=request.force_all, partitions=started.partitions)
+
+    HistoryBody = Annotated[HistorySyncRequest | None, Body(openapi_examples={
+        "range": {"summary": "A date range", "value": {"enterprise_id": "0327", "force_all": False,
+                                                        "date_from": "2025-06-22", "date_to": "2025-07-03"}},
+        "force": {"summary": "Re-import the last days", "value": {"force_all": True}},
+    })]
+
+    @app.post("/sync/all", status_code=202, response_model=SyncStarted, responses=_ERRORS,
+              dependencies=[Depends(require_token)], summary="History import for every active enterprise")
+    def sync_history_all(body: HistoryBody = None, wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
+        numbers = active_numbers()
+        if not numbers:
+            raise HTTPException(404, "no active enterprises")
+        return start_history(numbers, body or HistorySyncRequest(), None, wait, timeout)
+
+    @app.post("/sync/{enterprise}", status_code=202, response_model=SyncStarted, responses=_ERRORS,
+              dependencies=[Depends(require_token)], summary="History import of one enterprise (APIlogs)")
+    def sync_history_one(enterprise: EnterprisePath, body: HistoryBody = None, wait: Wait = False,
+                         timeout: Timeout = None) -> JSONResponse:
+        require_active(enterprise)  # the path wins over the body's enterprise_id
+        return start_history([enterprise], body or HistorySyncRequest(), enterprise, wait, timeout)
+
+    @app.get("/sync/status", response_model=SyncStatus, responses=_UNAVAILABLE,
+             summary="download_sync rows per PBX, plus the syncs queued or running in Dagster")
+    def sync_status() -> SyncStatus:
+        rows = read(queries.download_sync_rows)
+
+        def running() -> list[dict[str, Any]]:
+            found = []
+            for run in client.active_runs({}):
+                if TAG_FLOW not in run.tags and "dagster/backfill" not in run.tags:
+                    continue
+                backfill = run.tags.get("dagster/backfill")
+                found.append({"kind": "backfill run" if backfill else "run", "id": run.run_id,
+                              "flow": run.tags.get(TAG_FLOW), "status": run.status,
+                              "enterprises": run.tags.get(TAG_ENTERPRISES, "all"),
+                              "dagster_url": client.run_url(run.run_id)})
+            return found
+        try:
+            active = cache.get("running", int(time.monotonic() // 2), running)
+            state = "ok"
+        except DagsterUnavailable as exc:
+            active, state = None, str(exc)
+        return SyncStatus(sync_status=rows, running=active, dagster=state)
+
+    return app

@@ -1,0 +1,245 @@
+"""A small client of the Dagster webserver's GraphQL API: the sidecar starts work only here.
+
+Why GraphQL and not the Python API: runs and backfills launched through the webserver are
+ordinary Dagster runs (queued, visible in the UI, subject to the instance's concurrency rules),
+and the sidecar never imports the code location (DESIGN.md: ``api/`` does not import ``defs/``).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+#: Run statuses that mean "queued or running" (Dagster's DagsterRunStatus names).
+ACTIVE_RUN_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+FINISHED_RUN_STATUSES = ("SUCCESS", "FAILURE", "CANCELED")
+#: Backfill statuses that mean it is finished (BulkActionStatus names).
+FINISHED_BACKFILL_STATUSES = (
+    "COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED", "FAILING",
+)
+
+
+class DagsterUnavailable(Exception):
+    """The webserver did not answer, or answered with an error (message safe to show)."""
+
+
+@dataclass(frozen=True)
+class Repository:
+    """Where the code location's jobs live (a GraphQL ``RepositorySelector``)."""
+
+    location: str
+    name: str
+
+    def selector(self) -> dict[str, str]:
+        return {"repositoryLocationName": self.location, "repositoryName": self.name}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    status: str
+    tags: dict[str, str] = field(default_factory=dict)
+    start_time: float | None = None
+    end_time: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_RUN_STATUSES
+
+
+@dataclass(frozen=True)
+class BackfillInfo:
+    backfill_id: str
+    status: str
+    tags: dict[str, str]
+    runs: list[RunInfo]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_BACKFILL_STATUSES and not any(
+            not r.finished for r in self.runs
+        )
+
+
+_RUN_FIELDS = "runId status startTime endTime tags { key value }"
+
+
+def _run(node: dict[str, Any]) -> RunInfo:
+    return RunInfo(
+        run_id=node["runId"],
+        status=node["status"],
+        tags={t["key"]: t["value"] for t in node.get("tags") or []},
+        start_time=node.get("startTime"),
+        end_time=node.get("endTime"),
+    )
+
+
+class DagsterClient:
+    """Synchronous (the sidecar calls it from worker threads); one HTTP connection pool."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        self._repository: Repository | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            response = self._http.post(
+                "/graphql", json={"query": document, "variables": variables or {}}
+            )
+        except httpx.HTTPError as exc:
+            raise DagsterUnavailable(
+                f"Dagster webserver at {self.base_url} unreachable: {type(exc).__name__}"
+            ) from exc
+        if response.status_code != 200:
+            raise DagsterUnavailable(
+                f"Dagster webserver at {self.base_url} answered HTTP {response.status_code}"
+            )
+        payload = response.json()
+        if payload.get("errors"):
+            raise DagsterUnavailable(f"Dagster GraphQL error: {payload['errors'][0].get('message')}")
+        return payload["data"]
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.base_url}/runs/{run_id}"
+
+    def backfill_url(self, backfill_id: str) -> str:
+        return f"{self.base_url}/runs/b/{backfill_id}"
+
+    @staticmethod
+    def _ok(result: dict[str, Any], success: str) -> dict[str, Any]:
+        if result.get("__typename") != success:
+            detail = result.get("message") or result.get("__typename")
+            raise DagsterUnavailable(f"Dagster refused the request: {detail}")
+        return result
+
+    def repository(self, job_name: str) -> Repository:
+        """The repository holding ``job_name`` (cached; one code location is the normal case)."""
+        if self._repository is None:
+            data = self.query(
+                "{ repositoriesOrError { __typename ... on RepositoryConnection {"
+                " nodes { name location { name } jobs { name } } }"
+                " ... on PythonError { message } } }"
+            )["repositoriesOrError"]
+            for node in data.get("nodes") or []:
+                if any(j["name"] == job_name for j in node["jobs"]):
+                    self._repository = Repository(node["location"]["name"], node["name"])
+                    break
+            else:
+                raise DagsterUnavailable(f"no loaded code location has the job {job_name!r}")
+        return self._repository
+
+    # --- starting work ------------------------------------------------------------------------
+
+    def launch_run(
+        self, job_name: str, *, run_config: dict[str, Any], tags: dict[str, str]
+    ) -> str:
+        """Launch one run of a job; returns its run id."""
+        params = {
+            "selector": {**self.repository(job_name).selector(), "jobName": job_name},
+            "runConfigData": run_config,
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        }
+        result = self.query(
+            "mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename"
+            " ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }"
+            " ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid {"
+            " errors { message } } ... on UnauthorizedError { message } } }",
+            {"p": params},
+        )["launchRun"]
+        return str(self._ok(result, "LaunchRunSuccess")["run"]["runId"])
+
+    def launch_backfill(
+        self,
+        *,
+        asset_keys: Sequence[str],
+        partition_names: Sequence[str],
+        run_config: dict[str, Any],
+        tags: dict[str, str],
+        title: str,
+    ) -> str:
+        """An asset backfill of the given partitions; returns the backfill id."""
+        params = {
+            "assetSelection": [{"path": [key]} for key in asset_keys],
+            "partitionNames": list(partition_names),
+            "runConfigData": run_config,
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+            "title": title,
+        }
+        result = self.query(
+            "mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {"
+            " __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }"
+            " ... on PartitionSetNotFoundError { message } ... on InvalidStepError { invalidStepKey }"
+            " ... on InvalidOutputError { invalidOutputName } ... on UnauthorizedError { message }"
+            " } }",
+            {"p": params},
+        )["launchPartitionBackfill"]
+        return str(self._ok(result, "LaunchBackfillSuccess")["backfillId"])
+
+    def add_dynamic_partition(self, job_name: str, partitions_def: str, key: str) -> bool:
+        """Add ``key`` to a dynamic partitions definition; False when it was there already."""
+        result = self.query(
+            "mutation($r: RepositorySelector!, $d: String!, $k: String!) {"
+            " addDynamicPartition(repositorySelector: $r, partitionsDefName: $d, partitionKey: $k) {"
+            " __typename ... on PythonError { message } ... on UnauthorizedError { message } } }",
+            {"r": self.repository(job_name).selector(), "d": partitions_def, "k": key},
+        )["addDynamicPartition"]
+        if result["__typename"] == "DuplicateDynamicPartitionError":
+            return False
+        self._ok(result, "AddDynamicPartitionSuccess")
+        return True
+
+    # --- watching work ------------------------------------------------------------------------
+
+    def run(self, run_id: str) -> RunInfo | None:
+        node = self.query(
+            f"query($id: ID!) {{ runOrError(runId: $id) {{ __typename ... on Run {{ {_RUN_FIELDS} }} }} }}",
+            {"id": run_id},
+        )["runOrError"]
+        return _run(node) if node["__typename"] == "Run" else None
+
+    def active_runs(self, tags: dict[str, str]) -> list[RunInfo]:
+        """Queued or running runs carrying all of ``tags`` (backfill runs included)."""
+        flt = {
+            "statuses": list(ACTIVE_RUN_STATUSES),
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+        data = self.query(
+            f"query($f: RunsFilter) {{ runsOrError(filter: $f, limit: 100) {{ __typename"
+            f" ... on Runs {{ results {{ {_RUN_FIELDS} }} }} }} }}",
+            {"f": flt},
+        )["runsOrError"]
+        return [_run(node) for node in data.get("results") or []]
+
+    def backfill(self, backfill_id: str, *, run_limit: int = 1000) -> BackfillInfo | None:
+        node = self.query(
+            "query($id: String!, $n: Int) { partitionBackfillOrError(backfillId: $id) { __typename"
+            f" ... on PartitionBackfill {{ id status tags {{ key value }} runs(limit: $n) {{ {_RUN_FIELDS} }} }} }} }}",
+            {"id": backfill_id, "n": run_limit},
+        )["partitionBackfillOrError"]
+        if node["__typename"] != "PartitionBackfill":
+            return None
+        return BackfillInfo(
+            backfill_id=node["id"],
+            status=node["status"],
+            tags={t["key"]: t["value"] for t in node.get("tags") or []},
+            runs=[_run(r) for r in node["runs"]],
+        )
+
+    def active_backfills(self) -> list[BackfillInfo]:
+        """Backfills still submitting runs (status REQUESTED)."""
+        data = self.query(
+            "{ partitionBackfillsOrError(status: REQUESTED, limit: 100) { __typename"
+            " ... on PartitionBackfills { results { id status tags { key value } } } } }"
+        )["partitionBackfillsOrError"]
+        return [
+            BackfillInfo(n["id"], n["status"], {t["key"]: t["value"] for t in n["tags"]}, [])
+            for n in data.get("results") or []
+        ]

@@ -1,0 +1,152 @@
+"""Starting syncs as Dagster runs/backfills, one at a time per enterprise and flow.
+
+Why a lock plus a look at Dagster: the lock makes "is one running? no → launch" atomic inside
+this sidecar (50 concurrent requests start one sync); asking Dagster for queued/running runs
+and requested backfills carrying our tags catches syncs started earlier, by the schedule, or
+by another request. Runs started from the UI without our tags are not seen; Dagster's own
+run-queue limits (dagster.yaml) still keep live runs one at a time.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from .dagster_client import DagsterClient
+
+LIVE_JOB = "live_sync_job"
+HISTORY_ASSETS = ("pbx_day_files", "calls", "call_participants", "call_events")
+ENTERPRISES_PARTITIONS = "enterprises"
+TAG_FLOW = "asterisk/flow"
+TAG_ENTERPRISES = "asterisk/enterprises"
+TAG_TRIGGER = "asterisk/trigger"
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Started:
+    """A sync handed to Dagster: a run (live) or a backfill (history)."""
+
+    kind: str  # "run" | "backfill"
+    id: str
+    url: str
+    enterprises: list[str]
+    flow: str
+    partitions: int = 0
+
+
+@dataclass
+class AlreadyRunning(Exception):
+    """A sync of the same flow for one of these enterprises is queued or running."""
+
+    kind: str
+    id: str
+    url: str
+    enterprises: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Finished:
+    done: bool
+    status: str
+    run_ids: list[str]
+
+
+def _covered(tags: dict[str, str]) -> set[str] | None:
+    """Enterprises a run/backfill covers; None means all of them (e.g. the live schedule)."""
+    value = tags.get(TAG_ENTERPRISES, ALL)
+    return None if value == ALL else set(value.split(","))
+
+
+def _overlaps(tags: dict[str, str], wanted: Sequence[str] | None) -> bool:
+    covered = _covered(tags)
+    return covered is None or wanted is None or bool(covered & set(wanted))
+
+
+def history_partition_keys(numbers: Sequence[str], first: date, last: date) -> list[str]:
+    """Multi-partition keys of the history assets: ``YYYY-MM-DD|number`` (dimensions by name)."""
+    days = (last - first).days + 1
+    return [f"{first + timedelta(days=d)}|{n}" for n in numbers for d in range(days)]
+
+
+class SyncLauncher:
+    def __init__(self, client: DagsterClient) -> None:
+        self.client = client
+        self._lock = threading.Lock()
+
+    def _busy(self, flow: str, wanted: Sequence[str] | None) -> AlreadyRunning | None:
+        for run in self.client.active_runs({TAG_FLOW: flow}):
+            if _overlaps(run.tags, wanted):
+                backfill = run.tags.get("dagster/backfill")
+                if backfill:
+                    return AlreadyRunning("backfill", backfill, self.client.backfill_url(backfill),
+                                          sorted(_covered(run.tags) or []))
+                return AlreadyRunning("run", run.run_id, self.client.run_url(run.run_id),
+                                      sorted(_covered(run.tags) or []))
+        if flow == "history":
+            for backfill in self.client.active_backfills():
+                if backfill.tags.get(TAG_FLOW) == flow and _overlaps(backfill.tags, wanted):
+                    return AlreadyRunning("backfill", backfill.backfill_id,
+                                          self.client.backfill_url(backfill.backfill_id),
+                                          sorted(_covered(backfill.tags) or []))
+        return None
+
+    def _tags(self, flow: str, numbers: Sequence[str] | None) -> dict[str, str]:
+        return {TAG_FLOW: flow, TAG_ENTERPRISES: ALL if numbers is None else ",".join(numbers),
+                TAG_TRIGGER: "rest-api"}
+
+    def _ensure_partitions(self, numbers: Sequence[str]) -> None:
+        """The sensor adds new enterprises within a minute; a request must not wait for it."""
+        for number in numbers:
+            self.client.add_dynamic_partition(LIVE_JOB, ENTERPRISES_PARTITIONS, number)
+
+    def start_live(self, numbers: Sequence[str], *, everyone: bool) -> Started:
+        """One live run for ``numbers`` (or every active enterprise when ``everyone``)."""
+        wanted = None if everyone else list(numbers)
+        with self._lock:
+            busy = self._busy("live", wanted)
+            if busy:
+                raise busy
+            self._ensure_partitions(numbers)
+            config = {} if everyone else {"ops": {"live_sync": {"config": {"enterprises": list(numbers)}}}}
+            run_id = self.client.launch_run(LIVE_JOB, run_config=config, tags=self._tags("live", wanted))
+        return Started("run", run_id, self.client.run_url(run_id), list(numbers), "live")
+
+    def start_history(
+        self, numbers: Sequence[str], first: date, last: date, *, force: bool, everyone: bool
+    ) -> Started:
+        """One asset backfill over (day, enterprise); Dagster batches it into few runs."""
+        wanted = None if everyone else list(numbers)
+        keys = history_partition_keys(numbers, first, last)
+        with self._lock:
+            busy = self._busy("history", wanted)
+            if busy:
+                raise busy
+            self._ensure_partitions(numbers)
+            config = {"ops": {"history_sync": {"config": {"force": force}}}}
+            title = f"history {first}..{last} for {ALL if everyone else ','.join(numbers)}"
+            backfill_id = self.client.launch_backfill(
+                asset_keys=HISTORY_ASSETS, partition_names=keys, run_config=config,
+                tags=self._tags("history", wanted), title=title[:200],
+            )
+        return Started("backfill", backfill_id, self.client.backfill_url(backfill_id),
+                       list(numbers), "history", partitions=len(keys))
+
+    def wait(self, started: Started, timeout_s: float, poll_s: float = 0.5) -> Finished:
+        """Until the run/backfill ends or ``timeout_s`` passes."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if started.kind == "run":
+                run = self.client.run(started.id)
+                status, run_ids, done = (run.status, [run.run_id], run.finished) if run else ("UNKNOWN", [], False)
+            else:
+                backfill = self.client.backfill(started.id)
+                if backfill is None:
+                    status, run_ids, done = "UNKNOWN", [], False
+                else:
+                    status, run_ids, done = backfill.status, [r.run_id for r in backfill.runs], backfill.finished
+            if done or time.monotonic() >= deadline:
+                return Finished(done, status, run_ids)
+            time.sleep(poll_s)

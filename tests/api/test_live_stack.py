@@ -1,0 +1,264 @@
+"""The sidecar against a live stack (real uvicorn, dagster dev, PostgreSQL, simulated fleet).
+
+Tests run in file order on one stack: each leaves no sync running for the next.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
+from tests.api.conftest import (
+    CALLS_PER_DAY, LEGACY_FIRST, LEGACY_LAST, SEED, TODAY_CALLS, Stack,
+)
+from tests.dagster_dev import wait_until
+
+SECRET_MARK = "do-not-show"
+
+# Every curl command of the old service's documentation (legacy-service.md), verbatim.
+LEGACY = {
+    "root": "curl http://localhost:8007/",
+    "health": "curl http://localhost:8007/health",
+    "live_one": "curl -X POST http://localhost:8007/sync/live/0327",
+    "live_all": "curl -X POST http://localhost:8007/sync/live/all",
+    "live_status": "curl http://localhost:8007/sync/live/status",
+    "history_one": """curl -X POST http://localhost:8007/sync/0327 -H "Content-Type: application/json" -d '{
+  "enterprise_id": "0327",
+  "force_all": false,
+  "date_from": "2025-06-22",
+  "date_to": "2025-07-03"
+}'""",
+    "history_all": "curl -X POST http://localhost:8007/sync/all",
+    "sync_status": "curl http://localhost:8007/sync/status",
+    "enterprises": "curl http://localhost:8007/enterprises",
+    "new_enterprise": "curl -X POST http://localhost:8007/sync/live/0999",
+}
+JQ = {
+    "data_sources": "curl -s http://localhost:8007/sync/live/status | jq '.data_sources'",
+    "enterprise_breakdown": "curl -s http://localhost:8007/sync/live/status | jq '.enterprise_breakdown'",
+}
+
+
+def curl(stack: Stack, command: str) -> Any:
+    """Run a documented curl command against the stack (argv from shlex: no shell involved)."""
+    argv = [a.replace("http://localhost:8007", stack.api) for a in shlex.split(command)]
+    done = subprocess.run([*argv, "-s", "--max-time", "120"], capture_output=True, text=True, check=True)
+    assert SECRET_MARK not in done.stdout
+    return json.loads(done.stdout)
+
+
+def curl_jq(stack: Stack, pipeline: str) -> Any:
+    left, right = pipeline.split(" | ")
+    argv = [a.replace("http://localhost:8007", stack.api) for a in shlex.split(left)]
+    raw = subprocess.run(argv, capture_output=True, check=True).stdout
+    out = subprocess.run(shlex.split(right), input=raw, capture_output=True, check=True).stdout
+    return json.loads(out)
+
+
+def db(stack: Stack, sql: str, **params: Any) -> list[Any]:
+    engine = stack.engine()
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(sql), params)
+            return list(result.all()) if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def wait_run(stack: Stack, run_id: str) -> str:
+    client = stack.client()
+    try:
+        run = wait_until(lambda: (r := client.run(run_id)) and r.finished and r, 180, f"run {run_id}")
+        return run.status
+    finally:
+        client.close()
+
+
+def wait_backfill(stack: Stack, backfill_id: str) -> str:
+    client = stack.client()
+    try:
+        done = wait_until(lambda: (b := client.backfill(backfill_id)) and b.finished and b, 300,
+                          f"backfill {backfill_id}")
+        return done.status
+    finally:
+        client.close()
+
+
+def test_before_any_sync_root_enterprises_and_health(stack: Stack) -> None:
+    root = curl(stack, LEGACY["root"])
+    assert root["status"] == "running" and root["active_enterprises"] == sorted(SEED)
+    listed = curl(stack, LEGACY["enterprises"])["enterprises"]
+    assert [e["enterprise_id"] for e in listed] == sorted(SEED)
+    vos = next(e for e in listed if e["enterprise_id"] == "0327")
+    assert vos == {"enterprise_id": "0327", "name": "VOS", "host": "VOS.vochi.lan", "ip": "10.88.10.77",
+                   "token": token_for("0327"), "secret": "********"}
+    response = httpx.get(f"{stack.api}/health")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unhealthy" and "no successful live sync" in response.json()["reason"]
+
+
+def test_live_sync_over_http_is_a_dagster_run_and_lands_calls(stack: Stack) -> None:
+    response = httpx.post(f"{stack.api}/sync/live/0327", params={"wait": "true", "timeout": 150}, timeout=180)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["type"] == "live_events" and body["target_table"] == "AlternativeAPIlogs"
+    assert body["enterprise_id"] == "0327" and body["status"] == "SUCCESS" and body["finished"]
+    live_calls = db(stack, "SELECT count(*) FROM calls WHERE enterprise_id = '0327' AND data_source = 'live'")[0][0]
+    # today's file, and yesterday's until the PBX's midnight has been read (the live window)
+    assert body["statistics"]["new_calls"] == live_calls >= TODAY_CALLS
+    assert body["statistics"]["failed_syncs"] == 0
+    client = stack.client()
+    run = client.run(body["run_id"])
+    client.close()
+    assert run is not None and run.tags["asterisk/enterprises"] == "0327"
+    assert body["dagster_url"].endswith(f"/runs/{body['run_id']}")
+    # only 0327 was synced
+    assert db(stack, "SELECT count(*) FROM calls WHERE enterprise_id <> '0327'")[0][0] == 0
+    health = httpx.get(f"{stack.api}/health")
+    assert health.status_code == 200 and health.json()["status"] == "healthy"
+    assert health.json()["stale_enterprises"] == sorted(set(SEED) - {"0327"})
+
+
+def test_every_documented_curl_command(stack: Stack) -> None:
+    assert curl(stack, LEGACY["health"])["status"] == "healthy"
+
+    one = curl(stack, LEGACY["live_one"])
+    assert {"message", "enterprise_id", "type", "target_table", "run_id"} <= one.keys()
+    assert (one["enterprise_id"], one["type"], one["target_table"]) == ("0327", "live_events", "AlternativeAPIlogs")
+    assert wait_run(stack, one["run_id"]) == "SUCCESS"
+
+    everyone = curl(stack, LEGACY["live_all"])
+    assert everyone["enterprises"] == sorted(SEED) and everyone["type"] == "live_events"
+    assert wait_run(stack, everyone["run_id"]) == "SUCCESS"
+
+    history = curl(stack, LEGACY["history_one"])
+    assert history["backfill_id"] and history["enterprise_id"] == "0327"
+    assert (history["date_from"], history["date_to"]) == (str(LEGACY_FIRST), str(LEGACY_LAST))
+    assert wait_backfill(stack, history["backfill_id"]) in ("COMPLETED", "COMPLETED_SUCCESS")
+    legacy_days = (LEGACY_LAST - LEGACY_FIRST).days + 1
+    imported = db(stack, "SELECT count(*) FROM calls WHERE enterprise_id = '0327' AND data_source = 'downloaded'"
+                         " AND start_time < :end", end=str(LEGACY_LAST + timedelta(days=2)))[0][0]
+    assert imported == legacy_days * CALLS_PER_DAY
+
+    history_all = curl(stack, LEGACY["history_all"])
+    assert history_all["enterprises"] == sorted(SEED) and history_all["partitions"] == 7 * len(SEED)
+    assert wait_backfill(stack, history_all["backfill_id"]) in ("COMPLETED", "COMPLETED_SUCCESS")
+
+    status = curl(stack, LEGACY["live_status"])
+    assert status["auto_sync_interval"] == 5
+    truth = db(stack, "SELECT data_source, count(*) FROM calls GROUP BY data_source ORDER BY 1")
+    assert [(d["data_source"], d["total_calls"]) for d in status["data_sources"]] == [tuple(r) for r in truth]
+    assert curl_jq(stack, JQ["data_sources"]) == status["data_sources"]
+    breakdown = curl_jq(stack, JQ["enterprise_breakdown"])
+    truth = db(stack, "SELECT enterprise_id, data_source, count(*) FROM calls GROUP BY 1, 2 ORDER BY 1, 2")
+    assert [(b["enterprise_id"], b["data_source"], b["count"]) for b in breakdown] == [tuple(r) for r in truth]
+    assert {b["enterprise_id"] for b in breakdown if b["data_source"] == "live"} == set(SEED)
+
+    sync_status = curl(stack, LEGACY["sync_status"])
+    rows = {r["enterprise_id"]: r for r in sync_status["sync_status"]}
+    assert set(rows) == set(SEED) and sync_status["running"] == [] and sync_status["dagster"] == "ok"
+    truth = db(stack, "SELECT total_downloaded_events FROM download_sync WHERE enterprise_id = '0327'")
+    assert rows["0327"]["total_downloaded"] == sum(r[0] for r in truth) > 0
+    assert rows["0327"]["last_sync"] and rows["0327"]["status"] == "ok"
+
+    today = httpx.get(f"{stack.api}/sync/live/today").json()
+    assert today["date"] == str(stack.today) and today["live_calls"] == len(SEED) * TODAY_CALLS
+    assert {r["enterprise_id"]: r["count"] for r in today["by_enterprise"]} == {n: TODAY_CALLS for n in SEED}
+
+
+def test_a_new_enterprise_row_is_synced_without_restart(stack: Stack) -> None:
+    """The documentation's recipe: INSERT the row, then POST /sync/live/0999."""
+    db(stack, "INSERT INTO enterprises (number, name, host, secret, ip, is_enabled, active) "
+              "VALUES ('0999', 'Новое предприятие', 'new.vochi.lan', 'token_here', '10.88.10.99', true, true)")
+    write_day_file(day_file_path(stack.logs, "0999", stack.today), token=token_for("0999"), day=stack.today,
+                   calls=3, seed=99, start_id=7 * 10**8, dirty_share=0.0, live_share_undelivered=1.0)
+    started = curl(stack, LEGACY["new_enterprise"])
+    assert started["enterprise_id"] == "0999" and wait_run(stack, started["run_id"]) == "SUCCESS"
+    client = stack.client()
+    keys = client.query('{ assetNodeOrError(assetKey: {path: ["live_calls"]}) { ... on AssetNode { partitionKeys } } }')
+    client.close()
+    assert "0999" in keys["assetNodeOrError"]["partitionKeys"]
+    assert db(stack, "SELECT count(*) FROM calls WHERE enterprise_id = '0999'")[0][0] == 3
+    listed = httpx.get(f"{stack.api}/enterprises").json()["enterprises"]
+    assert next(e for e in listed if e["enterprise_id"] == "0999")["secret"] == "********"
+    assert "token_here" not in httpx.get(f"{stack.api}/enterprises").text
+
+
+def test_history_wait_returns_statistics_and_force_all_rereads(stack: Stack) -> None:
+    day = str(stack.today - timedelta(days=3))  # imported already by POST /sync/all
+    before = db(stack, "SELECT count(*) FROM calls WHERE enterprise_id = '0100'")[0][0]
+    body = {"force_all": True, "date_from": day, "date_to": day}
+    response = httpx.post(f"{stack.api}/sync/0100", params={"wait": "true"}, json=body, timeout=200)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["status"] in ("COMPLETED", "COMPLETED_SUCCESS") and answer["finished"]
+    stats = answer["statistics"]
+    assert stats["day_syncs"] == 1 and stats["failed_syncs"] == 0 and stats["rows_read"] > 0
+    # forced: every row read again, the same calls recomputed, nothing new
+    assert stats["new_calls"] == 0 and stats["updated_calls"] > 0 and stats["new_events"] == 0
+    assert db(stack, "SELECT count(*) FROM calls WHERE enterprise_id = '0100'")[0][0] == before
+
+
+def test_fifty_concurrent_posts_start_one_sync(stack: Stack) -> None:
+    with httpx.Client(timeout=60) as http, ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(lambda _: http.post(f"{stack.api}/sync/live/0201"), range(50)))
+    codes = sorted(a.status_code for a in answers)
+    started = [a.json()["run_id"] for a in answers if a.status_code == 202]
+    assert len(started) == 1 and codes.count(409) == 49, codes
+    assert {a.json()["id"] for a in answers if a.status_code == 409} == set(started)
+    wait_run(stack, started[0])
+    client = stack.client()
+    runs = client.query('{ runsOrError(filter: {tags: [{key: "asterisk/enterprises", value: "0201"}]}) {'
+                        ' ... on Runs { results { runId } } } }')["runsOrError"]["results"]
+    client.close()
+    assert [r["runId"] for r in runs] == started
+
+
+@pytest.mark.parametrize(("method", "path", "body", "code", "words"), [
+    ("post", "/sync/live/9998", None, 404, "unknown or not active"),
+    ("post", "/sync/9998", {}, 404, "unknown or not active"),
+    ("post", "/sync/live/03;27", None, 422, "pattern"),
+    ("post", f"/sync/live/{'1' * 33}", None, 422, "pattern"),
+    ("post", "/sync/0327", {"date_from": "2025-07-03", "date_to": "2025-06-22"}, 422, "after date_to"),
+    ("post", "/sync/0327", {"date_from": "2025-02-30"}, 422, "day is out of range"),
+    ("post", "/sync/0327", {"date_from": "2025/06/22"}, 422, "pattern"),
+    ("post", "/sync/0327", {"date_from": "2024-01-01"}, 422, "before ASTERISK_HISTORY_START"),
+    ("post", "/sync/0327", {"date_to": "2999-01-01"}, 422, "in the future"),
+    ("post", "/sync/0327", {"force_all": "yes"}, 422, "valid boolean"),
+    ("post", "/sync/0327", {"enterprise_id": 327}, 422, "string"),
+    ("post", "/sync/0327", [], 422, "object"),
+    ("post", "/sync/all", {"date_from": 20250622}, 422, "string"),
+    ("post", "/sync/live/0327?wait=maybe", None, 422, "boolean"),
+    ("post", "/sync/live/0327?wait=true&timeout=-1", None, 422, "greater than 0"),
+    ("get", "/sync/nothing-here", None, 405, "Method Not Allowed"),
+])
+def test_bad_input_gets_a_clear_4xx(stack: Stack, method: str, path: str, body: Any, code: int, words: str) -> None:
+    kwargs = {} if body is None else {"json": body}
+    response = getattr(httpx, method)(f"{stack.api}{path}", **kwargs)
+    assert response.status_code == code, response.text
+    assert words in response.text
+
+
+def test_malformed_json_body_is_422(stack: Stack) -> None:
+    response = httpx.post(f"{stack.api}/sync/0327", content=b'{"force_all": tru',
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and "JSON decode error" in response.text
+
+
+def test_metrics(stack: Stack) -> None:
+    text_ = httpx.get(f"{stack.api}/metrics").text
+    assert 'asterisk_syncs_total{enterprise="0327",flow="live",status="success"}' in text_
+    assert "# TYPE asterisk_last_live_success_age_seconds gauge" in text_
+    calls = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text_.splitlines()
+             if line.startswith("asterisk_calls{")}
+    truth = db(stack, "SELECT count(*) FROM calls WHERE enterprise_id = '0327' AND data_source = 'live'")[0][0]
+    assert calls['asterisk_calls{enterprise="0327",data_source="live"}'] == truth
+    assert SECRET_MARK not in text_
