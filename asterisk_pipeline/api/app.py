@@ -45,6 +45,7 @@ _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     200: {"model": SyncStarted, "description": "With ?wait=true: the sync ended, statistics included"},
+    400: {"model": Error, "description": "A body that cannot be read at all (not UTF-8 JSON)"},
     401: {"model": Error, "description": "A token is configured and the request lacks it"},
     404: {"model": Error, "description": "Unknown or inactive enterprise"},
     409: {"model": Conflict, "description": "A sync of this flow is already queued or running for it"},
@@ -98,6 +99,9 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
         given = credentials.credentials if credentials else ""
         if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    # The OpenAPI schema tells the truth: POSTs declare the bearer scheme only when it is enforced.
+    guarded = [Depends(require_token)] if settings.api_token is not None else []
 
     def active_numbers() -> list[str]:
         return [e.number for e in read(queries.active_enterprises)]
@@ -223,7 +227,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
         return LiveToday(date=day, timezone=str(zone), live_calls=sum(counts.values()), by_enterprise=rows)
 
     @app.post("/sync/live/all", status_code=202, response_model=SyncStarted, responses=_ERRORS,
-              dependencies=[Depends(require_token)], summary="Live sync of every active enterprise")
+              dependencies=guarded, summary="Live sync of every active enterprise")
     def sync_live_all(wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
         numbers = active_numbers()
         if not numbers:
@@ -235,7 +239,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
         return answer(started, f"live sync started for {len(numbers)} enterprises", None, wait, timeout)
 
     @app.post("/sync/live/{enterprise}", status_code=202, response_model=SyncStarted, responses=_ERRORS,
-              dependencies=[Depends(require_token)], summary="Live sync of one enterprise")
+              dependencies=guarded, summary="Live sync of one enterprise")
     def sync_live_one(enterprise: EnterprisePath, wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
         require_active(enterprise)
         try:
@@ -247,21 +251,22 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
     # --- history ----------------------------------------------------------------------------
 
     def history_range(request: HistorySyncRequest) -> tuple[date, date]:
-        last_day = today()
-        first = date.fromisoformat(request.date_from) if request.date_from else None
-        last = date.fromisoformat(request.date_to) if request.date_to else last_day
-        if first is None:
-            first = max(settings.history_start,
-                        min(last, last_day) - timedelta(days=settings.api_history_default_days - 1))
+        """The inclusive day range of a history request; 422 for a range no partition covers."""
+        last_day, start = today(), settings.history_start
+        last = request.date_to or last_day
         problems = []
         if last > last_day:
             problems.append(f"date_to {last} is in the future (today is {last_day} on the PBX)")
-        if first < settings.history_start:
-            problems.append(f"date_from {first} is before ASTERISK_HISTORY_START {settings.history_start}")
-        if first > last:
-            problems.append(f"date_from {first} is after date_to {last}")
+        if request.date_to and last < start:
+            problems.append(f"date_to {last} is before ASTERISK_HISTORY_START {start}")
+        if request.date_from and request.date_from < start:
+            problems.append(f"date_from {request.date_from} is before ASTERISK_HISTORY_START {start}")
         if problems:
             raise HTTPException(422, "; ".join(problems))
+        span = timedelta(days=settings.api_history_default_days - 1)
+        first = request.date_from or max(start, last - span)
+        if first > last:
+            raise HTTPException(422, f"date_from {first} is after date_to {last}")
         return first, last
 
     def start_history(numbers: list[str], request: HistorySyncRequest, enterprise: str | None,
@@ -283,7 +288,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
     })]
 
     @app.post("/sync/all", status_code=202, response_model=SyncStarted, responses=_ERRORS,
-              dependencies=[Depends(require_token)], summary="History import for every active enterprise")
+              dependencies=guarded, summary="History import for every active enterprise")
     def sync_history_all(body: HistoryBody = None, wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
         numbers = active_numbers()
         if not numbers:
@@ -291,7 +296,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
         return start_history(numbers, body or HistorySyncRequest(), None, wait, timeout)
 
     @app.post("/sync/{enterprise}", status_code=202, response_model=SyncStarted, responses=_ERRORS,
-              dependencies=[Depends(require_token)], summary="History import of one enterprise (APIlogs)")
+              dependencies=guarded, summary="History import of one enterprise (APIlogs)")
     def sync_history_one(enterprise: EnterprisePath, body: HistoryBody = None, wait: Wait = False,
                          timeout: Timeout = None) -> JSONResponse:
         require_active(enterprise)  # the path wins over the body's enterprise_id

@@ -2,12 +2,27 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+import re
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 NUMBER_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+
+
+def _iso_date(value: object) -> object:
+    """Only a ``YYYY-MM-DD`` string is a date here: no numbers, no other spellings."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("must be a date string YYYY-MM-DD")
+    return date.fromisoformat(value)  # "2025-02-30" → "day is out of range for month"
+
+
+#: A calendar date given as an ISO string.
+StrictDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class HistorySyncRequest(BaseModel):
@@ -24,15 +39,8 @@ class HistorySyncRequest(BaseModel):
         default=None, pattern=NUMBER_PATTERN, description="Ignored when the path names the enterprise"
     )
     force_all: StrictBool = Field(default=False, description="Re-import days already imported")
-    date_from: str | None = Field(default=None, pattern=DATE_PATTERN, description="First day, YYYY-MM-DD")
-    date_to: str | None = Field(default=None, pattern=DATE_PATTERN, description="Last day, inclusive")
-
-    @field_validator("date_from", "date_to")
-    @classmethod
-    def _real_date(cls, value: str | None) -> str | None:
-        if value is not None:
-            date.fromisoformat(value)  # 2025-02-30 → "Value error, day is out of range for month"
-        return value
+    date_from: StrictDate | None = Field(default=None, description="First day, YYYY-MM-DD")
+    date_to: StrictDate | None = Field(default=None, description="Last day, YYYY-MM-DD, inclusive")
 
     @model_validator(mode="after")
     def _ordered(self) -> "HistorySyncRequest":
