@@ -338,6 +338,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(None, settings)
     _require_schema(engine)
     engine.dispose()
+    logging.getLogger("asterisk_pipeline").setLevel(logging.INFO)  # sync launches, failures
     app = create_app(settings)
     print(f"asterisk-pipeline sidecar on http://{settings.api_host}:{settings.api_port} "
           f"(Dagster: {settings.dagster_url}; API docs: /docs)", file=sys.stderr, flush=True)

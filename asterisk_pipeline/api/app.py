@@ -120,10 +120,14 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
 
     def answer(started: Started, message: str, enterprise: str | None, wait: bool,
                timeout: float | None, **extra: Any) -> JSONResponse:
+        log.info("%s sync %s %s started for %s: %s", started.flow, started.kind, started.id,
+                 ",".join(started.enterprises), started.url)
         status, finished, statistics = "QUEUED", False, None
         if wait:
             limit = min(timeout or settings.api_wait_timeout_s, settings.api_wait_timeout_s)
-            outcome = launcher.wait(started, limit)
+            outcome = dagster_call(lambda: launcher.wait(started, limit))
+            log.info("%s %s ended waiting: %s (finished: %s)", started.kind, started.id, outcome.status,
+                     outcome.done)
             status, finished = outcome.status, outcome.done
             statistics = read(lambda conn: queries.run_statistics(conn, outcome.run_ids))
         live = started.flow == "live"
