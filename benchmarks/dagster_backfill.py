@@ -11,9 +11,10 @@ bench-data/). Both imports start from an empty PostgreSQL warehouse in the same 
   the backfill is marked complete (and, apart, until its last run ended: the backfill daemon
   looks every 30 s, a fixed Dagster interval).
 
-"Dagster overhead" is the share of the backfill's run time spent outside the core import: the
-sum of the runs' durations minus the core's own import time inside them (``sync_runs`` rows of
-those runs), divided by the sum of run durations. Targets: wall ≤ 3 min, ≤ 20 runs, overhead
+"Dagster overhead" is printed two ways: (1) the share of the backfill's run time spent outside
+the core import — the sum of the runs' durations minus the core's own import time inside them
+(``sync_runs`` rows of those runs), divided by the sum of run durations; (2) on the wall clock,
+against the CLI: (Dagster wall − CLI wall) ÷ Dagster wall. Targets: wall ≤ 3 min, ≤ 20 runs, overhead
 ≤ 30 %. Every warehouse must end identical to the CLI's in calls, participants, events, rejects.
 """
 from __future__ import annotations
@@ -219,8 +220,12 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
         print(f"  [{kind} instance] backfill wall (median) {wall:8.1f} s   target <= 180 s   {_mark(wall <= 180)}"
               f"   (Dagster/CLI = {wall / cli_wall:.2f}×; last run ended at {landed:.1f} s)")
         print(f"  [{kind} instance] runs created           {runs:8d}     target <= 20      {_mark(runs <= 20)}")
+        versus_cli = (wall - cli_wall) / wall
+        figures[kind]["wall_overhead_vs_cli"] = versus_cli
         print(f"  [{kind} instance] Dagster overhead       {overhead:8.1%}     target <= 30 %    "
-              f"{_mark(overhead <= 0.30)}   (run time outside the core import)")
+              f"{_mark(overhead <= 0.30)}   (Σ run time outside the core import ÷ Σ run time)")
+        print(f"  [{kind} instance] … measured on the wall {versus_cli:8.1%}     target <= 30 %    "
+              f"{_mark(versus_cli <= 0.30)}   ((Dagster wall − CLI wall) ÷ Dagster wall)")
     print(f"  reproduce: cd {ROOT} && .venv/bin/python -m benchmarks --only dagster_backfill"
           f"{' --quick' if quick else ''} --repeat {repeat}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,9 @@ from sqlalchemy import Connection, and_, func, select, text
 
 from ..warehouse.schema import calls, download_sync, enterprises, sync_runs
 
-#: Sync-run rows newer than this many ids are counted into the change marker (see change_marker).
-_MARKER_WINDOW = 5_000
+#: Sync-run rows newer than this many ids are counted into the change marker (see change_marker);
+#: a commit later than that is still seen within the cache's max age (60 s).
+_MARKER_WINDOW = 1_000
 
 
 def utc(value: Any) -> datetime | None:

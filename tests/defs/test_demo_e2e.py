@@ -6,23 +6,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.dagster_dev import free_port, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _gql(port: int, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -35,22 +29,9 @@ def _gql(port: int, query: str, variables: dict[str, Any] | None = None) -> dict
         return json.load(response)["data"]
 
 
-def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except OSError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 @pytest.mark.skipif(os.environ.get("ASTERISK_SKIP_E2E") == "1", reason="ASTERISK_SKIP_E2E=1")
 def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
-    port, api_port = _free_port(), _free_port()
+    port, api_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != "ASTERISK_DATABASE_URL"}
     env["ASTERISK_HOME"] = str(tmp_path / "home")
     demo = subprocess.Popen(
@@ -76,7 +57,7 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        _wait(
+        wait_until(
             lambda: (
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).status
                 == 200
@@ -84,7 +65,7 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
             120,
             "the webserver",
         )
-        location = _wait(
+        location = wait_until(
             lambda: next(
                 (
                     r
@@ -100,7 +81,7 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
         )
         partitions = """{ partitionSetsOrError: assetNodeOrError(assetKey: {path: ["live_calls"]}) {
             ... on AssetNode { partitionKeys } } }"""
-        _wait(
+        wait_until(
             lambda: len(_gql(port, partitions)["partitionSetsOrError"]["partitionKeys"]) == 5,
             90,
             "the sensor to add the five enterprise partitions",
@@ -128,7 +109,7 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
             status = _gql(port, run_query, {"id": run_id})["runOrError"]["status"]
             return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
 
-        status = _wait(run_finished, 120, "the live run")
+        status = wait_until(run_finished, 120, "the live run")
         assert status == "SUCCESS"
 
         history = [
@@ -149,7 +130,7 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
             found = _gql(port, query, {"id": backfill["backfillId"]})["partitionBackfillOrError"]
             return found if found["status"] in finished else None
 
-        done = _wait(backfill_finished, 180, "the backfill")
+        done = wait_until(backfill_finished, 180, "the backfill")
         assert done["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), done
         # 3 days (start = today - 2, end_offset=1) × 5 enterprises = 15 keys, batched: not 15 runs
         assert 1 <= len(done["runs"]) <= 5 and all(r["status"] == "SUCCESS" for r in done["runs"])
