@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PBX_TIMEZONE = "Europe/Minsk"
+DEFAULT_BACKFILL_RUN_PARTITIONS = 366  # a year of one enterprise per Dagster backfill run
 
 
 class Settings(BaseSettings):
@@ -79,6 +80,13 @@ class Settings(BaseSettings):
     history_start: date = Field(
         default=date(2025, 1, 1),
         description="First day of the history partitions (Dagster reads the same variable)",
+    )
+    backfill_run_partitions: int = Field(
+        default=DEFAULT_BACKFILL_RUN_PARTITIONS,
+        ge=1,
+        le=10_000,
+        description="Most (date, enterprise) partitions one backfill run takes (read by the Dagster "
+        "code at load; 366 = a year of one enterprise per run)",
     )
     # --- the REST sidecar (asterisk-pipeline serve) ---
     api_host: str = Field(default="127.0.0.1", description="Sidecar bind address (loopback by default)")

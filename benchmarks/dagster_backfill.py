@@ -171,7 +171,13 @@ def _dagster_backfill(work: Path, logs: Path, days: int, kind: str) -> dict[str,
         landed = max((r.end_time or 0) for r in runs) - launched_at if runs else float("nan")
         run_seconds = sum((r.end_time or 0) - (r.start_time or 0) for r in runs)
         core, days_ok = _core_seconds(url, run_ids)
-        return {"wall_s": wall, "landed_s": landed, "status": done.status, "runs": len(runs),
+        # When each run was created, started and ended, seconds after the launch: shows the
+        # backfill daemon's submission, queueing and the tail.
+        timeline = sorted((round((r.created_time or launched_at) - launched_at, 1),
+                           round((r.start_time or launched_at) - launched_at, 1),
+                           round((r.end_time or launched_at) - launched_at, 1),
+                           r.tags.get("dagster/asset_partition_range_start", "?")) for r in runs)
+        return {"wall_s": wall, "timeline": timeline, "landed_s": landed, "status": done.status, "runs": len(runs),
                 "run_statuses": sorted({r.status for r in runs}), "run_seconds": run_seconds,
                 "core_s": core, "day_syncs": days_ok, "partitions": len(names),
                 "totals": _totals(url), "dagster_log": str(log)}
@@ -203,6 +209,8 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
                       f"run time {dag['run_seconds']:.1f} s, core {dag['core_s']:.1f} s, overhead "
                       f"{dag['overhead']:.1%}, {dag['day_syncs']}/{dag['partitions']} day syncs; "
                       f"same warehouse as the CLI: {same}", flush=True)
+                print("      runs (created/started→ended, s after launch; first partition): " + ", ".join(
+                    f"{c:.0f}/{a:.0f}→{b:.0f} {first}" for c, a, b, first in dag["timeline"]), flush=True)
                 if not same:
                     print(f"      CLI totals {cli['totals']}\n      Dagster totals {dag['totals']}")
             reps.append(result)

@@ -43,6 +43,7 @@ class RunInfo:
     tags: dict[str, str] = field(default_factory=dict)
     start_time: float | None = None
     end_time: float | None = None
+    created_time: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -63,7 +64,7 @@ class BackfillInfo:
         )
 
 
-_RUN_FIELDS = "runId status startTime endTime tags { key value }"
+_RUN_FIELDS = "runId status creationTime startTime endTime tags { key value }"
 
 
 def _run(node: dict[str, Any]) -> RunInfo:
@@ -73,6 +74,7 @@ def _run(node: dict[str, Any]) -> RunInfo:
         tags={t["key"]: t["value"] for t in node.get("tags") or []},
         start_time=node.get("startTime"),
         end_time=node.get("endTime"),
+        created_time=node.get("creationTime"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from dagster import DagsterInstance, materialize
 from dagster._core.definitions.backfill_policy import BackfillPolicyType
 from sqlalchemy import Engine, text
@@ -146,3 +147,37 @@ def test_a_year_of_five_enterprises_backfills_in_at_most_20_runs() -> None:
     assert sum(sizes) == 365 * 5
     runs = sum(-(-size // MAX_PARTITIONS_PER_RUN) for size in sizes)
     assert runs <= 20, (len(ranges), sizes)
+
+
+def test_backfill_run_size_is_validated_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asterisk_pipeline.defs.partitions import (
+        DEFAULT_BACKFILL_RUN_PARTITIONS,
+        backfill_run_partitions,
+    )
+
+    monkeypatch.delenv("ASTERISK_BACKFILL_RUN_PARTITIONS", raising=False)
+    assert backfill_run_partitions() == DEFAULT_BACKFILL_RUN_PARTITIONS == MAX_PARTITIONS_PER_RUN
+    monkeypatch.setenv("ASTERISK_BACKFILL_RUN_PARTITIONS", "92")
+    assert backfill_run_partitions() == 92
+    for bad, words in (("ninety", "must be an integer"), ("0", "must be 1..10000")):
+        monkeypatch.setenv("ASTERISK_BACKFILL_RUN_PARTITIONS", bad)
+        with pytest.raises(ValueError, match=f"ASTERISK_BACKFILL_RUN_PARTITIONS {words}"):
+            backfill_run_partitions()
+
+
+def test_backfill_run_size_reaches_the_backfill_policy() -> None:
+    """The variable is read when the code location loads: check it in a fresh interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from asterisk_pipeline.defs.assets import history_sync;"
+        "print(history_sync.backfill_policy.max_partitions_per_run)"
+    )
+    env = {**os.environ, "ASTERISK_BACKFILL_RUN_PARTITIONS": "92"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "92", out.stderr[-2000:]
+    env["ASTERISK_BACKFILL_RUN_PARTITIONS"] = "-5"
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "ASTERISK_BACKFILL_RUN_PARTITIONS must be 1..10000" in bad.stderr
