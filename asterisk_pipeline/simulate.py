@@ -919,11 +919,13 @@ def append_calls(
     path: Path, *, token: str, day: date, calls: int, seed: int, dirty_share: float = 0.0,
     commit_every_row: bool = True, tables: tuple[str, ...] = ("APIlogs", "AlternativeAPIlogs"),
     only_events: tuple[str, ...] | None = None, live_share_undelivered: float = 0.9,
+    not_before: int | None = None, min_id: int = 0,
 ) -> AppendResult:
     """Append complete new calls after the file's last row, as the live listener would.
 
-    UniqueIds are fresh (sequence numbers above every one in the file) and the calls start after
-    the file's latest ``DateTime`` of ``day`` (08:00 in a new or empty file). With
+    UniqueIds are fresh (sequence numbers above every one in the file and above ``min_id``) and
+    the calls start after the file's latest ``DateTime`` of ``day`` (08:00 in a new or empty
+    file), and not before local second ``not_before`` (a writer following the clock). With
     ``only_events`` only those event types are written now; the returned result's ``calls`` keep
     every event, so the rest can be written later with :func:`append_events`.
     Returns the total rows appended (an ``int``; ``.per_table`` has the split per table).
@@ -936,9 +938,11 @@ def append_calls(
         max_seq, last = _file_state(con, day)
     finally:
         con.close()
-    first = 8 * 3600 if last is None else last
+    first = (8 * 3600 if not_before is None else 0) if last is None else last
+    if not_before is not None:
+        first = max(first, min(not_before, _LAST_SECOND - 1))
     planned = plan_calls(token=token, day=day, calls=calls, seed=seed, dirty_share=dirty_share,
-                         start_id=max_seq, first_second=first)
+                         start_id=max(max_seq, min_id), first_second=first)
     return append_events(path, planned, only_events=only_events, tables=tables,
                          commit_every_row=commit_every_row,
                          live_share_undelivered=live_share_undelivered, seed=seed)

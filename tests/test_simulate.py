@@ -398,6 +398,21 @@ def test_append_calls_creates_a_missing_file_with_the_real_tables(tmp_path: Path
     assert all(r[1] >= "2025-07-03 08:00:00" for r in rows(path, "AlternativeAPIlogs"))
 
 
+def test_append_calls_can_follow_a_clock_and_an_id_floor(tmp_path: Path) -> None:
+    """The demo's live writer: calls start at "now" (not 08:00) with ids in their own range."""
+    path = tmp_path / "Listen_AMI_2025-07-03.db"
+    first = sim.append_calls(path, token=TOKEN, day=DAY, calls=3, seed=1, dirty_share=0.0,
+                             not_before=2 * 3600, min_id=900_000_000)
+    times = [r[1] for r in rows(path, "APIlogs")]
+    assert min(times) >= "2025-07-03 02:00:00" and max(times) < "2025-07-03 03:00:00"
+    assert min(int(c.unique_id.split(".")[1]) for c in first.calls) > 900_000_000
+    # A clock behind the file's last row never moves new calls before it.
+    last = max(times)
+    sim.append_calls(path, token=TOKEN, day=DAY, calls=2, seed=2, dirty_share=0.0,
+                     not_before=3600, min_id=900_000_000)
+    assert all(r[1] >= last for r in rows(path, "APIlogs")[len(times):])
+
+
 def test_hangups_can_arrive_in_a_later_batch(tmp_path: Path) -> None:
     path = tmp_path / "split.db"
     sim.write_day_file(path, token=TOKEN, day=DAY, calls=20, seed=4, dirty_share=0.0)

@@ -22,7 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..settings import DEFAULT_PBX_TIMEZONE
-from ..simulate import append_calls, day_file_path, simulate_fleet, token_for, write_day_file
+from ..simulate import append_calls, day_file_path, simulate_fleet, token_for
 
 SEED_ENTERPRISES = {
     "0100": "Radis1",
@@ -36,26 +36,33 @@ BIN = Path(sys.executable).parent
 # Live files of each enterprise get their own UniqueId range, far from the history ranges.
 LIVE_ID_BASE = 9 * 10**8
 LIVE_ID_STRIDE = 10**7
+LIVE_LAG_S = 300  # live calls start within the last five minutes
 
 
 def _today(zone: ZoneInfo) -> date:
     return datetime.now(zone).date()
 
 
-def _ensure_today_file(logs: Path, number: str, index: int, day: date) -> Path:
-    """Today's file, seeded with one call so appended UniqueIds stay in the enterprise's range."""
-    path = day_file_path(logs, number, day)
-    if not path.exists():
-        write_day_file(
-            path,
-            token=token_for(number),
-            day=day,
-            calls=1,
-            seed=index,
-            dirty_share=0.0,
-            start_id=LIVE_ID_BASE + index * LIVE_ID_STRIDE,
-        )
-    return path
+def _append_live(
+    logs: Path, number: str, index: int, zone: ZoneInfo, *, calls: int, seed: int, dirty_share: float
+) -> None:
+    """Complete calls in today's file, starting in the last few minutes of the PBX clock.
+
+    Calls follow the clock, so the demo never shows calls later than now; UniqueIds start in the
+    enterprise's own live range, above the history files' ids.
+    """
+    now = datetime.now(zone)
+    seconds_today = now.hour * 3600 + now.minute * 60 + now.second
+    append_calls(
+        day_file_path(logs, number, now.date()),
+        token=token_for(number),
+        day=now.date(),
+        calls=calls,
+        seed=seed,
+        dirty_share=dirty_share,
+        not_before=max(0, seconds_today - LIVE_LAG_S),
+        min_id=LIVE_ID_BASE + index * LIVE_ID_STRIDE,
+    )
 
 
 def _live_writer(logs: Path, zone: ZoneInfo, stop: threading.Event, every_s: float) -> None:
@@ -63,18 +70,10 @@ def _live_writer(logs: Path, zone: ZoneInfo, stop: threading.Event, every_s: flo
     tick = 0
     while not stop.wait(every_s):
         tick += 1
-        day = _today(zone)
         for index, number in enumerate(SEED_ENTERPRISES):
             try:
-                path = _ensure_today_file(logs, number, index, day)
-                append_calls(
-                    path,
-                    token=token_for(number),
-                    day=day,
-                    calls=1 + (tick + index) % 3,
-                    seed=tick * 100 + index,
-                    dirty_share=0.01,
-                )
+                _append_live(logs, number, index, zone, calls=1 + (tick + index) % 3,
+                             seed=tick * 100 + index, dirty_share=0.01)
             except Exception as exc:  # noqa: BLE001 - a locked file just waits for the next tick
                 print(f"[demo] live writer: {number}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
@@ -127,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         end_date=today - timedelta(days=1),
         seed=7,
     )
-    for index, number in enumerate(SEED_ENTERPRISES):
-        _ensure_today_file(logs, number, index, today)
+    for index, number in enumerate(SEED_ENTERPRISES):  # today's files exist from the start
+        _append_live(logs, number, index, zone, calls=1, seed=index, dirty_share=0.0)
     _cli("db", "upgrade", env=env)
     for number, name in SEED_ENTERPRISES.items():
         _cli(
