@@ -13,7 +13,9 @@ import sys
 from collections.abc import Sequence
 
 #: Benchmark modules of this package, run in this order; each has ``run(*, quick, repeat)``.
-MODULES: tuple[str, ...] = ("import_throughput", "live_cycle", "dagster_backfill", "api_latency")
+MODULES: tuple[str, ...] = (
+    "import_throughput", "live_cycle", "dagster_backfill", "dagster_event_cost", "api_latency",
+)
 
 
 def _positive(text: str) -> int:
