@@ -277,7 +277,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sync_live(args: argparse.Namespace, settings: Settings) -> int:
-    from .fleet_sync import live_cycle
+    from .sync.fleet import live_cycle
     from .warehouse.registry import validate_number
 
     for number in args.enterprise or []:
@@ -299,7 +299,7 @@ def cmd_sync_live(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_sync_history(args: argparse.Namespace, settings: Settings) -> int:
     from .fleet import Fleet
-    from .fleet_sync import sync_history_range
+    from .sync.fleet import sync_history_range
     from .warehouse.registry import get_enterprise, validate_number
 
     try:

@@ -6,8 +6,8 @@ import at a million rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Any, NamedTuple, Union
 
@@ -89,46 +89,6 @@ class Rejected(NamedTuple):
     reason: str
 
 
-# Ordering of evidence: (file date, source id) — ids restart in every day file.
-Order = tuple[date, int]
-
-
-class HangupEvidence(NamedTuple):
-    order: Order
-    end_local: datetime | None  # parsed EndTime (PBX local), None when missing or malformed
-    canonical_json: str
-    delivered: bool
-    live_table: bool  # read from AlternativeAPIlogs: counts for the live "already delivered" rule
-
-
-class DialEvidence(NamedTuple):
-    order: Order
-    extensions: tuple[str, ...]
-    at: datetime | None  # UTC
-
-
-class BridgeEvidence(NamedTuple):
-    order: Order
-    caller_id: str | None
-    at: datetime | None  # UTC
-
-
-@dataclass(slots=True)
-class CallEvidence:
-    """Everything known about one UniqueId that a call and its participants are built from.
-
-    Plain lists, one entry per row: a delivery retry repeats a body, and every rule that reads
-    the evidence (the best hangup, the first dial, the first matching bridge, extensions in
-    first-seen order) gives the same answer with or without the repeat — so it is kept rather
-    than deduplicated (a dict per UniqueId would cost ~0.8 KB, 90 MB on a big file).
-    """
-
-    hangups: list[HangupEvidence] = field(default_factory=list)
-    dials: list[DialEvidence] = field(default_factory=list)
-    bridges: list[BridgeEvidence] = field(default_factory=list)
-    live_delivered_hangup: bool = False
-
-
 class Call(NamedTuple):
     unique_id: str
     enterprise_id: str
@@ -146,6 +106,26 @@ class Call(NamedTuple):
     data_source: str
     asterisk_host: str | None
     raw_json: str
+    answered_by: str | None = None
+    answered_at: datetime | None = None
+    final_extension: str | None = None
+    transfer_chain: str = "[]"  # JSON array of the parties that held the conversation
+    leg_count: int = 1
+
+
+class Leg(NamedTuple):
+    """One UniqueId of a conversation (SPEC §3 ``call_legs``): nothing the PBX recorded is lost."""
+
+    unique_id: str
+    role: str  # 'primary' | 'leg'
+    channel: str | None
+    call_type: str | None
+    call_status: str | None
+    phone_number: str | None
+    extensions: str | None  # the chosen hangup's Extensions as written (JSON)
+    start_time: datetime | None
+    end_time: datetime | None
+    raw_json: str | None  # the chosen hangup body; None when the UniqueId has no hangup
 
 
 class Participant(NamedTuple):
@@ -156,3 +136,4 @@ class Participant(NamedTuple):
     dial_start: datetime | None
     answer_time: datetime | None
     hangup_time: datetime | None
+    talk_order: int | None = None  # position in the call's transfer_chain

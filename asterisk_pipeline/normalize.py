@@ -1,6 +1,6 @@
-"""SPEC §4 as pure functions: source rows → events or rejects; evidence → calls and participants.
+"""SPEC §4.1 as pure functions: source rows → events or rejects (``conversations`` does §4.2–4.4).
 
-Nothing here does I/O. The loader feeds rows in, keeps the evidence, and writes what comes out.
+Nothing here does I/O.
 Hot path: ``classify_row`` runs once per source row (a million per big file), so it avoids
 regexes and repeated work where it can.
 """
@@ -16,19 +16,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from .model import (
-    BridgeEvidence,
-    Call,
-    CallEvidence,
-    DialEvidence,
-    Enterprise,
-    Event,
-    HangupEvidence,
-    Participant,
-    Rejected,
-    SourceRow,
-    SqliteValue,
-)
+from .model import Event, Rejected, SourceRow, SqliteValue
 
 _RESPONSE_2XX = re.compile(r"<Response \[2[0-9][0-9]\]>\Z")
 _NUL = "\x00"
@@ -283,142 +271,3 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     return "a number"
-
-
-# ---------------------------------------------------------------------------------------------
-# Events → evidence about one UniqueId
-
-
-def add_evidence(
-    evidence: dict[str, CallEvidence],
-    *,
-    unique_id: str,
-    event_type: str,
-    body: dict[str, Any],
-    canonical: str,
-    at: datetime | None,
-    order: tuple[date, int],
-    delivered: bool,
-    live_table: bool,
-) -> None:
-    """Remember what a call needs from one event (only hangup, dial and bridge matter)."""
-    if not unique_id or event_type not in ("hangup", "dial", "bridge"):
-        return
-    known = evidence.get(unique_id)
-    if known is None:
-        known = evidence[unique_id] = CallEvidence()
-    if event_type == "hangup":
-        if live_table and delivered:
-            known.live_delivered_hangup = True
-        known.hangups.append(
-            HangupEvidence(order, parse_local(body.get("EndTime")), canonical, delivered, live_table)
-        )
-    elif event_type == "dial":
-        known.dials.append(DialEvidence(order, normalize_extensions(body.get("Extensions")), at))
-    else:
-        caller = as_text(body.get("CallerIDNum"))
-        known.bridges.append(
-            BridgeEvidence(order, caller.strip() if caller is not None else None, at)
-        )
-
-
-EVIDENCE_TYPES = frozenset({"hangup", "dial", "bridge"})
-
-
-def add_event_evidence(
-    evidence: dict[str, CallEvidence], event: Event, file_date: date, live_table: bool
-) -> None:
-    if event.event_type not in EVIDENCE_TYPES or not event.unique_id:
-        return  # the common case: most events say nothing a call is built from
-    add_evidence(
-        evidence,
-        unique_id=event.unique_id,
-        event_type=event.event_type,
-        body=event.body,
-        canonical=event.canonical_json,
-        at=event.event_timestamp,
-        order=(file_date, event.source_id),
-        delivered=event.delivered,
-        live_table=live_table,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Evidence → call and participants
-
-
-def choose_hangup(hangups: Iterable[HangupEvidence]) -> HangupEvidence:
-    """SPEC §4.2: a parsable EndTime first, then the later EndTime, then the higher source id."""
-    return max(
-        hangups, key=lambda h: (h.end_local is not None, h.end_local or datetime.min, h.order)
-    )
-
-
-def build_call(
-    unique_id: str,
-    evidence: CallEvidence,
-    enterprise: Enterprise,
-    tz: ZoneInfo,
-    data_source: str,
-) -> tuple[Call, list[Participant]] | None:
-    """SPEC §4.2 and §4.4 for one UniqueId; None when it has no hangup yet."""
-    if not evidence.hangups:
-        return None
-    chosen = choose_hangup(evidence.hangups)
-    body: dict[str, Any] = parse_body(chosen.canonical_json)
-    start = local_to_utc(
-        parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz
-    )
-    end = local_to_utc(chosen.end_local, tz)
-    duration = None
-    if start is not None and end is not None and end >= start:
-        duration = int((end - start).total_seconds())
-    call_status = as_text(body.get("CallStatus"))
-    is_answered = call_status == "2"
-
-    dials = sorted(evidence.dials, key=lambda d: d.order)
-    dial_extensions = normalize_extensions([e for d in dials for e in d.extensions])
-    hangup_extensions = normalize_extensions(body.get("Extensions"))
-    call_extensions = hangup_extensions or dial_extensions
-
-    call = Call(
-        unique_id=unique_id,
-        enterprise_id=enterprise.number,
-        token=enterprise.secret,
-        start_time=start,
-        end_time=end,
-        duration=duration,
-        phone_number=as_text(body.get("Phone")),
-        trunk=as_text(body.get("Trunk")),
-        main_extension=call_extensions[0] if call_extensions else None,
-        extensions_count=len(call_extensions),
-        call_type=call_type_text(body.get("CallType")),
-        call_status=call_status,
-        is_answered=is_answered,
-        data_source=data_source,
-        asterisk_host=enterprise.host,
-        raw_json=chosen.canonical_json,
-    )
-
-    answered = set(hangup_extensions) if is_answered else set()
-    dial_start = dials[0].at if dials and dials[0].at is not None else start
-    bridges = sorted(evidence.bridges, key=lambda b: b.order)
-    ordered = dial_extensions + tuple(e for e in call_extensions if e not in dial_extensions)
-    participants = [
-        Participant(
-            unique_id=unique_id,
-            extension=extension,
-            participant_status="answered" if extension in answered else "no_answer",
-            ring_order=position,
-            dial_start=dial_start,
-            answer_time=next((b.at for b in bridges if b.caller_id == extension), None),
-            hangup_time=end,
-        )
-        for position, extension in enumerate(ordered, start=1)
-    ]
-    return call, participants
-
-
-def live_call_wanted(evidence: CallEvidence, import_all: bool) -> bool:
-    """SPEC §4.1: the live flow creates a call only when no hangup row was delivered."""
-    return import_all or not evidence.live_delivered_hangup

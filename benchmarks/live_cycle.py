@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.ssh_fixtures
 
-from asterisk_pipeline.fleet_sync import CycleReport, live_cycle  # noqa: E402
+from asterisk_pipeline.sync.fleet import CycleReport, live_cycle  # noqa: E402
 from asterisk_pipeline.model import Enterprise  # noqa: E402
 from asterisk_pipeline.settings import Settings  # noqa: E402
 from asterisk_pipeline.simulate import append_calls, write_day_file  # noqa: E402

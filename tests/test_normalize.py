@@ -9,14 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asterisk_pipeline.model import CallEvidence, Enterprise, Event, Rejected
+from asterisk_pipeline.conversations import Conversation, assemble, conv_row
+from asterisk_pipeline.model import Enterprise, Event, Rejected
 from asterisk_pipeline.normalize import (
-    add_event_evidence,
-    build_call,
     canonical_json,
     classify_row,
     is_delivered,
-    live_call_wanted,
     normalize_extensions,
     parse_local,
 )
@@ -37,16 +35,22 @@ def event_of(id: int, name: str, uid: str, body: dict, at: str = "2025-07-03 10:
     return outcome
 
 
+def conversation_of(events: list[Event], tz: ZoneInfo = MINSK, data_source: str = "downloaded",
+                    live_table: bool = False) -> Conversation:
+    """The one conversation these events make."""
+    rows = [conv_row((DAY, e.source_id), e.event_timestamp, e.unique_id, e.event_type, e.body,
+                     e.canonical_json, e.delivered, live_table) for e in events]
+    conversations = assemble([r for r in rows if r is not None], ENT, tz, data_source)
+    assert len(conversations) == 1, conversations
+    return conversations[0]
+
+
 def call_from(rows: list[tuple], data_source: str = "downloaded", live_table: bool = False):
-    """rows: (id, event, uid, body, DateTime[, status]) → (call, participants) of the last uid."""
-    evidence: dict[str, CallEvidence] = {}
-    uid = None
-    for spec in rows:
-        ev = event_of(*spec)
-        add_event_evidence(evidence, ev, DAY, live_table)
-        uid = ev.unique_id if ev.event_type == "hangup" else uid
-    assert uid is not None
-    return build_call(uid, evidence[uid], ENT, MINSK, data_source)
+    """rows: (id, event, uid, body, DateTime[, status]) → (call, participants) of their conversation."""
+    conversation = conversation_of([event_of(*spec) for spec in rows], data_source=data_source,
+                                   live_table=live_table)
+    assert conversation.call is not None
+    return conversation.call, list(conversation.participants)
 
 
 def hangup_body(**overrides):
@@ -101,10 +105,8 @@ def test_times_are_converted_from_pbx_zone_to_utc():
 
 
 def test_per_enterprise_zone_is_used():
-    evidence: dict[str, CallEvidence] = {}
-    add_event_evidence(evidence, event_of(1, "hangup", "u", hangup_body(UniqueId="u")), DAY, False)
-    call, _ = build_call("u", evidence["u"], ENT, ZoneInfo("UTC"), "downloaded")
-    assert call.start_time == utc(2025, 7, 3, 10, 0, 0)
+    call = conversation_of([event_of(1, "hangup", "u", hangup_body(UniqueId="u"))], ZoneInfo("UTC")).call
+    assert call is not None and call.start_time == utc(2025, 7, 3, 10, 0, 0)
 
 
 def test_start_falls_back_to_date_received_then_null():
@@ -247,7 +249,8 @@ def test_participants_order_status_and_times():
     assert [(p.extension, p.ring_order, p.participant_status) for p in parts] == [
         ("201", 1, "no_answer"), ("202", 2, "answered"), ("205", 3, "answered"),
     ]
-    assert all(p.dial_start == utc(2025, 7, 3, 7, 0, 1) for p in parts)
+    # §4.4: the first dial row that targets the party, else the call start
+    assert [p.dial_start for p in parts] == [utc(2025, 7, 3, 7, 0, 1)] * 2 + [call.start_time]
     assert parts[1].answer_time == utc(2025, 7, 3, 7, 0, 5)
     assert parts[0].answer_time is None and parts[2].answer_time is None
     assert all(p.hangup_time == call.end_time for p in parts)
@@ -345,12 +348,11 @@ def test_canonical_json_is_stable_under_reserialization(body):
 # ---------------------------------------------------------------- live rule (§4.1)
 
 def test_live_call_only_without_delivered_hangup():
-    evidence: dict[str, CallEvidence] = {}
-    add_event_evidence(evidence, event_of(1, "hangup", "u", hangup_body(UniqueId="u"), status="Timeout"), DAY, True)
-    assert live_call_wanted(evidence["u"], import_all=False)
-    add_event_evidence(evidence, event_of(2, "hangup", "u", hangup_body(UniqueId="u"), status="<Response [200]>"), DAY, True)
-    assert not live_call_wanted(evidence["u"], import_all=False)
-    assert live_call_wanted(evidence["u"], import_all=True)
+    undelivered = event_of(1, "hangup", "u", hangup_body(UniqueId="u"), status="Timeout")
+    assert not conversation_of([undelivered], live_table=True).live_delivered
+    delivered = event_of(2, "hangup", "u", hangup_body(UniqueId="u"), status="<Response [200]>")
+    assert conversation_of([undelivered, delivered], live_table=True).live_delivered
+    assert not conversation_of([undelivered, delivered], live_table=False).live_delivered
 
 
 JSON_VALUES = st.recursive(

@@ -27,7 +27,7 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import func, select
 
-from ..fleet_sync import sync_history_day
+from ..sync.fleet import sync_history_day
 from ..sync import SyncOutcome
 from ..warehouse.registry import get_enterprise
 from ..warehouse.schema import download_sync

@@ -32,7 +32,7 @@ from dagster import (
 
 from pydantic import Field
 
-from ..fleet_sync import live_cycle
+from ..sync.fleet import live_cycle
 from ..sync import SyncOutcome
 from .assets import OWNERS
 from .partitions import ENTERPRISES, enterprises_partitions

@@ -22,11 +22,12 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import Connection, text
 
 from ..model import Rejected
+from .conversation_store import SIGHTING_COLUMNS
 from .staging import Stager
 
 @dataclass
 class CallIds:
-    """UniqueId → the call id its events carry (None: a call of another enterprise owns it)."""
+    """UniqueId → the call id its events carry: the call it is filed under, or a reserved id."""
 
     conn: Connection
     enterprise: str
@@ -40,28 +41,33 @@ class CallIds:
             return
         found = self._existing(fresh)
         missing = [uid for uid in fresh if uid not in found]
-        for uid, (call_id, owner) in found.items():
-            self.known[uid] = call_id if owner == self.enterprise else None
+        self.known.update(found)
         for uid, call_id in zip(missing, self._reserve(len(missing))):
             self.known[uid] = call_id
             self.reserved[uid] = call_id
 
-    def _existing(self, unique_ids: list[str]) -> dict[str, tuple[int, str]]:
+    def reserve_one(self) -> int:
+        return self._reserve(1)[0]
+
+    def _existing(self, unique_ids: list[str]) -> dict[str, int | None]:
+        """Legs already filed (a forwarding leg without a call maps to None)."""
+        sql = (
+            "SELECT unique_id, call_id FROM call_legs WHERE enterprise_id = :ent"
+            " AND unique_id = ANY(:uids)"
+        )
         if self.conn.dialect.name == "postgresql":
-            rows = self.conn.execute(
-                text("SELECT unique_id, id, enterprise_id FROM calls WHERE unique_id = ANY(:uids)"),
-                {"uids": unique_ids},
-            )
-            return {uid: (int(cid), owner) for uid, cid, owner in rows}
-        found: dict[str, tuple[int, str]] = {}
+            rows = self.conn.execute(text(sql), {"ent": self.enterprise, "uids": unique_ids})
+            return {uid: (int(cid) if cid is not None else None) for uid, cid in rows}
+        found: dict[str, int | None] = {}
         for start in range(0, len(unique_ids), 500):  # SQLite's bound-parameter limit
             batch = unique_ids[start : start + 500]
             marks = ", ".join("?" for _ in batch)
             rows = self.conn.exec_driver_sql(
-                f"SELECT unique_id, id, enterprise_id FROM calls WHERE unique_id IN ({marks})",
-                tuple(batch),
+                "SELECT unique_id, call_id FROM call_legs WHERE enterprise_id = ?"
+                f" AND unique_id IN ({marks})",
+                (self.enterprise, *batch),
             )
-            found.update({uid: (int(cid), owner) for uid, cid, owner in rows})
+            found.update({uid: (int(cid) if cid is not None else None) for uid, cid in rows})
         return found
 
     def _reserve(self, count: int) -> list[int]:
@@ -87,6 +93,8 @@ class CallIds:
 # What the parser hands the writer per event: everything but the call id and the constants.
 # (source_id, unique_id, event_type, event_timestamp, canonical_json, body_hash, delivered, status)
 EventRow = tuple[int, str, str, Any, str, bytes, bool, "str | None"]
+# (source_id, unique_id, event_type, body_hash, event_timestamp, delivered, bridge_id, local_base)
+SightingRow = tuple[int, str, str, bytes, Any, bool, "str | None", "str | None"]
 _EVENT_COLUMNS = (
     "call_id, enterprise_id, unique_id, event_type, event_timestamp, data_source, raw_data,"
     " body_hash, source_table, source_id, file_date, delivered, status"
@@ -112,7 +120,9 @@ class EventWriter:
     file_date: date
     new_events: int = 0
 
-    def write(self, events: list[EventRow], rejects: list[Rejected]) -> None:
+    def write(
+        self, events: list[EventRow], rejects: list[Rejected], sightings: list[SightingRow]
+    ) -> None:
         stager = self.stager
         if events:
             self.call_ids.resolve({e[1] for e in events})
@@ -133,6 +143,16 @@ class EventWriter:
             "stage_rejects",
             [(r.source_id, r.event_type, r.unique_id, r.raw_text, r.reason) for r in rejects],
         )
+        if sightings:
+            ent, table, day, time = self.enterprise, self.source_table, stager.date(self.file_date), stager.time
+            stager.insert(
+                "event_sightings",
+                SIGHTING_COLUMNS,
+                [
+                    (ent, table, day, sid, uid, kind, digest, time(at), ok, bridge, base)
+                    for sid, uid, kind, digest, at, ok, bridge, base in sightings
+                ],
+            )
 
     def _not_stored_yet(self, events: list[EventRow]) -> list[EventRow]:
         """The first copy of each identity in the chunk that ``call_events`` does not hold.

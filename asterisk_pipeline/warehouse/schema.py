@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 
 NAMING = {
@@ -61,7 +62,7 @@ calls = Table(
     "calls",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("unique_id", Text, nullable=False, unique=True),
+    Column("unique_id", Text, nullable=False),  # the conversation's primary UniqueId
     Column("enterprise_id", Text, nullable=False),
     Column("token", Text),
     Column("start_time", UtcTime),
@@ -78,6 +79,13 @@ calls = Table(
     Column("asterisk_host", Text),
     Column("raw_data", JSON),
     Column("created_at", UtcTime, nullable=False, server_default=func.current_timestamp()),
+    Column("answered_by", Text),
+    Column("answered_at", UtcTime),
+    Column("final_extension", Text),
+    Column("transfer_chain", JSON),
+    Column("leg_count", Integer, nullable=False, server_default="1"),
+    # UniqueIds are unique per PBX only (SPEC §3).
+    UniqueConstraint("enterprise_id", "unique_id"),
     CheckConstraint("data_source IN ('downloaded', 'live', 'migrated')", name="data_source"),
     Index(None, "enterprise_id", "data_source", "start_time"),
     Index(None, "data_source", "start_time"),
@@ -95,8 +103,62 @@ call_participants = Table(
     Column("dial_start", UtcTime),
     Column("answer_time", UtcTime),
     Column("hangup_time", UtcTime),
+    Column("talk_order", Integer),
     UniqueConstraint("call_id", "extension"),
     CheckConstraint("participant_status IN ('answered', 'no_answer')", name="status"),
+)
+
+# Every UniqueId folded into a conversation (SPEC §3): call_id is NULL only for an unlinkable
+# forwarding leg (§4.2 rule 3).
+call_legs = Table(
+    "call_legs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("call_id", BigInteger, ForeignKey("calls.id", ondelete="CASCADE")),
+    Column("enterprise_id", Text, nullable=False),
+    Column("unique_id", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("channel", Text),
+    Column("call_type", Text),
+    Column("call_status", Text),
+    Column("phone_number", Text),
+    Column("extensions", Text),
+    Column("start_time", UtcTime),
+    Column("end_time", UtcTime),
+    Column("raw_data", JSON),
+    UniqueConstraint("enterprise_id", "unique_id"),
+    CheckConstraint("role IN ('primary', 'leg')", name="role"),
+    Index(None, "call_id"),
+)
+
+# Every source row a conversation is assembled from, one per row and table (delivery retries and
+# APIlogs bridge rows whose bodies collapse into one event included), so that the assembly and
+# `calls rebuild` read exactly what the import read (SPEC §4.3). The body is the event's, by
+# identity; bridge_id and local_base are the keys that pull a conversation's other rows in.
+event_sightings = Table(
+    "event_sightings",
+    metadata,
+    Column("enterprise_id", Text, primary_key=True),
+    Column("source_table", Text, primary_key=True),
+    Column("file_date", Date, primary_key=True),
+    Column("source_id", BigInteger, primary_key=True),
+    Column("unique_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("body_hash", LargeBinary, nullable=False),
+    Column("event_timestamp", UtcTime),
+    Column("delivered", Boolean, nullable=False),
+    Column("bridge_id", Text),
+    Column("local_base", Text),
+    Index(None, "enterprise_id", "unique_id"),
+    Index(None, "enterprise_id", "event_timestamp"),
+    Index(
+        None, "enterprise_id", "bridge_id",
+        postgresql_where=text("bridge_id IS NOT NULL"), sqlite_where=text("bridge_id IS NOT NULL"),
+    ),
+    Index(
+        None, "enterprise_id", "local_base",
+        postgresql_where=text("local_base IS NOT NULL"), sqlite_where=text("local_base IS NOT NULL"),
+    ),
 )
 
 # call_id has no foreign key on purpose: events are stored before their call exists, a million

@@ -20,10 +20,14 @@ _DDL = {
         " token text, start_time timestamptz, end_time timestamptz, duration integer,"
         " phone_number text, trunk text, main_extension text, extensions_count integer,"
         " call_type text, call_status text, is_answered boolean, data_source text,"
-        " asterisk_host text, raw_data json) ON COMMIT DROP",
+        " asterisk_host text, raw_data json, answered_by text, answered_at timestamptz,"
+        " final_extension text, transfer_chain json, leg_count integer) ON COMMIT DROP",
         "CREATE TEMP TABLE stage_participants (call_id bigint, extension text,"
         " participant_status text, ring_order integer, dial_start timestamptz,"
-        " answer_time timestamptz, hangup_time timestamptz) ON COMMIT DROP",
+        " answer_time timestamptz, hangup_time timestamptz, talk_order integer) ON COMMIT DROP",
+        "CREATE TEMP TABLE stage_links (unique_id text PRIMARY KEY, call_id bigint) ON COMMIT DROP",
+        "CREATE TEMP TABLE stage_keys (key text PRIMARY KEY) ON COMMIT DROP",
+        "CREATE TEMP TABLE stage_ids (id bigint PRIMARY KEY) ON COMMIT DROP",
     ],
     "sqlite": [
         "CREATE TEMP TABLE stage_rejects (source_id INTEGER, event_type TEXT, unique_id TEXT,"
@@ -34,15 +38,19 @@ _DDL = {
         " token TEXT, start_time TEXT, end_time TEXT, duration INTEGER, phone_number TEXT,"
         " trunk TEXT, main_extension TEXT, extensions_count INTEGER, call_type TEXT,"
         " call_status TEXT, is_answered INTEGER, data_source TEXT, asterisk_host TEXT,"
-        " raw_data TEXT)",
+        " raw_data TEXT, answered_by TEXT, answered_at TEXT, final_extension TEXT,"
+        " transfer_chain TEXT, leg_count INTEGER)",
         "CREATE TEMP TABLE stage_participants (call_id INTEGER, extension TEXT,"
         " participant_status TEXT, ring_order INTEGER, dial_start TEXT, answer_time TEXT,"
-        " hangup_time TEXT)",
+        " hangup_time TEXT, talk_order INTEGER)",
+        "CREATE TEMP TABLE stage_links (unique_id TEXT PRIMARY KEY, call_id INTEGER)",
+        "CREATE TEMP TABLE stage_keys (key TEXT PRIMARY KEY)",
+        "CREATE TEMP TABLE stage_ids (id INTEGER PRIMARY KEY)",
     ],
 }
 TABLES = (
-    "stage_rejects", "stage_uids", "stage_reserved", "stage_calls",
-    "stage_participants",
+    "stage_rejects", "stage_uids", "stage_reserved", "stage_calls", "stage_participants",
+    "stage_links", "stage_keys", "stage_ids",
 )
 COLUMNS = {
     "stage_rejects": "source_id, event_type, unique_id, raw_text, reason",
@@ -50,9 +58,13 @@ COLUMNS = {
     "stage_reserved": "unique_id, call_id",
     "stage_calls": "id, unique_id, enterprise_id, token, start_time, end_time, duration,"
     " phone_number, trunk, main_extension, extensions_count, call_type, call_status,"
-    " is_answered, data_source, asterisk_host, raw_data",
+    " is_answered, data_source, asterisk_host, raw_data, answered_by, answered_at,"
+    " final_extension, transfer_chain, leg_count",
     "stage_participants": "call_id, extension, participant_status, ring_order, dial_start,"
-    " answer_time, hangup_time",
+    " answer_time, hangup_time, talk_order",
+    "stage_links": "unique_id, call_id",
+    "stage_keys": "key",
+    "stage_ids": "id",
 }
 
 
@@ -63,7 +75,8 @@ _PG_TYPES = {
     "extensions_count": "int4", "ring_order": "int4", "is_answered": "bool", "delivered": "bool",
     "event_timestamp": "timestamptz", "start_time": "timestamptz", "end_time": "timestamptz",
     "dial_start": "timestamptz", "answer_time": "timestamptz", "hangup_time": "timestamptz",
-    "file_date": "date", "body_hash": "bytea",
+    "file_date": "date", "body_hash": "bytea", "answered_at": "timestamptz",
+    "leg_count": "int4", "talk_order": "int4",
     # raw_data stays "text": we hand over canonical JSON text, and json's binary wire format
     # is its text; psycopg's "json" dumper would serialize our str again, as a JSON string.
 }
@@ -93,6 +106,11 @@ class Stager:
 
     def date(self, value: date) -> Any:
         return value if self.dialect == "postgresql" else value.isoformat()
+
+    def replace(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """Empty a staging table, then ``write`` (staging tables are reused within an import)."""
+        self.conn.exec_driver_sql(f"DELETE FROM {table}")
+        self.write(table, rows)
 
     def write(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         """Rows into a staging table (columns as in ``COLUMNS``).

@@ -191,15 +191,20 @@ def test_bad_input_is_stored_or_rejected_never_lost(enterprises: Engine, tmp_pat
     assert count(enterprises, "calls") == 1  # the tables survived the SQL-looking strings
 
 
-def test_same_uniqueid_in_two_enterprises_is_a_counted_conflict(enterprises: Engine, tmp_path: Path, settings: Settings):
+def test_same_uniqueid_in_two_enterprises_is_two_calls(enterprises: Engine, tmp_path: Path, settings: Settings):
+    """UniqueIds are unique per PBX only (SPEC §3): each enterprise keeps its own call."""
     path = day_file(tmp_path, one_call("8.1"))
     run(enterprises, path, Flow.HISTORY, settings, enterprise=ENT)
     other = run(enterprises, path, Flow.HISTORY, settings, enterprise=OTHER)
-    assert other.conflicts == 1 and other.new_calls == 0
+    assert other.conflicts == 0 and other.new_calls == 1
     with enterprises.connect() as conn:
-        assert conn.execute(text("SELECT enterprise_id FROM calls")).scalar_one() == "0327"
-    assert count(enterprises, "call_events", "enterprise_id = '0100'") == 5
-    assert count(enterprises, "call_events", "enterprise_id = '0100' AND call_id IS NOT NULL") == 0
+        owners = conn.execute(text("SELECT enterprise_id FROM calls ORDER BY enterprise_id")).scalars().all()
+        assert owners == ["0100", "0327"]
+        linked = conn.execute(text(
+            "SELECT count(*) FROM call_events e JOIN calls c ON c.id = e.call_id"
+            " WHERE e.enterprise_id = '0100' AND c.enterprise_id = '0100'"
+        )).scalar_one()
+    assert linked == 4  # all but bridge_create
 
 
 @pytest.mark.parametrize("kind", ["missing_file", "no_table", "corrupt", "locked"])

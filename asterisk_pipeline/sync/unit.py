@@ -18,14 +18,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from .model import Enterprise, Flow
-from .pbx.files import DayFile, SourceError
-from .pbx.transport import TransportError
-from .settings import Settings
-from .warehouse.db import write_transaction
-from .warehouse.history import RunRecord, record_run
-from .warehouse.maintenance import refresh_statistics
-from .warehouse.load import ImportCounts, ImportRequest, RowSource, import_rows
+from ..model import Enterprise, Flow
+from ..pbx.files import DayFile, SourceError
+from ..pbx.transport import TransportError
+from ..settings import Settings
+from ..warehouse.db import write_transaction
+from ..warehouse.history import RunRecord, record_run
+from ..warehouse.maintenance import refresh_statistics
+from .importer import ImportCounts, ImportRequest, RowSource, import_rows
 
 log = logging.getLogger("asterisk_pipeline.sync")
 

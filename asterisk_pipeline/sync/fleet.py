@@ -17,17 +17,18 @@ from typing import Iterable, Sequence
 
 from sqlalchemy import Engine, and_, select
 
-from .fleet import Fleet, FleetConfigError
-from .model import Enterprise, Flow, SourceRow
-from .pbx.files import DayFile
-from .pbx.transport import NoRemoteSqlite, Transport, TransportError, TransportErrorKind
-from .settings import Settings
-from .sync import SyncOutcome, new_run_record, record_failure, run_import
-from .warehouse.load import RowSource, read_cursor
-from .warehouse.registry import active_enterprises
-from .warehouse.schema import sync_runs
+from ..fleet import Fleet, FleetConfigError
+from ..model import Enterprise, Flow, SourceRow
+from ..pbx.files import DayFile
+from ..pbx.transport import NoRemoteSqlite, Transport, TransportError, TransportErrorKind
+from ..settings import Settings
+from ..warehouse.cursors import read_cursor
+from .importer import RowSource
+from .unit import SyncOutcome, new_run_record, record_failure, run_import
+from ..warehouse.registry import active_enterprises
+from ..warehouse.schema import sync_runs
 
-log = logging.getLogger("asterisk_pipeline.fleet_sync")
+log = logging.getLogger("asterisk_pipeline.sync.fleet")
 
 # After the PBX's midnight the listener may still finish yesterday's last rows.
 MIDNIGHT_GRACE = timedelta(minutes=2)

@@ -1,0 +1,375 @@
+"""One read of one file and flow, top-down (SPEC §4.1–4.4), inside the caller's transaction:
+
+1. **read and classify** every row above the cursor; events go chunk by chunk into
+   ``call_events`` (first copy of an identity wins) carrying the id of the call their UniqueId is
+   filed under, or a reserved one; every row a conversation reads is also recorded as a
+   *sighting* (retries and collapsed APIlogs bridge rows included), rejects are staged;
+2. **gather** the rows stored by earlier reads that belong with this read's UniqueIds: their
+   own rows, rows sharing a bridge or a Local channel, rows close in time, and the other legs of
+   calls they are filed under — so the result does not depend on how rows were split into reads;
+3. **assemble** conversations (``conversations.assemble``, pure);
+4. **write** the conversations this read touched: calls inserted, recomputed (this flow's) or
+   NULL-filled (another flow's), calls superseded by a conversation with another primary
+   removed, legs and participants replaced, events pointed at their call; rejects stored and
+   the cursor advanced.
+
+A kill at any point rolls everything back, so a re-run starts from the same cursor.
+"""
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, text
+
+from ..conversations import Conversation, ConvRow, assemble, conv_row, parse_channel
+from ..model import LIVE_TABLE, Call, Enterprise, Event, Flow, Leg, Participant, Rejected, SourceRow
+from ..normalize import classify_row, parse_body
+from ..warehouse import conversation_store as store
+from ..warehouse.cursors import read_cursor, save_cursor
+from ..warehouse.events import CallIds, ChunkPipeline, EventRow, EventWriter, SightingRow
+from ..warehouse.sql import execute
+from ..warehouse.staging import Stager
+
+RowSource = Callable[[int], Iterable[Sequence[SourceRow]]]
+
+# Rows stored within this much PBX time of a read belong to its neighbourhood: a forwarding
+# leg's candidates and a trunk attempt's owner are found by time, never by a key.
+NEIGHBOURHOOD = timedelta(minutes=30)
+_GATHER_ROUNDS = 8  # bridge → Local half → bridge … hops followed into stored rows
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    enterprise: Enterprise
+    flow: Flow
+    file_date: date
+    tz: ZoneInfo
+    force: bool = False  # ignore the cursor and read every row again (history force_all)
+    live_import_all: bool = False
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """The counts of one read: the one record every layer reports (sync_runs, CLI, Dagster)."""
+
+    rows_read: int = 0
+    new_calls: int = 0
+    updated_calls: int = 0
+    new_events: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    conflicts: int = 0
+    cursor_before: int = 0
+    cursor_after: int = 0
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic GC rescans every live object as rows accumulate (a third of parse time);
+    nothing built during an import forms cycles, so it waits until the import is done."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def lock_enterprise(conn: Connection, enterprise: str) -> None:
+    """One writer per enterprise at a time on PostgreSQL (SQLite's IMMEDIATE transaction
+    already serializes writers): events are deduplicated before they are COPYed, and call ids
+    reserved, on the premise that nobody else writes this enterprise's rows meanwhile."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"asterisk-pipeline:import:{enterprise}"},
+        )
+
+
+def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> ImportCounts:
+    """Import the rows of one file and flow above the cursor; the caller owns the transaction."""
+    enterprise = request.enterprise.number
+    table = request.flow.table
+    params = {"ent": enterprise, "ds": request.flow.data_source, "tbl": table, "fd": request.file_date}
+    lock_enterprise(conn, enterprise)
+    cursor_before = read_cursor(conn, enterprise, request.file_date, table)
+    start_after = 0 if request.force else cursor_before
+    store.forget_sightings_above(conn, enterprise, table, request.file_date, start_after)
+    first_read = not store.has_events(conn, enterprise)
+    stager = Stager(conn)
+    call_ids = CallIds(conn, enterprise)
+    writer = EventWriter(stager, call_ids, enterprise, request.flow.data_source, table, request.file_date)
+
+    with _gc_paused():
+        pipeline = ChunkPipeline(writer.write, threaded=stager.dialect == "postgresql")
+        try:
+            batch, rows_read, events_read, rejected, last_id = _read(rows, start_after, request, pipeline)
+            pipeline.close()
+        except BaseException:
+            pipeline.abort()
+            raise
+        new_calls, updated_calls = settle(
+            stager, request, batch, call_ids, set(call_ids.known), start_after, first_read,
+        )
+    execute(
+        conn,
+        "INSERT INTO rejected_events (enterprise_id, file_date, source_table, source_id,"
+        " data_source, event_type, unique_id, raw_text, reason)"
+        " SELECT :ent, :fd, :tbl, source_id, :ds, event_type, unique_id, raw_text, reason"
+        " FROM stage_rejects WHERE true"
+        " ON CONFLICT (enterprise_id, file_date, source_table, source_id) DO NOTHING",
+        params,
+    )
+    cursor_after = max(cursor_before, last_id)
+    if cursor_after != cursor_before or rows_read:
+        save_cursor(conn, enterprise, request.file_date, table, cursor_after)
+    stager.drop()
+    return ImportCounts(
+        rows_read=rows_read,
+        new_calls=new_calls,
+        updated_calls=updated_calls,
+        new_events=writer.new_events,
+        duplicates=events_read - writer.new_events,
+        rejected=rejected,
+        cursor_before=cursor_before,
+        cursor_after=cursor_after,
+    )
+
+
+def _read(
+    rows: RowSource, start_after: int, request: ImportRequest, pipeline: ChunkPipeline,
+) -> tuple[list[ConvRow], int, int, int, int]:
+    """Classify every row above the cursor, hand chunks to the writer, keep conversation rows."""
+    batch: list[ConvRow] = []
+    live_table = request.flow.table == LIVE_TABLE
+    rows_read = events_read = rejected = 0
+    last_id = start_after
+    tz, file_date = request.tz, request.file_date
+    for chunk in rows(start_after):
+        events: list[EventRow] = []
+        rejects: list[Rejected] = []
+        sightings: list[SightingRow] = []
+        for row in chunk:
+            outcome = classify_row(row, tz)
+            if type(outcome) is Event:
+                events.append(outcome[:8])  # type: ignore[arg-type]  # Event starts with EventRow
+                seen = conv_row(
+                    (file_date, outcome.source_id), outcome.event_timestamp, outcome.unique_id,
+                    outcome.event_type, outcome.body, outcome.canonical_json, outcome.delivered,
+                    live_table,
+                )
+                if seen is not None:
+                    batch.append(seen)
+                    sightings.append(_sighting(seen, outcome.body_hash))
+            else:
+                rejects.append(outcome)  # type: ignore[arg-type]
+        if chunk:
+            last_id = max(last_id, chunk[-1].id)
+        rows_read += len(chunk)
+        events_read += len(events)
+        rejected += len(rejects)
+        pipeline.submit(events, rejects, sightings)
+    return batch, rows_read, events_read, rejected, last_id
+
+
+def _sighting(row: ConvRow, body_hash: bytes) -> SightingRow:
+    channel = parse_channel(row.channel)
+    base = channel.local_base if channel is not None else None
+    return (row.order[1], row.unique_id, row.kind, body_hash, row.at, row.delivered, row.bridge_id, base)
+
+
+def stored_conv_row(stored: store.StoredRow, live_table: bool) -> ConvRow | None:
+    """A sighting read back, as the same ConvRow the import built from the source row."""
+    return conv_row(
+        (stored.file_date, stored.source_id), _db_time(stored.event_timestamp), stored.unique_id,
+        stored.event_type, parse_body(stored.raw_json), stored.raw_json, stored.delivered,
+        live_table,
+    )
+
+
+def _db_time(value: Any) -> datetime | None:
+    """A stored UTC time: aware from PostgreSQL, naive text from SQLite."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gather → assemble → write
+
+
+def gather(stager: Stager, request: ImportRequest, batch: list[ConvRow], start_after: int) -> list[ConvRow]:
+    """This read's rows plus every stored row that can change a conversation they touch."""
+    enterprise, table = request.enterprise.number, request.flow.table
+    if not store.has_other_sightings(stager.conn, enterprise, table, request.file_date, start_after):
+        return batch
+    live_table = table == LIVE_TABLE
+    reader = store.SightingReader(stager, enterprise, table, request.file_date, start_after)
+    found = list(batch)
+    seeds = {r.unique_id for r in batch}
+    times = [r.at for r in batch if r.at is not None]
+    if times:
+        seeds |= reader.uids_between(min(times) - NEIGHBOURHOOD, max(times) + NEIGHBOURHOOD)
+    loaded: set[str] = set()
+    bridges: set[str] = set()
+    bases: set[str] = set()
+    fresh_rows: list[ConvRow] = list(batch)
+    frontier = seeds
+    for _ in range(_GATHER_ROUNDS):
+        new = frontier - loaded
+        if not new:
+            break
+        loaded |= new
+        for stored in reader.rows_of(new):
+            seen = stored_conv_row(stored, live_table)
+            if seen is not None:
+                found.append(seen)
+                fresh_rows.append(seen)
+        new_bridges = {r.bridge_id for r in fresh_rows if r.bridge_id} - bridges
+        new_bases = {b for r in fresh_rows for b in [_base(r)] if b} - bases
+        bridges |= new_bridges
+        bases |= new_bases
+        fresh_rows = []
+        frontier = (
+            reader.uids_by_key("bridge_id", new_bridges)
+            | reader.uids_by_key("local_base", new_bases, near=request.file_date)
+            | store.uids_of_same_calls(stager, enterprise, new)
+        )
+    return found
+
+
+def _base(row: ConvRow) -> str | None:
+    channel = parse_channel(row.channel)
+    return channel.local_base if channel is not None else None
+
+
+def settle(
+    stager: Stager, request: ImportRequest, batch: list[ConvRow], call_ids: CallIds,
+    touched: set[str], start_after: int, first_read: bool = False,
+) -> tuple[int, int]:
+    """Gather, assemble and write every conversation one of ``touched`` belongs to.
+
+    Returns (new calls, recomputed calls).
+    """
+    rows = gather(stager, request, batch, start_after)
+    if len(rows) != len(batch):  # earlier reads exist: calls filed for these UniqueIds count too
+        touched = touched | store.uids_of_same_calls(stager, request.enterprise.number, touched)
+    conversations = assemble(rows, request.enterprise, request.tz, request.flow.data_source)
+    del rows
+    mine = [c for c in conversations if not touched.isdisjoint(c.unique_ids)]
+    return write_conversations(stager, request, mine, call_ids, first_read)
+
+
+def write_conversations(
+    stager: Stager, request: ImportRequest, conversations: list[Conversation], call_ids: CallIds,
+    first_read: bool = False,
+) -> tuple[int, int]:
+    """Make the warehouse say what these conversations say (SPEC §4.2–4.4, §4.3 ownership).
+
+    ``first_read``: the enterprise had no events before this read, so every event carries the
+    id its UniqueId was given here and only the ones that differ need an update.
+    """
+    enterprise = request.enterprise.number
+    source = request.flow.data_source
+    live_rule = request.flow is Flow.LIVE and not request.live_import_all
+    uids = {u for c in conversations for u in c.unique_ids}
+    owners = store.leg_owners(stager, enterprise, uids)
+
+    doomed: set[int] = set()
+    new_rows: list[tuple[Any, ...]] = []
+    again_rows: list[tuple[Any, ...]] = []
+    participant_rows: list[tuple[Any, ...]] = []
+    recomputed: list[int] = []
+    leg_rows: list[tuple[Any, ...]] = []
+    leg_uids: set[str] = set()
+    links: dict[str, int | None] = {}
+    time = stager.time
+
+    for conv in conversations:
+        filed = [owners[u] for u in conv.unique_ids if u in owners and owners[u].call_id is not None]
+        others = [o for o in filed if o.data_source != source]
+        own = {o.call_id: o for o in filed if o.data_source == source}
+        call = conv.call
+        wanted = call is not None and not (live_rule and conv.live_delivered)
+        target: int | None = None
+        if others:
+            # Another flow wrote this conversation first: it keeps it; fill its NULLs, add the
+            # legs that arrive later, leave its participants alone (SPEC §4.3).
+            keep = next((o for o in others if o.call_unique_id == conv.primary), others[0])
+            target = keep.call_id
+            doomed.update(own)
+            if call is not None:
+                again_rows.append(_call_row(target, call, time))
+            for leg in conv.legs:
+                if leg.unique_id not in owners or owners[leg.unique_id].call_id in own:
+                    leg_uids.add(leg.unique_id)
+                    leg_rows.append(_leg_row(target, enterprise, leg, time))
+        elif wanted and call is not None:
+            same = next((cid for cid, o in own.items() if o.call_unique_id == conv.primary), None)
+            doomed.update(cid for cid in own if cid != same)
+            if same is not None:
+                target = same
+                again_rows.append(_call_row(target, call, time))
+                recomputed.append(target)
+            else:
+                target = call_ids.reserved.pop(conv.primary, None) or call_ids.reserve_one()
+                new_rows.append(_call_row(target, call, time))
+            participant_rows.extend(_participant_row(target, p, time) for p in conv.participants)
+            leg_uids.update(conv.unique_ids)
+            leg_rows.extend(_leg_row(target, enterprise, leg, time) for leg in conv.legs)
+        else:
+            doomed.update(own)
+            leg_uids.update(conv.unique_ids)
+            if conv.forwarding_only:
+                leg_rows.extend(_leg_row(None, enterprise, leg, time) for leg in conv.legs)
+        for uid in conv.unique_ids:
+            links[uid] = target
+
+    # Events written with an id reserved for a UniqueId that got no call of its own.
+    for uid in call_ids.reserved:
+        links.setdefault(uid, None)
+    if first_read:
+        for uid, written in call_ids.known.items():
+            if links.get(uid, -1) == written:
+                del links[uid]  # already right: no update
+
+    store.delete_calls(stager, doomed)
+    store.insert_calls(stager, new_rows)
+    store.update_calls(stager, again_rows, {"ent": enterprise})
+    store.replace_legs(stager, enterprise, leg_uids, leg_rows)
+    store.replace_participants(stager, recomputed, participant_rows)
+    store.link_events(stager, enterprise, links)
+    return len(new_rows), len(recomputed)
+
+
+def _call_row(call_id: int | None, c: Call, time: Callable[[datetime | None], Any]) -> tuple[Any, ...]:
+    return (
+        call_id, c.unique_id, c.enterprise_id, c.token, time(c.start_time), time(c.end_time),
+        c.duration, c.phone_number, c.trunk, c.main_extension, c.extensions_count, c.call_type,
+        c.call_status, c.is_answered, c.data_source, c.asterisk_host, c.raw_json,
+        c.answered_by, time(c.answered_at), c.final_extension, c.transfer_chain, c.leg_count,
+    )
+
+
+def _participant_row(call_id: int, p: Participant, time: Callable[[datetime | None], Any]) -> tuple[Any, ...]:
+    return (
+        call_id, p.extension, p.participant_status, p.ring_order, time(p.dial_start),
+        time(p.answer_time), time(p.hangup_time), p.talk_order,
+    )
+
+
+def _leg_row(call_id: int | None, enterprise: str, leg: Leg, time: Callable[[datetime | None], Any]) -> tuple[Any, ...]:
+    return (
+        call_id, enterprise, leg.unique_id, leg.role, leg.channel, leg.call_type, leg.call_status,
+        leg.phone_number, leg.extensions, time(leg.start_time), time(leg.end_time), leg.raw_json,
+    )

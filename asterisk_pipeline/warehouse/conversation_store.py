@@ -1,0 +1,268 @@
+"""Storage verbs for conversations: the rows they are assembled from, and calls, legs and
+participants written back (SPEC §3, §4.2–4.4). No rule lives here: ``sync`` decides, this
+module reads and writes, inside the caller's transaction and staging tables.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Date, bindparam, text
+
+from .sql import execute
+from .staging import COLUMNS, Stager
+
+SIGHTING_COLUMNS = (
+    "enterprise_id, source_table, file_date, source_id, unique_id, event_type, body_hash,"
+    " event_timestamp, delivered, bridge_id, local_base"
+)
+LEG_COLUMNS = (
+    "call_id, enterprise_id, unique_id, role, channel, call_type, call_status, phone_number,"
+    " extensions, start_time, end_time, raw_data"
+)
+CALL_FIELDS = (
+    "token", "start_time", "end_time", "duration", "phone_number", "trunk", "main_extension",
+    "extensions_count", "call_type", "call_status", "is_answered", "asterisk_host", "raw_data",
+    "answered_by", "answered_at", "final_extension", "transfer_chain", "leg_count",
+)
+
+
+class StoredRow(NamedTuple):
+    """One sighting with its event's body: what the assembly reads back from the warehouse."""
+
+    file_date: date
+    source_id: int
+    event_timestamp: Any
+    unique_id: str
+    event_type: str
+    delivered: bool
+    raw_json: str
+
+
+class LegOwner(NamedTuple):
+    """Where a UniqueId is filed today: its call (None for a forwarding leg without one)."""
+
+    call_id: int | None
+    call_unique_id: str | None
+    data_source: str | None
+
+
+def _fd(sql: str) -> Any:
+    return text(sql).bindparams(bindparam("fd", type_=Date()))
+
+
+def forget_sightings_above(conn: Connection, enterprise: str, table: str, file_date: date, after: int) -> None:
+    """The rows of a file above the cursor are about to be read (again): drop what a forced or
+    recreated read would otherwise duplicate."""
+    conn.execute(
+        _fd(
+            "DELETE FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
+            " AND file_date = :fd AND source_id > :after"
+        ),
+        {"ent": enterprise, "tbl": table, "fd": file_date, "after": after},
+    )
+
+
+def has_other_sightings(conn: Connection, enterprise: str, table: str, file_date: date, after: int) -> bool:
+    """Whether anything outside this read is stored for the table: a first import skips the
+    look-ups of earlier rows altogether."""
+    found = conn.execute(
+        _fd(
+            "SELECT 1 FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
+            " AND NOT (file_date = :fd AND source_id > :after) LIMIT 1"
+        ),
+        {"ent": enterprise, "tbl": table, "fd": file_date, "after": after},
+    ).first()
+    return found is not None
+
+
+def has_events(conn: Connection, enterprise: str) -> bool:
+    found = conn.execute(
+        text("SELECT 1 FROM call_events WHERE enterprise_id = :ent LIMIT 1"), {"ent": enterprise}
+    ).first()
+    return found is not None
+
+
+class SightingReader:
+    """Rows of one enterprise and table stored by earlier reads, by UniqueId, bridge, Local
+    channel or time — never the rows of the current read (``file_date``, ids above ``after``)."""
+
+    def __init__(self, stager: Stager, enterprise: str, table: str, file_date: date, after: int) -> None:
+        self.stager = stager
+        self.conn = stager.conn
+        self.params: dict[str, Any] = {
+            "ent": enterprise, "tbl": table, "fd": file_date, "after": after,
+        }
+        self._not_current = " AND NOT (s.file_date = :fd AND s.source_id > :after)"
+
+    def _keys(self, keys: Iterable[str]) -> bool:
+        unique = sorted(set(keys))
+        self.stager.replace("stage_keys", [(k,) for k in unique])
+        return bool(unique)
+
+    def rows_of(self, unique_ids: Iterable[str]) -> list[StoredRow]:
+        if not self._keys(unique_ids):
+            return []
+        raw = "e.raw_data::text" if self.stager.dialect == "postgresql" else "e.raw_data"
+        result = self.conn.execute(
+            _fd(
+                f"SELECT s.file_date, s.source_id, s.event_timestamp, s.unique_id, s.event_type,"
+                f" s.delivered, {raw} FROM stage_keys k"
+                " JOIN event_sightings s ON s.enterprise_id = :ent AND s.unique_id = k.key"
+                " JOIN call_events e ON e.enterprise_id = s.enterprise_id"
+                " AND e.unique_id = s.unique_id AND e.event_type = s.event_type"
+                " AND e.body_hash = s.body_hash"
+                " WHERE s.source_table = :tbl" + self._not_current
+            ),
+            self.params,
+        )
+        return [
+            StoredRow(_as_date(fd), int(sid), at, uid, kind, bool(ok), raw_json)
+            for fd, sid, at, uid, kind, ok, raw_json in result
+        ]
+
+    def uids_by_key(self, column: str, keys: Iterable[str], near: date | None = None) -> set[str]:
+        """UniqueIds whose rows carry one of ``keys`` in ``column`` (bridge_id or local_base)."""
+        assert column in ("bridge_id", "local_base")
+        if not self._keys(keys):
+            return set()
+        params = dict(self.params)
+        days = ""
+        if near is not None:  # Local channel names repeat every day: only the neighbouring files
+            days = " AND s.file_date BETWEEN :lo AND :hi"
+            params["lo"], params["hi"] = (
+                self.stager.date(date.fromordinal(near.toordinal() - 1)),
+                self.stager.date(date.fromordinal(near.toordinal() + 1)),
+            )
+        result = self.conn.execute(
+            _fd(
+                f"SELECT DISTINCT s.unique_id FROM stage_keys k JOIN event_sightings s"
+                f" ON s.enterprise_id = :ent AND s.{column} = k.key"
+                " WHERE s.source_table = :tbl" + days + self._not_current
+            ),
+            params,
+        )
+        return {uid for (uid,) in result}
+
+    def uids_between(self, low: datetime, high: datetime) -> set[str]:
+        result = self.conn.execute(
+            _fd(
+                "SELECT DISTINCT s.unique_id FROM event_sightings s WHERE s.enterprise_id = :ent"
+                " AND s.event_timestamp BETWEEN :low AND :high AND s.source_table = :tbl"
+                + self._not_current
+            ),
+            {**self.params, "low": self.stager.time(low), "high": self.stager.time(high)},
+        )
+        return {uid for (uid,) in result}
+
+
+def uids_of_same_calls(stager: Stager, enterprise: str, unique_ids: Iterable[str]) -> set[str]:
+    """Every UniqueId filed under the calls these UniqueIds are filed under."""
+    keys = sorted(set(unique_ids))
+    if not keys:
+        return set()
+    stager.replace("stage_keys", [(k,) for k in keys])
+    result = stager.conn.execute(
+        text(
+            "SELECT DISTINCT o.unique_id FROM stage_keys k JOIN call_legs l"
+            " ON l.enterprise_id = :ent AND l.unique_id = k.key"
+            " JOIN call_legs o ON o.call_id = l.call_id"
+        ),
+        {"ent": enterprise},
+    )
+    return {uid for (uid,) in result}
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def leg_owners(stager: Stager, enterprise: str, unique_ids: Iterable[str]) -> dict[str, LegOwner]:
+    """For each UniqueId already filed as a leg: its call id, the call's primary and flow."""
+    keys = sorted(set(unique_ids))
+    stager.replace("stage_keys", [(k,) for k in keys])
+    if not keys:
+        return {}
+    result = stager.conn.execute(
+        text(
+            "SELECT l.unique_id, l.call_id, c.unique_id, c.data_source FROM stage_keys k"
+            " JOIN call_legs l ON l.enterprise_id = :ent AND l.unique_id = k.key"
+            " LEFT JOIN calls c ON c.id = l.call_id"
+        ),
+        {"ent": enterprise},
+    )
+    return {
+        uid: LegOwner(int(cid) if cid is not None else None, primary, source)
+        for uid, cid, primary, source in result
+    }
+
+
+def delete_calls(stager: Stager, call_ids: Iterable[int]) -> None:
+    """Calls superseded by a conversation with another primary (legs and participants go too)."""
+    ids = sorted(set(call_ids))
+    if ids:
+        stager.replace("stage_ids", [(i,) for i in ids])
+        stager.conn.exec_driver_sql("DELETE FROM calls WHERE id IN (SELECT id FROM stage_ids)")
+
+
+def insert_calls(stager: Stager, rows: list[tuple[Any, ...]]) -> None:
+    stager.insert("calls", COLUMNS["stage_calls"], rows)
+
+
+def update_calls(stager: Stager, rows: list[tuple[Any, ...]], params: dict[str, Any]) -> None:
+    """Recompute calls this flow owns; only fill the NULLs of another flow's (SPEC §4.3)."""
+    if not rows:
+        return
+    stager.replace("stage_calls", rows)
+    assignments = ", ".join(
+        f"{name} = CASE WHEN calls.data_source = s.data_source THEN s.{name}"
+        f" ELSE coalesce(calls.{name}, s.{name}) END"
+        for name in CALL_FIELDS
+    )
+    execute(
+        stager.conn,
+        f"UPDATE calls SET {assignments} FROM stage_calls s"
+        " WHERE calls.id = s.id AND calls.enterprise_id = s.enterprise_id",
+        params,
+    )
+
+
+def replace_legs(stager: Stager, enterprise: str, unique_ids: Iterable[str], rows: list[tuple[Any, ...]]) -> None:
+    """The legs of these UniqueIds become ``rows`` (columns as ``LEG_COLUMNS``)."""
+    keys = sorted(set(unique_ids))
+    if keys:
+        stager.replace("stage_keys", [(k,) for k in keys])
+        stager.conn.execute(
+            text(
+                "DELETE FROM call_legs WHERE enterprise_id = :ent"
+                " AND unique_id IN (SELECT key FROM stage_keys)"
+            ),
+            {"ent": enterprise},
+        )
+    stager.insert("call_legs", LEG_COLUMNS, rows)
+
+
+def replace_participants(stager: Stager, call_ids: Iterable[int], rows: list[tuple[Any, ...]]) -> None:
+    ids = sorted(set(call_ids))
+    if ids:
+        stager.replace("stage_ids", [(i,) for i in ids])
+        stager.conn.exec_driver_sql(
+            "DELETE FROM call_participants WHERE call_id IN (SELECT id FROM stage_ids)"
+        )
+    stager.insert("call_participants", COLUMNS["stage_participants"], rows)
+
+
+def link_events(stager: Stager, enterprise: str, links: dict[str, int | None]) -> None:
+    """Point every event of these UniqueIds at their call (None: no call)."""
+    if not links:
+        return
+    stager.replace("stage_links", sorted(links.items()))
+    stager.conn.execute(
+        text(
+            "UPDATE call_events SET call_id = s.call_id FROM stage_links s"
+            " WHERE call_events.enterprise_id = :ent AND call_events.unique_id = s.unique_id"
+            " AND call_events.call_id IS DISTINCT FROM s.call_id"
+        ),
+        {"ent": enterprise},
+    )
