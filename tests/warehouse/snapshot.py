@@ -36,14 +36,23 @@ def snapshot(engine: Engine, with_ids: bool = False) -> dict[str, list[tuple]]:
             f"SELECT {ids}c.unique_id, c.enterprise_id, c.token, {times('c.start_time')},"
             f" {times('c.end_time')}, c.duration, c.phone_number, c.trunk, c.main_extension,"
             " c.extensions_count, c.call_type, c.call_status, c.is_answered, c.data_source,"
-            f" c.asterisk_host, {_json_text(engine, 'c.raw_data')} FROM calls c ORDER BY c.unique_id",
+            f" c.asterisk_host, {_json_text(engine, 'c.raw_data')}, c.answered_by,"
+            f" {times('c.answered_at')}, c.final_extension, {_json_text(engine, 'c.transfer_chain')},"
+            " c.leg_count FROM calls c ORDER BY c.enterprise_id, c.unique_id",
+        ),
+        "legs": _rows(
+            engine,
+            "SELECT l.enterprise_id, l.unique_id, (SELECT c.unique_id FROM calls c WHERE c.id = l.call_id),"
+            " l.role, l.channel, l.call_type, l.call_status, l.phone_number, l.extensions,"
+            f" {times('l.start_time')}, {times('l.end_time')}, {_json_text(engine, 'l.raw_data')}"
+            " FROM call_legs l ORDER BY l.enterprise_id, l.unique_id",
         ),
         "participants": _rows(
             engine,
-            f"SELECT c.unique_id, p.extension, p.participant_status, p.ring_order,"
-            f" {times('p.dial_start')}, {times('p.answer_time')}, {times('p.hangup_time')}"
+            f"SELECT c.enterprise_id, c.unique_id, p.extension, p.participant_status, p.ring_order,"
+            f" {times('p.dial_start')}, {times('p.answer_time')}, {times('p.hangup_time')}, p.talk_order"
             " FROM call_participants p JOIN calls c ON c.id = p.call_id"
-            " ORDER BY c.unique_id, p.ring_order",
+            " ORDER BY c.enterprise_id, c.unique_id, p.ring_order",
         ),
         "events": _rows(
             engine,

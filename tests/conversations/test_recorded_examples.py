@@ -1,0 +1,178 @@
+"""The recorded production conversations, imported as an operator would, give the operator's
+answer — whole, in live cycles of 1–5 rows, without BridgeUniqueid on bridge rows (as in
+production APIlogs), and split over two day files in either order (SPEC §2.3, §4.2–4.4)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from asterisk_pipeline.model import Enterprise, Flow
+from asterisk_pipeline.settings import Settings
+from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.warehouse.db import write_transaction
+from asterisk_pipeline.warehouse.registry import upsert_enterprise
+from tests.conversations.examples import example_names, load_example, strip_bridge_ids
+from tests.conversations.warehouse_view import conversations
+from tests.factories import append, create_day_file
+from tests.warehouse.snapshot import snapshot
+
+ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327", "10.88.10.25", "375000000003")
+STATUS = "<Response [200]>"
+
+
+def _rows(example: dict[str, Any], strip: bool = False) -> list[tuple[Any, ...]]:
+    return [
+        (r["DateTime"], r["event"], r["Uniqueid"],
+         strip_bridge_ids(r["request"], r["event"]) if strip else r["request"], STATUS)
+        for r in example["rows"]
+    ]
+
+
+def _day(example: dict[str, Any]) -> date:
+    return date.fromisoformat(example["rows"][0]["DateTime"][:10])
+
+
+def _import(engine: Engine, settings: Settings, path: Path, flow: Flow, day: date) -> None:
+    outcome = import_day_file(engine, ENT, path, flow=flow, file_date=day, settings=settings)
+    assert outcome.ok, outcome
+
+
+def _expected(example: dict[str, Any]) -> list[dict[str, Any]]:
+    assert example["expected"]["conversation_count"] == len(example["expected"]["conversations"])
+    return example["expected"]["conversations"]
+
+
+def _answers(engine: Engine) -> list[dict[str, Any]]:
+    found = conversations(engine, ENT.number)
+    for item in found:
+        assert item.pop("leg_count") == len(item["legs"])
+    return found
+
+
+@pytest.fixture
+def warehouse(engine: Engine) -> Engine:
+    with write_transaction(engine) as conn:
+        upsert_enterprise(conn, ENT)
+    return engine
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", read_chunk_rows=100)
+
+
+@pytest.mark.parametrize("name", example_names())
+@pytest.mark.parametrize("strip", [False, True], ids=["bridge-ids", "production-apilogs"])
+def test_history_import_gives_the_operators_answer(warehouse: Engine, settings: Settings, tmp_path: Path, name: str, strip: bool):
+    example = load_example(name)
+    day = _day(example)
+    path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
+    append(path, _rows(example, strip), "APIlogs")
+    _import(warehouse, settings, path, Flow.HISTORY, day)
+    assert _answers(warehouse) == _expected(example)
+
+
+@pytest.mark.parametrize("name", example_names())
+@pytest.mark.parametrize("cycle", [1, 2, 3, 5])
+def test_live_cycles_of_a_few_rows_equal_one_import(engine: Engine, db_url: str, pg_template, tmp_path: Path, settings: Settings, name: str, cycle: int):
+    """However the rows were split into live cycles, the result equals one import (SPEC §4.3)."""
+    example = load_example(name)
+    day, rows = _day(example), _rows(example)
+    with write_transaction(engine) as conn:
+        upsert_enterprise(conn, ENT)
+    path = create_day_file(tmp_path / "cycles" / f"Listen_AMI_{day}.db")
+    for start in range(0, len(rows), cycle):
+        append(path, rows[start:start + cycle], "AlternativeAPIlogs")
+        _import(engine, settings, path, Flow.LIVE, day)
+    assert _answers(engine) == _expected(example)
+    cycled = snapshot(engine)
+
+    whole_url = _fresh_like(db_url, tmp_path, pg_template)
+    from asterisk_pipeline.warehouse.db import make_engine
+
+    whole = make_engine(whole_url)
+    with write_transaction(whole) as conn:
+        upsert_enterprise(conn, ENT)
+    once = create_day_file(tmp_path / "once" / f"Listen_AMI_{day}.db")
+    append(once, rows, "AlternativeAPIlogs")
+    _import(whole, settings, once, Flow.LIVE, day)
+    assert snapshot(whole) == cycled
+    whole.dispose()
+
+
+def _fresh_like(db_url: str, tmp_path: Path, pg_template: str) -> str:
+    """A second empty warehouse of the same kind as ``db_url``."""
+    if db_url.startswith("sqlite"):
+        from asterisk_pipeline.warehouse.db import make_engine
+        from asterisk_pipeline.warehouse.migrate import upgrade
+
+        url = f"sqlite:///{tmp_path / 'second.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        return url
+    from tests.conftest import _admin
+
+    name = f"ap_second_{tmp_path.name[-20:].replace('-', '_')}".lower()
+    admin = _admin()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    admin.dispose()
+    return db_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.mark.parametrize("name", example_names())
+@pytest.mark.parametrize("order", ["day-then-next", "next-then-day"])
+def test_a_conversation_across_midnight_is_one(warehouse: Engine, settings: Settings, tmp_path: Path, name: str, order: str):
+    """Rows split over two day files (ids restart at 1) still make one conversation."""
+    example = load_example(name)
+    day, rows = _day(example), _rows(example, strip=True)
+    half = len(rows) // 2
+    first = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
+    append(first, rows[:half], "APIlogs")
+    second = create_day_file(tmp_path / f"Listen_AMI_{day + timedelta(days=1)}.db")
+    append(second, rows[half:], "APIlogs")
+    files = [(first, day), (second, day + timedelta(days=1))]
+    for path, file_day in files if order == "day-then-next" else files[::-1]:
+        _import(warehouse, settings, path, Flow.HISTORY, file_day)
+    assert _answers(warehouse) == _expected(example)
+
+
+@pytest.mark.parametrize("name", example_names())
+def test_cli_import_then_live_gives_the_answer_once(tmp_path: Path, name: str):
+    """Through the documented CLI: history then live over the same file — one conversation."""
+    example = load_example(name)
+    day = _day(example)
+    path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
+    append(path, _rows(example, strip=True), "APIlogs")
+    append(path, _rows(example), "AlternativeAPIlogs")
+    db = f"sqlite:///{tmp_path / 'central.db'}"
+    env_home = tmp_path / "home"
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "asterisk_pipeline.cli", *args, "--db", db],
+            capture_output=True, text=True, env={"ASTERISK_HOME": str(env_home), "PATH": "/usr/bin:/bin"},
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cli("db", "upgrade")
+    cli("enterprise", "add", ENT.number, "--name", "VOS", "--host", "vos.vochi.lan", "--secret", "s3")
+    cli("import-file", ENT.number, str(path), "--flow", "history")
+    cli("import-file", ENT.number, str(path), "--flow", "live")
+    from asterisk_pipeline.warehouse.db import make_engine
+
+    engine = make_engine(db)
+    assert _answers(engine) == _expected(example)
+    engine.dispose()
+    shown = json.loads(cli("calls", "show", example["expected"]["conversations"][0]["legs"][0], "--json"))
+    assert shown["call"]["transfer_chain"] == example["expected"]["conversations"][0]["transfer_chain"]
