@@ -9,10 +9,10 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
@@ -27,8 +27,17 @@ from .cache import MarkedCache
 from .dagster_client import DagsterClient, DagsterUnavailable
 from .metrics import render_metrics
 from .models import (
-    NUMBER_PATTERN, Conflict, Enterprises, Error, Health, HistorySyncRequest, LiveStatus, LiveToday,
-    Root, SyncStarted, SyncStatus,
+    NUMBER_PATTERN,
+    Conflict,
+    Enterprises,
+    Error,
+    Health,
+    HistorySyncRequest,
+    LiveStatus,
+    LiveToday,
+    Root,
+    SyncStarted,
+    SyncStatus,
 )
 from .syncs import TAG_ENTERPRISES, TAG_FLOW, AlreadyRunning, Started, SyncLauncher
 
@@ -167,7 +176,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
                           last_live_sync_age_s=None, max_live_sync_age_s=max_age, active_enterprises=None,
                           stale_enterprises=[], reason=f"central database unavailable ({type(exc).__name__})")
             return JSONResponse(status_code=503, content=body.model_dump(mode="json"))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         newest = max((t for t in last.values() if t), default=None)
         age = (now - newest).total_seconds() if newest else None
         stale = sorted(n for n, t in last.items() if t is None or (now - t).total_seconds() > max_age)
@@ -194,7 +203,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
                 last_history=queries.last_success_by_enterprise(conn, "history"),
                 breakdown=cache.get("breakdown", queries.change_marker(conn),
                                     lambda: queries.enterprise_breakdown(conn)),
-                now=datetime.now(timezone.utc),
+                now=datetime.now(UTC),
             )
         return PlainTextResponse(read(collect), media_type="text/plain; version=0.0.4")
 

@@ -29,7 +29,6 @@ from dagster import (
     op,
     schedule,
 )
-
 from pydantic import Field
 
 from ..fleet_sync import live_cycle
