@@ -28,7 +28,11 @@ from .dagster_client import DagsterClient, DagsterUnavailable
 from .metrics import render_metrics
 from .models import (
     NUMBER_PATTERN,
+    BreakdownRow,
     Conflict,
+    DataSource,
+    DownloadSyncRow,
+    EnterpriseOut,
     Enterprises,
     Error,
     Health,
@@ -38,6 +42,7 @@ from .models import (
     Root,
     SyncStarted,
     SyncStatus,
+    TodayRow,
 )
 from .syncs import TAG_ENTERPRISES, TAG_FLOW, AlreadyRunning, Started, SyncLauncher
 
@@ -211,8 +216,8 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
     def list_enterprises() -> Enterprises:
         rows = read(queries.active_enterprises)
         return Enterprises(count=len(rows), enterprises=[
-            {"enterprise_id": r.number, "name": r.name, "host": r.host, "ip": r.ip, "token": r.token,
-             "secret": "********" if r.has_secret else None} for r in rows])
+            EnterpriseOut(enterprise_id=r.number, name=r.name, host=r.host, ip=r.ip, token=r.token,
+                          secret="********" if r.has_secret else None) for r in rows])
 
     # --- live -------------------------------------------------------------------------------
 
@@ -224,8 +229,9 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
         def collect(conn: Connection) -> bytes:
             last = queries.last_success_by_enterprise(conn, "live")
             return LiveStatus(
-                data_sources=queries.data_sources(conn),
-                enterprise_breakdown=queries.enterprise_breakdown(conn),
+                data_sources=[DataSource.model_validate(r) for r in queries.data_sources(conn)],
+                enterprise_breakdown=[BreakdownRow.model_validate(r)
+                                      for r in queries.enterprise_breakdown(conn)],
                 auto_sync_interval=settings.live_interval_minutes,
                 last_live_sync=max((t for t in last.values() if t), default=None),
             ).model_dump_json().encode()
@@ -240,7 +246,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
             return ([e.number for e in queries.active_enterprises(conn)],
                     queries.live_calls_between(conn, start, end))
         numbers, counts = cached(f"today:{day}", collect)
-        rows = [{"enterprise_id": n, "count": counts.get(n, 0)} for n in sorted(set(numbers) | set(counts))]
+        rows = [TodayRow(enterprise_id=n, count=counts.get(n, 0)) for n in sorted(set(numbers) | set(counts))]
         return LiveToday(date=day, timezone=str(zone), live_calls=sum(counts.values()), by_enterprise=rows)
 
     @app.post("/sync/live/all", status_code=202, response_model=SyncStarted, responses=_ERRORS,
@@ -340,6 +346,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
             state = "ok"
         except DagsterUnavailable as exc:
             active, state = None, str(exc)
-        return SyncStatus(sync_status=rows, running=active, dagster=state)
+        return SyncStatus(sync_status=[DownloadSyncRow.model_validate(r) for r in rows], running=active,
+                          dagster=state)
 
     return app
