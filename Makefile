@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench clean
+.PHONY: install lint test quick bench clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -14,18 +14,28 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
-## make test: the whole suite (SQLite always; PostgreSQL at 127.0.0.1:5432 and real OpenSSH
-## sshd processes on 127.0.1.x, installed here when missing and we are root).
-test: $(STAMP)
+## make lint: ruff over the repository, mypy over the package (files = pyproject [tool.mypy]).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## make test: lint, then the whole suite (SQLite always; PostgreSQL at 127.0.0.1:5432 and real
+## OpenSSH sshd processes on 127.0.1.x, installed here when missing and we are root).
+test: lint
 	./scripts/ensure-sshd.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make quick: the development loop: lint, then the suite without `slow` tests and without the
+## PostgreSQL half of the tests that run on both databases; stops at the first failure.
+quick: lint
+	$(BIN)/python -m pytest -x -q -m "not slow" -k "not postgresql" $(PYTEST_ARGS)
 
 ## make bench: every benchmark in benchmarks/, printing figures and same-run baselines.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .asterisk .pytest_cache bench-data
+	rm -rf $(VENV) .asterisk .pytest_cache .ruff_cache .mypy_cache bench-data
 
 ## make run: the Dagster demo — five simulated PBXes (local transport, 14 days of history, live
 ## calls appended continuously) and `dagster dev` on http://127.0.0.1:3000. Ctrl-C stops it all.

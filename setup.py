@@ -25,6 +25,8 @@ DEV = [
     "hypothesis==6.170.17",
     "psutil==7.2.2",
     "schemathesis==4.32.5",
+    "ruff==0.17.6",  # make lint: rules and fixes change between releases
+    "mypy==2.4.1",
 ]
 
 setup(

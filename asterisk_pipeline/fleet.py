@@ -93,7 +93,7 @@ class Fleet:
     overrides: dict[str, Overrides]
 
     @classmethod
-    def load(cls, settings: Settings) -> "Fleet":
+    def load(cls, settings: Settings) -> Fleet:
         return cls(settings, load_fleet_file(settings.fleet_file))
 
     def _for(self, number: str) -> Overrides:

@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.dagster_dev
 
-from benchmarks.import_throughput import BENCH_DATA, fresh_database  # noqa: E402
+from benchmarks.import_throughput import BENCH_DATA, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("asterisk-pipeline"))
@@ -40,28 +40,28 @@ ENDPOINTS = ("/health", "/sync/live/status", "/sync/status")
 TARGET_P99_MS = 50.0
 
 _FILL = [
-    "INSERT INTO enterprises (number, name, host, secret, ip, is_enabled, active, name2)"
-    " SELECT lpad(n::text, 4, '0'), 'ent ' || n, 'pbx' || n || '.lan', 'secret-' || n,"
-    " '10.88.' || (n / 250) || '.' || (n % 250), true, true, (375000000 + n)::text"
-    " FROM generate_series(1000, 1000 + :enterprises - 1) n",
-    "INSERT INTO calls (unique_id, enterprise_id, token, start_time, end_time, duration, phone_number,"
-    " extensions_count, call_type, call_status, is_answered, data_source, asterisk_host)"
-    " SELECT 'u' || i, lpad((1000 + i % :enterprises)::text, 4, '0'), 't',"
-    " now() - (i % 525600) * interval '1 minute', now() - (i % 525600) * interval '1 minute'"
-    " + interval '90 seconds', 90, '+37529' || (1000000 + i % 9000000), 1, (i % 3)::text,"
-    " CASE WHEN i % 3 = 0 THEN '2' ELSE '0' END, i % 3 = 0,"
-    " CASE WHEN i % 10 = 0 THEN 'live' ELSE 'downloaded' END, 'pbx.lan'"
-    " FROM generate_series(1, :calls) i",
-    "INSERT INTO sync_runs (enterprise_id, asterisk_host, flow, file_date, source_table, started_at,"
-    " finished_at, rows_read, duration_s, status)"
-    " SELECT lpad((1000 + i % :enterprises)::text, 4, '0'), 'pbx.lan',"
-    " CASE WHEN i % 20 = 0 THEN 'history' ELSE 'live' END, current_date - (i / 20000),"
-    " 'AlternativeAPIlogs', now() - (:runs - i) * interval '2 seconds',"
-    " now() - (:runs - i) * interval '2 seconds' + interval '1 second', 20, 1.0,"
-    " CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'success' END FROM generate_series(1, :runs) i",
-    "INSERT INTO download_sync (enterprise_id, asterisk_host, last_check_timestamp,"
-    " last_successful_sync, total_downloaded_events, failed_events_count, updated_at)"
-    " SELECT number, 'pbx.lan', now(), now(), 100000, 3, now() FROM enterprises",
+    ("INSERT INTO enterprises (number, name, host, secret, ip, is_enabled, active, name2)"
+     " SELECT lpad(n::text, 4, '0'), 'ent ' || n, 'pbx' || n || '.lan', 'secret-' || n,"
+     " '10.88.' || (n / 250) || '.' || (n % 250), true, true, (375000000 + n)::text"
+     " FROM generate_series(1000, 1000 + :enterprises - 1) n"),
+    ("INSERT INTO calls (unique_id, enterprise_id, token, start_time, end_time, duration, phone_number,"
+     " extensions_count, call_type, call_status, is_answered, data_source, asterisk_host)"
+     " SELECT 'u' || i, lpad((1000 + i % :enterprises)::text, 4, '0'), 't',"
+     " now() - (i % 525600) * interval '1 minute', now() - (i % 525600) * interval '1 minute'"
+     " + interval '90 seconds', 90, '+37529' || (1000000 + i % 9000000), 1, (i % 3)::text,"
+     " CASE WHEN i % 3 = 0 THEN '2' ELSE '0' END, i % 3 = 0,"
+     " CASE WHEN i % 10 = 0 THEN 'live' ELSE 'downloaded' END, 'pbx.lan'"
+     " FROM generate_series(1, :calls) i"),
+    ("INSERT INTO sync_runs (enterprise_id, asterisk_host, flow, file_date, source_table, started_at,"
+     " finished_at, rows_read, duration_s, status)"
+     " SELECT lpad((1000 + i % :enterprises)::text, 4, '0'), 'pbx.lan',"
+     " CASE WHEN i % 20 = 0 THEN 'history' ELSE 'live' END, current_date - (i / 20000),"
+     " 'AlternativeAPIlogs', now() - (:runs - i) * interval '2 seconds',"
+     " now() - (:runs - i) * interval '2 seconds' + interval '1 second', 20, 1.0,"
+     " CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'success' END FROM generate_series(1, :runs) i"),
+    ("INSERT INTO download_sync (enterprise_id, asterisk_host, last_check_timestamp,"
+     " last_successful_sync, total_downloaded_events, failed_events_count, updated_at)"
+     " SELECT number, 'pbx.lan', now(), now(), 100000, 3, now() FROM enterprises"),
 ]
 _BASELINE = (
     "SELECT data_source, count(*), min(start_time), max(start_time) FROM calls GROUP BY data_source",
@@ -107,6 +107,10 @@ def _load(url: str, seconds: float) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
+def _churn_into(out: list[int], url: str, stop: threading.Event) -> None:
+    out.append(_churn(url, stop))
+
+
 def _churn(url: str, stop: threading.Event) -> int:
     """Commit one sync_runs row a second (what a busy live cycle does to the change marker)."""
     engine = create_engine(url)
@@ -150,7 +154,7 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
                     figures = {path: _load(f"{api}{path}", seconds) for path in ENDPOINTS}
                     stop = threading.Event()
                     written: list[int] = []
-                    writer = threading.Thread(target=lambda: written.append(_churn(url, stop)))
+                    writer = threading.Thread(target=_churn_into, args=(written, url, stop))
                     writer.start()
                     figures["/sync/live/status (churn)"] = _load(f"{api}/sync/live/status", seconds)
                     stop.set()

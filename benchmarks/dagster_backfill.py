@@ -35,11 +35,11 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.dagster_dev
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
-from asterisk_pipeline.api.dagster_client import DagsterClient  # noqa: E402
-from asterisk_pipeline.simulate import simulate_fleet, token_for  # noqa: E402
-from benchmarks.import_throughput import BENCH_DATA, fresh_database  # noqa: E402
+from asterisk_pipeline.api.dagster_client import DagsterClient
+from asterisk_pipeline.simulate import simulate_fleet, token_for
+from benchmarks.import_throughput import BENCH_DATA, fresh_database
 
 ENTERPRISES = ("0100", "0200", "0201", "0327", "0367")
 FIRST_DAY = date(2025, 1, 1)
@@ -214,7 +214,7 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
                 if not same:
                     print(f"      CLI totals {cli['totals']}\n      Dagster totals {dag['totals']}")
             reps.append(result)
-    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+    median = lambda values: sorted(values)[len(values) // 2]
     cli_wall = median([r["cli"]["wall_s"] for r in reps])
     figures: dict[str, Any] = {"days": days, "enterprises": len(ENTERPRISES), "cli_wall_s": cli_wall,
                                "repetitions": reps}

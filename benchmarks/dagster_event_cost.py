@@ -116,7 +116,7 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
         print(f"  rep {rep + 1}/{repeat}: run {r['wall_s']:.1f} s (success {r['success']}), core import "
               f"{r['core_s']:.1f} s ({r['day_syncs']} day syncs), {r['events']} events stored in "
               f"{r['event_store_s']:.1f} s: {r['event_kinds']}", flush=True)
-    med = lambda key: statistics.median(r[key] for r in reps)  # noqa: E731
+    med = lambda key: statistics.median(r[key] for r in reps)
     events = med("events")
     per_event_ms = 1000 * med("event_store_s") / events if events else float("nan")
     print(f"  median: run {med('wall_s'):.1f} s; core import {med('core_s'):.1f} s; event storage "

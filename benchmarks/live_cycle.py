@@ -22,14 +22,14 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.ssh_fixtures
 
-from asterisk_pipeline.sync.fleet import CycleReport, live_cycle  # noqa: E402
-from asterisk_pipeline.model import Enterprise  # noqa: E402
-from asterisk_pipeline.settings import Settings  # noqa: E402
-from asterisk_pipeline.simulate import append_calls, write_day_file  # noqa: E402
-from asterisk_pipeline.warehouse.db import make_engine, write_transaction  # noqa: E402
-from asterisk_pipeline.warehouse.migrate import upgrade  # noqa: E402
-from asterisk_pipeline.warehouse.registry import upsert_enterprise  # noqa: E402
-from benchmarks.import_throughput import fresh_database  # noqa: E402
+from asterisk_pipeline.model import Enterprise
+from asterisk_pipeline.settings import Settings
+from asterisk_pipeline.simulate import append_calls, write_day_file
+from asterisk_pipeline.sync.fleet import CycleReport, live_cycle
+from asterisk_pipeline.warehouse.db import make_engine, write_transaction
+from asterisk_pipeline.warehouse.migrate import upgrade
+from asterisk_pipeline.warehouse.registry import upsert_enterprise
+from benchmarks.import_throughput import fresh_database
 
 DAY = date(2025, 7, 3)
 NOW = datetime(2025, 7, 3, 18, 0, tzinfo=ZoneInfo("Europe/Minsk"))
@@ -94,8 +94,8 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
                 for n, server in enumerate(servers):
                     upsert_enterprise(conn, Enterprise(str(7000 + n), f"bench{n}", f"pbx{n}.lan",
                                                        f"s{n}", server.host, f"{375000 + n}"))
-            base = dict(home=work / "home", ssh_user="astpbx", ssh_key_file=key_path,
-                        known_hosts_file=known_hosts, fleet_file=fleet_file)
+            base = {"home": work / "home", "ssh_user": "astpbx", "ssh_key_file": key_path,
+                    "known_hosts_file": known_hosts, "fleet_file": fleet_file}
             incremental = Settings(**base, live_fetch="query")
             whole = Settings(**base, live_fetch="copy")
             first = _cycle(engine, incremental)

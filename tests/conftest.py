@@ -6,10 +6,10 @@ that need it skip on a laptop, and fail when ASTERISK_TEST_REQUIRE_SERVICES=1 (C
 from __future__ import annotations
 
 import itertools
-from contextlib import contextmanager
 import os
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Engine, create_engine, text

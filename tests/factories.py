@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from asterisk_pipeline.model import SourceRow
 

@@ -1,7 +1,7 @@
 """Fleet syncs through the local-directory transport: live window, registry changes, isolation."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -111,7 +111,7 @@ def test_per_enterprise_time_zone_decides_today(engine: Engine, local_settings: 
     fleet_file.write_text('[enterprises."0327"]\ntimezone = "Asia/Tokyo"\n')
     settings = local_settings.model_copy(update={"fleet_file": fleet_file})
     fleet = Fleet.load(settings)
-    utc_evening = datetime(2025, 7, 3, 20, 0, tzinfo=timezone.utc)  # 23:00 Minsk, 05:00 Tokyo next day
+    utc_evening = datetime(2025, 7, 3, 20, 0, tzinfo=UTC)  # 23:00 Minsk, 05:00 Tokyo next day
     assert live_days(utc_evening, fleet, _enterprise("0327"), engine)[-1] == date(2025, 7, 4)
     assert live_days(utc_evening, fleet, _enterprise("0100"), engine)[-1] == date(2025, 7, 3)
 

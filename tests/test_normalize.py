@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,7 +26,7 @@ ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327", "10.88.10.25", "3
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def event_of(id: int, name: str, uid: str, body: dict, at: str = "2025-07-03 10:00:00", status: str = "ok") -> Event:
@@ -264,7 +264,7 @@ def test_unanswered_call_has_no_answered_participant_and_dial_start_falls_back()
 
 def test_retried_dial_counts_once():
     body = {"UniqueId": "u", "Extensions": ["201"]}
-    call, parts = call_from([
+    _call, parts = call_from([
         (1, "dial", "u", body, "2025-07-03 10:00:01", "Timeout"),
         (2, "dial", "u", body, "2025-07-03 10:00:03", "''"),
         (3, "hangup", "u", hangup_body(UniqueId="u", Extensions=[])),

@@ -9,10 +9,10 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
@@ -27,8 +27,22 @@ from .cache import MarkedCache
 from .dagster_client import DagsterClient, DagsterUnavailable
 from .metrics import render_metrics
 from .models import (
-    NUMBER_PATTERN, Conflict, Enterprises, Error, Health, HistorySyncRequest, LiveStatus, LiveToday,
-    Root, SyncStarted, SyncStatus,
+    NUMBER_PATTERN,
+    BreakdownRow,
+    Conflict,
+    DataSource,
+    DownloadSyncRow,
+    EnterpriseOut,
+    Enterprises,
+    Error,
+    Health,
+    HistorySyncRequest,
+    LiveStatus,
+    LiveToday,
+    Root,
+    SyncStarted,
+    SyncStatus,
+    TodayRow,
 )
 from .syncs import TAG_ENTERPRISES, TAG_FLOW, AlreadyRunning, Started, SyncLauncher
 
@@ -167,7 +181,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
                           last_live_sync_age_s=None, max_live_sync_age_s=max_age, active_enterprises=None,
                           stale_enterprises=[], reason=f"central database unavailable ({type(exc).__name__})")
             return JSONResponse(status_code=503, content=body.model_dump(mode="json"))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         newest = max((t for t in last.values() if t), default=None)
         age = (now - newest).total_seconds() if newest else None
         stale = sorted(n for n, t in last.items() if t is None or (now - t).total_seconds() > max_age)
@@ -194,7 +208,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
                 last_history=queries.last_success_by_enterprise(conn, "history"),
                 breakdown=cache.get("breakdown", queries.change_marker(conn),
                                     lambda: queries.enterprise_breakdown(conn)),
-                now=datetime.now(timezone.utc),
+                now=datetime.now(UTC),
             )
         return PlainTextResponse(read(collect), media_type="text/plain; version=0.0.4")
 
@@ -202,8 +216,8 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
     def list_enterprises() -> Enterprises:
         rows = read(queries.active_enterprises)
         return Enterprises(count=len(rows), enterprises=[
-            {"enterprise_id": r.number, "name": r.name, "host": r.host, "ip": r.ip, "token": r.token,
-             "secret": "********" if r.has_secret else None} for r in rows])
+            EnterpriseOut(enterprise_id=r.number, name=r.name, host=r.host, ip=r.ip, token=r.token,
+                          secret="********" if r.has_secret else None) for r in rows])
 
     # --- live -------------------------------------------------------------------------------
 
@@ -215,8 +229,9 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
         def collect(conn: Connection) -> bytes:
             last = queries.last_success_by_enterprise(conn, "live")
             return LiveStatus(
-                data_sources=queries.data_sources(conn),
-                enterprise_breakdown=queries.enterprise_breakdown(conn),
+                data_sources=[DataSource.model_validate(r) for r in queries.data_sources(conn)],
+                enterprise_breakdown=[BreakdownRow.model_validate(r)
+                                      for r in queries.enterprise_breakdown(conn)],
                 auto_sync_interval=settings.live_interval_minutes,
                 last_live_sync=max((t for t in last.values() if t), default=None),
             ).model_dump_json().encode()
@@ -231,7 +246,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
             return ([e.number for e in queries.active_enterprises(conn)],
                     queries.live_calls_between(conn, start, end))
         numbers, counts = cached(f"today:{day}", collect)
-        rows = [{"enterprise_id": n, "count": counts.get(n, 0)} for n in sorted(set(numbers) | set(counts))]
+        rows = [TodayRow(enterprise_id=n, count=counts.get(n, 0)) for n in sorted(set(numbers) | set(counts))]
         return LiveToday(date=day, timezone=str(zone), live_calls=sum(counts.values()), by_enterprise=rows)
 
     @app.post("/sync/live/all", status_code=202, response_model=SyncStarted, responses=_ERRORS,
@@ -331,6 +346,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
             state = "ok"
         except DagsterUnavailable as exc:
             active, state = None, str(exc)
-        return SyncStatus(sync_status=rows, running=active, dagster=state)
+        return SyncStatus(sync_status=[DownloadSyncRow.model_validate(r) for r in rows], running=active,
+                          dagster=state)
 
     return app

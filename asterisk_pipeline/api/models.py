@@ -1,10 +1,9 @@
 """Request and response bodies of the sidecar: the legacy key names, with OpenAPI examples."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
-
-import re
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
@@ -43,7 +42,7 @@ class HistorySyncRequest(BaseModel):
     date_to: StrictDate | None = Field(default=None, description="Last day, YYYY-MM-DD, inclusive")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "HistorySyncRequest":
+    def _ordered(self) -> HistorySyncRequest:
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValueError(f"date_from {self.date_from} is after date_to {self.date_to}")
         return self

@@ -6,7 +6,7 @@ returned as aware UTC datetimes (SQLite hands back naive UTC text: normalized he
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ def utc(value: Any) -> datetime | None:
     if value is None:
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def ping(conn: Connection) -> None:
@@ -104,7 +104,7 @@ def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """[midnight, next midnight) of a PBX-local day, in UTC (DST-safe)."""
     start = datetime.combine(day, time(0), zone)
     end = datetime.combine(day + timedelta(days=1), time(0), zone)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def download_sync_rows(conn: Connection) -> list[dict[str, Any]]:

@@ -79,9 +79,9 @@ class SyncLauncher:
     def _busy(self, flow: str, wanted: Sequence[str] | None) -> AlreadyRunning | None:
         for run in self.client.active_runs({TAG_FLOW: flow}):
             if _overlaps(run.tags, wanted):
-                backfill = run.tags.get("dagster/backfill")
-                if backfill:
-                    return AlreadyRunning("backfill", backfill, self.client.backfill_url(backfill),
+                backfill_id = run.tags.get("dagster/backfill")
+                if backfill_id:
+                    return AlreadyRunning("backfill", backfill_id, self.client.backfill_url(backfill_id),
                                           sorted(_covered(run.tags) or []))
                 return AlreadyRunning("run", run.run_id, self.client.run_url(run.run_id),
                                       sorted(_covered(run.tags) or []))

@@ -151,16 +151,17 @@ def main(argv: list[str] | None = None) -> int:
     writer = threading.Thread(
         target=_live_writer, args=(logs, zone, stop, args.live_every), daemon=True
     )
-    writer.start()
     dagster = subprocess.Popen(
         [str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-p", str(args.port)],
         # cwd: not the repo, whose dagster.yaml would only trigger a "not used" warning
         cwd=dagster_home,
         env=env,
         start_new_session=True,  # own process group: stopped as a whole
-        # a demo started from a script inherits SIGINT ignored; dagster dev must still hear it
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        # a demo started from a script inherits SIGINT ignored; dagster dev must still hear it.
+        # preexec_fn is unsafe with threads: the writer thread is only started after this fork.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
+    writer.start()
     url = f"http://127.0.0.1:{args.port}"
     sidecar = None
     if args.api_port:

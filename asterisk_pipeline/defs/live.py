@@ -29,7 +29,6 @@ from dagster import (
     op,
     schedule,
 )
-
 from pydantic import Field
 
 from ..sync.fleet import live_cycle

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterator
 from pathlib import PurePosixPath
-from typing import Iterator
 
 from ..model import SourceRow, SqliteValue
 from .files import SOURCE_TABLES

@@ -18,10 +18,12 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import paramiko
 
@@ -51,6 +53,9 @@ T = TypeVar("T")
 _known_hosts_lock = threading.Lock()
 
 
+DEFAULT_REMOTE_DIR = PurePosixPath("/var/log/asterisk")
+
+
 @dataclass(frozen=True)
 class SshTarget:
     """Where and how to log in; ``password`` is never logged or shown."""
@@ -60,7 +65,7 @@ class SshTarget:
     user: str = "root"
     key_file: Path | None = None
     password: str | None = None
-    remote_dir: PurePosixPath = PurePosixPath("/var/log/asterisk")
+    remote_dir: PurePosixPath = DEFAULT_REMOTE_DIR
     sqlite3: str = "sqlite3"
 
     def __repr__(self) -> str:  # keep credentials out of logs and tracebacks
@@ -159,10 +164,8 @@ class SshTransport:
     def close(self) -> None:
         for closer in (self._sftp, self._client):
             if closer is not None:
-                try:
+                with suppress(Exception):  # closing a dead connection may fail; nothing to do
                     closer.close()
-                except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
-                    pass
         self._sftp = None
         self._client = None
 
@@ -204,7 +207,7 @@ class SshTransport:
                 return operation()
             except (NoRemoteSqlite, FileNotFoundError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - classified right here
+            except Exception as exc:  # classified right here
                 error = self._classify(exc)
                 if not error.transient or attempt >= self.options.retries:
                     raise error from exc

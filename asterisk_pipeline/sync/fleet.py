@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
-from typing import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, and_, select
 
@@ -56,7 +56,7 @@ def live_days(now: datetime, fleet: Fleet, enterprise: Enterprise, engine: Engin
     tz = fleet.timezone(enterprise)
     local_now = now.astimezone(tz)
     today = local_now.date()
-    midnight_utc = datetime.combine(today, datetime.min.time(), tzinfo=tz).astimezone(timezone.utc)
+    midnight_utc = datetime.combine(today, datetime.min.time(), tzinfo=tz).astimezone(UTC)
     with engine.connect() as conn:
         done = conn.execute(
             select(sync_runs.c.id).where(
@@ -77,7 +77,7 @@ def sync_live(
     dagster_run_id: str | None = None,
 ) -> list[SyncOutcome]:
     """The live flow for one enterprise: its live window, through one connection."""
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
     try:
         transport = fleet.transport(enterprise)
     except FleetConfigError as exc:
@@ -115,7 +115,7 @@ def _sync_live_day(
         except TransportError as exc:
             return _transport_failure(engine, enterprise, Flow.LIVE, day, exc, transport, before, started, optional)
         day_file = DayFile(copy.path, settings.sqlite_busy_timeout_s)
-        source = lambda after: day_file.read_rows(table, after, settings.read_chunk_rows)  # noqa: E731
+        source = lambda after: day_file.read_rows(table, after, settings.read_chunk_rows)
     except TransportError as exc:
         return _transport_failure(engine, enterprise, Flow.LIVE, day, exc, transport, before, started, optional)
     return run_import(
@@ -152,7 +152,7 @@ def sync_history_day(
     transport: Transport | None = None, dagster_run_id: str | None = None,
 ) -> SyncOutcome:
     """The history flow for one day: a verified (cached) copy of the file, then its APIlogs."""
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     own = transport is None
     try:
         transport = transport or fleet.transport(enterprise)
@@ -191,7 +191,7 @@ def sync_history_range(
         try:
             files = transport.list_day_files(start, end)
         except TransportError as exc:
-            started = datetime.now(timezone.utc)
+            started = datetime.now(UTC)
             failure = _transport_failure(engine, enterprise, Flow.HISTORY, start, exc, transport, 0, started, False)
             return [failure] if failure else []
         return [
@@ -208,7 +208,7 @@ def live_cycle(
     now: datetime | None = None, dagster_run_id: str | None = None,
 ) -> CycleReport:
     """One live cycle over the active fleet (read fresh from ``enterprises``)."""
-    report = CycleReport(started_at=(now or datetime.now(timezone.utc)).astimezone(timezone.utc))
+    report = CycleReport(started_at=(now or datetime.now(UTC)).astimezone(UTC))
     began = time.monotonic()
     fleet = Fleet.load(settings)
     with engine.connect() as conn:
@@ -220,7 +220,7 @@ def live_cycle(
     def one(enterprise: Enterprise) -> list[SyncOutcome]:
         try:
             return sync_live(engine, fleet, enterprise, now=now, dagster_run_id=dagster_run_id)
-        except Exception as exc:  # noqa: BLE001 - one enterprise's bug must not stop the others
+        except Exception as exc:  # one enterprise's bug must not stop the others
             log.exception("live sync of %s crashed", enterprise.number)
             return [_config_failure(engine, enterprise, Flow.LIVE, report.started_at.date(),
                                     f"internal error: {type(exc).__name__}: {exc}", kind="internal")]
@@ -250,4 +250,4 @@ def _transport_failure(
 def _config_failure(
     engine: Engine, enterprise: Enterprise, flow: Flow, day: date, message: str, kind: str = "config"
 ) -> SyncOutcome:
-    return record_failure(engine, new_run_record(enterprise, flow, day, datetime.now(timezone.utc)), kind, message)
+    return record_failure(engine, new_run_record(enterprise, flow, day, datetime.now(UTC)), kind, message)

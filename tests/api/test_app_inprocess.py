@@ -2,7 +2,7 @@
 from the warehouse, and what happens when the database or Dagster is down."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -73,7 +73,7 @@ def test_status_follows_a_new_import_immediately(filled: str, engine: Engine, tm
         assert import_day_file(engine, vos, path, flow=Flow.HISTORY, file_date=day,
                                settings=Settings(home=tmp_path)).ok
         after = api.get("/sync/live/status").json()["data_sources"]
-        total = lambda rows: sum(r["total_calls"] for r in rows)  # noqa: E731
+        total = lambda rows: sum(r["total_calls"] for r in rows)
         assert total(after) == total(before) + 5
 
 
@@ -107,11 +107,11 @@ def test_health_needs_a_recent_live_sync(filled: str, engine: Engine, tmp_path: 
     with _client(filled, tmp_path, health_max_live_age_minutes=15) as api:
         first = api.get("/health")
         assert first.status_code == 503 and first.json()["reason"] == "no successful live sync yet"
-        _live_run(engine, datetime.now(timezone.utc) - timedelta(minutes=20))
+        _live_run(engine, datetime.now(UTC) - timedelta(minutes=20))
         old = api.get("/health")
         assert old.status_code == 503 and "min old" in old.json()["reason"]
         assert old.json()["stale_enterprises"] == ["0327"]
-        _live_run(engine, datetime.now(timezone.utc) - timedelta(seconds=30))
+        _live_run(engine, datetime.now(UTC) - timedelta(seconds=30))
         fresh = api.get("/health")
         assert fresh.status_code == 200 and fresh.json()["status"] == "healthy"
         assert 25 < fresh.json()["last_live_sync_age_s"] < 120

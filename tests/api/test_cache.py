@@ -10,7 +10,7 @@ from asterisk_pipeline.api.cache import MarkedCache
 
 def test_same_marker_is_served_from_cache_and_a_new_one_recomputes() -> None:
     cache, calls = MarkedCache(), []
-    compute = lambda: calls.append(1) or len(calls)  # noqa: E731
+    compute = lambda: calls.append(1) or len(calls)
     assert cache.get("x", 1, compute) == 1
     assert cache.get("x", 1, compute) == 1
     assert cache.get("x", 2, compute) == 2  # the first caller after a change sees it

@@ -17,7 +17,12 @@ from sqlalchemy import text
 
 from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
 from tests.api.conftest import (
-    CALLS_PER_DAY, LEGACY_FIRST, LEGACY_LAST, SEED, TODAY_CALLS, Stack,
+    CALLS_PER_DAY,
+    LEGACY_FIRST,
+    LEGACY_LAST,
+    SEED,
+    TODAY_CALLS,
+    Stack,
 )
 from tests.dagster_dev import wait_until
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_pipeline.pbx.files import DayFile, SourceError, SourceErrorKind, date_from_name, file_name
+from asterisk_pipeline.pbx.files import (
+    DayFile,
+    SourceError,
+    SourceErrorKind,
+    date_from_name,
+    file_name,
+)
 from tests.factories import append, create_day_file, row
 
 

@@ -15,7 +15,7 @@ from asterisk_pipeline.sync.fleet import live_cycle, sync_history_day, sync_live
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.pbx.files import DayFile
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import append_calls, token_for, write_day_file
+from asterisk_pipeline.simulate import append_calls, write_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.warehouse.snapshot import count
@@ -36,11 +36,11 @@ def _settings(tmp_path: Path, server, key, *, known: list | None = None, **overr
     known_hosts = tmp_path / "known_hosts"
     lines = [s.known_hosts_line() for s in (known if known is not None else [server])]
     known_hosts.write_text("".join(f"{line}\n" for line in lines))
-    values = dict(
-        home=tmp_path / "home", ssh_user="root", ssh_key_file=key.private_key_path,
-        ssh_port=server.port, remote_dir=str(server.served_dir), known_hosts_file=known_hosts,
-        ssh_connect_timeout_s=5.0, ssh_retries=2,
-    )
+    values = {
+        "home": tmp_path / "home", "ssh_user": "root", "ssh_key_file": key.private_key_path,
+        "ssh_port": server.port, "remote_dir": str(server.served_dir), "known_hosts_file": known_hosts,
+        "ssh_connect_timeout_s": 5.0, "ssh_retries": 2,
+    }
     values.update(overrides)
     return Settings(**values)
 
