@@ -5,10 +5,10 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Sequence
 
 from sqlalchemy import Engine
 
@@ -262,7 +262,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(str(exc)) from None
     if not 0 <= args.dirty_share <= 1:
         raise CliError("--dirty-share must be between 0 and 1")
-    end = args.end_date or datetime.now(timezone.utc).date()
+    end = args.end_date or datetime.now(UTC).date()
     summaries = simulate_fleet(
         args.outdir, enterprises=numbers, days=args.days, calls_per_day=args.calls_per_day,
         end_date=end, seed=args.seed, dirty_share=args.dirty_share,

@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from .model import Call, Enterprise, Leg, Participant
-from .normalize import as_text, call_type_text, local_to_utc, normalize_extensions, parse_body, parse_local
+from .normalize import (
+    as_text,
+    call_type_text,
+    local_to_utc,
+    normalize_extensions,
+    parse_body,
+    parse_local,
+)
 
 # The event types a conversation is built from; every other event is stored but not read here.
 CONVERSATION_TYPES = frozenset({"start", "dial", "bridge", "bridge_leave", "new_callerid", "hangup"})

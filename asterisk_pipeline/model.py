@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 # What an untyped SQLite column can hand back.
-SqliteValue = Union[str, int, float, bytes, None]
+SqliteValue = str | int | float | bytes | None
 
 HISTORY_TABLE = "APIlogs"
 LIVE_TABLE = "AlternativeAPIlogs"

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import lru_cache
 from hashlib import sha256
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -91,7 +92,7 @@ def local_to_utc(local: datetime | None, tz: ZoneInfo) -> datetime | None:
     """A naive PBX-local time as an aware UTC time."""
     if local is None:
         return None
-    return local.replace(tzinfo=tz).astimezone(timezone.utc)
+    return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 @lru_cache(maxsize=262_144)

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from asterisk_pipeline.fleet import Fleet, FleetConfigError, load_fleet_file
-from asterisk_pipeline.sync.fleet import live_cycle, live_days, sync_history_range
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.simulate import append_calls, day_file_path, token_for, write_day_file
+from asterisk_pipeline.sync.fleet import live_cycle, live_days, sync_history_range
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.warehouse.snapshot import count

@@ -27,8 +27,8 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import func, select
 
-from ..sync.fleet import sync_history_day
 from ..sync import SyncOutcome
+from ..sync.fleet import sync_history_day
 from ..warehouse.registry import get_enterprise
 from ..warehouse.schema import download_sync
 from ..warehouse.stats import CallStats, call_stats

@@ -31,8 +31,8 @@ from dagster import (
 )
 from pydantic import Field
 
-from ..sync.fleet import live_cycle
 from ..sync import SyncOutcome
+from ..sync.fleet import live_cycle
 from .assets import OWNERS
 from .partitions import ENTERPRISES, enterprises_partitions
 from .resources import FleetResource, WarehouseResource

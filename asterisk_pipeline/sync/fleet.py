@@ -23,10 +23,10 @@ from ..pbx.files import DayFile
 from ..pbx.transport import NoRemoteSqlite, Transport, TransportError, TransportErrorKind
 from ..settings import Settings
 from ..warehouse.cursors import read_cursor
-from .importer import RowSource
-from .unit import SyncOutcome, new_run_record, record_failure, run_import
 from ..warehouse.registry import active_enterprises
 from ..warehouse.schema import sync_runs
+from .importer import RowSource
+from .unit import SyncOutcome, new_run_record, record_failure, run_import
 
 log = logging.getLogger("asterisk_pipeline.sync.fleet")
 

@@ -21,7 +21,7 @@ import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -200,8 +200,8 @@ def _db_time(value: Any) -> datetime | None:
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,9 +296,9 @@ def write_conversations(
     time = stager.time
 
     for conv in conversations:
-        filed = [owners[u] for u in conv.unique_ids if u in owners and owners[u].call_id is not None]
-        others = [o for o in filed if o.data_source != source]
-        own = {o.call_id: o for o in filed if o.data_source == source}
+        filed = [owners[u] for u in conv.unique_ids if u in owners]
+        others = [o for o in filed if o.call_id is not None and o.data_source != source]
+        own = {o.call_id: o for o in filed if o.call_id is not None and o.data_source == source}
         call = conv.call
         wanted = call is not None and not (live_rule and conv.live_delivered)
         target: int | None = None

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -107,9 +108,9 @@ def run_import(
     measured elapsed time, so the two always agree.
     """
     # UTC always: SQLite stores the wall-clock fields of an aware datetime and drops its zone.
-    started = (started or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    started = (started or datetime.now(UTC)).astimezone(UTC)
     began = time.monotonic()
-    clock = lambda: started + timedelta(seconds=time.monotonic() - began)  # noqa: E731
+    clock = lambda: started + timedelta(seconds=time.monotonic() - began)
     request = ImportRequest(
         enterprise=enterprise,
         flow=flow,

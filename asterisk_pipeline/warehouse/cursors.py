@@ -1,7 +1,7 @@
 """Per (enterprise, file date, table) the highest source id fully processed (SPEC §3)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, select
 
@@ -22,7 +22,7 @@ def read_cursor(conn: Connection, enterprise: str, file_date: date, table: str) 
 
 def save_cursor(conn: Connection, enterprise: str, file_date: date, table: str, last_id: int) -> None:
     insert = dialect_insert(conn)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     statement = insert(sync_cursors).values(
         enterprise_id=enterprise, file_date=file_date, source_table=table,
         last_source_id=last_id, updated_at=now,

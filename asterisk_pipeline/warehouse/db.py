@@ -1,13 +1,14 @@
 """Engines for the central database, PostgreSQL (psycopg 3) or the embedded SQLite file."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 
 def normalize_url(url: str) -> str:
@@ -26,7 +27,7 @@ def make_engine(url: str) -> Engine:
         # connection, plus one to record a failure: the default pool (5 + 10) is too small.
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
     in_memory = not parsed.database or parsed.database == ":memory:"
-    if not in_memory:
+    if parsed.database and not in_memory:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     # No pool for a file: opening one is cheap, and concurrent syncs then queue on SQLite's
     # own write lock (busy timeout below) instead of on a pool checkout timeout.

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from sqlalchemy import Connection, text
 
 from ..model import Rejected
 from .conversation_store import SIGHTING_COLUMNS
 from .staging import Stager
+
 
 @dataclass
 class CallIds:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection
 
@@ -51,7 +51,7 @@ def record_run(conn: Connection, run: RunRecord) -> None:
             dagster_run_id=run.dagster_run_id,
         )
     )
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ok = run.status == "success"
     insert = dialect_insert(conn)
     statement = insert(download_sync).values(

@@ -1,8 +1,8 @@
 """Schema upgrades through Alembic, run from code so no alembic.ini has to sit beside the CLI."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from alembic import command
 from alembic.config import Config

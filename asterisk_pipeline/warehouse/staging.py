@@ -5,44 +5,56 @@ by hand). Everything after staging is plain ``INSERT … SELECT … ON CONFLICT`
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 _DDL = {
     "postgresql": [
-        "CREATE TEMP TABLE stage_rejects (source_id bigint, event_type text, unique_id text,"
-        " raw_text text, reason text) ON COMMIT DROP",
+        (
+            "CREATE TEMP TABLE stage_rejects (source_id bigint, event_type text, unique_id text,"
+            " raw_text text, reason text) ON COMMIT DROP"
+        ),
         "CREATE TEMP TABLE stage_uids (unique_id text PRIMARY KEY) ON COMMIT DROP",
         "CREATE TEMP TABLE stage_reserved (unique_id text, call_id bigint PRIMARY KEY) ON COMMIT DROP",
-        "CREATE TEMP TABLE stage_calls (id bigint, unique_id text PRIMARY KEY, enterprise_id text,"
-        " token text, start_time timestamptz, end_time timestamptz, duration integer,"
-        " phone_number text, trunk text, main_extension text, extensions_count integer,"
-        " call_type text, call_status text, is_answered boolean, data_source text,"
-        " asterisk_host text, raw_data json, answered_by text, answered_at timestamptz,"
-        " final_extension text, transfer_chain json, leg_count integer) ON COMMIT DROP",
-        "CREATE TEMP TABLE stage_participants (call_id bigint, extension text,"
-        " participant_status text, ring_order integer, dial_start timestamptz,"
-        " answer_time timestamptz, hangup_time timestamptz, talk_order integer) ON COMMIT DROP",
+        (
+            "CREATE TEMP TABLE stage_calls (id bigint, unique_id text PRIMARY KEY, enterprise_id text,"
+            " token text, start_time timestamptz, end_time timestamptz, duration integer,"
+            " phone_number text, trunk text, main_extension text, extensions_count integer,"
+            " call_type text, call_status text, is_answered boolean, data_source text,"
+            " asterisk_host text, raw_data json, answered_by text, answered_at timestamptz,"
+            " final_extension text, transfer_chain json, leg_count integer) ON COMMIT DROP"
+        ),
+        (
+            "CREATE TEMP TABLE stage_participants (call_id bigint, extension text,"
+            " participant_status text, ring_order integer, dial_start timestamptz,"
+            " answer_time timestamptz, hangup_time timestamptz, talk_order integer) ON COMMIT DROP"
+        ),
         "CREATE TEMP TABLE stage_links (unique_id text PRIMARY KEY, call_id bigint) ON COMMIT DROP",
         "CREATE TEMP TABLE stage_keys (key text PRIMARY KEY) ON COMMIT DROP",
         "CREATE TEMP TABLE stage_ids (id bigint PRIMARY KEY) ON COMMIT DROP",
     ],
     "sqlite": [
-        "CREATE TEMP TABLE stage_rejects (source_id INTEGER, event_type TEXT, unique_id TEXT,"
-        " raw_text TEXT, reason TEXT)",
+        (
+            "CREATE TEMP TABLE stage_rejects (source_id INTEGER, event_type TEXT, unique_id TEXT,"
+            " raw_text TEXT, reason TEXT)"
+        ),
         "CREATE TEMP TABLE stage_uids (unique_id TEXT PRIMARY KEY)",
         "CREATE TEMP TABLE stage_reserved (unique_id TEXT, call_id INTEGER PRIMARY KEY)",
-        "CREATE TEMP TABLE stage_calls (id INTEGER, unique_id TEXT PRIMARY KEY, enterprise_id TEXT,"
-        " token TEXT, start_time TEXT, end_time TEXT, duration INTEGER, phone_number TEXT,"
-        " trunk TEXT, main_extension TEXT, extensions_count INTEGER, call_type TEXT,"
-        " call_status TEXT, is_answered INTEGER, data_source TEXT, asterisk_host TEXT,"
-        " raw_data TEXT, answered_by TEXT, answered_at TEXT, final_extension TEXT,"
-        " transfer_chain TEXT, leg_count INTEGER)",
-        "CREATE TEMP TABLE stage_participants (call_id INTEGER, extension TEXT,"
-        " participant_status TEXT, ring_order INTEGER, dial_start TEXT, answer_time TEXT,"
-        " hangup_time TEXT, talk_order INTEGER)",
+        (
+            "CREATE TEMP TABLE stage_calls (id INTEGER, unique_id TEXT PRIMARY KEY, enterprise_id TEXT,"
+            " token TEXT, start_time TEXT, end_time TEXT, duration INTEGER, phone_number TEXT,"
+            " trunk TEXT, main_extension TEXT, extensions_count INTEGER, call_type TEXT,"
+            " call_status TEXT, is_answered INTEGER, data_source TEXT, asterisk_host TEXT,"
+            " raw_data TEXT, answered_by TEXT, answered_at TEXT, final_extension TEXT,"
+            " transfer_chain TEXT, leg_count INTEGER)"
+        ),
+        (
+            "CREATE TEMP TABLE stage_participants (call_id INTEGER, extension TEXT,"
+            " participant_status TEXT, ring_order INTEGER, dial_start TEXT, answer_time TEXT,"
+            " hangup_time TEXT, talk_order INTEGER)"
+        ),
         "CREATE TEMP TABLE stage_links (unique_id TEXT PRIMARY KEY, call_id INTEGER)",
         "CREATE TEMP TABLE stage_keys (key TEXT PRIMARY KEY)",
         "CREATE TEMP TABLE stage_ids (id INTEGER PRIMARY KEY)",
@@ -102,7 +114,7 @@ class Stager:
         """PostgreSQL takes aware datetimes; SQLite gets SQLAlchemy's naive-UTC text form."""
         if value is None or self.dialect == "postgresql":
             return value
-        return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def date(self, value: date) -> Any:
         return value if self.dialect == "postgresql" else value.isoformat()
@@ -129,11 +141,13 @@ class Stager:
             return 0
         if self.dialect == "postgresql":
             raw = self.conn.connection.dbapi_connection
-            with raw.cursor() as cursor:  # type: ignore[union-attr]
-                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types(_pg_types(columns))
-                    for row in rows:
-                        copy.write_row(row)
+            with (
+                raw.cursor() as cursor,  # type: ignore[union-attr]
+                cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(_pg_types(columns))
+                for row in rows:
+                    copy.write_row(row)
             return len(rows)
         marks = ", ".join("?" for _ in columns.split(","))
         result = self.conn.exec_driver_sql(

@@ -1,7 +1,8 @@
 """The dialect's ``INSERT … ON CONFLICT`` construct (PostgreSQL and SQLite share its API)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite

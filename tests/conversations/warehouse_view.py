@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,13 +13,13 @@ MINSK = ZoneInfo("Europe/Minsk")
 
 
 def _local(value: Any) -> str | None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if value is None:
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(MINSK).strftime("%Y-%m-%d %H:%M:%S")
 
 

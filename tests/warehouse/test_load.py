@@ -1,9 +1,7 @@
 """Loading on SQLite and PostgreSQL: idempotence, flows, late hangups, bad input, failures."""
 from __future__ import annotations
 
-import json
 import sqlite3
-from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -43,7 +41,7 @@ def run(engine: Engine, path: Path, flow: Flow, settings: Settings, enterprise: 
 
 
 def one_call(uid: str, *, answered: bool = True, status: str = "<Response [200]>", t: int = 0) -> list:
-    at = lambda s: f"2025-07-03 10:{t:02d}:{s:02d}"  # noqa: E731
+    at = lambda s: f"2025-07-03 10:{t:02d}:{s:02d}"
     return [
         row("start", uid, at(0), status, Phone="+375291112233", CallType=0, Trunk="trunk1"),
         row("dial", uid, at(1), status, Phone="+375291112233", Extensions=["201", "202"], CallType=0),

@@ -7,8 +7,8 @@ themselves are recomputed by ``asterisk-pipeline calls rebuild`` (run it after u
 Revision ID: 0003
 Revises: 0002
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"
