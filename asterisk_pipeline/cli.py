@@ -5,10 +5,12 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -103,10 +105,46 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--force", action="store_true", help="re-import days already imported")
     history.add_argument("--db", metavar="URL", help=db_help)
 
-    stats = commands.add_parser("stats", help="calls, answered share and average duration")
+    stats = commands.add_parser(
+        "stats", help="conversations, answered share, average duration (or per extension)",
+        description="Statistics over conversations (calls), never over legs: per enterprise and data "
+        "source, per PBX-local day with --by-day, or per extension (rang, answered, missed) with "
+        "--by-extension.",
+    )
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    stats.add_argument("--by-day", action="store_true", help="also group by UTC day of start time")
+    group = stats.add_mutually_exclusive_group()
+    group.add_argument("--by-day", action="store_true", help="also group by the PBX-local day of the start")
+    group.add_argument("--by-extension", action="store_true", help="per extension: rang, answered, missed")
+    stats.add_argument("--enterprise", action="append", metavar="NUMBER", help="only these (repeatable)")
     stats.add_argument("--db", metavar="URL", help=db_help)
+
+    calls_cmd = commands.add_parser("calls", help="look at one conversation, or rebuild them")
+    call_commands = calls_cmd.add_subparsers(dest="calls_command", required=True, metavar="ACTION")
+    show = call_commands.add_parser(
+        "show", help="one conversation: call, legs, participants and event timeline",
+        description="What happened to this call? Prints the conversation a UniqueId (its primary or "
+        "any of its legs) belongs to: direction, who rang, who answered, each transfer, and every "
+        "event in time order (PBX-local times). Exits 1 when no call holds the UniqueId.",
+    )
+    show.add_argument("unique_id", metavar="UNIQUEID")
+    show.add_argument("--enterprise", metavar="NUMBER", help="when the UniqueId exists on several PBXes")
+    show.add_argument("--json", action="store_true", help="print JSON (UTC times)")
+    show.add_argument("--db", metavar="URL", help=db_help)
+    rebuild = call_commands.add_parser(
+        "rebuild", help="re-assemble stored conversations (after `db upgrade`)",
+        description="Rebuild calls, legs and participants from what the warehouse stores, one "
+        "transaction per enterprise, day and table: safe to interrupt and to repeat. Days stored "
+        "by a version before conversations also re-read their day file when it is at hand (history "
+        "cache, local mirror, or the PBX), because that version merged identical APIlogs bridge "
+        "rows; days rebuilt without it list the calls that may differ. Progress goes to stderr, "
+        "one JSON line per day to stdout.",
+    )
+    rebuild.add_argument("--enterprise", metavar="NUMBER", help="only this enterprise")
+    rebuild.add_argument("--date-from", type=_date, help="first file date (default: the first stored)")
+    rebuild.add_argument("--date-to", type=_date, help="last file date (default: the last stored)")
+    rebuild.add_argument("--warehouse-only", action="store_true",
+                         help="never fetch day files, even for days of a previous version")
+    rebuild.add_argument("--db", metavar="URL", help=db_help)
 
     serve = commands.add_parser(
         "serve", help="run the REST sidecar (the old service's API, port 8007)",
@@ -220,31 +258,149 @@ def cmd_import_file(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from .warehouse.stats import call_stats
+    from .fleet import Fleet
+    from .warehouse.stats import call_stats, extension_stats
 
     engine = _engine(args.db, settings)
     _require_schema(engine)
+    only = set(args.enterprise) if args.enterprise else None
     with engine.connect() as conn:
-        rows = call_stats(conn, by_day=args.by_day)
+        if args.by_extension:
+            per_extension = extension_stats(conn, enterprises=only)
+        else:
+            rows = call_stats(conn, by_day=args.by_day, zone_of=Fleet.load(settings).timezone,
+                              enterprises=only)
+    if args.by_extension:
+        if args.json:
+            print(json.dumps([asdict(row) for row in per_extension], ensure_ascii=False))
+            return EXIT_OK
+        _print_table(
+            ["enterprise", "extension", "rang", "answered", "missed"],
+            [[r.enterprise_id, r.extension, str(r.rang), str(r.answered), str(r.missed)]
+             for r in per_extension],
+        )
+        return EXIT_OK
     if args.json:
         print(json.dumps([asdict(row) for row in rows], ensure_ascii=False))
         return EXIT_OK
     header = ["enterprise", "data_source"] + (["day"] if args.by_day else []) + [
-        "calls", "answered", "answered_%", "avg_duration_s",
+        "calls", "answered", "answered_%", "avg_duration_s", "legs_folded", "transfers",
     ]
-    table = [header]
-    for row in rows:
-        table.append(
-            [row.enterprise_id, row.data_source] + ([row.day or "-"] if args.by_day else []) + [
-                str(row.calls), str(row.answered), f"{100 * row.answered_share:.1f}",
-                f"{row.avg_duration:.1f}" if row.avg_duration is not None else "-",
-            ]
-        )
+    _print_table(header, [
+        [row.enterprise_id, row.data_source] + ([row.day or "-"] if args.by_day else []) + [
+            str(row.calls), str(row.answered), f"{100 * row.answered_share:.1f}",
+            f"{row.avg_duration:.1f}" if row.avg_duration is not None else "-",
+            str(row.legs_folded), str(row.transfers),
+        ]
+        for row in rows
+    ])
+    return EXIT_OK
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    table = [header, *rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     if not rows:
         print("(no calls yet)")
+
+
+def cmd_calls_show(args: argparse.Namespace, settings: Settings) -> int:
+    from .fleet import Fleet
+    from .warehouse.call_view import call_detail, find_calls, unlinked_leg
+
+    engine = _engine(args.db, settings)
+    _require_schema(engine)
+    with engine.connect() as conn:
+        found = find_calls(conn, args.unique_id, args.enterprise)
+        if len(found) > 1:
+            raise CliError(
+                f"UniqueId {args.unique_id} belongs to calls of enterprises "
+                f"{', '.join(f['enterprise_id'] for f in found)}: pass --enterprise"
+            )
+        if not found:
+            loose = unlinked_leg(conn, args.unique_id, args.enterprise)
+            if loose:
+                print(json.dumps({"unlinked_forwarding_leg": loose}, default=str, ensure_ascii=False)
+                      if args.json else
+                      f"{args.unique_id} is a forwarding leg the rows cannot tie to one call (SPEC §4.2)")
+                return EXIT_OK
+            print(f"asterisk-pipeline: no call holds UniqueId {args.unique_id}", file=sys.stderr)
+            return EXIT_FAILED
+        detail = call_detail(conn, found[0]["id"])
+    if args.json:
+        print(json.dumps(detail, default=lambda v: v.isoformat(), ensure_ascii=False))
+        return EXIT_OK
+    zone = Fleet.load(settings).timezone(detail["call"]["enterprise_id"])
+    print(_render_call(detail, zone))
+    return EXIT_OK
+
+
+def _render_call(detail: dict[str, Any], zone: Any) -> str:
+    def local(value: Any) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
+
+    call = detail["call"]
+    kinds = {"0": "incoming", "1": "outgoing", "2": "internal"}
+    chain = call["transfer_chain"]
+    kind = kinds.get(call["call_type"], call["call_type"])
+    answered = "answered" if call["is_answered"] else "not answered"
+    plural = "s" if len(chain) != 2 else ""
+    rang = ", ".join(
+        f"{p['extension']} ({p['participant_status']}"
+        + (f", held #{p['talk_order']}" if p["talk_order"] else "") + ")"
+        for p in detail["participants"]
+    )
+    lines = [
+        (f"call {call['unique_id']} (enterprise {call['enterprise_id']}, {call['data_source']}):"
+         f" {kind} {call['phone_number'] or '-'}"),
+        (f"  {local(call['start_time'])} → {local(call['end_time'])}, {call['duration']} s,"
+         f" {answered} (CallStatus {call['call_status']})"),
+        (f"  answered by {call['answered_by'] or '-'} at {local(call['answered_at'])};"
+         f" talked last: {call['final_extension'] or '-'}"),
+        f"  held by: {' → '.join(chain) if chain else '-'} ({max(len(chain) - 1, 0)} transfer{plural})",
+        f"  rang: {rang or '-'}",
+        f"  legs ({call['leg_count']}):",
+    ]
+    for leg in detail["legs"]:
+        lines.append(
+            f"    {leg['role']:<7} {leg['unique_id']:<18} {leg['channel'] or '-':<44}"
+            f" CallType {leg['call_type'] or '-'} CallStatus {leg['call_status'] or '-'}"
+        )
+    lines.append("  timeline:")
+    for event in detail["timeline"]:
+        lines.append(f"    {local(event['at'])}  {event['unique_id']:<18} {event['what']}")
+    return "\n".join(lines)
+
+
+def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from .sync.rebuild import DayRebuild, rebuild_calls
+
+    engine = _engine(args.db, settings)
+    _require_schema(engine)
+    if args.date_from and args.date_to and args.date_from > args.date_to:
+        raise CliError("--date-from is after --date-to")
+    began = time.monotonic()
+
+    def progress(day: DayRebuild, done: int, total: int) -> None:
+        print(json.dumps(asdict(day), ensure_ascii=False), flush=True)
+        print(
+            f"[{done}/{total}] {day.enterprise} {day.file_date} {day.table}: {day.rows} rows,"
+            f" {day.new_calls} new + {day.recomputed_calls} recomputed calls ({day.source})"
+            f"{f', {len(day.not_exact)} not exact' if day.not_exact else ''}"
+            f" — {time.monotonic() - began:.1f} s",
+            file=sys.stderr, flush=True,
+        )
+
+    reports = rebuild_calls(
+        engine, settings, enterprise=args.enterprise, date_from=args.date_from,
+        date_to=args.date_to, use_files=not args.warehouse_only, progress=progress,
+    )
+    inexact = sum(len(r.not_exact) for r in reports)
+    print(f"rebuilt {len(reports)} day files; {inexact} calls may differ from a fresh import"
+          " (their day file was not at hand)" if inexact else f"rebuilt {len(reports)} day files",
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -355,6 +511,8 @@ HANDLERS = {
     ("sync", "live"): cmd_sync_live,
     ("sync", "history"): cmd_sync_history,
     ("stats", None): cmd_stats,
+    ("calls", "show"): cmd_calls_show,
+    ("calls", "rebuild"): cmd_calls_rebuild,
     ("simulate", None): cmd_simulate,
     ("serve", None): cmd_serve,
 }

@@ -99,9 +99,17 @@ class Fleet:
     def _for(self, number: str) -> Overrides:
         return self.overrides.get(number, Overrides())
 
-    def timezone(self, enterprise: Enterprise) -> ZoneInfo:
-        zone = self._for(enterprise.number).timezone
-        return _zone(zone) if zone else self.settings.timezone_for(enterprise.number)
+    def timezone(self, enterprise: Enterprise | str) -> ZoneInfo:
+        """The one answer to "which time zone is this enterprise's PBX in": the fleet file's
+        zone, else ``ASTERISK_ENTERPRISE_TIMEZONES``, else the shared ``ASTERISK_PBX_TIMEZONE``."""
+        number = enterprise if isinstance(enterprise, str) else enterprise.number
+        zone = self._for(number).timezone or self.settings.enterprise_timezones.get(number)
+        return _zone(zone or self.settings.pbx_timezone)
+
+    @property
+    def default_timezone(self) -> ZoneInfo:
+        """The shared PBX zone (for answers that span enterprises, e.g. "today")."""
+        return _zone(self.settings.pbx_timezone)
 
     def transport(self, enterprise: Enterprise) -> Transport:
         o, s = self._for(enterprise.number), self.settings

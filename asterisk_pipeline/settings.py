@@ -146,9 +146,6 @@ class Settings(BaseSettings):
             return self.ssh_password_file.read_text().strip()
         return None
 
-    def timezone_for(self, enterprise: str) -> ZoneInfo:
-        """The PBX time zone of one enterprise (its override, else the shared default)."""
-        return _zone(self.enterprise_timezones.get(enterprise, self.pbx_timezone))
 
 
 def _zone(name: str) -> ZoneInfo:

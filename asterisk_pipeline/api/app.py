@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__
+from ..fleet import Fleet
 from ..model import Flow
 from ..settings import Settings
 from ..warehouse.db import make_engine
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
     launcher = SyncLauncher(client)
     cache = MarkedCache()
     bearer = HTTPBearer(auto_error=False, description="ASTERISK_API_TOKEN, when configured")
-    zone = settings.timezone_for("")
+    zone = Fleet.load(settings).default_timezone
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -127,6 +127,9 @@ def _stats_metadata(stats: CallStats | None) -> dict[str, Any]:
         "day_calls": stats.calls,
         "answered_share": round(stats.answered_share, 4),
         "avg_duration_s": round(stats.avg_duration, 1) if stats.avg_duration is not None else None,
+        "conversations": stats.calls,
+        "legs_folded": stats.legs_folded,
+        "transfers": stats.transfers,
     }
 
 
@@ -183,12 +186,15 @@ def history_sync(
         with engine.connect() as conn:
             by_day = {
                 (s.enterprise_id, s.day): s
-                for s in call_stats(conn, by_day=True)
+                for s in call_stats(
+                    conn, by_day=True, zone_of=fleet_.timezone,
+                    enterprises={o.enterprise for _, o in landed},
+                )
                 if s.data_source == "downloaded"
             }
     for key, outcome in landed:
         meta = _outcome_metadata(outcome)
-        # call_stats groups by UTC day of start_time: a close, cheap proxy for the PBX day.
+        # conversations by the PBX-local day of their start (SPEC §4.5)
         stats = by_day.get((outcome.enterprise, outcome.file_date))
         for asset_key in HISTORY_KEYS:
             extra = _stats_metadata(stats) if asset_key == CALLS else {}

@@ -167,7 +167,7 @@ def _read(
                 )
                 if seen is not None:
                     batch.append(seen)
-                    sightings.append(_sighting(seen, outcome.body_hash))
+                    sightings.append(sighting_row(seen, outcome.body_hash))
             else:
                 rejects.append(outcome)  # type: ignore[arg-type]
         if chunk:
@@ -179,7 +179,7 @@ def _read(
     return batch, rows_read, events_read, rejected, last_id
 
 
-def _sighting(row: ConvRow, body_hash: bytes) -> SightingRow:
+def sighting_row(row: ConvRow, body_hash: bytes) -> SightingRow:
     channel = parse_channel(row.channel)
     base = channel.local_base if channel is not None else None
     return (row.order[1], row.unique_id, row.kind, body_hash, row.at, row.delivered, row.bridge_id, base)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..fleet import Fleet
 from ..model import Enterprise, Flow
 from ..pbx.files import DayFile, SourceError
 from ..pbx.transport import TransportError
@@ -115,7 +116,7 @@ def run_import(
         enterprise=enterprise,
         flow=flow,
         file_date=file_date,
-        tz=tz or settings.timezone_for(enterprise.number),
+        tz=tz or Fleet.load(settings).timezone(enterprise),
         force=force,
         live_import_all=settings.live_import_all,
     )

@@ -101,19 +101,16 @@ class SightingReader:
         self.stager.replace("stage_keys", [(k,) for k in unique])
         return bool(unique)
 
-    def rows_of(self, unique_ids: Iterable[str]) -> list[StoredRow]:
-        if not self._keys(unique_ids):
-            return []
+    def _select(self, source: str, where: str) -> list[StoredRow]:
         raw = "e.raw_data::text" if self.stager.dialect == "postgresql" else "e.raw_data"
         result = self.conn.execute(
             _fd(
                 f"SELECT s.file_date, s.source_id, s.event_timestamp, s.unique_id, s.event_type,"
-                f" s.delivered, {raw} FROM stage_keys k"
-                " JOIN event_sightings s ON s.enterprise_id = :ent AND s.unique_id = k.key"
+                f" s.delivered, {raw} FROM {source}"
                 " JOIN call_events e ON e.enterprise_id = s.enterprise_id"
                 " AND e.unique_id = s.unique_id AND e.event_type = s.event_type"
                 " AND e.body_hash = s.body_hash"
-                " WHERE s.source_table = :tbl" + self._not_current
+                f" WHERE s.source_table = :tbl{where} ORDER BY s.file_date, s.source_id"
             ),
             self.params,
         )
@@ -121,6 +118,18 @@ class SightingReader:
             StoredRow(_as_date(fd), int(sid), at, uid, kind, bool(ok), raw_json)
             for fd, sid, at, uid, kind, ok, raw_json in result
         ]
+
+    def rows_of(self, unique_ids: Iterable[str]) -> list[StoredRow]:
+        if not self._keys(unique_ids):
+            return []
+        return self._select(
+            "stage_keys k JOIN event_sightings s ON s.enterprise_id = :ent AND s.unique_id = k.key",
+            self._not_current,
+        )
+
+    def rows_of_day(self) -> list[StoredRow]:
+        """Every stored row of the day file and table (what a rebuild re-assembles)."""
+        return self._select("event_sightings s", " AND s.enterprise_id = :ent AND s.file_date = :fd")
 
     def uids_by_key(self, column: str, keys: Iterable[str], near: date | None = None) -> set[str]:
         """UniqueIds whose rows carry one of ``keys`` in ``column`` (bridge_id or local_base)."""
@@ -265,4 +274,68 @@ def link_events(stager: Stager, enterprise: str, links: dict[str, int | None]) -
             " AND call_events.call_id IS DISTINCT FROM s.call_id"
         ),
         {"ent": enterprise},
+    )
+
+
+def stored_days(
+    conn: Connection, enterprise: str | None, date_from: date | None, date_to: date | None,
+) -> list[tuple[str, date, str]]:
+    """(enterprise, file date, table) of every day a conversation can be rebuilt from."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if enterprise is not None:
+        clauses.append("enterprise_id = :ent")
+        params["ent"] = enterprise
+    if date_from is not None:
+        clauses.append("file_date >= :lo")
+        params["lo"] = date_from
+    if date_to is not None:
+        clauses.append("file_date <= :hi")
+        params["hi"] = date_to
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    statement = text(
+        f"SELECT DISTINCT enterprise_id, file_date, source_table FROM call_events{where}"
+        " ORDER BY enterprise_id, file_date, source_table"
+    )
+    typed = [bindparam(name, type_=Date()) for name in ("lo", "hi") if name in params]
+    if typed:
+        statement = statement.bindparams(*typed)
+    return [(ent, _as_date(fd), tbl) for ent, fd, tbl in conn.execute(statement, params)]
+
+
+def events_without_sightings(
+    stager: Stager, enterprise: str, file_date: date, table: str, kinds: Iterable[str],
+) -> list[tuple[StoredRow, bytes]]:
+    """Events a conversation reads that an older version stored without their sighting."""
+    raw = "e.raw_data::text" if stager.dialect == "postgresql" else "e.raw_data"
+    names = sorted(kinds)
+    marks = ", ".join(f":k{i}" for i in range(len(names)))
+    result = stager.conn.execute(
+        _fd(
+            f"SELECT e.file_date, e.source_id, e.event_timestamp, e.unique_id, e.event_type,"
+            f" e.delivered, {raw}, e.body_hash FROM call_events e"
+            " WHERE e.enterprise_id = :ent AND e.file_date = :fd AND e.source_table = :tbl"
+            f" AND e.event_type IN ({marks}) AND NOT EXISTS (SELECT 1 FROM event_sightings s"
+            " WHERE s.enterprise_id = e.enterprise_id AND s.source_table = e.source_table"
+            " AND s.file_date = e.file_date AND s.source_id = e.source_id)"
+            " ORDER BY e.source_id"
+        ),
+        {"ent": enterprise, "fd": file_date, "tbl": table, **{f"k{i}": n for i, n in enumerate(names)}},
+    )
+    return [
+        (StoredRow(_as_date(fd), int(sid), at, uid, kind, bool(ok), raw_json), bytes(digest))
+        for fd, sid, at, uid, kind, ok, raw_json, digest in result
+    ]
+
+
+def insert_sightings(
+    stager: Stager, enterprise: str, table: str, file_date: date, rows: list[tuple[Any, ...]],
+) -> None:
+    """Sightings (source_id, unique_id, event_type, body_hash, at, delivered, bridge, base)."""
+    day, time = stager.date(file_date), stager.time
+    stager.insert(
+        "event_sightings",
+        SIGHTING_COLUMNS,
+        [(enterprise, table, day, sid, uid, kind, digest, time(at), ok, bridge, base)
+         for sid, uid, kind, digest, at, ok, bridge, base in rows],
     )

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from ..model import Rejected
-from .conversation_store import SIGHTING_COLUMNS
+from .conversation_store import insert_sightings
 from .staging import Stager
 
 
@@ -145,16 +145,7 @@ class EventWriter:
             "stage_rejects",
             [(r.source_id, r.event_type, r.unique_id, r.raw_text, r.reason) for r in rejects],
         )
-        if sightings:
-            ent, table, day, time = self.enterprise, self.source_table, stager.date(self.file_date), stager.time
-            stager.insert(
-                "event_sightings",
-                SIGHTING_COLUMNS,
-                [
-                    (ent, table, day, sid, uid, kind, digest, time(at), ok, bridge, base)
-                    for sid, uid, kind, digest, at, ok, bridge, base in sightings
-                ],
-            )
+        insert_sightings(stager, self.enterprise, self.source_table, self.file_date, sightings)
 
     def _not_stored_yet(self, events: list[EventRow]) -> list[EventRow]:
         """The first copy of each identity in the chunk that ``call_events`` does not hold.

@@ -171,8 +171,8 @@ def test_cli_import_then_live_gives_the_answer_once(tmp_path: Path, name: str):
 
     cli("db", "upgrade")
     cli("enterprise", "add", ENT.number, "--name", "VOS", "--host", "vos.vochi.lan", "--secret", "s3")
-    cli("import-file", ENT.number, str(path), "--flow", "history")
-    cli("import-file", ENT.number, str(path), "--flow", "live")
+    cli("import-file", str(path), "--enterprise", ENT.number, "--flow", "history")
+    cli("import-file", str(path), "--enterprise", ENT.number, "--flow", "live")
     from asterisk_pipeline.warehouse.db import make_engine
 
     engine = make_engine(db)
