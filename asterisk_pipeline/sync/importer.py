@@ -286,6 +286,7 @@ def write_conversations(
     owners = store.leg_owners(stager, enterprise, uids)
 
     doomed: set[int] = set()
+    kept: set[int] = set()
     new_rows: list[tuple[Any, ...]] = []
     again_rows: list[tuple[Any, ...]] = []
     participant_rows: list[tuple[Any, ...]] = []
@@ -334,6 +335,8 @@ def write_conversations(
                 leg_rows.extend(_leg_row(None, enterprise, leg, time) for leg in conv.legs)
         for uid in conv.unique_ids:
             links[uid] = target
+        if target is not None:
+            kept.add(target)
 
     # Events written with an id reserved for a UniqueId that got no call of its own.
     for uid in call_ids.reserved:
@@ -343,7 +346,8 @@ def write_conversations(
             if links.get(uid, -1) == written:
                 del links[uid]  # already right: no update
 
-    store.delete_calls(stager, doomed)
+    # A call kept by one conversation is never superseded by another that once shared a leg.
+    store.delete_calls(stager, doomed - kept)
     store.insert_calls(stager, new_rows)
     store.update_calls(stager, again_rows, {"ent": enterprise})
     store.replace_legs(stager, enterprise, leg_uids, leg_rows)

@@ -1,0 +1,128 @@
+"""However the rows are split into reads, the warehouse ends the same (SPEC §4.3): a busy day of
+every shape, imported whole, in live cycles of a few rows, and as history with and without
+BridgeUniqueid on bridge rows; ambiguous forwarding legs stored without a call."""
+from __future__ import annotations
+
+import random
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from asterisk_pipeline.model import Enterprise, Flow
+from asterisk_pipeline.settings import Settings
+from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.warehouse.db import make_engine, write_transaction
+from asterisk_pipeline.warehouse.registry import upsert_enterprise
+from tests.conversations import shapes
+from tests.conversations.shapes import Pbx
+from tests.conversations.test_recorded_examples import _fresh_like
+from tests.factories import append, create_day_file
+from tests.warehouse.snapshot import count, snapshot
+
+ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327")
+DAY = date(2025, 7, 3)
+
+
+def busy_day(seed: int = 7, n: int = 60) -> tuple[Pbx, list[dict]]:
+    rng = random.Random(seed)
+    pbx = Pbx()
+    expected = []
+    makers = [
+        lambda at: shapes.answered_incoming(pbx, at, rng.choice(["375291110001", "375291110002"]), rng.choice(["150", "151"])),
+        lambda at: shapes.attended_transfer(pbx, at, "375291110001", rng.sample(["150", "151", "152"], rng.choice([2, 3]))),
+        lambda at: shapes.internal_call(pbx, at, "152", "151", misleading=rng.random() < 0.5),
+        lambda at: shapes.blind_transfer_to_busy(pbx, at, "375291110002", "150", "152"),
+        lambda at: shapes.forwarded_to_mobile(pbx, at, "375291110003", "150", "375290000002", rng.random() < 0.5),
+        lambda at: shapes.unanswered_consultation(pbx, at, "375291110001", "151", "152"),
+        lambda at: shapes.outgoing_call(pbx, at, "151", "375291110009"),
+    ]
+    for i in range(n):
+        expected.append(makers[i % len(makers)](i * 7.0))
+    return pbx, expected
+
+
+def _load(engine: Engine, settings: Settings, path: Path, flow: Flow) -> None:
+    outcome = import_day_file(engine, ENT, path, flow=flow, file_date=DAY, settings=settings)
+    assert outcome.ok, outcome
+
+
+def _new_warehouse(db_url: str, tmp_path: Path, pg_template: str, name: str) -> Engine:
+    engine = make_engine(_fresh_like(db_url, tmp_path / name, pg_template) if name else db_url)
+    with write_transaction(engine) as conn:
+        upsert_enterprise(conn, ENT)
+    return engine
+
+
+@pytest.mark.parametrize("cycle", [1, 4])
+def test_live_cycles_of_a_busy_day_equal_one_import(db_url: str, pg_template, tmp_path: Path, cycle: int):
+    pbx, expected = busy_day(n=21 if cycle == 1 else 42)
+    rows = pbx.sorted_rows()
+    settings = Settings(home=tmp_path / "home", live_import_all=True)
+    (tmp_path / "w").mkdir()
+    cycled = _new_warehouse(db_url, tmp_path, pg_template, "")
+    path = create_day_file(tmp_path / "cycles" / "Listen_AMI_2025-07-03.db")
+    sizes = random.Random(cycle)
+    start = 0
+    while start < len(rows):
+        step = cycle if cycle == 1 else sizes.randint(1, 5)
+        append(path, rows[start:start + step], "AlternativeAPIlogs")
+        _load(cycled, settings, path, Flow.LIVE)
+        start += step
+    whole = _new_warehouse(db_url, tmp_path, pg_template, "w")
+    once = create_day_file(tmp_path / "once" / "Listen_AMI_2025-07-03.db")
+    append(once, rows, "AlternativeAPIlogs")
+    _load(whole, settings, once, Flow.LIVE)
+    assert snapshot(cycled) == snapshot(whole)
+    assert count(whole, "calls") == len(expected)
+    with whole.connect() as conn:
+        primaries = set(conn.execute(text("SELECT unique_id FROM calls")).scalars())
+    assert primaries == {e["primary"] for e in expected}
+    cycled.dispose()
+    whole.dispose()
+
+
+def test_history_with_and_without_bridge_ids_gives_the_same_conversations(db_url: str, pg_template, tmp_path: Path):
+    pbx, expected = busy_day(n=35)
+    settings = Settings(home=tmp_path / "home")
+    pictures = []
+    for strip in (False, True):
+        (tmp_path / str(strip)).mkdir()
+        engine = _new_warehouse(db_url, tmp_path, pg_template, str(strip))
+        path = create_day_file(tmp_path / f"f{strip}" / "Listen_AMI_2025-07-03.db")
+        append(path, pbx.sorted_rows(strip_bridge_ids=strip), "APIlogs")
+        _load(engine, settings, path, Flow.HISTORY)
+        picture = snapshot(engine)
+        pictures.append({k: picture[k] for k in ("calls", "legs", "participants")})
+        engine.dispose()
+    assert pictures[0] == pictures[1]
+    assert len(pictures[0]["calls"]) == len(expected)
+
+
+def test_ambiguous_forwarding_leg_is_a_leg_without_call(engine: Engine, tmp_path: Path):
+    pbx = Pbx()
+    mobile = "375290000002"
+    a = shapes.answered_incoming(pbx, 0, "375291110001", "150", talk=60)
+    b = shapes.answered_incoming(pbx, 1, "375291110002", "151", talk=60)
+    for item, at in ((a, 0.6), (b, 1.6)):
+        pbx.dial(at, item["primary"], "x", ["201", mobile])
+    one_name, two_name = pbx.local(mobile, "179e93af")
+    one, two = pbx.uid(3), pbx.uid(3)
+    pbx.add(3, "new_callerid", one, Channel=one_name, CallerIDNum=shapes.TRUNK, ConnectedLineNum="x")
+    pbx.add(3, "new_callerid", two, Channel=two_name, CallerIDNum="x", ConnectedLineNum=shapes.TRUNK)
+    pbx.dial(3, two, mobile, ["375291110001"], call_type=1)
+    pbx.hangup(9, two, phone=mobile, extensions=["375291110001"], call_type=1, status="0", start=3)
+    with write_transaction(engine) as conn:
+        upsert_enterprise(conn, ENT)
+    path = create_day_file(tmp_path / "Listen_AMI_2025-07-03.db")
+    append(path, pbx.sorted_rows(), "APIlogs")
+    _load(engine, Settings(home=tmp_path / "home"), path, Flow.HISTORY)
+    assert count(engine, "calls") == 2
+    assert count(engine, "call_legs", "call_id IS NULL") == 2
+    with engine.connect() as conn:
+        loose = set(conn.execute(text("SELECT unique_id FROM call_legs WHERE call_id IS NULL")).scalars())
+        unlinked_events = conn.execute(text(
+            "SELECT count(*) FROM call_events WHERE unique_id IN (:a, :b) AND call_id IS NOT NULL"
+        ), {"a": one, "b": two}).scalar_one()
+    assert loose == {one, two} and unlinked_events == 0
