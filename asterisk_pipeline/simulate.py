@@ -14,6 +14,14 @@ Two writers:
   the way the real listener does - one INSERT and one COMMIT per row, rollback journal - so that
   readers can be tested against a file that is being written.
 
+Conversations: most calls are one UniqueId (shape ``"simple"``), but by default about a fifth
+are the multi-UniqueId shapes of SPEC §2.3 (:data:`SHAPES`: attended transfers over Local
+channels, blind transfers, FollowMe to a mobile, internal calls, a busy manager, one caller in
+two concurrent calls), modelled on the recorded conversations in ``examples/conversations``.
+Each :class:`SimCall` is one conversation and carries its ground truth (``legs``,
+``direction``, ``transfer_chain``, ``shape``...), so tests can check the assembly of SPEC §4.2.
+``complex_share=0`` gives the historical one-UniqueId-per-call output, byte for byte.
+
 Only the Python standard library is used.
 """
 from __future__ import annotations
@@ -168,7 +176,12 @@ class SimEvent(NamedTuple):
 
 @dataclass(frozen=True)
 class SimCall:
-    """A generated call with all its events (also those not written yet), for split writes."""
+    """A generated conversation with all its events (also those not written yet).
+
+    ``unique_id`` is the primary UniqueId (SPEC §4.2); ``call_status``, ``call_type`` and
+    ``extensions`` are the primary's final hangup's; ``answered`` is whether somebody held the
+    conversation (only a blind transfer to a busy extension has it True with status "0").
+    """
 
     unique_id: str
     day: date
