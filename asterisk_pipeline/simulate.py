@@ -9,7 +9,8 @@ never the wall clock.
 Two writers:
 
 * :func:`write_day_file` builds a whole day in one transaction (fast path for fixtures and
-  benchmarks: 110,000 calls, ~0.9 M APIlogs rows and ~2.1 M rows in all, in about 16 s).
+  benchmarks: 110,000 calls, ~0.9 M APIlogs rows and ~2.1 M rows in all, in about 16 s with
+  ``complex_share=0``; the default conversation shapes add about 25% rows and time).
 * :func:`append_calls` / :func:`append_events` / :func:`append_rows` add rows to an existing file
   the way the real listener does - one INSERT and one COMMIT per row, rollback journal - so that
   readers can be tested against a file that is being written.
