@@ -9,10 +9,19 @@ never the wall clock.
 Two writers:
 
 * :func:`write_day_file` builds a whole day in one transaction (fast path for fixtures and
-  benchmarks: 110,000 calls, ~0.9 M APIlogs rows and ~2.1 M rows in all, in about 16 s).
+  benchmarks: 110,000 calls, ~0.9 M APIlogs rows and ~2.1 M rows in all, in about 16 s with
+  ``complex_share=0``; the default conversation shapes add about 25% rows and time).
 * :func:`append_calls` / :func:`append_events` / :func:`append_rows` add rows to an existing file
   the way the real listener does - one INSERT and one COMMIT per row, rollback journal - so that
   readers can be tested against a file that is being written.
+
+Conversations: most calls are one UniqueId (shape ``"simple"``), but by default about a fifth
+are the multi-UniqueId shapes of SPEC §2.3 (:data:`SHAPES`: attended transfers over Local
+channels, blind transfers, FollowMe to a mobile, internal calls, a busy manager, one caller in
+two concurrent calls), modelled on the recorded conversations in ``examples/conversations``.
+Each :class:`SimCall` is one conversation and carries its ground truth (``legs``,
+``direction``, ``transfer_chain``, ``shape``...), so tests can check the assembly of SPEC §4.2.
+``complex_share=0`` gives the historical one-UniqueId-per-call output, byte for byte.
 
 Only the Python standard library is used.
 """
@@ -26,19 +35,21 @@ import random
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 __all__ = [
     "ALL_API_TABLES",
     "ANSWERED_SHARE",
-    "AppendResult",
-    "DayFileSummary",
+    "COMPLEX_SHARE",
     "EVENT_TYPES",
     "PBX_UTC_OFFSET",
+    "SHAPES",
+    "AppendResult",
+    "DayFileSummary",
     "SimCall",
     "SimEvent",
     "append_calls",
@@ -60,6 +71,17 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 #: Share of calls whose final hangup says CallStatus "2" (the seed's headline figure is ~37%).
 ANSWERED_SHARE = 0.37
+#: Conversation shapes (SPEC §2.3): "simple" is one UniqueId per call, the rest several.
+SHAPES: tuple[str, ...] = (
+    "simple", "attended_transfer", "attended_transfer_chain", "blind_transfer",
+    "blind_transfer_busy", "unanswered_consultation", "followme_mobile", "followme_cancelled",
+    "internal", "internal_misleading", "busy_manager", "concurrent_caller",
+)
+#: Default share of start slots given to a complex shape (~22% of conversations end up complex).
+COMPLEX_SHARE = 0.2
+_COMPLEX_SHAPES = SHAPES[1:]
+_COMPLEX_WEIGHTS = (20, 8, 12, 5, 8, 6, 8, 8, 8, 4, 5)
+_PAIRED = frozenset({"busy_manager", "concurrent_caller"})  # two conversations each
 #: PBX local time is Europe/Minsk, a fixed UTC+3 since 2011: UniqueId epochs are derived with it.
 PBX_UTC_OFFSET = timedelta(hours=3)
 
@@ -118,10 +140,12 @@ _UNDELIVERED = (
     ("<Response [404]>", '{"detail":"Not Found"}', 0.33),
     ("Timeout", "", 0.53),
     (
-        "ConnectionError(MaxRetryError(\"HTTPConnectionPool(host='10.88.10.19', port=8001): Max "
-        "retries exceeded with url: /webhook (Caused by NewConnectionError('<urllib3.connection."
-        "HTTPConnection object>: Failed to establish a new connection: [Errno 111] Connection "
-        "refused'))\"))",
+        (
+            "ConnectionError(MaxRetryError(\"HTTPConnectionPool(host='10.88.10.19', port=8001): "
+            "Max retries exceeded with url: /webhook (Caused by NewConnectionError('<urllib3."
+            "connection.HTTPConnection object>: Failed to establish a new connection: [Errno 111] "
+            "Connection refused'))\"))"
+        ),
         "",
         0.73,
     ),
@@ -153,7 +177,12 @@ class SimEvent(NamedTuple):
 
 @dataclass(frozen=True)
 class SimCall:
-    """A generated call with all its events (also those not written yet), for split writes."""
+    """A generated conversation with all its events (also those not written yet).
+
+    ``unique_id`` is the primary UniqueId (SPEC §4.2); ``call_status``, ``call_type`` and
+    ``extensions`` are the primary's final hangup's; ``answered`` is whether somebody held the
+    conversation (only a blind transfer to a busy extension has it True with status "0").
+    """
 
     unique_id: str
     day: date
@@ -164,6 +193,35 @@ class SimCall:
     end_second: int
     extensions: tuple[str, ...]  # the final hangup's Extensions, normalized (SPEC §2.2)
     events: tuple[SimEvent, ...] = field(repr=False)
+    # Ground truth of the conversation (SPEC §2.3 / §4.2), what an import must rebuild:
+    shape: str = "simple"  # one of SHAPES
+    legs: tuple[str, ...] = ()  # every UniqueId it made, primary (= unique_id) first
+    direction: str = ""  # '0' incoming, '1' outgoing, '2' internal (calls.call_type)
+    transfer_chain: tuple[str, ...] = ()  # parties that held it, in order (empty: unanswered)
+    phone: str = ""  # the other side: the outside number, or the calling extension (internal)
+    trunk_attempts: tuple[str, ...] = ()  # legs seen only in a failed trunk's new_callerid
+    related: tuple[str, ...] = ()  # primaries of overlapping conversations sharing a party
+
+    def __post_init__(self) -> None:
+        """Defaults for a plain one-UniqueId call built by older callers."""
+        if not self.legs:
+            object.__setattr__(self, "legs", (self.unique_id,))
+        if not self.direction:
+            object.__setattr__(self, "direction", str(self.call_type))
+
+    @property
+    def linked_legs(self) -> tuple[str, ...]:
+        """The legs SPEC §4.2 links into the call (failed trunk attempts stay unlinked)."""
+        skip = set(self.trunk_attempts)
+        return tuple(uid for uid in self.legs if uid not in skip)
+
+    @property
+    def answered_by(self) -> str | None:
+        return self.transfer_chain[0] if self.transfer_chain else None
+
+    @property
+    def final_extension(self) -> str | None:
+        return self.transfer_chain[-1] if self.transfer_chain else None
 
     @property
     def start_local(self) -> datetime:
@@ -184,10 +242,14 @@ class DayFileSummary:
     path: Path
     enterprise: str
     day: date
-    calls: int  # calls generated (distinct UniqueIds with a hangup)
-    answered: int  # calls whose final hangup has CallStatus "2"
+    calls: int  # conversations generated (= distinct UniqueIds with a hangup when no complex)
+    answered: int  # conversations answered (with complex_share=0: final CallStatus "2")
     rows: dict[str, int]  # rows written per table name
     dirty_rows: int  # rows deliberately malformed (all tables)
+    hangup_uids: int = 0  # distinct UniqueIds with a hangup row (legs included)
+    shapes: dict[str, int] = field(default_factory=dict)  # conversations per shape
+    #: every conversation's ground truth (SimCall without its events), in start order
+    conversations: tuple[SimCall, ...] = field(default=(), repr=False)
 
 
 class AppendResult(int):
@@ -203,7 +265,7 @@ class AppendResult(int):
 
     def __new__(
         cls, per_table: dict[str, int], calls: Sequence[SimCall], dirty_rows: int
-    ) -> AppendResult:
+    ) -> Self:
         obj = super().__new__(cls, sum(per_table.values()))
         obj.per_table = dict(per_table)
         obj.calls = tuple(calls)
@@ -317,7 +379,7 @@ def _bridge_id(rng: random.Random) -> str:
 
 def _build_call(
     rng: random.Random, pbx: _Pbx, day: date, ts: Sequence[str], s0: int, seq: int,
-    dirty_p: float,
+    dirty_p: float, answered_share: float = ANSWERED_SHARE,
 ) -> SimCall:
     """All events of one call starting at local second ``s0``, time-ordered, plus dirty extras."""
     r = rng.random
@@ -329,7 +391,7 @@ def _build_call(
     x = r()
     ct = 0 if x < 0.6 else (1 if x < 0.9 else 2)
     ct_val: Any = ct if r() < 0.5 else str(ct)
-    answered = r() < ANSWERED_SHARE
+    answered = r() < answered_share
     if answered:
         status = "2"
     else:
@@ -465,7 +527,8 @@ def _build_call(
 
     if dirty_p > 0.0:
         ev = _add_dirt(rng, ev, tok, uid, phone, ts, day, dirty_p)
-    return SimCall(uid, day, ct, status, answered, s0, end, _norm_exts(hangup_exts), tuple(ev))
+    return SimCall(uid, day, ct, status, answered, s0, end, _norm_exts(hangup_exts), tuple(ev),
+                   transfer_chain=(answerer,) if answered else (), phone=phone)
 
 
 def _bridge_body(tok: str, buid: str, channels: str) -> dict[str, Any]:
@@ -598,6 +661,566 @@ def _dirty_event(
         "Data": (chunk * (100_000 // len(chunk) + 1))[:100_000]}, dirty=True)
 
 
+# --------------------------------------------------------------------------------------------
+# conversations of several UniqueIds (SPEC §2.3)
+
+
+class _Leg(NamedTuple):
+    """One channel of a conversation: its UniqueId and ``Channel`` name."""
+
+    uid: str
+    chan: str
+
+
+_Party = tuple[str, str]  # (CallerIDNum, CallerIDName) of one side of a channel
+_UNKNOWN: _Party = ("<unknown>", "<unknown>")
+
+
+class _State:
+    """What the generator remembers between conversations (calls are made in start order).
+
+    Why: a FollowMe leg is linked by its target only when one open call dials that mobile
+    (SPEC §4.2 rule 3), so a manager's mobile is not reused while an earlier forward is open.
+    """
+
+    def __init__(self) -> None:
+        self.mobile_busy_until: dict[str, int] = {}
+
+
+@lru_cache(maxsize=256)
+def _mobiles(token: str) -> dict[str, str]:
+    """Managers (extensions) with a mobile the PBX forwards to: stable per token."""
+    exts = _pbx(token).extensions
+    rng = random.Random(f"mobiles|{token}")
+    managers = exts[: rng.randint(1, min(3, len(exts)))]
+    return {ext: f"375{rng.choice(('29', '33', '44'))}{rng.randint(1_000_000, 9_999_999)}"
+            for ext in managers}
+
+
+class _Conv:
+    """One conversation being written: its events, UniqueIds and the row helpers.
+
+    Why one object: every body of a conversation shares Token, CallType encoding and optional
+    extra keys, and its UniqueIds must come from one contiguous sequence range (Local halves get
+    consecutive ones, as Asterisk gives them).
+    """
+
+    def __init__(self, rng: random.Random, pbx: _Pbx, day: date, seq: int) -> None:
+        self.rng = rng
+        self.pbx = pbx
+        self.tok = pbx.token
+        self.day = day
+        self.ts = _timestamps(day)
+        self.epoch0 = _epoch_of_midnight(day)
+        self.seq = seq - 1  # the first UniqueId gets ``seq``
+        self.events: list[SimEvent] = []
+        self.legs: list[str] = []
+        self.trunk_attempts: list[str] = []
+        self.ct_as_int = rng.random() < 0.5
+        self.extra: dict[str, Any] = {}  # keys added to every body with a UniqueId
+        self.trunk = ""  # the outside line of an incoming call (Exten of its bridge rows)
+
+    # ids and channels
+    def hex8(self) -> str:
+        return f"{self.rng.getrandbits(32):08x}"
+
+    def new_uid(self, second: int) -> str:
+        self.seq += 1
+        uid = f"{self.epoch0 + min(second, _LAST_SECOND)}.{self.seq}"
+        self.legs.append(uid)
+        return uid
+
+    def sip(self, second: int, owner: str) -> _Leg:
+        """A desk phone (``owner`` = extension) or outside line (``owner`` = trunk) channel."""
+        return _Leg(self.new_uid(second), f"SIP/{owner}-{self.hex8()}")
+
+    def local(self, second: int, target: str, context: str) -> tuple[_Leg, _Leg]:
+        """The ``;1`` and ``;2`` halves of one Local channel, consecutive UniqueIds."""
+        base = f"Local/{target}@{context}-{self.hex8()}"
+        one = _Leg(self.new_uid(second), base + ";1")
+        return one, _Leg(self.new_uid(second), base + ";2")
+
+    def ct(self, value: int) -> Any:
+        return value if self.ct_as_int else str(value)
+
+    # rows
+    def add(self, t: int, event: str, uid: str, body: dict[str, Any],
+            alt: dict[str, Any] | None = None) -> None:
+        if uid and self.extra:
+            body.update(self.extra)
+        self.events.append(SimEvent(min(t, _LAST_SECOND), event, uid, body, alt))
+
+    def create(self, t: int, buid: str | None = None) -> str:
+        buid = buid or _bridge_id(self.rng)
+        self.add(t, "bridge_create", "", _bridge_body(self.tok, buid, "0"))
+        return buid
+
+    def destroy(self, t: int, buid: str) -> None:
+        self.add(t, "bridge_destroy", "", _bridge_body(self.tok, buid, "0"))
+
+    def bridge(self, t: int, leg: _Leg, me: _Party, other: _Party, buid: str,
+               exten: str = "") -> None:
+        """A channel enters a bridge; only the Alternative tables' body names the bridge."""
+        self.add(t, "bridge", leg.uid, {
+            "Token": self.tok, "UniqueId": leg.uid, "Channel": leg.chan, "Exten": exten,
+            "CallerIDNum": me[0], "CallerIDName": me[1], "ConnectedLineNum": other[0],
+            "ConnectedLineName": other[1]}, {"BridgeUniqueid": buid})
+
+    def leave(self, t: int, leg: _Leg, me: _Party, other: _Party, buid: str, left: int) -> None:
+        self.add(t, "bridge_leave", leg.uid, {
+            "Token": self.tok, "UniqueId": leg.uid, "Channel": leg.chan, "CallerIDNum": me[0],
+            "CallerIDName": me[1], "ConnectedLineNum": other[0], "ConnectedLineName": other[1],
+            "BridgeUniqueid": buid, "BridgeNumChannels": str(left)})
+
+    def callerid(self, t: int, leg: _Leg, me: _Party, other: _Party, context: str,
+                 exten: str) -> None:
+        self.add(t, "new_callerid", leg.uid, {
+            "Token": self.tok, "UniqueId": leg.uid, "Channel": leg.chan, "CallerIDNum": me[0],
+            "CallerIDName": me[1], "ConnectedLineNum": other[0], "ConnectedLineName": other[1],
+            "Context": context, "Exten": exten})
+
+    def dial(self, t: int, uid: str, phone: str, exts: Any, ct: int, trunk: str,
+             ext_phone: str = "") -> None:
+        self.add(t, "dial", uid, {
+            "Token": self.tok, "UniqueId": uid, "Phone": phone, "Extensions": exts,
+            "CallType": self.ct(ct), "Trunk": trunk, "ExtTrunk": "", "ExtPhone": ext_phone})
+
+    def hangup(self, t: int, uid: str, *, phone: str, exts: Any, ct: int, received: int,
+               start: int | None, end: int, status: str, trunk: str | None) -> None:
+        """A hangup row written a few seconds after its EndTime; no Trunk key when None."""
+        ts = self.ts
+        body: dict[str, Any] = {
+            "Token": self.tok, "UniqueId": uid, "Phone": phone, "Extensions": exts,
+            "CallType": self.ct(ct), "DateReceived": ts[min(received, _LAST_SECOND)],
+            "StartTime": "" if start is None else ts[min(start, _LAST_SECOND)],
+            "EndTime": ts[min(end, _LAST_SECOND)], "CallStatus": status}
+        if trunk is not None:
+            body["Trunk"] = trunk
+        self.add(max(t, end), "hangup", uid, body)
+
+    def finish(
+        self, dirty_p: float, *, shape: str, direction: str, ct: int, status: str,
+        answered: bool, s0: int, end: int, exts: Sequence[str], chain: Sequence[str],
+        phone: str, final: dict[str, Any], related: Sequence[str] = (),
+    ) -> SimCall:
+        """Write the primary's own hangup last, add dirt, and return the conversation."""
+        primary = self.legs[0]
+        last_second = max(e.second for e in self.events) if self.events else s0
+        self.hangup(max(last_second, end + self.rng.randint(0, 3)), primary, end=end, **final)
+        events = sorted(self.events, key=lambda e: e.second)  # stable: row order within a second
+        if dirty_p > 0.0:
+            events = _add_dirt(self.rng, events, self.tok, primary, final["phone"], self.ts,
+                               self.day, dirty_p)
+        return SimCall(
+            primary, self.day, ct, status, answered, s0, min(end, _LAST_SECOND),
+            _norm_exts(exts), tuple(events), shape=shape, legs=tuple(self.legs),
+            direction=direction, transfer_chain=tuple(chain), phone=phone,
+            trunk_attempts=tuple(self.trunk_attempts), related=tuple(related))
+
+
+def _caller_name(rng: random.Random, phone: str) -> str:
+    return f"-{phone}" if rng.random() < 0.5 else rng.choice(_NAMES)
+
+
+def _incoming_start(
+    c: _Conv, s0: int, phone: str, name: str, trunk: str, groups: Sequence[Sequence[str]],
+) -> tuple[_Leg, int]:
+    """start, the caller's new_callerid and one dial row per ring group; returns (caller, t)."""
+    caller = c.sip(s0, trunk)
+    c.trunk = trunk
+    c.add(s0, "start", caller.uid, {"Token": c.tok, "UniqueId": caller.uid, "Phone": phone,
+                                    "CallType": c.ct(0), "Trunk": trunk})
+    c.callerid(s0, caller, (phone, name), _UNKNOWN, "from-out-office", trunk)
+    t = s0 + c.rng.randint(0, 1)
+    for i, group in enumerate(groups):
+        if i:
+            t += c.rng.randint(8, 25)
+        c.dial(t, caller.uid, phone, _encode_exts(c.rng, group), 0, trunk, ext_phone=phone)
+    return caller, t
+
+
+def _answer(
+    c: _Conv, t: int, caller: _Leg, caller_p: _Party, agent: _Leg, agent_p: _Party, trunk: str,
+) -> tuple[str, int]:
+    """The agent answers: a new bridge with the caller; returns (bridge, t)."""
+    randint = c.rng.randint
+    t += randint(2, 20)
+    buid = c.create(t)
+    t += randint(0, 2)
+    c.bridge(t, caller, caller_p, agent_p, buid, exten=trunk)
+    t += randint(0, 2)
+    c.bridge(t, agent, agent_p, caller_p, buid)
+    return buid, t
+
+
+def _hang_up_bridge(
+    c: _Conv, t: int, caller: _Leg, caller_p: _Party, holder: _Leg, holder_p: _Party, buid: str,
+) -> None:
+    c.leave(t, holder, holder_p, caller_p, buid, 1)
+    c.leave(t, caller, caller_p, holder_p, buid, 0)
+    c.destroy(t, buid)
+
+
+def _attended_hop(
+    c: _Conv, t: int, caller: _Leg, caller_p: _Party, holder: _Leg, holder_p: _Party,
+    talk_bridge: str, target: str, target_name: str,
+) -> tuple[_Leg, str, int]:
+    """The holder consults ``target`` over a Local channel and hands the caller over (2-18).
+
+    Returns (the target's desk-phone leg, the bridge where the caller now talks, t). Two
+    recorded variants: the caller moves into the consultation bridge, or the target moves into
+    the caller's bridge. The Local ``;2`` half ends with a CallType 2 hangup, Phone = the
+    caller, Extensions = [target].
+    """
+    randint = c.rng.randint
+    consult = t
+    hold = c.create(t)
+    c.bridge(t, holder, holder_p, caller_p, hold)
+    one, two = c.local(consult, target, "dialexecute")
+    t_leg = c.sip(consult, target)
+    tgt_p: _Party = (target, target_name)
+    t += randint(1, 2)
+    c.callerid(t, two, (holder_p[0], "<unknown>"), _UNKNOWN, "dialexecute", target)
+    c.callerid(t, one, (target, "<unknown>"), (holder_p[0], "<unknown>"), "dialexecute", target)
+    t += randint(2, 15)
+    side = c.create(t)
+    t += randint(0, 1)
+    c.bridge(t, two, (holder_p[0], ""), tgt_p, side, exten=target)
+    t += randint(1, 3)
+    c.bridge(t, t_leg, tgt_p, (holder_p[0], ""), side)
+    t += randint(3, 60)
+    moved = t
+    c.leave(t, holder, holder_p, tgt_p, hold, 1)
+    c.leave(t, one, (target, "<unknown>"), (holder_p[0], "<unknown>"), hold, 0)
+    if c.rng.random() < 0.5:  # the caller moves to the target's bridge
+        t += randint(1, 2)
+        c.bridge(t, one, (target, ""), (holder_p[0], "<unknown>"), talk_bridge, exten=target)
+        c.destroy(t, hold)
+        t += 1
+        c.leave(t, caller, caller_p, (holder_p[0], "<unknown>"), talk_bridge, 1)
+        t += 1
+        c.bridge(t, caller, caller_p, tgt_p, side, exten=c.trunk)
+        t += 1
+        c.leave(t, two, (holder_p[0], "<unknown>"), tgt_p, side, 2)
+        c.callerid(t, two, caller_p, tgt_p, "dialexecute", target)
+        c.hangup(t + randint(1, 3), two.uid, phone=caller_p[0], exts=[target], ct=2,
+                 received=consult, start=None, end=moved, status="2", trunk=None)
+        t += randint(2, 4)
+        c.leave(t, one, (target, "<unknown>"), (holder_p[0], "<unknown>"), talk_bridge, 0)
+        c.destroy(t, talk_bridge)
+        return t_leg, side, t
+    t += randint(1, 2)  # the target moves into the caller's bridge
+    c.bridge(t, one, (target, ""), (holder_p[0], "<unknown>"), talk_bridge, exten=target)
+    c.destroy(t, hold)
+    t += 1
+    c.leave(t, t_leg, tgt_p, (holder_p[0], "<unknown>"), side, 1)
+    t += randint(1, 2)
+    c.bridge(t, t_leg, (target, ""), caller_p, talk_bridge)
+    c.leave(t, one, (target, "<unknown>"), (holder_p[0], "<unknown>"), talk_bridge, 2)
+    t += 1
+    c.leave(t, two, (holder_p[0], "<unknown>"), tgt_p, side, 0)
+    c.callerid(t, two, caller_p, tgt_p, "dialexecute", target)
+    t += 1
+    c.destroy(t, side)
+    c.hangup(t + randint(1, 3), two.uid, phone=caller_p[0], exts=[target], ct=2,
+             received=consult, start=None, end=moved, status="2", trunk=None)
+    return t_leg, talk_bridge, t
+
+
+def _build_transfer(
+    rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float, shape: str,
+) -> SimCall:
+    """An incoming call answered by A and then transferred: attended (1-3 hops), blind, blind to
+    a busy extension, or an unanswered consultation (A keeps the caller)."""
+    randint = rng.randint
+    c = _Conv(rng, pbx, day, seq)
+    phone = _external_phone(rng)
+    name = _caller_name(rng, phone)
+    trunk = rng.choice(pbx.trunks)
+    hops = {"attended_transfer": 1, "attended_transfer_chain": randint(2, 3)}.get(shape, 1)
+    people = rng.sample(pbx.extensions, min(len(pbx.extensions), hops + 1))
+    first = people[0]
+    group = list(dict.fromkeys([first, *rng.sample(pbx.extensions, randint(0, 2))]))
+    rng.shuffle(group)
+    caller, t = _incoming_start(c, s0, phone, name, trunk, [group])
+    caller_p: _Party = (phone, name)
+    holder = c.sip(s0, first)
+    holder_p: _Party = (first, rng.choice(_NAMES))
+    talk, t = _answer(c, t, caller, caller_p, holder, holder_p, trunk)
+    chain = [first]
+    final: dict[str, Any] = {"phone": phone, "exts": _encode_exts(rng, [first]), "ct": 0,
+                             "received": s0, "start": s0, "status": "2", "trunk": trunk}
+    status, ct, exts = "2", 0, [first]
+    t += randint(5, 120)
+    if shape in ("attended_transfer", "attended_transfer_chain"):
+        for target in people[1:]:
+            holder, talk, t = _attended_hop(c, t, caller, caller_p, holder, holder_p, talk,
+                                            target, rng.choice(_NAMES))
+            holder_p = (target, "")
+            chain.append(target)
+            t += randint(5, 120)
+        holder_p = (holder_p[0], "")
+        end = t + randint(0, 300)
+        _hang_up_bridge(c, end, caller, caller_p, holder, holder_p, talk)
+    elif shape == "unanswered_consultation":
+        target = rng.choice([e for e in pbx.extensions if e != first])
+        hold = c.create(t)
+        c.bridge(t, holder, holder_p, caller_p, hold)
+        one, two = c.local(t, target, "dialexecute")
+        consult = t
+        t += randint(1, 2)
+        c.callerid(t, two, (first, "<unknown>"), _UNKNOWN, "dialexecute", target)
+        c.callerid(t, one, (target, "<unknown>"), (first, "<unknown>"), "dialexecute", target)
+        t += randint(10, 30)  # target rings, nobody answers, A goes back to the caller
+        c.hangup(t + randint(0, 2), two.uid, phone=first, exts=[""], ct=2, received=consult,
+                 start=None, end=t, status="0", trunk=None)
+        c.leave(t, one, (target, "<unknown>"), (first, "<unknown>"), hold, 1)
+        c.leave(t, holder, holder_p, caller_p, hold, 0)
+        c.destroy(t, hold)
+        t += randint(1, 2)
+        c.bridge(t, holder, holder_p, caller_p, talk)
+        end = t + randint(5, 300)
+        _hang_up_bridge(c, end, caller, caller_p, holder, holder_p, talk)
+    else:  # blind transfer: the caller's own channel is sent to dial B
+        target = rng.choice([e for e in pbx.extensions if e != first])
+        _hang_up_bridge(c, t, caller, caller_p, holder, holder_p, talk)
+        t += randint(0, 1)
+        c.dial(t, caller.uid, phone, _encode_exts(rng, [target]), 2, "")
+        c.callerid(t, caller, caller_p, (target, ""), "from-internal-xfer", target)
+        status, ct, exts = ("0" if shape == "blind_transfer_busy" else "2"), 2, [target]
+        final.update(exts=[target], ct=2, status=status, trunk=None)
+        if shape == "blind_transfer_busy":
+            end = t + randint(1, 6)  # busy tone; the caller hangs up
+        else:
+            b_leg = c.sip(t, target)
+            b_p: _Party = (target, rng.choice(_NAMES))
+            second, t = _answer(c, t, caller, caller_p, b_leg, b_p, trunk)
+            chain.append(target)
+            end = t + randint(5, 300)
+            _hang_up_bridge(c, end, caller, caller_p, b_leg, b_p, second)
+    return c.finish(dirty_p, shape=shape, direction="0", ct=ct, status=status, answered=True,
+                    s0=s0, end=end, exts=exts, chain=chain, phone=phone, final=final)
+
+
+def _build_followme(
+    rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float, shape: str,
+    state: _State,
+) -> SimCall:
+    """Ring groups growing to a manager's mobile over a Local channel (2-13): trunk attempts
+    that fail leave only a new_callerid; answered on the mobile, or cancelled because a desk
+    phone answers (or because nobody does)."""
+    randint = rng.randint
+    c = _Conv(rng, pbx, day, seq)
+    phone = _external_phone(rng)
+    name = _caller_name(rng, phone)
+    trunk = rng.choice(pbx.trunks)
+    free = [(e, m) for e, m in _mobiles(pbx.token).items()
+            if state.mobile_busy_until.get(m, -1) < s0]
+    if free:
+        manager, mobile = rng.choice(free)
+    else:  # every manager's mobile is in a forward already: a colleague's own number
+        manager, mobile = rng.choice(pbx.extensions), _external_phone(rng).lstrip("+")
+    other = rng.choice([e for e in pbx.extensions if e != manager])
+    outcome = "mobile" if shape == "followme_mobile" else (
+        "desk" if rng.random() < 0.75 else "nobody")
+    groups = [[manager], [manager, other], [manager, mobile, other]]
+    caller, t = _incoming_start(c, s0, phone, name, trunk, groups)
+    caller_p: _Party = (phone, name)
+    mob_p: _Party = (mobile, "<unknown>")
+    fwd = t
+    buid = _bridge_id(rng)
+    one, two = c.local(fwd, mobile, buid[:8])
+    desk = c.sip(fwd, other) if outcome == "desk" else None
+    c.callerid(t, one, (trunk, "<unknown>"), caller_p, buid[:8], trunk)
+    c.callerid(t, two, caller_p, (trunk, "<unknown>"), buid[:8], mobile)
+    line = trunk
+    lines: list[tuple[str, _Leg]] = []
+    for _ in range(randint(1, 2) if outcome != "mobile" else randint(1, 3)):
+        line = rng.choice(pbx.trunks)
+        c.dial(t, two.uid, mobile, [phone], 1, line)
+        out = c.sip(t, line)
+        c.callerid(t, out, mob_p, caller_p, "from-out-office", mobile)
+        lines.append((line, out))
+        t += randint(0, 3)
+    final: dict[str, Any] = {"phone": phone, "ct": 0, "received": s0, "start": s0,
+                             "trunk": trunk}
+    if outcome == "mobile":
+        line, out = lines.pop()  # the last attempt got through: it is bridged
+        t += randint(3, 20)
+        c.create(t, buid)
+        c.bridge(t, caller, caller_p, mob_p, buid, exten=trunk)
+        c.bridge(t, one, mob_p, caller_p, buid, exten=mobile)
+        outer = c.create(t)
+        c.bridge(t, two, caller_p, mob_p, outer, exten=mobile)
+        c.bridge(t, out, mob_p, caller_p, outer, exten=mobile)
+        answer = t
+        end = t + randint(10, 400)
+        _hang_up_bridge(c, end, two, caller_p, out, mob_p, outer)
+        _hang_up_bridge(c, end, caller, caller_p, one, mob_p, buid)
+        c.hangup(end + randint(1, 3), two.uid, phone=mobile, exts=[phone], ct=1, received=fwd,
+                 start=answer, end=end, status="2", trunk=line)
+        final.update(exts=_encode_exts(rng, [mobile]), status="2")
+        chain, exts = [mobile], [mobile]
+    elif desk is not None:  # 2-13: a desk phone answers, the forward is cancelled
+        t += randint(3, 20)
+        c.create(t, buid)
+        desk_p: _Party = (other, rng.choice(_NAMES))
+        c.bridge(t, caller, caller_p, (other, ""), buid, exten=trunk)
+        c.hangup(t + randint(5, 14), two.uid, phone=mobile, exts=[phone], ct=1, received=fwd,
+                 start=fwd, end=t + randint(2, 11), status="0", trunk=line)
+        t += randint(1, 14)
+        c.bridge(t, desk, (other, ""), caller_p, buid)
+        end = t + randint(2, 300)
+        _hang_up_bridge(c, end, caller, caller_p, desk, desk_p, buid)
+        final.update(exts=_encode_exts(rng, [other]), status="2")
+        chain, exts = [other], [other]
+    else:  # the caller gives up while everybody rings
+        end = t + randint(5, 30)
+        c.hangup(end, two.uid, phone=mobile, exts=[phone], ct=1, received=fwd, start=fwd,
+                 end=end, status="0", trunk=line)
+        final.update(exts=_encode_exts(rng, [manager, mobile, other]), status="0")
+        chain, exts = [], [manager, mobile, other]
+    c.trunk_attempts.extend(leg.uid for _, leg in lines)
+    state.mobile_busy_until[mobile] = end + 10
+    return c.finish(dirty_p, shape=shape, direction="0", ct=0, status=final["status"],
+                    answered=bool(chain), s0=s0, end=end, exts=exts, chain=chain, phone=phone,
+                    final=final)
+
+
+def _internal_rows(
+    c: _Conv, s0: int, caller_ext: str, callee: str, misleading: bool,
+) -> tuple[_Leg, _Leg, str, int]:
+    """An extension dials a colleague who answers; returns (caller leg, callee leg, bridge, t)."""
+    randint = c.rng.randint
+    if misleading:
+        c.extra = {"ExternalInitiated": True}
+    ct = 0 if misleading else 2
+    me = c.sip(s0, caller_ext)
+    c.dial(s0, me.uid, caller_ext, _encode_exts(c.rng, [callee]), ct, "")
+    c.callerid(s0, me, (caller_ext, c.rng.choice(_NAMES)), (callee, ""), "from-internal", callee)
+    them = c.sip(s0, callee)
+    t = s0 + randint(2, 15)
+    buid = c.create(t)
+    c.bridge(t, me, (caller_ext, ""), (callee, ""), buid, exten=callee)
+    t += randint(0, 1)
+    c.bridge(t, them, (callee, ""), (caller_ext, ""), buid)
+    return me, them, buid, t
+
+
+def _build_internal(
+    rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float, shape: str,
+) -> SimCall:
+    """An internal call, a channel (UniqueId) per phone; ``internal_misleading`` says CallType 0
+    and ``ExternalInitiated: true`` on every row, with an empty Trunk."""
+    c = _Conv(rng, pbx, day, seq)
+    caller_ext, callee = rng.sample(pbx.extensions, 2)
+    misleading = shape == "internal_misleading"
+    me, them, buid, t = _internal_rows(c, s0, caller_ext, callee, misleading)
+    end = t + rng.randint(5, 400)
+    _hang_up_bridge(c, end, me, (caller_ext, ""), them, (callee, ""), buid)
+    final = {"phone": caller_ext, "exts": _encode_exts(rng, [callee]),
+             "ct": 0 if misleading else 2, "received": s0, "start": s0, "status": "2",
+             "trunk": "" if misleading else None}
+    return c.finish(dirty_p, shape=shape, direction="2", ct=final["ct"], status="2",
+                    answered=True, s0=s0, end=end, exts=[callee], chain=[callee],
+                    phone=caller_ext, final=final)
+
+
+def _build_busy_manager(
+    rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float,
+) -> tuple[SimCall, SimCall]:
+    """Manager E talks to a colleague (internal call) while a customer call answered by A is
+    handed to E after a consultation: two overlapping conversations sharing E."""
+    randint = rng.randint
+    colleague, manager, agent = rng.sample(pbx.extensions, 3)
+    inner = _Conv(rng, pbx, day, seq)
+    me, them, ibuid, _ = _internal_rows(inner, s0, colleague, manager, False)
+    s1 = min(s0 + randint(5, 40), _LAST_SECOND)
+    k = _Conv(rng, pbx, day, inner.seq + randint(1, 3))
+    phone = _external_phone(rng)
+    name = _caller_name(rng, phone)
+    trunk = rng.choice(pbx.trunks)
+    caller, t = _incoming_start(k, s1, phone, name, trunk, [[agent]])
+    caller_p: _Party = (phone, name)
+    a_leg = k.sip(s1, agent)
+    a_p: _Party = (agent, rng.choice(_NAMES))
+    talk, t = _answer(k, t, caller, caller_p, a_leg, a_p, trunk)
+    t += randint(5, 60)
+    e_leg, talk, t = _attended_hop(k, t, caller, caller_p, a_leg, a_p, talk, manager, "")
+    end = t + randint(10, 300)
+    _hang_up_bridge(k, end, caller, caller_p, e_leg, (manager, ""), talk)
+    i_end = t + randint(10, 200)  # the internal call outlives the hand-over
+    _hang_up_bridge(inner, i_end, me, (colleague, ""), them, (manager, ""), ibuid)
+    i_final = {"phone": colleague, "exts": _encode_exts(rng, [manager]), "ct": 2,
+               "received": s0, "start": s0, "status": "2", "trunk": None}
+    k_final = {"phone": phone, "exts": _encode_exts(rng, [agent]), "ct": 0, "received": s1,
+               "start": s1, "status": "2", "trunk": trunk}
+    a = inner.finish(dirty_p, shape="busy_manager", direction="2", ct=2, status="2",
+                     answered=True, s0=s0, end=i_end, exts=[manager], chain=[manager],
+                     phone=colleague, final=i_final, related=[k.legs[0]])
+    b = k.finish(dirty_p, shape="busy_manager", direction="0", ct=0, status="2", answered=True,
+                 s0=s1, end=end, exts=[agent], chain=[agent, manager], phone=phone,
+                 final=k_final, related=[inner.legs[0]])
+    return a, b
+
+
+def _build_concurrent(
+    rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float,
+) -> tuple[SimCall, SimCall]:
+    """One outside number in two unrelated, overlapping calls (two lines of one office)."""
+    randint = rng.randint
+    phone = _external_phone(rng)
+    made: list[tuple[_Conv, int, int, bool, str, dict[str, Any]]] = []
+    start, next_seq = s0, seq
+    for n in range(2):
+        c = _Conv(rng, pbx, day, next_seq)
+        name = _caller_name(rng, phone)
+        trunk = rng.choice(pbx.trunks)
+        agent = rng.choice(pbx.extensions)
+        if rng.random() < 0.2:  # also seen on plain incoming calls
+            c.extra = {"ExternalInitiated": True}
+        caller, t = _incoming_start(c, start, phone, name, trunk, [[agent]])
+        answered = n == 0 or rng.random() < 0.7
+        if answered:
+            a_leg = c.sip(start, agent)
+            a_p: _Party = (agent, rng.choice(_NAMES))
+            buid, t = _answer(c, t, caller, (phone, name), a_leg, a_p, trunk)
+            end = t + randint(30, 400)
+            _hang_up_bridge(c, end, caller, (phone, name), a_leg, a_p, buid)
+        else:
+            end = t + randint(5, 40)
+        final = {"phone": phone, "exts": _encode_exts(rng, [agent]), "ct": 0,
+                 "received": start, "start": start, "status": "2" if answered else "0",
+                 "trunk": trunk}
+        made.append((c, start, end, answered, agent, final))
+        start = min(_LAST_SECOND, s0 + randint(3, max(4, end - s0 - 5)))  # while the 1st is on
+        next_seq = c.seq + randint(1, 3)
+    primaries = [m[0].legs[0] for m in made]
+    out = [
+        c.finish(dirty_p, shape="concurrent_caller", direction="0", ct=0,
+                 status=final["status"], answered=answered, s0=begin, end=end, exts=[agent],
+                 chain=[agent] if answered else [], phone=phone, final=final,
+                 related=[primaries[1 - n]])
+        for n, (c, begin, end, answered, agent, final) in enumerate(made)
+    ]
+    return out[0], out[1]
+
+
+def _build_complex(
+    rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float, shape: str,
+    state: _State,
+) -> list[SimCall]:
+    """The conversations of one complex shape starting at ``s0`` (two for the paired shapes)."""
+    if shape in ("followme_mobile", "followme_cancelled"):
+        return [_build_followme(rng, pbx, day, s0, seq, dirty_p, shape, state)]
+    if shape in ("internal", "internal_misleading"):
+        return [_build_internal(rng, pbx, day, s0, seq, dirty_p, shape)]
+    if shape == "busy_manager":
+        return list(_build_busy_manager(rng, pbx, day, s0, seq, dirty_p))
+    if shape == "concurrent_caller":
+        return list(_build_concurrent(rng, pbx, day, s0, seq, dirty_p))
+    return [_build_transfer(rng, pbx, day, s0, seq, dirty_p, shape)]
+
 def _start_seconds(rng: random.Random, n: int) -> list[int]:
     """Call start times over a whole day, peaking in business hours."""
     out = []
@@ -613,15 +1236,62 @@ def _start_seconds(rng: random.Random, n: int) -> list[int]:
 
 def _iter_calls(
     rng: random.Random, token: str, day: date, starts: Sequence[int], first_seq: int,
-    dirty_share: float,
+    dirty_share: float, complex_share: float = 0.0,
 ) -> Iterator[SimCall]:
+    """Conversations in start order, one per start second (a paired shape takes two starts).
+
+    With ``complex_share`` 0 no extra random draw is made: the output is the historical one.
+    """
     pbx = _pbx(token)
     ts = _timestamps(day)
     dirty_p = _dirty_probability(dirty_share)
+    if not 0.0 <= complex_share <= 1.0:
+        raise ValueError("complex_share must be in [0, 1]")
     seq = first_seq
-    for s0 in starts:
+    if not complex_share:
+        for s0 in starts:
+            seq += rng.randint(1, 3)
+            yield _build_call(rng, pbx, day, ts, s0, seq, dirty_p)
+        return
+    state = _State()
+    simple_answered = _simple_answered_share(complex_share)
+    pending: list[tuple[int, int, SimCall]] = []  # built, not yet yielded (may start later)
+    order = itertools.count()
+    i, n = 0, len(starts)
+    while i < n:
+        s0 = starts[i]
+        i += 1
+        while pending and pending[0][0] <= s0:
+            yield heapq.heappop(pending)[2]
         seq += rng.randint(1, 3)
-        yield _build_call(rng, pbx, day, ts, s0, seq, dirty_p)
+        made: list[SimCall]
+        if rng.random() < complex_share:
+            shape = rng.choices(_COMPLEX_SHAPES, _COMPLEX_WEIGHTS)[0]
+            if shape in _PAIRED:
+                if i >= n:
+                    shape = "attended_transfer"
+                else:
+                    i += 1  # the second conversation takes the next start's place
+            made = _build_complex(rng, pbx, day, s0, seq, dirty_p, shape, state)
+            seq = max(int(uid.rsplit(".", 1)[1]) for call in made for uid in call.legs)
+        else:
+            made = [_build_call(rng, pbx, day, ts, s0, seq, dirty_p, simple_answered)]
+        for call in made:
+            heapq.heappush(pending, (call.start_second, next(order), call))
+    while pending:
+        yield heapq.heappop(pending)[2]
+
+
+def _simple_answered_share(complex_share: float) -> float:
+    """Answered share of the simple calls that keeps the day's at ``ANSWERED_SHARE``.
+
+    Why: nearly every complex shape is answered (~96%), and the seed's headline figure is about
+    conversations; with the default share about 22% of them are complex.
+    """
+    conv = complex_share * 1.1 / (1.0 + 0.1 * complex_share)
+    if conv >= 1.0:
+        return ANSWERED_SHARE
+    return max(0.05, (ANSWERED_SHARE - conv * 0.96) / (1.0 - conv))
 
 
 def _dirty_probability(dirty_share: float) -> float:
@@ -680,6 +1350,7 @@ class _RowMaker:
         r = self.rng.random
         x = r()
         failed = x < self.undelivered if self.alternative else x >= 0.98
+        status: str | None
         if not failed:
             y = r()
             if self.alternative:
@@ -756,8 +1427,13 @@ def _remove_file(path: Path) -> None:
 def write_day_file(
     path: Path, *, token: str, day: date, calls: int, seed: int, dirty_share: float = 0.01,
     live_share_undelivered: float = 0.9, start_id: int = 0,
+    complex_share: float = COMPLEX_SHARE,
 ) -> DayFileSummary:
     """Create (or overwrite) one complete day file in a single fast transaction.
+
+    ``complex_share`` is the share of start slots given to a multi-UniqueId conversation shape
+    (SPEC §2.3, see :data:`SHAPES`); 0 gives the historical file of one UniqueId per call. The
+    summary's ``conversations`` hold each conversation's ground truth.
 
     UniqueId sequence numbers start just above ``start_id``; give files that end up in the same
     central database distinct ``start_id`` ranges if they share a day (``simulate_fleet`` does).
@@ -774,15 +1450,22 @@ def write_day_file(
     ts = _timestamps(day)
 
     starts = _start_seconds(rng, calls)
-    tally = [0, 0]  # calls, answered
+    tally = [0, 0, 0]  # conversations, answered, UniqueIds with a hangup
+    shapes: dict[str, int] = {}
+    truth: list[SimCall] = []
 
     def counted(source: Iterable[SimCall]) -> Iterator[SimCall]:
         for call in source:
             tally[0] += 1
             tally[1] += call.answered
+            tally[2] += len({e.uniqueid for e in call.events
+                             if e.event == "hangup" and e.uniqueid})
+            shapes[call.shape] = shapes.get(call.shape, 0) + 1
+            truth.append(replace(call, events=()))
             yield call
 
-    stream = _interleave(counted(_iter_calls(rng, token, day, starts, start_id, dirty_share)))
+    stream = _interleave(counted(_iter_calls(rng, token, day, starts, start_id, dirty_share,
+                                             complex_share)))
 
     counts = {name: 0 for name in (*ALL_API_TABLES, *_OTHER_DDL)}
     dirty_rows = 0
@@ -832,7 +1515,8 @@ def write_day_file(
         con.execute("PRAGMA synchronous=FULL")
     finally:
         con.close()
-    return DayFileSummary(path, _enterprise_of(path), day, tally[0], tally[1], counts, dirty_rows)
+    return DayFileSummary(path, _enterprise_of(path), day, tally[0], tally[1], counts, dirty_rows,
+                          tally[2], shapes, tuple(truth))
 
 
 def _enterprise_of(path: Path) -> str:
@@ -868,12 +1552,13 @@ def _write_side_tables(
 
 def plan_calls(
     *, token: str, day: date, calls: int, seed: int, dirty_share: float = 0.0,
-    start_id: int = 0, first_second: int | None = None,
+    start_id: int = 0, first_second: int | None = None, complex_share: float = COMPLEX_SHARE,
 ) -> list[SimCall]:
     """Generate calls without writing them (for split writes with :func:`append_events`).
 
     Calls start after local second ``first_second`` (default: spread over the whole day) and
-    their UniqueId sequence numbers are above ``start_id``.
+    their UniqueId sequence numbers are above ``start_id``. ``complex_share`` as in
+    :func:`write_day_file`; each returned conversation carries its ground truth.
     """
     rng = random.Random(f"plan|{seed}|{token}|{day.isoformat()}|{start_id}|{first_second}")
     if first_second is None:
@@ -885,7 +1570,7 @@ def plan_calls(
         for _ in range(calls):
             s += rng.expovariate(1.0 / gap)
             starts.append(min(_LAST_SECOND, int(s) + 1))
-    return list(_iter_calls(rng, token, day, starts, start_id, dirty_share))
+    return list(_iter_calls(rng, token, day, starts, start_id, dirty_share, complex_share))
 
 
 def _file_state(con: sqlite3.Connection, day: date) -> tuple[int, int | None]:
@@ -919,7 +1604,7 @@ def append_calls(
     path: Path, *, token: str, day: date, calls: int, seed: int, dirty_share: float = 0.0,
     commit_every_row: bool = True, tables: tuple[str, ...] = ("APIlogs", "AlternativeAPIlogs"),
     only_events: tuple[str, ...] | None = None, live_share_undelivered: float = 0.9,
-    not_before: int | None = None, min_id: int = 0,
+    not_before: int | None = None, min_id: int = 0, complex_share: float = COMPLEX_SHARE,
 ) -> AppendResult:
     """Append complete new calls after the file's last row, as the live listener would.
 
@@ -942,7 +1627,8 @@ def append_calls(
     if not_before is not None:
         first = max(first, min(not_before, _LAST_SECOND - 1))
     planned = plan_calls(token=token, day=day, calls=calls, seed=seed, dirty_share=dirty_share,
-                         start_id=max(max_seq, min_id), first_second=first)
+                         start_id=max(max_seq, min_id), first_second=first,
+                         complex_share=complex_share)
     return append_events(path, planned, only_events=only_events, tables=tables,
                          commit_every_row=commit_every_row,
                          live_share_undelivered=live_share_undelivered, seed=seed)
@@ -1026,14 +1712,15 @@ def append_rows(
 
 def simulate_fleet(
     outdir: Path, *, enterprises: Sequence[str], days: int, calls_per_day: int, end_date: date,
-    seed: int = 1, dirty_share: float = 0.01,
+    seed: int = 1, dirty_share: float = 0.01, complex_share: float = COMPLEX_SHARE,
 ) -> list[DayFileSummary]:
     """``days`` day files per enterprise up to ``end_date`` inclusive, in ``outdir/<number>/``.
 
     Each enterprise gets its own UniqueId sequence range, so no two calls of the fleet share a
     UniqueId. Returned in (enterprise, day) order.
     """
-    stride = max(10**6, days * (calls_per_day * 3 + 10))
+    per_day = calls_per_day * (3 if not complex_share else 5) + 10  # UniqueIds per day, at most
+    stride = max(10**6, days * per_day)
     out: list[DayFileSummary] = []
     for index, enterprise in enumerate(enterprises):
         token = token_for(enterprise)
@@ -1042,8 +1729,7 @@ def simulate_fleet(
             summary = write_day_file(
                 day_file_path(Path(outdir), enterprise, day), token=token, day=day,
                 calls=calls_per_day, seed=seed, dirty_share=dirty_share,
-                start_id=index * stride + k * (calls_per_day * 3 + 10),
+                start_id=index * stride + k * per_day, complex_share=complex_share,
             )
-            out.append(DayFileSummary(summary.path, enterprise, day, summary.calls,
-                                      summary.answered, summary.rows, summary.dirty_rows))
+            out.append(replace(summary, enterprise=enterprise))
     return out

@@ -5,6 +5,7 @@ checked here against the files themselves, with an independent reading of SPEC �
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sqlite3
@@ -88,6 +89,17 @@ def chosen_hangups(path: Path, table: str = "APIlogs") -> dict[str, dict[str, An
     return {uid: body for uid, (_, body) in best.items()}
 
 
+def assert_primaries_match(
+    chosen: dict[str, dict[str, Any]], summary: sim.DayFileSummary,
+) -> None:
+    """Every conversation's primary has its final hangup, with the promised status."""
+    for call in summary.conversations:
+        body = chosen[call.unique_id]
+        assert body.get("CallStatus") == call.call_status
+        # only a blind transfer to a busy extension says "0" although the caller talked
+        assert call.answered == (call.call_status == "2" or call.shape == "blind_transfer_busy")
+
+
 def all_tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     con = sqlite3.connect(path)
     try:
@@ -148,16 +160,16 @@ def test_schema_is_the_pbx_one_and_left_in_rollback_journal_mode(
 
 
 def test_same_seed_same_rows_other_seed_differs(tmp_path: Path) -> None:
-    kwargs = dict(token=TOKEN, day=DAY, calls=300, dirty_share=0.05)
-    a = sim.write_day_file(tmp_path / "a" / "f.db", seed=5, **kwargs)  # type: ignore[arg-type]
-    b = sim.write_day_file(tmp_path / "b" / "f.db", seed=5, **kwargs)  # type: ignore[arg-type]
-    c = sim.write_day_file(tmp_path / "c" / "f.db", seed=6, **kwargs)  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {"token": TOKEN, "day": DAY, "calls": 300, "dirty_share": 0.05}
+    a = sim.write_day_file(tmp_path / "a" / "f.db", seed=5, **kwargs)
+    b = sim.write_day_file(tmp_path / "b" / "f.db", seed=5, **kwargs)
+    c = sim.write_day_file(tmp_path / "c" / "f.db", seed=6, **kwargs)
     assert all_tables(a.path) == all_tables(b.path)
     assert (a.calls, a.answered, a.rows, a.dirty_rows) == (
         b.calls, b.answered, b.rows, b.dirty_rows)
     assert rows(a.path, "APIlogs") != rows(c.path, "APIlogs")
     # overwriting gives the same file again, not an appended one
-    again = sim.write_day_file(a.path, seed=5, **kwargs)  # type: ignore[arg-type]
+    again = sim.write_day_file(a.path, seed=5, **kwargs)
     assert all_tables(again.path) == all_tables(b.path)
 
 
@@ -168,11 +180,12 @@ def test_summary_matches_the_file_even_with_dirt(
     assert summary.path == path and summary.day == DAY and summary.enterprise == "0327"
     for table, count in summary.rows.items():
         assert len(rows(path, table)) == count
+    assert len(summary.conversations) == summary.calls == 2000
+    assert sum(c.answered for c in summary.conversations) == summary.answered
     for table in ("APIlogs", "AlternativeAPIlogs"):
         chosen = chosen_hangups(path, table)
-        assert len(chosen) == summary.calls == 2000
-        answered = sum(1 for body in chosen.values() if body.get("CallStatus") == "2")
-        assert answered == summary.answered
+        assert len(chosen) == summary.hangup_uids > summary.calls  # legs have hangups too
+        assert_primaries_match(chosen, summary)
     assert 0.30 <= summary.answered / summary.calls <= 0.45
 
 
@@ -280,12 +293,12 @@ def test_delivery_statuses_and_retries(
     assert 0.03 < delivered_share < 0.15  # 10% of events, diluted by retry rows
 
     retries = 0
-    for prev, row in zip(alt, alt[1:]):
+    for prev, row in itertools.pairwise(alt):
         same_event = (prev[2], prev[3]) == (row[2], row[3])
-        if row[5] == "''" and same_event and prev[4] != row[4]:
-            if canonical(json.loads(prev[4])) == canonical(json.loads(row[4])):
-                assert not is_delivered(prev[5])  # a retry follows a failure
-                retries += 1
+        if (row[5] == "''" and same_event and prev[4] != row[4]
+                and canonical(json.loads(prev[4])) == canonical(json.loads(row[4]))):
+            assert not is_delivered(prev[5])  # a retry follows a failure
+            retries += 1
     assert retries > 500
 
     everything = sim.write_day_file(tmp_path / "all.db", token=TOKEN, day=DAY, calls=100, seed=1,
@@ -351,8 +364,8 @@ def test_every_kind_of_dirt_is_present(very_dirty_file: tuple[Path, sim.DayFileS
     assert expected <= set(found), found
     # however dirty, the promised calls are all there with their final status
     chosen = chosen_hangups(path)
-    assert len(chosen) == summary.calls == 1500
-    assert sum(b.get("CallStatus") == "2" for b in chosen.values()) == summary.answered
+    assert len(chosen) == summary.hangup_uids and summary.calls == 1500
+    assert_primaries_match(chosen, summary)
 
 
 def test_append_calls_adds_fresh_calls_after_the_existing_rows(tmp_path: Path) -> None:
@@ -373,7 +386,7 @@ def test_append_calls_adds_fresh_calls_after_the_existing_rows(tmp_path: Path) -
         assert min(r[0] for r in new) > max(r[0] for r in old)
         assert all(r[1] >= last_time for r in new)
         new_uids = {r[3] for r in new if r[3]}
-        assert new_uids == {c.unique_id for c in result.calls}
+        assert new_uids == {uid for c in result.calls for uid in c.legs}
         assert not new_uids & old_uids
         assert min(int(u.split(".")[1]) for u in new_uids) > old_max_seq
     assert {c.unique_id for c in result.calls} <= set(chosen_hangups(path))
@@ -429,7 +442,7 @@ def test_hangups_can_arrive_in_a_later_batch(tmp_path: Path) -> None:
     assert uids <= set(chosen)
     for call in first.calls:
         assert chosen[call.unique_id]["CallStatus"] == call.call_status
-        assert call.answered == (call.call_status == "2")
+        assert call.answered == (call.call_status == "2" or call.shape == "blind_transfer_busy")
 
 
 def test_append_rows_writes_hand_made_rows(tmp_path: Path) -> None:
@@ -483,3 +496,209 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         sim.write_day_file(
             tmp_path / "x.db", token=TOKEN, day=DAY, calls=1, seed=1, dirty_share=1.0)
+
+
+# ------------------------------------------------------------- conversations (SPEC §2.3)
+
+
+@pytest.fixture(scope="module")
+def shaped_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sim.DayFileSummary]:
+    """A default day (complex shapes on) of 2,000 conversations, without dirt."""
+    path = sim.day_file_path(tmp_path_factory.mktemp("shapes"), "0327", DAY)
+    return path, sim.write_day_file(path, token=TOKEN, day=DAY, calls=2000, seed=21,
+                                    dirty_share=0.0)
+
+
+def rows_by_leg(path: Path, table: str = "APIlogs") -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """(event, body) of every row with a UniqueId, per UniqueId, in file order."""
+    out: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for _, _, event, uid, request, *_ in rows(path, table):
+        body = body_of(request)
+        if uid and body is not None:
+            out[uid].append((event, body))
+    return out
+
+
+def test_every_shape_appears_in_a_default_day_and_simple_calls_stay_the_majority(
+    shaped_file: tuple[Path, sim.DayFileSummary],
+) -> None:
+    _, summary = shaped_file
+    assert set(summary.shapes) == set(sim.SHAPES), summary.shapes
+    assert all(summary.shapes[shape] >= 5 for shape in sim.SHAPES), summary.shapes
+    complex_share = 1 - summary.shapes["simple"] / summary.calls
+    assert 0.15 <= complex_share <= 0.25
+    assert Counter(c.shape for c in summary.conversations) == summary.shapes
+    assert {c.direction for c in summary.conversations} == {"0", "1", "2"}
+    assert 0.30 <= summary.answered / summary.calls <= 0.45  # the headline figure holds
+
+
+def test_ground_truth_legs_are_the_files_uniqueids(
+    shaped_file: tuple[Path, sim.DayFileSummary],
+) -> None:
+    path, summary = shaped_file
+    by_leg = rows_by_leg(path)
+    owner: dict[str, str] = {}
+    for call in summary.conversations:
+        assert call.legs[0] == call.unique_id and len(set(call.legs)) == len(call.legs)
+        assert set(call.trunk_attempts) <= set(call.legs)
+        assert call.linked_legs == tuple(u for u in call.legs if u not in call.trunk_attempts)
+        for uid in call.legs:
+            assert uid not in owner, (uid, owner.get(uid), call.unique_id)
+            owner[uid] = call.unique_id
+            assert by_leg[uid], uid
+        for uid in call.trunk_attempts:  # a failed trunk attempt leaves only a new_callerid
+            assert {event for event, _ in by_leg[uid]} == {"new_callerid"}
+            assert by_leg[uid][0][1]["Channel"].startswith("SIP/")
+        if call.shape == "simple":
+            assert call.legs == (call.unique_id,) and call.direction == str(call.call_type)
+        assert call.answered == bool(call.transfer_chain)
+        assert call.answered_by == (call.transfer_chain[0] if call.answered else None)
+    assert set(owner) == set(by_leg)  # every UniqueId of the file belongs to one conversation
+
+
+def test_hangup_bodies_of_the_legs_are_the_recorded_ones(
+    shaped_file: tuple[Path, sim.DayFileSummary],
+) -> None:
+    """SPEC §2.3 facts, shape by shape, read back from the APIlogs rows."""
+    path, summary = shaped_file
+    by_leg = rows_by_leg(path)
+    chosen = chosen_hangups(path)
+
+    def leg_hangups(call: sim.SimCall) -> list[dict[str, Any]]:
+        return [chosen[u] for u in call.legs[1:] if u in chosen]
+
+    for call in summary.conversations:
+        primary = chosen[call.unique_id]
+        events = [event for event, _ in by_leg[call.unique_id]]
+        if call.direction == "0":
+            assert events[0] == "start"
+        if call.shape in ("attended_transfer", "attended_transfer_chain"):
+            hops = len(call.transfer_chain) - 1
+            assert hops == 1 if call.shape == "attended_transfer" else hops in (2, 3)
+            assert str(primary["CallType"]) == "0" and primary["CallStatus"] == "2"
+            assert sim._norm_exts(primary["Extensions"]) == call.transfer_chain[:1]
+            legs = leg_hangups(call)
+            assert [sim._norm_exts(b["Extensions"]) for b in legs] == [
+                (p,) for p in call.transfer_chain[1:]]
+            assert all(str(b["CallType"]) == "2" and b["Phone"] == call.phone
+                       and b["CallStatus"] == "2" and "Trunk" not in b for b in legs)
+        elif call.shape == "blind_transfer_busy":
+            assert str(primary["CallType"]) == "2" and primary["CallStatus"] == "0"
+            assert len(call.transfer_chain) == 1 and call.answered
+            (busy,) = sim._norm_exts(primary["Extensions"])
+            assert busy != call.transfer_chain[0]
+        elif call.shape == "unanswered_consultation":
+            (leg,) = leg_hangups(call)
+            assert str(leg["CallType"]) == "2" and leg["Phone"] == call.transfer_chain[0]
+            assert leg["Extensions"] == [""] and len(call.transfer_chain) == 1
+        elif call.shape.startswith("followme"):
+            (leg,) = leg_hangups(call)
+            mobile = leg["Phone"]
+            assert str(leg["CallType"]) == "1" and leg["Extensions"] == [call.phone]
+            dials = [b for event, b in by_leg[call.unique_id] if event == "dial"]
+            assert mobile in sim._norm_exts(dials[-1]["Extensions"])
+            if call.shape == "followme_mobile":
+                assert call.transfer_chain == (mobile,) and leg["CallStatus"] == "2"
+            else:
+                assert mobile not in call.transfer_chain and leg["CallStatus"] == "0"
+                assert call.trunk_attempts
+        elif call.shape == "internal_misleading":
+            assert str(primary["CallType"]) == "0" and call.direction == "2"
+            for uid in call.legs:
+                for _, body in by_leg[uid]:
+                    assert body.get("ExternalInitiated") is True
+                    assert str(body.get("CallType", "0")) == "0"
+        elif call.shape == "internal":
+            assert str(primary["CallType"]) == "2" and "Trunk" not in primary
+
+
+def test_overlapping_conversations_share_a_party_but_no_uniqueid(
+    shaped_file: tuple[Path, sim.DayFileSummary],
+) -> None:
+    _, summary = shaped_file
+    by_primary = {c.unique_id: c for c in summary.conversations}
+    seen = Counter[str]()
+    for call in summary.conversations:
+        if call.shape not in ("busy_manager", "concurrent_caller"):
+            assert call.related == ()
+            continue
+        seen[call.shape] += 1
+        (other_uid,) = call.related
+        other = by_primary[other_uid]
+        assert other.related == (call.unique_id,) and other.shape == call.shape
+        assert not set(call.legs) & set(other.legs)
+        assert call.start_second <= other.end_second and other.start_second <= call.end_second
+        if call.shape == "concurrent_caller":
+            assert call.phone == other.phone and call.direction == other.direction == "0"
+        else:
+            internal, customer = sorted((call, other), key=lambda c: c.direction, reverse=True)
+            assert internal.direction == "2" and customer.direction == "0"
+            manager = internal.transfer_chain[-1]
+            assert customer.transfer_chain[-1] == manager  # handed to the busy manager
+    assert seen["busy_manager"] % 2 == 0 and seen["concurrent_caller"] % 2 == 0
+
+
+def test_bridge_uniqueid_only_in_alternative_bridge_rows(
+    shaped_file: tuple[Path, sim.DayFileSummary],
+) -> None:
+    path, _ = shaped_file
+    for table in ("APIlogs", "AlternativeAPIlogs"):
+        counts = Counter[str]()
+        for _, _, event, _, request, *_ in rows(path, table):
+            body = json.loads(request)
+            if event == "bridge":
+                counts["bridge"] += 1
+                assert ("BridgeUniqueid" in body) == (table != "APIlogs"), body
+            elif event in ("bridge_leave", "bridge_create", "bridge_destroy"):
+                assert body["BridgeUniqueid"]
+        assert counts["bridge"] > 1000
+
+
+def test_local_halves_have_consecutive_uniqueids(
+    shaped_file: tuple[Path, sim.DayFileSummary],
+) -> None:
+    path, summary = shaped_file
+    halves: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for _, _, _, uid, request, *_ in rows(path, "APIlogs"):
+        chan = str(json.loads(request).get("Channel", ""))
+        if chan.startswith("Local/"):
+            assert re.fullmatch(r"Local/[^@]+@[\w-]+-[0-9a-f]{8};[12]", chan), chan
+            base, half = chan.rsplit(";", 1)
+            halves[base][half].add(uid)
+        elif chan:
+            assert re.fullmatch(r"SIP/[^-]+-[0-9a-f]{8}", chan), chan
+    pairs = 0
+    for base, got in halves.items():
+        if set(got) != {"1", "2"}:
+            assert "@from-queue-" in base  # the simple calls' queue half, alone by design
+            continue
+        (one,), (two,) = got["1"], got["2"]
+        epoch1, seq1 = one.split(".")
+        epoch2, seq2 = two.split(".")
+        assert epoch1 == epoch2 and int(seq2) == int(seq1) + 1, base
+        pairs += 1
+    with_local = {"attended_transfer", "attended_transfer_chain", "unanswered_consultation",
+                  "followme_mobile", "followme_cancelled", "busy_manager"}
+    expected = sum(len(c.transfer_chain) - 1 if c.shape.startswith("attended") else 1
+                   for c in summary.conversations if c.shape in with_local
+                   and not (c.shape == "busy_manager" and c.direction == "2"))
+    assert pairs == expected
+
+
+def test_complex_shapes_are_deterministic_and_can_be_turned_off(tmp_path: Path) -> None:
+    kwargs: dict[str, Any] = {"token": TOKEN, "day": DAY, "calls": 400, "dirty_share": 0.02}
+    a = sim.write_day_file(tmp_path / "a.db", seed=8, **kwargs)
+    b = sim.write_day_file(tmp_path / "b.db", seed=8, **kwargs)
+    assert all_tables(a.path) == all_tables(b.path)
+    assert a.conversations == b.conversations and a.shapes == b.shapes
+    off = sim.write_day_file(tmp_path / "off.db", seed=8, complex_share=0.0, **kwargs)
+    assert set(off.shapes) == {"simple"} and off.hangup_uids == off.calls == 400
+    assert all(c.legs == (c.unique_id,) for c in off.conversations)
+    assert all_tables(off.path) != all_tables(a.path)
+    planned = sim.plan_calls(token=TOKEN, day=DAY, calls=50, seed=3)
+    assert planned == sim.plan_calls(token=TOKEN, day=DAY, calls=50, seed=3)
+    assert len(planned) == 50
+    starts = [c.start_second for c in planned]
+    assert starts == sorted(starts)
+    with pytest.raises(ValueError):
+        sim.plan_calls(token=TOKEN, day=DAY, calls=5, seed=3, complex_share=1.5)
