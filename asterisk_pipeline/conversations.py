@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -436,24 +436,25 @@ class _Hold(NamedTuple):
     party: str
 
 
-def _far_end(view: UidView, views: dict[str, UidView], by_bridge: dict[str, list[UidView]],
-             pair: dict[str, UidView], depth: int = 0) -> str | None:
+def _far_end(view: UidView, by_bridge: dict[str, list[UidView]], pair: dict[str, UidView],
+             usable: Callable[[str | None], bool], seen: frozenset[str] = frozenset()) -> str | None:
     """The party a channel stands for: a desk phone's extension, an outside line's number, and
     for a Local half whatever its other half is bridged with (its target as the fallback)."""
     if view.desk_extension:
         return view.desk_extension
     if view.outside_line:
-        caller = next((r.caller for r in view.rows if r.caller and r.caller.lower() not in _NO_PARTY), None)
-        return caller
+        return next((r.caller for r in view.rows if usable(r.caller)), None)
     if not view.is_local or view.channel is None:
         return None
     other = pair.get(view.unique_id)
-    if other is not None and depth < _LOCAL_DEPTH:
+    seen = seen | {view.unique_id}
+    if other is not None and len(seen) <= _LOCAL_DEPTH:
+        seen = seen | {other.unique_id}
         for _, bridge in other.bridges:
             for member in by_bridge.get(bridge or "", ()):
-                if member.unique_id not in (other.unique_id, view.unique_id):
-                    found = _far_end(member, views, by_bridge, pair, depth + 1)
-                    if found:
+                if member.unique_id not in seen:
+                    found = _far_end(member, by_bridge, pair, usable, seen)
+                    if usable(found):
                         return found
     return view.channel.resource
 
@@ -461,14 +462,22 @@ def _far_end(view: UidView, views: dict[str, UidView], by_bridge: dict[str, list
 def _holds(
     members: list[UidView], side: list[UidView], other_side: str | None, trunks: set[str],
 ) -> list[_Hold]:
-    """Who held the conversation, row by row of the other side's channels (SPEC §4.2)."""
-    views = {v.unique_id: v for v in members}
+    """Who held the conversation, in row order (SPEC §4.2).
+
+    Three readings of the bridge rows: the side's own channel entering a bridge names who it is
+    connected to (ConnectedLineNum); another channel entering a bridge connected to the side is
+    that channel's party taking the call (this shows a colleague who joins the caller's bridge
+    even where APIlogs rows carry no BridgeUniqueid); the side's last leave names who had it at
+    the end. ConnectedLineNum on other leave rows lags behind transfers, so it is not read.
+    When the side's entry names nobody usable, the other members of that bridge decide.
+    """
     by_bridge: dict[str, list[UidView]] = defaultdict(list)
     for v in members:
         for _, bridge in v.bridges:
             if bridge and v not in by_bridge[bridge]:
                 by_bridge[bridge].append(v)
     pair = _local_pairs(members)
+    side_ids = frozenset(v.unique_id for v in side)
 
     def usable(party: str | None) -> bool:
         return (
@@ -479,20 +488,31 @@ def _holds(
     holds: list[_Hold] = []
     for view in side:
         own = view.channel.name if view.channel else None
-        for row, bridge in view.bridges:
-            if own is not None and row.channel not in (None, own):
-                continue  # another channel's row under this UniqueId
+        mine = [(r, b) for r, b in view.bridges if own is None or r.channel in (None, own)]
+        for position, (row, bridge) in enumerate(mine):
+            last = position == len(mine) - 1
+            if row.kind == "bridge_leave" and not last:
+                continue
             party = row.connected if usable(row.connected) else None
-            if party is None and bridge:
+            if party is None and bridge and row.kind == "bridge":
                 for member in by_bridge.get(bridge, ()):
-                    if member is view:
-                        continue
-                    found = _far_end(member, views, by_bridge, pair)
-                    if usable(found):
-                        party = found
-                        break
+                    if member.unique_id not in side_ids:
+                        found = _far_end(member, by_bridge, pair, usable, side_ids)
+                        if usable(found):
+                            party = found
+                            break
             if party is not None:
                 holds.append(_Hold(row.order, row.at, party))
+    if other_side:
+        for view in members:
+            if view.unique_id in side_ids:
+                continue
+            own = view.channel.name if view.channel else None
+            for row, _ in view.bridges:
+                if row.kind == "bridge" and row.connected == other_side and (own is None or row.channel in (None, own)):
+                    party = _far_end(view, by_bridge, pair, usable, side_ids)
+                    if usable(party):
+                        holds.append(_Hold(row.order, row.at, party))  # type: ignore[arg-type]
     holds.sort()
     return holds
 

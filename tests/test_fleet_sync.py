@@ -59,10 +59,8 @@ def test_live_cycle_imports_then_only_new_rows(engine: Engine, local_settings: S
     assert all(o.rows_read == 0 for o in again.outcomes if o.file_date == DAY.isoformat())
 
     path = day_file_path(fleet_dir, "0327", DAY)
-    # complex_share=0: 5 one-UniqueId calls, so "5 new calls" holds before SPEC §4.2 assembly
     added = append_calls(path, token=token_for("0327"), day=DAY, calls=5, seed=9,
-                         tables=("AlternativeAPIlogs",), live_share_undelivered=1.0,
-                         complex_share=0.0)
+                         tables=("AlternativeAPIlogs",), live_share_undelivered=1.0)
     third = live_cycle(engine, local_settings, now=NOON, numbers=["0327"])
     outcome = next(o for o in third.outcomes if o.file_date == DAY.isoformat())
     assert outcome.rows_read == int(added) and outcome.new_calls == 5

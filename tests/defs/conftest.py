@@ -43,9 +43,6 @@ def logs_dir(tmp_path: Path) -> Path:
                 seed=5,
                 start_id=index * 100_000 + k * 1_000,
                 dirty_share=0.0,
-                # one UniqueId per call: these tests count calls = generated calls, which holds
-                # for multi-UniqueId conversations only once SPEC §4.2 assembly is in the loader
-                complex_share=0.0,
             )
     return root
 
