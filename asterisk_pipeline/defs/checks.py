@@ -56,6 +56,26 @@ def answered_calls_have_answered_participant(warehouse: WarehouseResource) -> As
     )
 
 
+@asset_check(
+    asset=CALLS,
+    description="Forwarding legs no call could claim (SPEC §4.2 rule 3: zero or several open calls "
+    "ring the target) stay under 1 % of calls; they are stored in call_legs with call_id NULL.",
+)
+def unlinked_forwarding_legs(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.engine() as engine, engine.connect() as conn:
+        found = quality.unlinked_forwarding_legs(conn)
+    return AssetCheckResult(
+        passed=found.share <= 0.01,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "unlinked_forwarding_legs": found.legs,
+            "calls": found.calls,
+            "share": round(found.share, 4),
+            "sample": found.sample,
+        },
+    )
+
+
 @asset_check(asset=CALL_PARTICIPANTS, description="No participant points at a missing call.")
 def participants_reference_calls(warehouse: WarehouseResource) -> AssetCheckResult:
     with warehouse.engine() as engine, engine.connect() as conn:
@@ -108,6 +128,7 @@ def live_freshness(warehouse: WarehouseResource) -> AssetCheckResult:
 
 
 ALL_CHECKS = [
+    unlinked_forwarding_legs,
     unique_call_ids,
     answered_calls_have_answered_participant,
     participants_reference_calls,

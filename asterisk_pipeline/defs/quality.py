@@ -15,12 +15,25 @@ from sqlalchemy import Connection, and_, exists, func, select
 from ..model import Flow
 from ..normalize import normalize_extensions
 from ..warehouse.registry import active_enterprises
-from ..warehouse.schema import call_events, call_participants, calls, rejected_events, sync_runs
+from ..warehouse.schema import (
+    call_events,
+    call_legs,
+    call_participants,
+    calls,
+    rejected_events,
+    sync_runs,
+)
 
 
 def duplicate_call_ids(conn: Connection, limit: int = 10) -> tuple[int, list[str]]:
-    """UniqueIds held by more than one call row (the unique constraint should make it 0)."""
-    dup = select(calls.c.unique_id).group_by(calls.c.unique_id).having(func.count() > 1).subquery()
+    """UniqueIds held by more than one call row of one enterprise (the unique constraint should
+    make it 0; UniqueIds are unique per PBX only, so two enterprises may share one)."""
+    dup = (
+        select(calls.c.unique_id)
+        .group_by(calls.c.enterprise_id, calls.c.unique_id)
+        .having(func.count() > 1)
+        .subquery()
+    )
     total = conn.execute(select(func.count()).select_from(dup)).scalar_one()
     sample = list(
         conn.execute(select(dup.c.unique_id).order_by(dup.c.unique_id).limit(limit)).scalars()
@@ -58,6 +71,29 @@ def answered_without_participant(conn: Connection, limit: int = 10) -> AnsweredW
     return AnsweredWithoutParticipant(
         len(rows) - len(violations), len(violations), violations[:limit]
     )
+
+
+@dataclass(frozen=True)
+class UnlinkedForwarding:
+    """Forwarding legs the rows cannot tie to exactly one call (SPEC §4.2 rule 3)."""
+
+    legs: int
+    calls: int
+    sample: list[str]
+
+    @property
+    def share(self) -> float:
+        return self.legs / self.calls if self.calls else 0.0
+
+
+def unlinked_forwarding_legs(conn: Connection, limit: int = 10) -> UnlinkedForwarding:
+    loose = call_legs.c.call_id.is_(None)
+    total = conn.execute(select(func.count()).select_from(call_legs).where(loose)).scalar_one()
+    sample = list(conn.execute(
+        select(call_legs.c.unique_id).where(loose).order_by(call_legs.c.id).limit(limit)
+    ).scalars())
+    all_calls = conn.execute(select(func.count()).select_from(calls)).scalar_one()
+    return UnlinkedForwarding(int(total), int(all_calls), sample)
 
 
 def orphan_participants(conn: Connection) -> int:

@@ -23,6 +23,7 @@ INTEGRITY = [
     checks.participants_reference_calls,
     checks.events_reference_calls,
     checks.rejected_share_under_threshold,
+    checks.unlinked_forwarding_legs,
 ]
 
 
@@ -88,7 +89,7 @@ def test_checks_job_runs_every_check(synced: Engine, resources: dict[str, object
 def test_duplicate_call_ids_fail(synced: Engine, db_url: str) -> None:
     with _unchecked(synced) as conn:
         if synced.dialect.name == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE calls DROP CONSTRAINT uq_calls_unique_id")
+            conn.exec_driver_sql("ALTER TABLE calls DROP CONSTRAINT uq_calls_enterprise_id_unique_id")
         else:  # SQLite cannot drop a UNIQUE constraint: rebuild the table without it
             conn.exec_driver_sql("CREATE TABLE calls_copy AS SELECT * FROM calls")
             conn.exec_driver_sql("DROP TABLE calls")
@@ -142,6 +143,21 @@ def test_event_of_a_missing_call_fails(synced: Engine, db_url: str) -> None:
         )
     result = _run(checks.events_reference_calls, db_url)
     assert not result.passed and result.metadata["orphan_events"].value == 1
+
+
+def test_unlinkable_forwarding_legs_are_counted(synced: Engine, db_url: str) -> None:
+    before = _run(checks.unlinked_forwarding_legs, db_url)
+    assert before.passed and before.metadata["unlinked_forwarding_legs"].value == 0
+    with synced.begin() as conn:
+        calls = conn.execute(text("SELECT count(*) FROM calls")).scalar_one()
+        for i in range(calls // 50 + 1):  # more than 1 % of the calls
+            conn.execute(text(
+                "INSERT INTO call_legs (call_id, enterprise_id, unique_id, role, channel)"
+                " VALUES (NULL, '0100', :uid, 'leg', 'Local/375290000002@179e93af-00000010;2')"
+            ), {"uid": f"9999.{i}"})
+    after = _run(checks.unlinked_forwarding_legs, db_url)
+    assert not after.passed and after.metadata["unlinked_forwarding_legs"].value == calls // 50 + 1
+    assert after.severity.value == "WARN"
 
 
 def test_rejected_share_over_threshold_fails(
