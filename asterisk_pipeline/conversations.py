@@ -20,6 +20,8 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from .model import Call, Enterprise, Leg, Participant
 from .normalize import (
     as_text,
@@ -63,21 +65,50 @@ def conv_row(
     order: Order, at: datetime | None, unique_id: str, kind: str, body: dict[str, Any],
     canonical: str, delivered: bool, live_table: bool,
 ) -> ConvRow | None:
-    """The assembly's view of one event; None when a conversation never reads it."""
+    """The assembly's view of one event; None when a conversation never reads it.
+
+    Runs once per source row: each event type reads only the fields it carries.
+    """
     if not unique_id or kind not in CONVERSATION_TYPES:
         return None
     get = body.get
-    hangup = kind == "hangup"
-    return ConvRow(
-        order, at, unique_id, kind,
-        _stripped(get("Channel")), _stripped(get("BridgeUniqueid")),
-        _stripped(get("CallerIDNum")), _stripped(get("ConnectedLineNum")),
-        normalize_extensions(get("Extensions")) if kind in ("dial", "hangup") else (),
-        _stripped(get("Phone")), _stripped(get("Trunk")),
-        delivered, live_table,
-        canonical if hangup else None,
-        parse_local(get("EndTime")) if hangup else None,
+    if kind == "hangup":
+        return ConvRow(
+            order, at, unique_id, kind, None, None, None, None,
+            normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
+            delivered, live_table, canonical, parse_local(get("EndTime")),
+        )
+    if kind == "dial":
+        return ConvRow(
+            order, at, unique_id, kind, None, None, None, None,
+            normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
+            delivered, live_table, None, None,
+        )
+    if kind == "start":
+        return ConvRow(
+            order, at, unique_id, kind, None, None, None, None, (), _strip(get("Phone")),
+            _strip(get("Trunk")), delivered, live_table, None, None,
+        )
+    return ConvRow(  # bridge, bridge_leave, new_callerid
+        order, at, unique_id, kind, _strip(get("Channel")),
+        _strip(get("BridgeUniqueid")) if kind != "new_callerid" else None,
+        _strip(get("CallerIDNum")), _strip(get("ConnectedLineNum")), (), None, None,
+        delivered, live_table, None, None,
     )
+
+
+def _load(canonical: str) -> dict[str, Any]:
+    """A stored canonical body: orjson, or the reference parser for what orjson refuses
+    (integers beyond 64 bits)."""
+    try:
+        value = orjson.loads(canonical)
+    except orjson.JSONDecodeError:
+        value = parse_body(canonical)
+    return value if isinstance(value, dict) else {}
+
+
+def _strip(value: Any) -> str | None:
+    return value.strip() if type(value) is str and "\x00" not in value else _stripped(value)
 
 
 def _stripped(value: Any) -> str | None:
@@ -539,7 +570,7 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
         return Conversation(primary.unique_id, uids, None, (), (), live_delivered=live_delivered)
     chosen = choose_hangup(primary.hangups)
     assert chosen.hangup_json is not None
-    body: dict[str, Any] = parse_body(chosen.hangup_json)
+    body: dict[str, Any] = _load(chosen.hangup_json)
     start = local_to_utc(parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz)
     end = local_to_utc(chosen.end_local, tz)
     duration = None
@@ -639,7 +670,7 @@ def _forwarding_only(members: list[UidView], enterprise: Enterprise, tz: ZoneInf
 
 def _leg(view: UidView, is_primary: bool, tz: ZoneInfo) -> Leg:
     chosen = choose_hangup(view.hangups) if view.hangups else None
-    body: dict[str, Any] = parse_body(chosen.hangup_json) if chosen and chosen.hangup_json else {}
+    body: dict[str, Any] = _load(chosen.hangup_json) if chosen and chosen.hangup_json else {}
     first_at, last_at = view.span()
     if chosen is not None:
         start = local_to_utc(parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz)
