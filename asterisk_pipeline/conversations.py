@@ -97,6 +97,14 @@ def conv_row(
     )
 
 
+def _json_text(value: Any) -> str:
+    """Compact JSON text, non-ASCII kept (the form ``raw_data`` uses)."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:  # an integer beyond 64 bits
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _load(canonical: str) -> dict[str, Any]:
     """A stored canonical body: orjson, or the reference parser for what orjson refuses
     (integers beyond 64 bits)."""
@@ -507,7 +515,7 @@ def _holds(
         for _, bridge in v.bridges:
             if bridge and v not in by_bridge[bridge]:
                 by_bridge[bridge].append(v)
-    pair = _local_pairs(members)
+    pair = _local_pairs(members) if any(v.is_local for v in members) else {}
     side_ids = frozenset(v.unique_id for v in side)
 
     def usable(party: str | None) -> bool:
@@ -595,10 +603,12 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
     else:
         other_side = _stripped(phone)
         side = [primary]
-    trunks = {t for v in members for t in [v.outside_line] if t}
-    trunks.update(t for v in members for r in v.rows for t in [r.trunk] if t)
-    holds = _holds(members, side, other_side, trunks)
     has_bridges = any(v.bridges for v in members)
+    holds: list[_Hold] = []
+    if has_bridges:
+        trunks = {t for v in members for t in [v.outside_line] if t}
+        trunks.update(t for v in members for r in v.rows for t in [r.trunk] if t)
+        holds = _holds(members, side, other_side, trunks)
     if kind == "1" and primary.desk_extension and (has_bridges or holds):
         first_at = next((r.at for r, _ in primary.bridges), None)
         first_order = next((r.order for r, _ in primary.bridges), primary.first)
@@ -644,7 +654,14 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
             talk_order=talk if answered else None,
         ))
 
-    legs = tuple(_leg(v, v is primary, tz) for v in sorted(members, key=lambda v: (v is not primary, _uid_key(v.unique_id))))
+    if len(members) == 1:
+        legs: tuple[Leg, ...] = (_leg(primary, True, tz, (chosen, body, start, end)),)
+    else:
+        ordered_legs = sorted(members, key=lambda v: (v is not primary, _uid_key(v.unique_id)))
+        legs = tuple(
+            _leg(v, v is primary, tz, (chosen, body, start, end) if v is primary else None)
+            for v in ordered_legs
+        )
     call = Call(
         unique_id=primary.unique_id, enterprise_id=enterprise.number, token=enterprise.secret,
         start_time=start, end_time=end, duration=duration, phone_number=phone, trunk=trunk,
@@ -655,7 +672,7 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
         answered_by=chain[0] if chain else None,
         answered_at=answered_at if chain else None,
         final_extension=chain[-1] if chain else None,
-        transfer_chain=json.dumps(chain),
+        transfer_chain=_json_text(chain),
         leg_count=len(legs),
     )
     return Conversation(primary.unique_id, uids, call, legs, tuple(participants),
@@ -668,15 +685,22 @@ def _forwarding_only(members: list[UidView], enterprise: Enterprise, tz: ZoneInf
     return Conversation(first, tuple(v.unique_id for v in members), None, legs, (), forwarding_only=True)
 
 
-def _leg(view: UidView, is_primary: bool, tz: ZoneInfo) -> Leg:
-    chosen = choose_hangup(view.hangups) if view.hangups else None
-    body: dict[str, Any] = _load(chosen.hangup_json) if chosen and chosen.hangup_json else {}
-    first_at, last_at = view.span()
-    if chosen is not None:
-        start = local_to_utc(parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz)
-        end = local_to_utc(chosen.end_local, tz)
+def _leg(
+    view: UidView, is_primary: bool, tz: ZoneInfo,
+    known: tuple[ConvRow, dict[str, Any], datetime | None, datetime | None] | None = None,
+) -> Leg:
+    """``known``: the primary's chosen hangup, body and times, already worked out."""
+    if known is not None:
+        chosen: ConvRow | None
+        chosen, body, start, end = known
     else:
-        start, end = first_at, last_at
+        chosen = choose_hangup(view.hangups) if view.hangups else None
+        body = _load(chosen.hangup_json) if chosen and chosen.hangup_json else {}
+        if chosen is not None:
+            start = local_to_utc(parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz)
+            end = local_to_utc(chosen.end_local, tz)
+        else:
+            start, end = view.span()
     extensions = body.get("Extensions")
     return Leg(
         unique_id=view.unique_id,
@@ -685,7 +709,7 @@ def _leg(view: UidView, is_primary: bool, tz: ZoneInfo) -> Leg:
         call_type=call_type_text(body.get("CallType")) if chosen else None,
         call_status=as_text(body.get("CallStatus")) if chosen else None,
         phone_number=as_text(body.get("Phone")) if chosen else None,
-        extensions=json.dumps(extensions, ensure_ascii=False) if extensions is not None else None,
+        extensions=_json_text(extensions) if extensions is not None else None,
         start_time=start,
         end_time=end,
         raw_json=chosen.hangup_json if chosen else None,
