@@ -345,8 +345,14 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
     unlinkable (stored as legs without a call), never a call of their own.
     """
     components = groups.components()
-    calls = {rep: [views[u] for u in uids] for rep, uids in components.items()
-             if any(views[u].own_channel for u in uids)}
+    # Calls by the targets their own channels dial: one look-up per forwarding leg, not a scan
+    # of every call (a busy day has thousands of calls and hundreds of forwarding legs).
+    ringing: dict[str, list[str]] = defaultdict(list)
+    for rep, uids in components.items():
+        targets = {e for u in uids if views[u].own_channel for d in views[u].dials for e in d.extensions}
+        for target in targets:
+            ringing[target].append(rep)
+    spans: dict[str, tuple[datetime | None, datetime | None]] = {}
     unlinkable: set[str] = set()
     joins: list[tuple[str, str]] = []
     for rep, uids in components.items():
@@ -356,10 +362,10 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
         target = next(v.channel.resource for v in legs if v.is_local and v.channel)
         begun = _component_span(legs)[0]
         candidates = []
-        for call_rep, members in calls.items():
-            if not any(target in d.extensions for m in members if m.own_channel for d in m.dials):
-                continue
-            first, last = _component_span(members)
+        for call_rep in ringing.get(target, ()):
+            if call_rep not in spans:
+                spans[call_rep] = _component_span([views[u] for u in components[call_rep]])
+            first, last = spans[call_rep]
             if begun is None or first is None or last is None or first <= begun <= last:
                 candidates.append(call_rep)
         if len(candidates) == 1:
@@ -378,7 +384,11 @@ def _link_trunk_attempts(groups: _Groups, views: dict[str, UidView]) -> None:
     The SPEC leaves such a UniqueId unlinked; the operator's answer for recorded call 2-13 counts
     both attempts as legs of the conversation, and the match below is as strict as rule 3.
     """
-    dials = [(v, d) for v in views.values() if v.is_local for d in v.dials]
+    dials: dict[tuple[str | None, str | None], list[tuple[UidView, ConvRow]]] = defaultdict(list)
+    for v in views.values():
+        if v.is_local:
+            for d in v.dials:
+                dials[(d.trunk, d.phone)].append((v, d))
     for view in views.values():
         line = view.outside_line
         if line is None or any(r.kind != "new_callerid" for r in view.rows):
@@ -386,8 +396,8 @@ def _link_trunk_attempts(groups: _Groups, views: dict[str, UidView]) -> None:
         caller = view.rows[0].caller
         begun = view.span()[0]
         owners = {
-            leg.unique_id for leg, dial in dials
-            if dial.trunk == line and dial.phone == caller and dial.order[0] == view.first[0]
+            leg.unique_id for leg, dial in dials.get((line, caller), ())
+            if dial.order[0] == view.first[0]
             and (begun is None or dial.at is None or dial.at <= begun)
             and (begun is None or leg.span()[1] is None or begun <= leg.span()[1])  # type: ignore[operator]
         }
@@ -636,15 +646,21 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
                   *call_extensions, *chain):
         if party != other_side:  # the call's own other side is not a participant
             ordered.setdefault(party, None)
-    all_dials = sorted([*primary.dials, *leg_dials])
-    bridge_rows = sorted(r for v in members for r, _ in v.bridges)
+    first_dial: dict[str, datetime] = {}
+    for d in sorted([*primary.dials, *leg_dials]):
+        if d.at is not None:
+            for e in d.extensions:
+                first_dial.setdefault(e, d.at)
+    first_bridge: dict[str, datetime | None] = {}
+    for r in sorted(r for v in members for r, _ in v.bridges):
+        if r.caller is not None:
+            first_bridge.setdefault(r.caller, r.at)
     no_bridge_answer = set(chosen.extensions) if not holds and is_answered else set()
     participants = []
     for position, party in enumerate(ordered, start=1):
-        dial_at = next((d.at for d in all_dials if party in d.extensions and d.at is not None), None)
+        dial_at = first_dial.get(party)
         held = first_hold.get(party)
-        answer_time = held.at if held else next(
-            (r.at for r in bridge_rows if r.caller == party), None)
+        answer_time = held.at if held else first_bridge.get(party)
         talk = chain.index(party) + 1 if party in chain else None
         answered = party in chain if holds else party in no_bridge_answer
         participants.append(Participant(
