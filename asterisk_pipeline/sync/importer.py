@@ -28,7 +28,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, text
 
 from ..conversations import Conversation, ConvRow, assemble, conv_row, parse_channel
-from ..model import LIVE_TABLE, Call, Enterprise, Event, Flow, Leg, Participant, Rejected, SourceRow
+from ..model import (
+    LIVE_TABLE,
+    Call,
+    Enterprise,
+    Event,
+    Flow,
+    Leg,
+    Participant,
+    Rejected,
+    SourceRow,
+    SyncCounts,
+)
 from ..normalize import classify_row, parse_body
 from ..warehouse import conversation_store as store
 from ..warehouse.cursors import read_cursor, save_cursor
@@ -56,21 +67,6 @@ class ImportRequest:
     live_import_all: bool = False
 
 
-@dataclass(frozen=True)
-class ImportCounts:
-    """The counts of one read: the one record every layer reports (sync_runs, CLI, Dagster)."""
-
-    rows_read: int = 0
-    new_calls: int = 0
-    updated_calls: int = 0
-    new_events: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    conflicts: int = 0
-    cursor_before: int = 0
-    cursor_after: int = 0
-
-
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """The cyclic GC rescans every live object as rows accumulate (a third of parse time);
@@ -95,7 +91,7 @@ def lock_enterprise(conn: Connection, enterprise: str) -> None:
         )
 
 
-def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> ImportCounts:
+def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> SyncCounts:
     """Import the rows of one file and flow above the cursor; the caller owns the transaction."""
     enterprise = request.enterprise.number
     table = request.flow.table
@@ -140,15 +136,13 @@ def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> Im
     if cursor_after != cursor_before or rows_read:
         save_cursor(conn, enterprise, request.file_date, table, cursor_after)
     stager.drop()
-    return ImportCounts(
+    return SyncCounts(
         rows_read=rows_read,
         new_calls=new_calls,
         updated_calls=updated_calls,
         new_events=writer.new_events,
         duplicates=events_read - writer.new_events,
         rejected=rejected,
-        cursor_before=cursor_before,
-        cursor_after=cursor_after,
     )
 
 
