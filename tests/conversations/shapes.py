@@ -261,3 +261,19 @@ def outgoing_call(pbx: Pbx, at: float, agent: str, number: str) -> dict[str, Any
     pbx.leave(at + 70, u, uc, agent, number, b)
     pbx.hangup(at + 70, u, phone=number, extensions=[agent], call_type=1, status="2", start=at)
     return {"primary": u, "direction": "1", "chain": [agent], "legs": {u, o}}
+
+
+def ambiguous_forwarding(pbx: Pbx, mobile: str = "375290000002") -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+    """Two open calls both ring the manager's mobile; one Local forwarding leg (cancelled) that
+    the rows cannot tie to either (SPEC §4.2 rule 3). Returns both calls and the leg's UniqueIds."""
+    a = answered_incoming(pbx, 0, "375291110001", "150", talk=60)
+    b = answered_incoming(pbx, 1, "375291110002", "151", talk=60)
+    for item, at in ((a, 0.6), (b, 1.6)):
+        pbx.dial(at, item["primary"], "x", ["201", mobile])
+    one_name, two_name = pbx.local(mobile, "179e93af")
+    one, two = pbx.uid(3), pbx.uid(3)
+    pbx.add(3, "new_callerid", one, Channel=one_name, CallerIDNum=TRUNK, ConnectedLineNum="375291110001")
+    pbx.add(3, "new_callerid", two, Channel=two_name, CallerIDNum="375291110001", ConnectedLineNum=TRUNK)
+    pbx.dial(3, two, mobile, ["375291110001"], call_type=1)
+    pbx.hangup(9, two, phone=mobile, extensions=["375291110001"], call_type=1, status="0", start=3)
+    return a, b, {one, two}

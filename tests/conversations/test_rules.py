@@ -127,17 +127,8 @@ def test_a_busy_day_never_merges_conversations_that_share_parties():
 def test_a_forwarding_leg_with_two_candidates_is_linked_to_neither():
     """Two open calls both ring the manager's mobile: the Local leg cannot tell which it serves."""
     pbx = Pbx()
-    mobile = "375290000002"
-    a = shapes.answered_incoming(pbx, 0, "375291110001", "150", talk=60)
-    b = shapes.answered_incoming(pbx, 1, "375291110002", "151", talk=60)
-    for item, at in ((a, 0.6), (b, 1.6)):
-        pbx.dial(at, item["primary"], "x", ["201", mobile])
-    one_name, two_name = pbx.local(mobile, "179e93af")
-    one, two = pbx.uid(3), pbx.uid(3)
-    pbx.add(3, "new_callerid", one, Channel=one_name, CallerIDNum=shapes.TRUNK, ConnectedLineNum="375291110001")
-    pbx.add(3, "new_callerid", two, Channel=two_name, CallerIDNum="375291110001", ConnectedLineNum=shapes.TRUNK)
-    pbx.dial(3, two, mobile, ["375291110001"], call_type=1)
-    pbx.hangup(9, two, phone=mobile, extensions=["375291110001"], call_type=1, status="0", start=3)
+    a, b, leg = shapes.ambiguous_forwarding(pbx)
+    one, two = sorted(leg)
     found = assemble_rows(pbx.sorted_rows())
     calls = calls_of(found)
     assert set(calls) == {a["primary"], b["primary"]}  # never a phantom outgoing call
