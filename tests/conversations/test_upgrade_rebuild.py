@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from io import BytesIO
 from pathlib import Path
@@ -25,6 +27,7 @@ from asterisk_pipeline.sync.rebuild import rebuild_calls
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import current_revision, upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
+from tests.conftest import _db_url, new_pg_database
 from tests.conversations.examples import example_names, load_example, strip_bridge_ids
 from tests.factories import append, create_day_file
 from tests.warehouse.snapshot import snapshot
@@ -112,14 +115,29 @@ def mirror_settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home", transport="local", local_logs_dir=mirror)
 
 
-def test_previous_version_upgraded_and_rebuilt_equals_a_fresh_import(tmp_path: Path, mirror_settings: Settings):
+@contextmanager
+def _empty_database(kind: str, tmp_path: Path, name: str) -> Iterator[str]:
+    """An empty warehouse URL (no schema: the previous version migrates it itself)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / (name + '.db')}"
+        return
+    with new_pg_database(f"ap_{name}") as database:
+        yield _db_url(database)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_previous_version_upgraded_and_rebuilt_equals_a_fresh_import(tmp_path: Path, mirror_settings: Settings, kind: str):
+    with _empty_database(kind, tmp_path, "old") as old_db, _empty_database(kind, tmp_path, "fresh") as fresh_db:
+        _upgrade_and_compare(tmp_path, mirror_settings, old_db, fresh_db)
+
+
+def _upgrade_and_compare(tmp_path: Path, mirror_settings: Settings, old_db: str, fresh_db: str) -> None:
     files = _files(mirror_settings.local_logs_dir)  # type: ignore[arg-type]
-    old_db = f"sqlite:///{tmp_path / 'old.db'}"
     _old_import(_previous_version(tmp_path), old_db, files, tmp_path / "oldhome")
     old = make_engine(old_db)
     assert current_revision(old) == "0002"
     upgrade(old)
-    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    fresh = make_engine(fresh_db)
     _fresh_import(fresh, files, mirror_settings)
     assert _conversation_tables(old)["calls"] != _conversation_tables(fresh)["calls"]  # one call per UniqueId
     reports = rebuild_calls(old, mirror_settings)
