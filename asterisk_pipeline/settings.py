@@ -148,13 +148,13 @@ class Settings(BaseSettings):
             try:
                 return date.fromisoformat(value.strip())
             except ValueError:
-                raise ValueError(f"{env_var(info.field_name)} must be YYYY-MM-DD, got {value!r}") from None
+                raise ValueError(f"{_variable(info)} must be YYYY-MM-DD, got {value!r}") from None
         return value
 
     @field_validator("backfill_run_partitions", "live_interval_minutes", mode="before")
     @classmethod
     def _bounded_int(cls, value: Any, info: ValidationInfo) -> Any:
-        name = env_var(info.field_name)
+        name = _variable(info)
         low, high, sep = (1, 59, "-") if info.field_name == "live_interval_minutes" else (1, 10_000, "..")
         if isinstance(value, str):
             try:
@@ -171,7 +171,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = value.strip().lower()
             if value not in ("on", "off"):
-                raise ValueError(f"{env_var(info.field_name)} must be 'on' or 'off', got {value!r}")
+                raise ValueError(f"{_variable(info)} must be 'on' or 'off', got {value!r}")
         return value
 
     @field_validator("pbx_timezone")
@@ -221,6 +221,11 @@ def env_var(field: str) -> str:
     if field not in Settings.model_fields:
         raise KeyError(f"Settings has no field {field!r}")
     return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _variable(info: ValidationInfo) -> str:
+    """The variable a field validator is checking, for its error message."""
+    return env_var(info.field_name or "")
 
 
 def _zone(name: str) -> ZoneInfo:
