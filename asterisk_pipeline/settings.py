@@ -56,8 +56,8 @@ class Settings(BaseSettings):
         default=None, description="Optional TOML file of per-enterprise connection overrides"
     )
     remote_dir: str = Field(default="/var/log/asterisk", description="Log directory on the PBX")
-    ssh_port: int = Field(default=5059, ge=1, le=65535)
-    ssh_user: str = Field(default="root")
+    ssh_port: int = Field(default=5059, ge=1, le=65535, description="Shared SSH port of the PBXes")
+    ssh_user: str = Field(default="root", description="Shared SSH login")
     ssh_key_file: Path | None = Field(default=None, description="Private key for SSH login")
     ssh_password: SecretStr | None = Field(default=None, description="Shared SSH password")
     ssh_password_file: Path | None = Field(
@@ -69,9 +69,15 @@ class Settings(BaseSettings):
     ssh_trust_on_first_use: bool = Field(
         default=False, description="Accept and pin unknown host keys (changed keys stay refused)"
     )
-    ssh_connect_timeout_s: float = Field(default=10.0, gt=0)
-    ssh_operation_timeout_s: float = Field(default=120.0, gt=0)
-    ssh_retries: int = Field(default=3, ge=0, le=10)
+    ssh_connect_timeout_s: float = Field(
+        default=10.0, gt=0, description="Connect, banner and authentication timeout"
+    )
+    ssh_operation_timeout_s: float = Field(
+        default=120.0, gt=0, description="Timeout of one SSH/SFTP operation"
+    )
+    ssh_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of transient failures (backoff 0.5 s, doubling)"
+    )
     ssh_max_sessions: int = Field(default=16, ge=1, le=512, description="Concurrent PBX syncs")
     live_fetch: Literal["query", "copy"] = Field(
         default="query",
