@@ -20,6 +20,8 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from .model import Call, Enterprise, Leg, Participant
 from .normalize import (
     as_text,
@@ -63,21 +65,58 @@ def conv_row(
     order: Order, at: datetime | None, unique_id: str, kind: str, body: dict[str, Any],
     canonical: str, delivered: bool, live_table: bool,
 ) -> ConvRow | None:
-    """The assembly's view of one event; None when a conversation never reads it."""
+    """The assembly's view of one event; None when a conversation never reads it.
+
+    Runs once per source row: each event type reads only the fields it carries.
+    """
     if not unique_id or kind not in CONVERSATION_TYPES:
         return None
     get = body.get
-    hangup = kind == "hangup"
-    return ConvRow(
-        order, at, unique_id, kind,
-        _stripped(get("Channel")), _stripped(get("BridgeUniqueid")),
-        _stripped(get("CallerIDNum")), _stripped(get("ConnectedLineNum")),
-        normalize_extensions(get("Extensions")) if kind in ("dial", "hangup") else (),
-        _stripped(get("Phone")), _stripped(get("Trunk")),
-        delivered, live_table,
-        canonical if hangup else None,
-        parse_local(get("EndTime")) if hangup else None,
+    if kind == "hangup":
+        return ConvRow(
+            order, at, unique_id, kind, None, None, None, None,
+            normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
+            delivered, live_table, canonical, parse_local(get("EndTime")),
+        )
+    if kind == "dial":
+        return ConvRow(
+            order, at, unique_id, kind, None, None, None, None,
+            normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
+            delivered, live_table, None, None,
+        )
+    if kind == "start":
+        return ConvRow(
+            order, at, unique_id, kind, None, None, None, None, (), _strip(get("Phone")),
+            _strip(get("Trunk")), delivered, live_table, None, None,
+        )
+    return ConvRow(  # bridge, bridge_leave, new_callerid
+        order, at, unique_id, kind, _strip(get("Channel")),
+        _strip(get("BridgeUniqueid")) if kind != "new_callerid" else None,
+        _strip(get("CallerIDNum")), _strip(get("ConnectedLineNum")), (), None, None,
+        delivered, live_table, None, None,
     )
+
+
+def _json_text(value: Any) -> str:
+    """Compact JSON text, non-ASCII kept (the form ``raw_data`` uses)."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:  # an integer beyond 64 bits
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _load(canonical: str) -> dict[str, Any]:
+    """A stored canonical body: orjson, or the reference parser for what orjson refuses
+    (integers beyond 64 bits)."""
+    try:
+        value = orjson.loads(canonical)
+    except orjson.JSONDecodeError:
+        value = parse_body(canonical)
+    return value if isinstance(value, dict) else {}
+
+
+def _strip(value: Any) -> str | None:
+    return value.strip() if type(value) is str and "\x00" not in value else _stripped(value)
 
 
 def _stripped(value: Any) -> str | None:
@@ -306,8 +345,14 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
     unlinkable (stored as legs without a call), never a call of their own.
     """
     components = groups.components()
-    calls = {rep: [views[u] for u in uids] for rep, uids in components.items()
-             if any(views[u].own_channel for u in uids)}
+    # Calls by the targets their own channels dial: one look-up per forwarding leg, not a scan
+    # of every call (a busy day has thousands of calls and hundreds of forwarding legs).
+    ringing: dict[str, list[str]] = defaultdict(list)
+    for rep, uids in components.items():
+        targets = {e for u in uids if views[u].own_channel for d in views[u].dials for e in d.extensions}
+        for target in targets:
+            ringing[target].append(rep)
+    spans: dict[str, tuple[datetime | None, datetime | None]] = {}
     unlinkable: set[str] = set()
     joins: list[tuple[str, str]] = []
     for rep, uids in components.items():
@@ -317,10 +362,10 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
         target = next(v.channel.resource for v in legs if v.is_local and v.channel)
         begun = _component_span(legs)[0]
         candidates = []
-        for call_rep, members in calls.items():
-            if not any(target in d.extensions for m in members if m.own_channel for d in m.dials):
-                continue
-            first, last = _component_span(members)
+        for call_rep in ringing.get(target, ()):
+            if call_rep not in spans:
+                spans[call_rep] = _component_span([views[u] for u in components[call_rep]])
+            first, last = spans[call_rep]
             if begun is None or first is None or last is None or first <= begun <= last:
                 candidates.append(call_rep)
         if len(candidates) == 1:
@@ -339,7 +384,11 @@ def _link_trunk_attempts(groups: _Groups, views: dict[str, UidView]) -> None:
     The SPEC leaves such a UniqueId unlinked; the operator's answer for recorded call 2-13 counts
     both attempts as legs of the conversation, and the match below is as strict as rule 3.
     """
-    dials = [(v, d) for v in views.values() if v.is_local for d in v.dials]
+    dials: dict[tuple[str | None, str | None], list[tuple[UidView, ConvRow]]] = defaultdict(list)
+    for v in views.values():
+        if v.is_local:
+            for d in v.dials:
+                dials[(d.trunk, d.phone)].append((v, d))
     for view in views.values():
         line = view.outside_line
         if line is None or any(r.kind != "new_callerid" for r in view.rows):
@@ -347,8 +396,8 @@ def _link_trunk_attempts(groups: _Groups, views: dict[str, UidView]) -> None:
         caller = view.rows[0].caller
         begun = view.span()[0]
         owners = {
-            leg.unique_id for leg, dial in dials
-            if dial.trunk == line and dial.phone == caller and dial.order[0] == view.first[0]
+            leg.unique_id for leg, dial in dials.get((line, caller), ())
+            if dial.order[0] == view.first[0]
             and (begun is None or dial.at is None or dial.at <= begun)
             and (begun is None or leg.span()[1] is None or begun <= leg.span()[1])  # type: ignore[operator]
         }
@@ -476,7 +525,7 @@ def _holds(
         for _, bridge in v.bridges:
             if bridge and v not in by_bridge[bridge]:
                 by_bridge[bridge].append(v)
-    pair = _local_pairs(members)
+    pair = _local_pairs(members) if any(v.is_local for v in members) else {}
     side_ids = frozenset(v.unique_id for v in side)
 
     def usable(party: str | None) -> bool:
@@ -539,7 +588,7 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
         return Conversation(primary.unique_id, uids, None, (), (), live_delivered=live_delivered)
     chosen = choose_hangup(primary.hangups)
     assert chosen.hangup_json is not None
-    body: dict[str, Any] = parse_body(chosen.hangup_json)
+    body: dict[str, Any] = _load(chosen.hangup_json)
     start = local_to_utc(parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz)
     end = local_to_utc(chosen.end_local, tz)
     duration = None
@@ -564,10 +613,12 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
     else:
         other_side = _stripped(phone)
         side = [primary]
-    trunks = {t for v in members for t in [v.outside_line] if t}
-    trunks.update(t for v in members for r in v.rows for t in [r.trunk] if t)
-    holds = _holds(members, side, other_side, trunks)
     has_bridges = any(v.bridges for v in members)
+    holds: list[_Hold] = []
+    if has_bridges:
+        trunks = {t for v in members for t in [v.outside_line] if t}
+        trunks.update(t for v in members for r in v.rows for t in [r.trunk] if t)
+        holds = _holds(members, side, other_side, trunks)
     if kind == "1" and primary.desk_extension and (has_bridges or holds):
         first_at = next((r.at for r, _ in primary.bridges), None)
         first_order = next((r.order for r, _ in primary.bridges), primary.first)
@@ -595,15 +646,21 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
                   *call_extensions, *chain):
         if party != other_side:  # the call's own other side is not a participant
             ordered.setdefault(party, None)
-    all_dials = sorted([*primary.dials, *leg_dials])
-    bridge_rows = sorted(r for v in members for r, _ in v.bridges)
+    first_dial: dict[str, datetime] = {}
+    for d in sorted([*primary.dials, *leg_dials]):
+        if d.at is not None:
+            for e in d.extensions:
+                first_dial.setdefault(e, d.at)
+    first_bridge: dict[str, datetime | None] = {}
+    for r in sorted(r for v in members for r, _ in v.bridges):
+        if r.caller is not None:
+            first_bridge.setdefault(r.caller, r.at)
     no_bridge_answer = set(chosen.extensions) if not holds and is_answered else set()
     participants = []
     for position, party in enumerate(ordered, start=1):
-        dial_at = next((d.at for d in all_dials if party in d.extensions and d.at is not None), None)
+        dial_at = first_dial.get(party)
         held = first_hold.get(party)
-        answer_time = held.at if held else next(
-            (r.at for r in bridge_rows if r.caller == party), None)
+        answer_time = held.at if held else first_bridge.get(party)
         talk = chain.index(party) + 1 if party in chain else None
         answered = party in chain if holds else party in no_bridge_answer
         participants.append(Participant(
@@ -613,7 +670,14 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
             talk_order=talk if answered else None,
         ))
 
-    legs = tuple(_leg(v, v is primary, tz) for v in sorted(members, key=lambda v: (v is not primary, _uid_key(v.unique_id))))
+    if len(members) == 1:
+        legs: tuple[Leg, ...] = (_leg(primary, True, tz, (chosen, body, start, end)),)
+    else:
+        ordered_legs = sorted(members, key=lambda v: (v is not primary, _uid_key(v.unique_id)))
+        legs = tuple(
+            _leg(v, v is primary, tz, (chosen, body, start, end) if v is primary else None)
+            for v in ordered_legs
+        )
     call = Call(
         unique_id=primary.unique_id, enterprise_id=enterprise.number, token=enterprise.secret,
         start_time=start, end_time=end, duration=duration, phone_number=phone, trunk=trunk,
@@ -624,7 +688,7 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
         answered_by=chain[0] if chain else None,
         answered_at=answered_at if chain else None,
         final_extension=chain[-1] if chain else None,
-        transfer_chain=json.dumps(chain),
+        transfer_chain=_json_text(chain),
         leg_count=len(legs),
     )
     return Conversation(primary.unique_id, uids, call, legs, tuple(participants),
@@ -637,15 +701,22 @@ def _forwarding_only(members: list[UidView], enterprise: Enterprise, tz: ZoneInf
     return Conversation(first, tuple(v.unique_id for v in members), None, legs, (), forwarding_only=True)
 
 
-def _leg(view: UidView, is_primary: bool, tz: ZoneInfo) -> Leg:
-    chosen = choose_hangup(view.hangups) if view.hangups else None
-    body: dict[str, Any] = parse_body(chosen.hangup_json) if chosen and chosen.hangup_json else {}
-    first_at, last_at = view.span()
-    if chosen is not None:
-        start = local_to_utc(parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz)
-        end = local_to_utc(chosen.end_local, tz)
+def _leg(
+    view: UidView, is_primary: bool, tz: ZoneInfo,
+    known: tuple[ConvRow, dict[str, Any], datetime | None, datetime | None] | None = None,
+) -> Leg:
+    """``known``: the primary's chosen hangup, body and times, already worked out."""
+    if known is not None:
+        chosen: ConvRow | None
+        chosen, body, start, end = known
     else:
-        start, end = first_at, last_at
+        chosen = choose_hangup(view.hangups) if view.hangups else None
+        body = _load(chosen.hangup_json) if chosen and chosen.hangup_json else {}
+        if chosen is not None:
+            start = local_to_utc(parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz)
+            end = local_to_utc(chosen.end_local, tz)
+        else:
+            start, end = view.span()
     extensions = body.get("Extensions")
     return Leg(
         unique_id=view.unique_id,
@@ -654,7 +725,7 @@ def _leg(view: UidView, is_primary: bool, tz: ZoneInfo) -> Leg:
         call_type=call_type_text(body.get("CallType")) if chosen else None,
         call_status=as_text(body.get("CallStatus")) if chosen else None,
         phone_number=as_text(body.get("Phone")) if chosen else None,
-        extensions=json.dumps(extensions, ensure_ascii=False) if extensions is not None else None,
+        extensions=_json_text(extensions) if extensions is not None else None,
         start_time=start,
         end_time=end,
         raw_json=chosen.hangup_json if chosen else None,

@@ -48,6 +48,21 @@ class Enterprise:
     token: str | None = None  # ``name2``: the PBX unit id carried in every body
 
 
+@dataclass(frozen=True, slots=True)
+class SyncCounts:
+    """The counts of one sync: the one record the importer returns, ``sync_runs`` stores, the
+    CLI prints and Dagster reports (SPEC §3 per-run history)."""
+
+    rows_read: int = 0
+    new_calls: int = 0
+    updated_calls: int = 0
+    new_events: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    conflicts: int = 0  # kept for the sync_runs column; UniqueIds are per enterprise (always 0)
+    bytes_transferred: int = 0
+
+
 class SourceRow(NamedTuple):
     """One row of APIlogs/AlternativeAPIlogs, values exactly as SQLite returned them.
 

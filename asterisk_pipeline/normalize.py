@@ -109,6 +109,11 @@ def normalize_extensions(value: Any) -> tuple[str, ...]:
     """SPEC §2.2: a list, ``[""]``, ``[]`` or ``"201&202"`` → stripped, non-blank, unique, in order."""
     if value is None:
         return ()
+    if type(value) is list and all(
+        type(item) is str and item and "&" not in item and "\x00" not in item and item.strip() == item
+        for item in value
+    ):
+        return tuple(dict.fromkeys(value))  # the common, clean case
     raw_items: list[str] = []
     for item in value if isinstance(value, list) else [value]:
         text = as_text(item)

@@ -42,8 +42,7 @@ def test_import_file_prints_a_json_summary(env: dict[str, str], tmp_path: Path):
     stats = json.loads(cli("stats", "--json", env=env).stdout)
     assert stats == [{
         "enterprise_id": "0327", "data_source": "downloaded", "day": None, "calls": 1,
-        "answered": 1, "answered_share": 1.0, "avg_duration": 100.0,
-        "legs_folded": 0, "transfers": 0,
+        "answered": 1, "answered_share": 1.0, "avg_duration": 100.0, "legs_folded": 0, "transfers": 0,
     }]
     table = cli("stats", "--by-day", env=env).stdout
     assert "2025-07-03" in table and "100.0" in table

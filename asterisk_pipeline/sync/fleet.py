@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine, and_, select
 
 from ..fleet import Fleet, FleetConfigError
-from ..model import Enterprise, Flow, SourceRow
+from ..model import Enterprise, Flow, SourceRow, SyncCounts
 from ..pbx.files import DayFile
 from ..pbx.transport import NoRemoteSqlite, Transport, TransportError, TransportErrorKind
 from ..settings import Settings
@@ -243,7 +243,10 @@ def _transport_failure(
     if optional and exc.kind in (TransportErrorKind.MISSING_FILE, TransportErrorKind.NO_TABLE):
         log.debug("%s: no yesterday file to finish (%s)", enterprise.number, exc)
         return None
-    base = replace(new_run_record(enterprise, flow, day, started), bytes_transferred=transport.bytes_transferred - before)
+    base = replace(
+        new_run_record(enterprise, flow, day, started),
+        counts=SyncCounts(bytes_transferred=transport.bytes_transferred - before),
+    )
     return record_failure(engine, base, exc.kind.value, exc.message)
 
 

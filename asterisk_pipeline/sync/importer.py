@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +28,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, text
 
 from ..conversations import Conversation, ConvRow, assemble, conv_row, parse_channel
-from ..model import LIVE_TABLE, Call, Enterprise, Event, Flow, Leg, Participant, Rejected, SourceRow
+from ..model import (
+    LIVE_TABLE,
+    Call,
+    Enterprise,
+    Event,
+    Flow,
+    Leg,
+    Participant,
+    Rejected,
+    SourceRow,
+    SyncCounts,
+)
 from ..normalize import classify_row, parse_body
 from ..warehouse import conversation_store as store
 from ..warehouse.cursors import read_cursor, save_cursor
@@ -42,6 +53,8 @@ RowSource = Callable[[int], Iterable[Sequence[SourceRow]]]
 # leg's candidates and a trunk attempt's owner are found by time, never by a key.
 NEIGHBOURHOOD = timedelta(minutes=30)
 _GATHER_ROUNDS = 8  # bridge → Local half → bridge … hops followed into stored rows
+# Open rows that make a read assemble and write its quiet conversations on the way.
+FLUSH_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -52,21 +65,6 @@ class ImportRequest:
     tz: ZoneInfo
     force: bool = False  # ignore the cursor and read every row again (history force_all)
     live_import_all: bool = False
-
-
-@dataclass(frozen=True)
-class ImportCounts:
-    """The counts of one read: the one record every layer reports (sync_runs, CLI, Dagster)."""
-
-    rows_read: int = 0
-    new_calls: int = 0
-    updated_calls: int = 0
-    new_events: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    conflicts: int = 0
-    cursor_before: int = 0
-    cursor_after: int = 0
 
 
 @contextmanager
@@ -93,7 +91,7 @@ def lock_enterprise(conn: Connection, enterprise: str) -> None:
         )
 
 
-def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> ImportCounts:
+def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> SyncCounts:
     """Import the rows of one file and flow above the cursor; the caller owns the transaction."""
     enterprise = request.enterprise.number
     table = request.flow.table
@@ -107,17 +105,24 @@ def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> Im
     call_ids = CallIds(conn, enterprise)
     writer = EventWriter(stager, call_ids, enterprise, request.flow.data_source, table, request.file_date)
 
+    tally = _Tally()
     with _gc_paused():
-        pipeline = ChunkPipeline(writer.write, threaded=stager.dialect == "postgresql")
+        pipeline = ChunkPipeline(_call, threaded=stager.dialect == "postgresql")
         try:
-            batch, rows_read, events_read, rejected, last_id = _read(rows, start_after, request, pipeline)
+            reading = _read(rows, start_after, request, pipeline, writer, stager, call_ids, tally, first_read)
             pipeline.close()
         except BaseException:
             pipeline.abort()
             raise
+        touched = set(call_ids.known) - tally.settled
         new_calls, updated_calls = settle(
-            stager, request, batch, call_ids, set(call_ids.known), start_after, first_read,
+            stager, request, reading.open.all_rows(), call_ids, touched, start_after, first_read,
         )
+        new_calls += tally.new_calls
+        updated_calls += tally.updated_calls
+    rows_read, events_read, rejected, last_id = (
+        reading.rows_read, reading.events_read, reading.rejected, reading.last_id,
+    )
     execute(
         conn,
         "INSERT INTO rejected_events (enterprise_id, file_date, source_table, source_id,"
@@ -131,31 +136,55 @@ def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> Im
     if cursor_after != cursor_before or rows_read:
         save_cursor(conn, enterprise, request.file_date, table, cursor_after)
     stager.drop()
-    return ImportCounts(
+    return SyncCounts(
         rows_read=rows_read,
         new_calls=new_calls,
         updated_calls=updated_calls,
         new_events=writer.new_events,
         duplicates=events_read - writer.new_events,
         rejected=rejected,
-        cursor_before=cursor_before,
-        cursor_after=cursor_after,
     )
+
+
+def _call(fn: Callable[..., None], *args: Any) -> None:
+    fn(*args)
+
+
+@dataclass
+class _Tally:
+    """What the writer thread settled during the read (flushed conversations)."""
+
+    new_calls: int = 0
+    updated_calls: int = 0
+    settled: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Reading:
+    open: OpenConversations
+    rows_read: int = 0
+    events_read: int = 0
+    rejected: int = 0
+    last_id: int = 0
 
 
 def _read(
     rows: RowSource, start_after: int, request: ImportRequest, pipeline: ChunkPipeline,
-) -> tuple[list[ConvRow], int, int, int, int]:
-    """Classify every row above the cursor, hand chunks to the writer, keep conversation rows."""
-    batch: list[ConvRow] = []
+    writer: EventWriter, stager: Stager, call_ids: CallIds, tally: _Tally, first_read: bool,
+) -> _Reading:
+    """Classify every row above the cursor, hand chunks to the writer, keep the rows of
+    conversations still open; quiet ones are assembled and written on the way (memory stays
+    bounded by what is open, not by the size of the day)."""
+    reading = _Reading(OpenConversations(), last_id=start_after)
+    open_rows = reading.open
     live_table = request.flow.table == LIVE_TABLE
-    rows_read = events_read = rejected = 0
-    last_id = start_after
     tz, file_date = request.tz, request.file_date
+    first_chunk = True
     for chunk in rows(start_after):
         events: list[EventRow] = []
         rejects: list[Rejected] = []
         sightings: list[SightingRow] = []
+        fresh: list[ConvRow] = []
         for row in chunk:
             outcome = classify_row(row, tz)
             if type(outcome) is Event:
@@ -166,17 +195,159 @@ def _read(
                     live_table,
                 )
                 if seen is not None:
-                    batch.append(seen)
+                    fresh.append(seen)
                     sightings.append(sighting_row(seen, outcome.body_hash))
             else:
                 rejects.append(outcome)  # type: ignore[arg-type]
+        if first_chunk and fresh and not first_read:
+            # Before the writer thread touches the connection: stored rows around the start of
+            # the file (the day before's last calls, earlier live cycles) join the open rows.
+            for stored in gather(stager, request, fresh, start_after)[len(fresh):]:
+                open_rows.add(stored)
+        first_chunk = False
+        for seen in fresh:
+            open_rows.add(seen)
         if chunk:
-            last_id = max(last_id, chunk[-1].id)
-        rows_read += len(chunk)
-        events_read += len(events)
-        rejected += len(rejects)
-        pipeline.submit(events, rejects, sightings)
-    return batch, rows_read, events_read, rejected, last_id
+            reading.last_id = max(reading.last_id, chunk[-1].id)
+        reading.rows_read += len(chunk)
+        reading.events_read += len(events)
+        reading.rejected += len(rejects)
+        pipeline.submit(writer.write, events, rejects, sightings)
+        if open_rows.count >= FLUSH_ROWS:
+            ready = open_rows.take_quiet(request)
+            if ready:
+                pipeline.submit(_write_flushed, stager, request, ready, call_ids, first_read, tally)
+    return reading
+
+
+def _write_flushed(
+    stager: Stager, request: ImportRequest, conversations: list[Conversation], call_ids: CallIds,
+    first_read: bool, tally: _Tally,
+) -> None:
+    """Runs on the writer thread, after the events of these conversations were written."""
+    new, updated = write_conversations(stager, request, conversations, call_ids, first_read, final=False)
+    tally.new_calls += new
+    tally.updated_calls += updated
+    tally.settled.update(u for c in conversations for u in c.unique_ids)
+
+
+class OpenConversations:
+    """The rows of one read whose conversations may still grow.
+
+    Rows are grouped over-inclusively (a shared bridge, a shared Local channel name): a group
+    whose calls have all hung up and whose newest row is NEIGHBOURHOOD older than the newest row
+    read is complete — its forwarding legs and trunk attempts, found by time, are in memory with
+    it — so it can be assembled and written, and its rows forgotten. Whatever links to a call
+    still open waits.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[ConvRow]] = {}
+        self.parent: dict[str, str] = {}
+        self.members: dict[str, list[str]] = {}
+        self.keys: dict[str, list[str]] = {}  # root → its bridge / Local keys
+        self.owner: dict[str, str] = {}  # key → a uid of its group
+        self.last: dict[str, datetime] = {}
+        self.count = 0
+        self.latest: datetime | None = None
+
+    def add(self, row: ConvRow) -> None:
+        uid = row.unique_id
+        known = self.rows.get(uid)
+        if known is None:
+            known = self.rows[uid] = []
+            self.parent[uid] = uid
+            self.members[uid] = [uid]
+            self.keys[uid] = []
+        known.append(row)
+        self.count += 1
+        at = row.at
+        if at is not None and (self.latest is None or at > self.latest):
+            self.latest = at
+        for key in self._keys_of(row):
+            first = self.owner.get(key)
+            if first is None:
+                self.owner[key] = uid
+                self.keys[self._find(uid)].append(key)
+            else:
+                self._union(first, uid)
+        root = self._find(uid)
+        stamp = at or self.latest
+        if stamp is not None and (root not in self.last or self.last[root] < stamp):
+            self.last[root] = stamp
+
+    @staticmethod
+    def _keys_of(row: ConvRow) -> list[str]:
+        keys = []
+        if row.bridge_id:
+            keys.append("b:" + row.bridge_id)
+        if row.channel is not None and row.channel.startswith("Local/"):
+            base = _base(row)
+            if base is not None:
+                keys.append(f"l:{row.order[0]}:{base}")
+        return keys
+
+    def _find(self, uid: str) -> str:
+        parent = self.parent
+        while parent[uid] != uid:
+            parent[uid] = parent[parent[uid]]
+            uid = parent[uid]
+        return uid
+
+    def _union(self, a: str, b: str) -> None:
+        ra, rb = self._find(a), self._find(b)
+        if ra == rb:
+            return
+        if len(self.members[ra]) < len(self.members[rb]):
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.members[ra].extend(self.members.pop(rb))
+        self.keys[ra].extend(self.keys.pop(rb))
+        late = self.last.pop(rb, None)
+        if late is not None and (ra not in self.last or self.last[ra] < late):
+            self.last[ra] = late
+
+    def _ended(self, root: str) -> bool:
+        """Every call's own channel in the group has hung up: a long talk without events (an
+        hour between the bridge and its leave) keeps its conversation open however quiet."""
+        for uid in self.members[root]:
+            rows = self.rows[uid]
+            own = any(r.kind in ("start", "dial") for r in rows) and not any(
+                r.channel is not None and r.channel.startswith("Local/") for r in rows
+            )
+            if own and not any(r.kind == "hangup" for r in rows):
+                return False
+        return True
+
+    def all_rows(self) -> list[ConvRow]:
+        return [row for rows in self.rows.values() for row in rows]
+
+    def take_quiet(self, request: ImportRequest) -> list[Conversation]:
+        """Assemble what is in memory; hand back (and forget) the conversations all of whose
+        groups went quiet."""
+        if self.latest is None:
+            return []
+        horizon = self.latest - NEIGHBOURHOOD
+        quiet = {root for root, last in self.last.items() if last < horizon and self._ended(root)}
+        if not quiet:
+            return []
+        conversations = assemble(self.all_rows(), request.enterprise, request.tz, request.flow.data_source)
+        group_of = {uid: root for root in self.members for uid in self.members[root]}
+        while True:  # a conversation spanning a group that is still open keeps both waiting
+            ready = [c for c in conversations if all(group_of[u] in quiet for u in c.unique_ids)]
+            covered = {u for c in ready for u in c.unique_ids}
+            narrowed = {root for root in quiet if all(u in covered for u in self.members[root])}
+            if narrowed == quiet:
+                break
+            quiet = narrowed
+        for root in quiet:
+            for uid in self.members.pop(root):
+                self.count -= len(self.rows.pop(uid))
+                del self.parent[uid]
+            for key in self.keys.pop(root):
+                self.owner.pop(key, None)
+            self.last.pop(root, None)
+        return ready
 
 
 def sighting_row(row: ConvRow, body_hash: bytes) -> SightingRow:
@@ -220,6 +391,7 @@ def gather(stager: Stager, request: ImportRequest, batch: list[ConvRow], start_a
     times = [r.at for r in batch if r.at is not None]
     if times:
         seeds |= reader.uids_between(min(times) - NEIGHBOURHOOD, max(times) + NEIGHBOURHOOD)
+    present = {r.order for r in batch}
     loaded: set[str] = set()
     bridges: set[str] = set()
     bases: set[str] = set()
@@ -232,7 +404,8 @@ def gather(stager: Stager, request: ImportRequest, batch: list[ConvRow], start_a
         loaded |= new
         for stored in reader.rows_of(new):
             seen = stored_conv_row(stored, live_table)
-            if seen is not None:
+            if seen is not None and seen.order not in present:
+                present.add(seen.order)
                 found.append(seen)
                 fresh_rows.append(seen)
         new_bridges = {r.bridge_id for r in fresh_rows if r.bridge_id} - bridges
@@ -262,7 +435,7 @@ def settle(
     Returns (new calls, recomputed calls).
     """
     rows = gather(stager, request, batch, start_after)
-    if len(rows) != len(batch):  # earlier reads exist: calls filed for these UniqueIds count too
+    if not first_read:  # earlier reads exist: calls filed for these UniqueIds count too
         touched = touched | store.uids_of_same_calls(stager, request.enterprise.number, touched)
     conversations = assemble(rows, request.enterprise, request.tz, request.flow.data_source)
     del rows
@@ -272,9 +445,12 @@ def settle(
 
 def write_conversations(
     stager: Stager, request: ImportRequest, conversations: list[Conversation], call_ids: CallIds,
-    first_read: bool = False,
+    first_read: bool = False, final: bool = True,
 ) -> tuple[int, int]:
     """Make the warehouse say what these conversations say (SPEC §4.2–4.4, §4.3 ownership).
+
+    ``final``: the last write of the read, which also clears the ids reserved for UniqueIds that
+    got no call (earlier writes leave them: their conversations may still be open).
 
     ``first_read``: the enterprise had no events before this read, so every event carries the
     id its UniqueId was given here and only the ones that differ need an update.
@@ -339,8 +515,11 @@ def write_conversations(
             kept.add(target)
 
     # Events written with an id reserved for a UniqueId that got no call of its own.
-    for uid in call_ids.reserved:
-        links.setdefault(uid, None)
+    for uid in uids:
+        call_ids.reserved.pop(uid, None)
+    if final:
+        for uid in call_ids.reserved:
+            links.setdefault(uid, None)
     if first_read:
         for uid, written in call_ids.known.items():
             if links.get(uid, -1) == written:

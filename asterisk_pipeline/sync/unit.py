@@ -20,14 +20,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..fleet import Fleet
-from ..model import Enterprise, Flow
+from ..model import Enterprise, Flow, SyncCounts
 from ..pbx.files import DayFile, SourceError
 from ..pbx.transport import TransportError
 from ..settings import Settings
 from ..warehouse.db import write_transaction
 from ..warehouse.history import RunRecord, record_run
 from ..warehouse.maintenance import refresh_statistics
-from .importer import ImportCounts, ImportRequest, RowSource, import_rows
+from .importer import ImportRequest, RowSource, import_rows
 
 log = logging.getLogger("asterisk_pipeline.sync")
 
@@ -38,31 +38,33 @@ class SyncOutcome:
     flow: str
     file_date: str
     status: str  # 'success' | 'failed'
-    rows_read: int = 0
-    new_calls: int = 0
-    updated_calls: int = 0
-    new_events: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    conflicts: int = 0
-    bytes_transferred: int = 0
+    counts: SyncCounts = field(default_factory=SyncCounts)
     seconds: float = 0.0
     error_kind: str | None = None
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.status == "success"
 
+    # The counters read through, so that every layer names them alike.
+    rows_read = property(lambda self: self.counts.rows_read)
+    new_calls = property(lambda self: self.counts.new_calls)
+    updated_calls = property(lambda self: self.counts.updated_calls)
+    new_events = property(lambda self: self.counts.new_events)
+    duplicates = property(lambda self: self.counts.duplicates)
+    rejected = property(lambda self: self.counts.rejected)
+    conflicts = property(lambda self: self.counts.conflicts)
+    bytes_transferred = property(lambda self: self.counts.bytes_transferred)
+
     def summary(self) -> dict[str, Any]:
         """The one-line JSON the CLI prints (no secrets: only counts, names and messages)."""
-        data = asdict(self)
-        data.pop("extra")
-        if self.ok:
-            data.pop("error_kind")
-            data.pop("error")
-        data["seconds"] = round(self.seconds, 3)
+        data: dict[str, Any] = {
+            "enterprise": self.enterprise, "flow": self.flow, "file_date": self.file_date,
+            "status": self.status, **asdict(self.counts), "seconds": round(self.seconds, 3),
+        }
+        if not self.ok:
+            data["error_kind"], data["error"] = self.error_kind, self.error
         return data
 
 
@@ -127,7 +129,9 @@ def run_import(
             record = _with_counts(base, counts, bytes_transferred(), clock())
             record_run(conn, record)
     except (SourceError, TransportError) as exc:
-        failed = replace(base, bytes_transferred=bytes_transferred(), finished_at=clock())
+        failed = replace(
+            base, counts=SyncCounts(bytes_transferred=bytes_transferred()), finished_at=clock()
+        )
         return record_failure(engine, failed, exc.kind.value, exc.message)
     except SQLAlchemyError as exc:
         log.exception("database error importing %s for %s", file_date, enterprise.number)
@@ -139,9 +143,9 @@ def run_import(
     log.info(
         "sync ok enterprise=%s flow=%s date=%s rows=%d new_calls=%d new_events=%d "
         "duplicates=%d rejected=%d conflicts=%d bytes=%d seconds=%.2f",
-        enterprise.number, flow.value, file_date, record.rows_read, record.new_calls,
-        record.new_events, record.duplicates, record.rejected, record.conflicts,
-        record.bytes_transferred, outcome.seconds,
+        enterprise.number, flow.value, file_date, outcome.rows_read, outcome.new_calls,
+        outcome.new_events, outcome.duplicates, outcome.rejected, outcome.conflicts,
+        outcome.bytes_transferred, outcome.seconds,
     )
     return outcome
 
@@ -155,19 +159,8 @@ def new_run_record(enterprise: Enterprise, flow: Flow, day: date, started: datet
     )
 
 
-def _with_counts(base: RunRecord, counts: ImportCounts, bytes_transferred: int, finished: datetime) -> RunRecord:
-    return replace(
-        base,
-        finished_at=finished,
-        bytes_transferred=bytes_transferred,
-        rows_read=counts.rows_read,
-        new_calls=counts.new_calls,
-        updated_calls=counts.updated_calls,
-        new_events=counts.new_events,
-        duplicates=counts.duplicates,
-        rejected=counts.rejected,
-        conflicts=counts.conflicts,
-    )
+def _with_counts(base: RunRecord, counts: SyncCounts, bytes_transferred: int, finished: datetime) -> RunRecord:
+    return replace(base, finished_at=finished, counts=replace(counts, bytes_transferred=bytes_transferred))
 
 
 def record_failure(engine: Engine, base: RunRecord, kind: str, message: str) -> SyncOutcome:
@@ -192,14 +185,7 @@ def _outcome(record: RunRecord) -> SyncOutcome:
         flow=record.flow,
         file_date=record.file_date.isoformat() if record.file_date else "",
         status=record.status,
-        rows_read=record.rows_read,
-        new_calls=record.new_calls,
-        updated_calls=record.updated_calls,
-        new_events=record.new_events,
-        duplicates=record.duplicates,
-        rejected=record.rejected,
-        conflicts=record.conflicts,
-        bytes_transferred=record.bytes_transferred,
+        counts=record.counts,
         seconds=record.duration_s,
         error_kind=record.error_kind,
         error=record.error,

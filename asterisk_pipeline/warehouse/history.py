@@ -1,11 +1,12 @@
 """Truthful sync statistics: ``download_sync`` (one row per enterprise and host) and ``sync_runs``."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection
 
+from ..model import SyncCounts
 from .schema import download_sync, sync_runs
 from .upsert import dialect_insert
 
@@ -20,14 +21,7 @@ class RunRecord:
     started_at: datetime
     finished_at: datetime
     status: str  # 'success' | 'failed'
-    rows_read: int = 0
-    new_calls: int = 0
-    updated_calls: int = 0
-    new_events: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    conflicts: int = 0
-    bytes_transferred: int = 0
+    counts: SyncCounts = field(default_factory=SyncCounts)
     error_kind: str | None = None
     error: str | None = None
     dagster_run_id: str | None = None
@@ -43,10 +37,7 @@ def record_run(conn: Connection, run: RunRecord) -> None:
         sync_runs.insert().values(
             enterprise_id=run.enterprise_id, asterisk_host=run.asterisk_host, flow=run.flow,
             file_date=run.file_date, source_table=run.source_table, started_at=run.started_at,
-            finished_at=run.finished_at, rows_read=run.rows_read, new_calls=run.new_calls,
-            updated_calls=run.updated_calls, new_events=run.new_events,
-            duplicates=run.duplicates, rejected=run.rejected, conflicts=run.conflicts,
-            bytes_transferred=run.bytes_transferred, duration_s=run.duration_s,
+            finished_at=run.finished_at, **asdict(run.counts), duration_s=run.duration_s,
             status=run.status, error_kind=run.error_kind, error=run.error,
             dagster_run_id=run.dagster_run_id,
         )
@@ -60,16 +51,16 @@ def record_run(conn: Connection, run: RunRecord) -> None:
         last_check_timestamp=run.finished_at,
         last_successful_sync=run.finished_at if ok else None,
         last_failed_sync=None if ok else run.finished_at,
-        total_downloaded_events=run.rows_read,
-        failed_events_count=run.rejected,
+        total_downloaded_events=run.counts.rows_read,
+        failed_events_count=run.counts.rejected,
         last_error_message=None if ok else run.error,
         updated_at=now,
     )
     table = download_sync.c
     changes: dict[str, object] = {
         "last_check_timestamp": statement.excluded.last_check_timestamp,
-        "total_downloaded_events": table.total_downloaded_events + run.rows_read,
-        "failed_events_count": table.failed_events_count + run.rejected,
+        "total_downloaded_events": table.total_downloaded_events + run.counts.rows_read,
+        "failed_events_count": table.failed_events_count + run.counts.rejected,
         "updated_at": now,
     }
     if ok:

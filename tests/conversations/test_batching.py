@@ -126,3 +126,34 @@ def test_ambiguous_forwarding_leg_is_a_leg_without_call(engine: Engine, tmp_path
             "SELECT count(*) FROM call_events WHERE unique_id IN (:a, :b) AND call_id IS NOT NULL"
         ), {"a": one, "b": two}).scalar_one()
     assert loose == {one, two} and unlinked_events == 0
+
+
+@pytest.mark.parametrize("flush_rows", [40, 400])
+def test_conversations_written_on_the_way_equal_one_assembly(db_url: str, pg_template, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, flush_rows: int):
+    """A big read assembles and writes quiet conversations while it reads (bounded memory): the
+    tables equal those of a read that keeps everything until the end."""
+    from asterisk_pipeline.sync import importer
+
+    pbx, expected = busy_day(n=70)
+    # spread the day so that conversations go quiet (NEIGHBOURHOOD) while the file is read
+    spread = Pbx()
+    spread.rows = [(at * 60, order, (spread.when(at * 60),) + row[1:]) for at, order, row in pbx.rows]
+    rows = spread.sorted_rows()
+    settings = Settings(home=tmp_path / "home", read_chunk_rows=100)
+    pictures = []
+    for name, limit in (("flushing", flush_rows), ("holding", 10**9)):
+        monkeypatch.setattr(importer, "FLUSH_ROWS", limit)
+        (tmp_path / name).mkdir()
+        engine = _new_warehouse(db_url, tmp_path, pg_template, name)
+        path = create_day_file(tmp_path / f"f-{name}" / "Listen_AMI_2025-07-03.db")
+        append(path, rows, "APIlogs")
+        _load(engine, settings, path, Flow.HISTORY)
+        pictures.append(snapshot(engine))
+        engine.dispose()
+    for key in pictures[0]:
+        if pictures[0][key] != pictures[1][key]:
+            print(key, "flushing only:", sorted(set(pictures[0][key]) - set(pictures[1][key]))[:2])
+            print(key, "holding only:", sorted(set(pictures[1][key]) - set(pictures[0][key]))[:2])
+    assert pictures[0] == pictures[1]
+    assert len(pictures[0]["calls"]) == len(expected)

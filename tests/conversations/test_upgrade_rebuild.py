@@ -10,12 +10,14 @@ import subprocess
 import sys
 import tarfile
 import time
+from datetime import date
 from io import BytesIO
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from asterisk_pipeline import simulate as sim
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
@@ -48,9 +50,14 @@ def _previous_version(tmp_path: Path) -> Path:
     return target
 
 
-def _mirror(tmp_path: Path) -> Path:
-    """The recorded conversations, as production writes them, in a local mirror of the PBX."""
+def _mirror(tmp_path: Path, simulated_days: int = 0) -> Path:
+    """The recorded conversations, as production writes them, in a local mirror of the PBX
+    (plus simulated days of every conversation shape)."""
     root = tmp_path / "mirror"
+    for offset in range(simulated_days):
+        day = date(2025, 7, 1 + offset)
+        sim.write_day_file(sim.day_file_path(root, ENT.number, day), token=sim.token_for(ENT.number),
+                           day=day, calls=1500, seed=offset, dirty_share=0.01)
     for name in example_names():
         example = load_example(name)
         day = example["rows"][0]["DateTime"][:10]
@@ -86,8 +93,6 @@ def _fresh_import(engine: Engine, files: list[Path], settings: Settings) -> None
     upgrade(engine)
     with write_transaction(engine) as conn:
         upsert_enterprise(conn, Enterprise(ENT.number, "VOS", "vos.vochi.lan", "secret-327"))
-    from datetime import date
-
     for path in files:
         day = date.fromisoformat(path.stem.removeprefix("Listen_AMI_"))
         for flow in (Flow.HISTORY, Flow.LIVE):
@@ -147,7 +152,9 @@ def test_rebuild_without_the_day_files_says_which_calls_may_differ(tmp_path: Pat
     fresh.dispose()
 
 
-def test_rebuild_killed_then_run_again_gives_the_same_warehouse(tmp_path: Path, mirror_settings: Settings):
+def test_rebuild_killed_then_run_again_gives_the_same_warehouse(tmp_path: Path):
+    mirror_settings = Settings(home=tmp_path / "home", transport="local",
+                               local_logs_dir=_mirror(tmp_path, simulated_days=3))
     files = _files(mirror_settings.local_logs_dir)  # type: ignore[arg-type]
     db = f"sqlite:///{tmp_path / 'kill.db'}"
     _old_import(_previous_version(tmp_path), db, files, tmp_path / "oldhome")
@@ -157,12 +164,18 @@ def test_rebuild_killed_then_run_again_gives_the_same_warehouse(tmp_path: Path, 
         "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "ASTERISK_HOME": str(tmp_path / "home"),
         "ASTERISK_TRANSPORT": "local", "ASTERISK_LOCAL_LOGS_DIR": str(mirror_settings.local_logs_dir),
     }
-    for delay in (0.3, 0.6, 0.9):
-        proc = subprocess.Popen([sys.executable, "-m", "asterisk_pipeline.cli", "calls", "rebuild", "--db", db],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    killed_mid_way = 0
+    for delay in (1.5, 3.0, 4.5):
+        with open(tmp_path / f"rebuild-{delay}.out", "w+") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "asterisk_pipeline.cli", "calls", "rebuild", "--db", db],
+                                    env=env, stdout=out, stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            out.seek(0)
+            finished_days = len([line for line in out if line.startswith("{")])
+        killed_mid_way += 0 < finished_days < 2 * len(files)
+    assert killed_mid_way  # at least one kill landed between two days' transactions
     done = subprocess.run([sys.executable, "-m", "asterisk_pipeline.cli", "calls", "rebuild", "--db", db],
                           env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
