@@ -8,20 +8,26 @@ from __future__ import annotations
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ENV_PREFIX = "ASTERISK_"
 DEFAULT_PBX_TIMEZONE = "Europe/Minsk"
+DEFAULT_HISTORY_START = date(2025, 1, 1)
 DEFAULT_BACKFILL_RUN_PARTITIONS = 366  # a year of one enterprise per Dagster backfill run
+DEFAULT_LIVE_INTERVAL_MINUTES = 5
+DEFAULT_MAX_REJECTED_SHARE = 0.05
+DEFAULT_LIVE_FRESHNESS_MINUTES = 15.0
+DEFAULT_CHECKS_CRON = "*/15 * * * *"  # like the live freshness window
 
 
 class Settings(BaseSettings):
     """Pipeline configuration; see the README's "Configuration" table for every variable."""
 
-    model_config = SettingsConfigDict(env_prefix="ASTERISK_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     home: Path = Field(default=Path(".asterisk"), description="Data directory of the embedded default")
     database_url: str | None = Field(
@@ -50,8 +56,8 @@ class Settings(BaseSettings):
         default=None, description="Optional TOML file of per-enterprise connection overrides"
     )
     remote_dir: str = Field(default="/var/log/asterisk", description="Log directory on the PBX")
-    ssh_port: int = Field(default=5059, ge=1, le=65535)
-    ssh_user: str = Field(default="root")
+    ssh_port: int = Field(default=5059, ge=1, le=65535, description="Shared SSH port of the PBXes")
+    ssh_user: str = Field(default="root", description="Shared SSH login")
     ssh_key_file: Path | None = Field(default=None, description="Private key for SSH login")
     ssh_password: SecretStr | None = Field(default=None, description="Shared SSH password")
     ssh_password_file: Path | None = Field(
@@ -63,9 +69,15 @@ class Settings(BaseSettings):
     ssh_trust_on_first_use: bool = Field(
         default=False, description="Accept and pin unknown host keys (changed keys stay refused)"
     )
-    ssh_connect_timeout_s: float = Field(default=10.0, gt=0)
-    ssh_operation_timeout_s: float = Field(default=120.0, gt=0)
-    ssh_retries: int = Field(default=3, ge=0, le=10)
+    ssh_connect_timeout_s: float = Field(
+        default=10.0, gt=0, description="Connect, banner and authentication timeout"
+    )
+    ssh_operation_timeout_s: float = Field(
+        default=120.0, gt=0, description="Timeout of one SSH/SFTP operation"
+    )
+    ssh_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of transient failures (backoff 0.5 s, doubling)"
+    )
     ssh_max_sessions: int = Field(default=16, ge=1, le=512, description="Concurrent PBX syncs")
     live_fetch: Literal["query", "copy"] = Field(
         default="query",
@@ -76,16 +88,36 @@ class Settings(BaseSettings):
         default=200_000, ge=1000, description="Rows one live cycle takes from a file; the rest waits"
     )
 
+    # -- the Dagster code location (read once, when the definitions load) --------------------
     history_start: date = Field(
-        default=date(2025, 1, 1),
-        description="First day of the history partitions (Dagster reads the same variable)",
+        default=DEFAULT_HISTORY_START,
+        description="First day (YYYY-MM-DD) of the history partitions; the sidecar refuses "
+        "history requests before it",
     )
     backfill_run_partitions: int = Field(
         default=DEFAULT_BACKFILL_RUN_PARTITIONS,
         ge=1,
         le=10_000,
-        description="Most (date, enterprise) partitions one backfill run takes (read by the Dagster "
-        "code at load; 366 = a year of one enterprise per run)",
+        description="Most (date, enterprise) partitions one backfill run takes (366 = a year of "
+        "one enterprise per run); smaller runs show progress sooner, at a process start each",
+    )
+    live_schedule: Literal["on", "off"] = Field(
+        default="on", description="off: the live schedule starts stopped (manual / REST-only setups)"
+    )
+    max_rejected_share: float = Field(
+        default=DEFAULT_MAX_REJECTED_SHARE,
+        ge=0,
+        le=1,
+        description="Rejected source rows over all rows above which the rejected-share check warns",
+    )
+    live_freshness_minutes: float = Field(
+        default=DEFAULT_LIVE_FRESHNESS_MINUTES,
+        gt=0,
+        description="The live-freshness check fails for an active enterprise whose last "
+        "successful live sync is older",
+    )
+    checks_cron: str = Field(
+        default=DEFAULT_CHECKS_CRON, description="Cron schedule of warehouse_checks_job (UTC; Dagster rejects a bad one at load)"
     )
     # --- the REST sidecar (asterisk-pipeline serve) ---
     api_host: str = Field(default="127.0.0.1", description="Sidecar bind address (loopback by default)")
@@ -97,7 +129,11 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:3000", description="Dagster webserver (GraphQL and UI links)"
     )
     live_interval_minutes: int = Field(
-        default=5, ge=1, le=59, description="Live schedule interval (also read by the Dagster code)"
+        default=DEFAULT_LIVE_INTERVAL_MINUTES,
+        ge=1,
+        le=59,
+        description="Live schedule interval in minutes (a cron */N step; the sidecar reports it as "
+        "auto_sync_interval)",
     )
     health_max_live_age_minutes: float = Field(
         default=15.0, gt=0, description="/health is 503 when the last successful live sync is older"
@@ -108,6 +144,41 @@ class Settings(BaseSettings):
     api_history_default_days: int = Field(
         default=7, ge=1, description="History range of a sync request without dates: the last N days"
     )
+
+    # Operators read these errors at code-location load: they name the variable and its range,
+    # as the Dagster code did when it parsed the variables itself.
+    @field_validator("history_start", mode="before")
+    @classmethod
+    def _iso_day(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(f"{_variable(info)} must be YYYY-MM-DD, got {value!r}") from None
+        return value
+
+    @field_validator("backfill_run_partitions", "live_interval_minutes", mode="before")
+    @classmethod
+    def _bounded_int(cls, value: Any, info: ValidationInfo) -> Any:
+        name = _variable(info)
+        low, high, sep = (1, 59, "-") if info.field_name == "live_interval_minutes" else (1, 10_000, "..")
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise ValueError(f"{name} must be an integer, got {value!r}") from None
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            raise ValueError(f"{name} must be {low}{sep}{high}, got {value}")
+        return value
+
+    @field_validator("live_schedule", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in ("on", "off"):
+                raise ValueError(f"{_variable(info)} must be 'on' or 'off', got {value!r}")
+        return value
 
     @field_validator("pbx_timezone")
     @classmethod
@@ -146,6 +217,21 @@ class Settings(BaseSettings):
             return self.ssh_password_file.read_text().strip()
         return None
 
+
+def env_var(field: str) -> str:
+    """The environment variable of a ``Settings`` field (``history_start`` → ``ASTERISK_HISTORY_START``).
+
+    Raises ``KeyError`` for a name that is no field, so a typo in code that hands variables to a
+    child process fails instead of being ignored (``extra="ignore"``).
+    """
+    if field not in Settings.model_fields:
+        raise KeyError(f"Settings has no field {field!r}")
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _variable(info: ValidationInfo) -> str:
+    """The variable a field validator is checking, for its error message."""
+    return env_var(info.field_name or "")
 
 
 def _zone(name: str) -> ZoneInfo:

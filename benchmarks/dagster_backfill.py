@@ -38,6 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.dagster_de
 from sqlalchemy import create_engine, text
 
 from asterisk_pipeline.api.dagster_client import DagsterClient
+from asterisk_pipeline.names import (
+    ENTERPRISES_PARTITIONS,
+    FLOW_HISTORY,
+    HISTORY_ASSETS,
+    LIVE_JOB,
+    TAG_FLOW,
+)
 from asterisk_pipeline.simulate import simulate_fleet, token_for
 from benchmarks.import_throughput import BENCH_DATA, fresh_database
 
@@ -46,7 +53,6 @@ FIRST_DAY = date(2025, 1, 1)
 CALLS_PER_DAY = 100
 #: Dagster instance configurations measured: the embedded default and the production one.
 INSTANCES = ("embedded", "postgres")
-HISTORY_ASSETS = ("pbx_day_files", "calls", "call_participants", "call_events")
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("asterisk-pipeline"))
 RESULTS = BENCH_DATA / "results-dagster-backfill.json"
@@ -154,14 +160,14 @@ def _dagster_backfill(work: Path, logs: Path, days: int, kind: str) -> dict[str,
         log = work / f"dagster-dev-{kind}.log"
         with _instance_home(work, kind, env) as home, dagster_dev(env, home, log=log) as base_url:
             client = DagsterClient(base_url, timeout_s=60)
-            wait_until(lambda: client.repository("live_sync_job"), 120, "the code location")
+            wait_until(lambda: client.repository(LIVE_JOB), 120, "the code location")
             for number in ENTERPRISES:
-                client.add_dynamic_partition("live_sync_job", "enterprises", number)
+                client.add_dynamic_partition(LIVE_JOB, ENTERPRISES_PARTITIONS, number)
             names = [f"{FIRST_DAY + timedelta(days=d)}|{n}" for n in ENTERPRISES for d in range(days)]
             started, launched_at = time.perf_counter(), time.time()
             backfill_id = client.launch_backfill(
                 asset_keys=HISTORY_ASSETS, partition_names=names, run_config={},
-                tags={"asterisk/flow": "history"}, title="benchmark: a year of five enterprises")
+                tags={TAG_FLOW: FLOW_HISTORY}, title="benchmark: a year of five enterprises")
             done = wait_until(lambda: (b := client.backfill(backfill_id)) and b.finished and b,
                               3600, "the backfill", every=1.0)
             wall = time.perf_counter() - started

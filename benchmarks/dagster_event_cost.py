@@ -62,8 +62,10 @@ def _one(days: int, logs: Path) -> dict[str, Any]:
         ASSET_PARTITION_RANGE_START_TAG,
     )
 
-    from asterisk_pipeline.defs.assets import history_sync
+    from asterisk_pipeline.defs.assets import build_history_sync
     from asterisk_pipeline.defs.resources import FleetResource, WarehouseResource
+    from asterisk_pipeline.names import ENTERPRISES_PARTITIONS
+    from asterisk_pipeline.settings import Settings
 
     with fresh_database() as url, tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASTERISK_")}
@@ -79,17 +81,19 @@ def _one(days: int, logs: Path) -> dict[str, Any]:
             home.mkdir()
             shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
             with DagsterInstance.from_config(str(home)) as instance:
-                instance.add_dynamic_partitions("enterprises", [ENTERPRISE])
+                instance.add_dynamic_partitions(ENTERPRISES_PARTITIONS, [ENTERPRISE])
                 spent, kinds = [0.0], Counter[str]()
                 storage = instance.event_log_storage
                 storage.store_event = _timed(storage.store_event, spent, kinds)  # type: ignore[method-assign]
                 keys = [str(MultiPartitionKey({"date": str(FIRST_DAY + timedelta(days=d)),
                                                "enterprise": ENTERPRISE})) for d in range(days)]
                 started = time.perf_counter()
+                settings = Settings()  # from the environment set above, like the code location
                 result = materialize(
-                    [history_sync], instance=instance,
+                    [build_history_sync(settings)], instance=instance,
                     tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
-                    resources={"warehouse": WarehouseResource(), "fleet": FleetResource()})
+                    resources={"warehouse": WarehouseResource(),
+                               "fleet": FleetResource.from_settings(settings)})
                 wall = time.perf_counter() - started
         finally:
             os.environ.clear()

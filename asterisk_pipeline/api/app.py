@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import __version__
 from ..fleet import Fleet
 from ..model import Flow
+from ..names import ALL_ENTERPRISES, FLOW_LIVE, TAG_ENTERPRISES, TAG_FLOW
 from ..settings import Settings
 from ..warehouse.db import make_engine
 from . import queries
@@ -45,7 +46,7 @@ from .models import (
     SyncStatus,
     TodayRow,
 )
-from .syncs import TAG_ENTERPRISES, TAG_FLOW, AlreadyRunning, Started, SyncLauncher
+from .syncs import AlreadyRunning, Started, SyncLauncher
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -145,7 +146,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
                      outcome.done)
             status, finished = outcome.status, outcome.done
             statistics = read(lambda conn: queries.run_statistics(conn, outcome.run_ids))
-        live = started.flow == "live"
+        live = started.flow == FLOW_LIVE
         body = SyncStarted(
             message=message, enterprise_id=enterprise, enterprises=started.enterprises,
             type="live_events" if live else "historical_events",
@@ -339,7 +340,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
                 backfill = run.tags.get("dagster/backfill")
                 found.append({"kind": "backfill run" if backfill else "run", "id": run.run_id,
                               "flow": run.tags.get(TAG_FLOW), "status": run.status,
-                              "enterprises": run.tags.get(TAG_ENTERPRISES, "all"),
+                              "enterprises": run.tags.get(TAG_ENTERPRISES, ALL_ENTERPRISES),
                               "dagster_url": client.run_url(run.run_id)})
             return found
         try:

@@ -14,15 +14,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from ..names import (
+    ALL_ENTERPRISES,
+    ENTERPRISES_PARTITIONS,
+    FLOW_HISTORY,
+    FLOW_LIVE,
+    HISTORY_ASSETS,
+    HISTORY_OP,
+    LIVE_JOB,
+    LIVE_OP,
+    TAG_ENTERPRISES,
+    TAG_FLOW,
+    TAG_TRIGGER,
+    TRIGGER_REST,
+)
 from .dagster_client import DagsterClient
-
-LIVE_JOB = "live_sync_job"
-HISTORY_ASSETS = ("pbx_day_files", "calls", "call_participants", "call_events")
-ENTERPRISES_PARTITIONS = "enterprises"
-TAG_FLOW = "asterisk/flow"
-TAG_ENTERPRISES = "asterisk/enterprises"
-TAG_TRIGGER = "asterisk/trigger"
-ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,8 @@ class Finished:
 
 def _covered(tags: dict[str, str]) -> set[str] | None:
     """Enterprises a run/backfill covers; None means all of them (e.g. the live schedule)."""
-    value = tags.get(TAG_ENTERPRISES, ALL)
-    return None if value == ALL else set(value.split(","))
+    value = tags.get(TAG_ENTERPRISES, ALL_ENTERPRISES)
+    return None if value == ALL_ENTERPRISES else set(value.split(","))
 
 
 def _overlaps(tags: dict[str, str], wanted: Sequence[str] | None) -> bool:
@@ -85,7 +91,7 @@ class SyncLauncher:
                                           sorted(_covered(run.tags) or []))
                 return AlreadyRunning("run", run.run_id, self.client.run_url(run.run_id),
                                       sorted(_covered(run.tags) or []))
-        if flow == "history":
+        if flow == FLOW_HISTORY:
             for backfill in self.client.active_backfills():
                 if backfill.tags.get(TAG_FLOW) == flow and _overlaps(backfill.tags, wanted):
                     return AlreadyRunning("backfill", backfill.backfill_id,
@@ -94,8 +100,9 @@ class SyncLauncher:
         return None
 
     def _tags(self, flow: str, numbers: Sequence[str] | None) -> dict[str, str]:
-        return {TAG_FLOW: flow, TAG_ENTERPRISES: ALL if numbers is None else ",".join(numbers),
-                TAG_TRIGGER: "rest-api"}
+        return {TAG_FLOW: flow,
+                TAG_ENTERPRISES: ALL_ENTERPRISES if numbers is None else ",".join(numbers),
+                TAG_TRIGGER: TRIGGER_REST}
 
     def _ensure_partitions(self, numbers: Sequence[str]) -> None:
         """The sensor adds new enterprises within a minute; a request must not wait for it."""
@@ -106,13 +113,13 @@ class SyncLauncher:
         """One live run for ``numbers`` (or every active enterprise when ``everyone``)."""
         wanted = None if everyone else list(numbers)
         with self._lock:
-            busy = self._busy("live", wanted)
+            busy = self._busy(FLOW_LIVE, wanted)
             if busy:
                 raise busy
             self._ensure_partitions(numbers)
-            config = {} if everyone else {"ops": {"live_sync": {"config": {"enterprises": list(numbers)}}}}
-            run_id = self.client.launch_run(LIVE_JOB, run_config=config, tags=self._tags("live", wanted))
-        return Started("run", run_id, self.client.run_url(run_id), list(numbers), "live")
+            config = {} if everyone else {"ops": {LIVE_OP: {"config": {"enterprises": list(numbers)}}}}
+            run_id = self.client.launch_run(LIVE_JOB, run_config=config, tags=self._tags(FLOW_LIVE, wanted))
+        return Started("run", run_id, self.client.run_url(run_id), list(numbers), FLOW_LIVE)
 
     def start_history(
         self, numbers: Sequence[str], first: date, last: date, *, force: bool, everyone: bool
@@ -121,18 +128,18 @@ class SyncLauncher:
         wanted = None if everyone else list(numbers)
         keys = history_partition_keys(numbers, first, last)
         with self._lock:
-            busy = self._busy("history", wanted)
+            busy = self._busy(FLOW_HISTORY, wanted)
             if busy:
                 raise busy
             self._ensure_partitions(numbers)
-            config = {"ops": {"history_sync": {"config": {"force": force}}}}
-            title = f"history {first}..{last} for {ALL if everyone else ','.join(numbers)}"
+            config = {"ops": {HISTORY_OP: {"config": {"force": force}}}}
+            title = f"history {first}..{last} for {ALL_ENTERPRISES if everyone else ','.join(numbers)}"
             backfill_id = self.client.launch_backfill(
                 asset_keys=HISTORY_ASSETS, partition_names=keys, run_config=config,
-                tags=self._tags("history", wanted), title=title[:200],
+                tags=self._tags(FLOW_HISTORY, wanted), title=title[:200],
             )
         return Started("backfill", backfill_id, self.client.backfill_url(backfill_id),
-                       list(numbers), "history", partitions=len(keys))
+                       list(numbers), FLOW_HISTORY, partitions=len(keys))
 
     def wait(self, started: Started, timeout_s: float, poll_s: float = 0.5) -> Finished:
         """Until the run/backfill ends or ``timeout_s`` passes."""

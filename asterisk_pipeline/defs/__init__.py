@@ -1,27 +1,40 @@
 """The Dagster code location (``workspace.yaml`` → ``asterisk_pipeline.defs:defs``).
 
 Thin shells over the core: history assets per (date, enterprise), the live job and schedule,
-the enterprise-partition sensor and warehouse checks. Configuration comes from ``ASTERISK_*``.
+the enterprise-partition sensor and warehouse checks. Configuration enters here once: ``defs``
+is built from one ``Settings()`` (``ASTERISK_*``) when the code location loads, so a bad value
+fails the load, not a run; ``build_definitions`` takes any other ``Settings`` (tests).
 """
 
 from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from .assets import history_sync, sync_statistics
-from .checks import ALL_CHECKS, warehouse_checks_job, warehouse_checks_schedule
-from .live import live_calls_spec, live_sync_job, live_sync_schedule
-from .resources import FleetResource, WarehouseResource
+from ..settings import Settings
+from .assets import build_history_sync, sync_statistics
+from .checks import ALL_CHECKS, build_checks_schedule, warehouse_checks_job
+from .live import build_live_schedule, live_calls_spec, live_sync_job
+from .resources import FleetResource, QualityThresholds, WarehouseResource
 from .sensors import enterprise_partitions_sensor
 
-defs = Definitions(
-    assets=[history_sync, sync_statistics, live_calls_spec],
-    asset_checks=ALL_CHECKS,
-    jobs=[live_sync_job, warehouse_checks_job],
-    schedules=[live_sync_schedule, warehouse_checks_schedule],
-    sensors=[enterprise_partitions_sensor],
-    resources={"warehouse": WarehouseResource(), "fleet": FleetResource()},
-    # Every job is one op (the core parallelizes inside it): a step subprocess per run would only
-    # add a second process start and code load to each run.
-    executor=in_process_executor,
-)
+
+def build_definitions(settings: Settings) -> Definitions:
+    """Everything of the code location, configured by ``settings`` and nothing else."""
+    return Definitions(
+        assets=[build_history_sync(settings), sync_statistics, live_calls_spec],
+        asset_checks=ALL_CHECKS,
+        jobs=[live_sync_job, warehouse_checks_job],
+        schedules=[build_live_schedule(settings), build_checks_schedule(settings)],
+        sensors=[enterprise_partitions_sensor],
+        resources={
+            "warehouse": WarehouseResource(),
+            "fleet": FleetResource.from_settings(settings),
+            "quality_thresholds": QualityThresholds.from_settings(settings),
+        },
+        # Every job is one op (the core parallelizes inside it): a step subprocess per run would
+        # only add a second process start and code load to each run.
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions(Settings())

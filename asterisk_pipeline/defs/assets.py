@@ -14,6 +14,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetMaterialization,
+    AssetsDefinition,
     AssetSpec,
     BackfillPolicy,
     Config,
@@ -27,27 +28,23 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import func, select
 
+from .. import names
+from ..settings import Settings
 from ..sync import SyncOutcome
 from ..sync.fleet import sync_history_day
 from ..warehouse.registry import get_enterprise
 from ..warehouse.schema import download_sync
 from ..warehouse.stats import CallStats, call_stats
-from .partitions import backfill_run_partitions, history_partitions
+from .partitions import history_partitions
 from .resources import FleetResource, WarehouseResource
 
-OWNERS = ["team:data-platform"]
-GROUP = "history"
-# The backfill daemon splits a multi-partition subset per enterprise into date ranges; 366 keys
-# per run (ASTERISK_BACKFILL_RUN_PARTITIONS) makes a year of one enterprise one run (5 runs for
-# 5 × 365 days, 75 for 75). Each run costs a process start and a code load (seconds), so fewer,
-# longer runs keep Dagster's share low; 20 runs of 92 measured no faster on 2 cores.
-MAX_PARTITIONS_PER_RUN = backfill_run_partitions()
+OWNERS = list(names.OWNERS)
 
-PBX_DAY_FILES = AssetKey("pbx_day_files")
-CALLS = AssetKey("calls")
-CALL_PARTICIPANTS = AssetKey("call_participants")
-CALL_EVENTS = AssetKey("call_events")
-HISTORY_KEYS = (PBX_DAY_FILES, CALLS, CALL_PARTICIPANTS, CALL_EVENTS)
+PBX_DAY_FILES = AssetKey(names.PBX_DAY_FILES)
+CALLS = AssetKey(names.CALLS)
+CALL_PARTICIPANTS = AssetKey(names.CALL_PARTICIPANTS)
+CALL_EVENTS = AssetKey(names.CALL_EVENTS)
+HISTORY_KEYS = tuple(AssetKey(name) for name in names.HISTORY_ASSETS)
 
 
 class HistorySyncConfig(Config):
@@ -58,48 +55,56 @@ class HistorySyncConfig(Config):
     )
 
 
-def _spec(key: AssetKey, description: str, kinds: set[str], deps: list[AssetKey]) -> AssetSpec:
-    # skippable: the op reports one materialization per (date, enterprise) that actually landed
-    # instead of one Output for the whole range, so a failed day never looks materialized.
-    return AssetSpec(
-        key,
-        description=description,
-        kinds=kinds,
-        owners=OWNERS,
-        group_name=GROUP,
-        partitions_def=history_partitions,
-        deps=deps,
-        skippable=True,
-    )
-
-
-HISTORY_SPECS = [
-    _spec(
+# (key, description, kinds, deps) of the assets one history sync writes.
+_HISTORY_ASSETS: list[tuple[AssetKey, str, set[str], list[AssetKey]]] = [
+    (
         PBX_DAY_FILES,
-        "Listen_AMI_<date>.db day files of each PBX (APIlogs), verified and cached "
-        "under $ASTERISK_HOME/cache.",
+        (
+            "Listen_AMI_<date>.db day files of each PBX (APIlogs), verified and cached "
+            "under $ASTERISK_HOME/cache."
+        ),
         {"sqlite", "ssh"},
         [],
     ),
-    _spec(
+    (
         CALLS,
         "Calls rebuilt from the day's events (data_source='downloaded').",
         {"postgres", "table"},
         [PBX_DAY_FILES],
     ),
-    _spec(
+    (
         CALL_PARTICIPANTS,
         "Extensions that rang / answered per call.",
         {"postgres", "table"},
         [PBX_DAY_FILES],
     ),
-    _spec(
+    (
         CALL_EVENTS,
         "Every valid AMI event of the day, deduplicated by identity.",
         {"postgres", "table"},
         [PBX_DAY_FILES],
     ),
 ]
+
+
+def history_specs(settings: Settings) -> list[AssetSpec]:
+    """The history assets over the (date, enterprise) partitions of ``settings``."""
+    partitions = history_partitions(settings)
+    # skippable: the op reports one materialization per (date, enterprise) that actually landed
+    # instead of one Output for the whole range, so a failed day never looks materialized.
+    return [
+        AssetSpec(
+            key,
+            description=description,
+            kinds=kinds,
+            owners=OWNERS,
+            group_name=names.GROUP_HISTORY,
+            partitions_def=partitions,
+            deps=deps,
+            skippable=True,
+        )
+        for key, description, kinds, deps in _HISTORY_ASSETS
+    ]
 
 
 def _outcome_metadata(outcome: SyncOutcome) -> dict[str, Any]:
@@ -133,15 +138,26 @@ def _stats_metadata(stats: CallStats | None) -> dict[str, Any]:
     }
 
 
-@multi_asset(
-    specs=HISTORY_SPECS,
-    name="history_sync",
-    description="History sync of (date, enterprise) partitions: one sync_history_day per key.",
-    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
-    # The pool caps history syncs in flight across backfill runs (dagster.yaml concurrency.pools).
-    pool="pbx_history",
-)
-def history_sync(
+def build_history_sync(settings: Settings) -> AssetsDefinition:
+    """The history multi-asset: partitions and backfill run size come from ``settings``."""
+    return multi_asset(
+        specs=history_specs(settings),
+        name=names.HISTORY_OP,
+        description="History sync of (date, enterprise) partitions: one sync_history_day per key.",
+        # The backfill daemon splits a multi-partition subset per enterprise into date ranges;
+        # 366 keys per run (ASTERISK_BACKFILL_RUN_PARTITIONS) makes a year of one enterprise one
+        # run (5 runs for 5 × 365 days, 75 for 75). Each run costs a process start and a code load
+        # (seconds), so fewer, longer runs keep Dagster's share low; 20 runs of 92 measured no
+        # faster on 2 cores.
+        backfill_policy=BackfillPolicy.multi_run(
+            max_partitions_per_run=settings.backfill_run_partitions
+        ),
+        # The pool caps history syncs in flight across backfill runs (dagster.yaml concurrency.pools).
+        pool=names.HISTORY_POOL,
+    )(_history_sync)
+
+
+def _history_sync(
     context: AssetExecutionContext,
     config: HistorySyncConfig,
     warehouse: WarehouseResource,
@@ -156,8 +172,8 @@ def history_sync(
         for key in keys:
             mpk = key if isinstance(key, MultiPartitionKey) else MultiPartitionKey(_split(key))
             number, day = (
-                mpk.keys_by_dimension["enterprise"],
-                date.fromisoformat(mpk.keys_by_dimension["date"]),
+                mpk.keys_by_dimension[names.ENTERPRISE_DIMENSION],
+                date.fromisoformat(mpk.keys_by_dimension[names.DATE_DIMENSION]),
             )
             with engine.connect() as conn:
                 enterprise = get_enterprise(conn, number)
@@ -211,16 +227,17 @@ def history_sync(
 def _split(key: str) -> dict[str, str]:
     """A serialized multi-partition key: dimensions sorted by name, joined by '|'."""
     day, number = key.split("|")
-    return {"date": day, "enterprise": number}
+    return {names.DATE_DIMENSION: day, names.ENTERPRISE_DIMENSION: number}
 
 
 @asset(
+    name=names.SYNC_STATISTICS,
     deps=[CALLS, CALL_PARTICIPANTS, CALL_EVENTS],
     description="Headline figures per enterprise and data source (calls, answered share, average "
     "duration) and the sync state of every PBX (download_sync).",
     kinds={"postgres"},
     owners=OWNERS,
-    group_name="statistics",
+    group_name=names.GROUP_STATISTICS,
 )
 def sync_statistics(warehouse: WarehouseResource) -> MaterializeResult:
     """Read-only: everything comes from the warehouse's own statistics queries."""

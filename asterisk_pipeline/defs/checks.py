@@ -1,8 +1,5 @@
 """Asset checks on the warehouse: integrity, rejected share, live freshness."""
 
-import os
-from datetime import timedelta
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -13,20 +10,12 @@ from dagster import (
     define_asset_job,
 )
 
+from .. import names
+from ..settings import Settings
 from . import quality
 from .assets import CALL_EVENTS, CALL_PARTICIPANTS, CALLS
 from .live import LIVE_CALLS
-from .resources import WarehouseResource
-
-
-def max_rejected_share() -> float:
-    """``ASTERISK_MAX_REJECTED_SHARE`` (0–1, default 0.05)."""
-    return float(os.environ.get("ASTERISK_MAX_REJECTED_SHARE", "0.05"))
-
-
-def live_max_age() -> timedelta:
-    """``ASTERISK_LIVE_FRESHNESS_MINUTES`` (default 15)."""
-    return timedelta(minutes=float(os.environ.get("ASTERISK_LIVE_FRESHNESS_MINUTES", "15")))
+from .resources import QualityThresholds, WarehouseResource
 
 
 @asset_check(asset=CALLS, description="No UniqueId is held by two calls.")
@@ -91,10 +80,13 @@ def events_reference_calls(warehouse: WarehouseResource) -> AssetCheckResult:
 
 
 @asset_check(
-    asset=CALL_EVENTS, description="Rejected source rows stay under ASTERISK_MAX_REJECTED_SHARE."
+    asset=CALL_EVENTS, description="Rejected source rows stay under max_rejected_share of the quality_thresholds "
+    "resource (ASTERISK_MAX_REJECTED_SHARE, default 0.05)."
 )
-def rejected_share_under_threshold(warehouse: WarehouseResource) -> AssetCheckResult:
-    threshold = max_rejected_share()
+def rejected_share_under_threshold(
+    warehouse: WarehouseResource, quality_thresholds: QualityThresholds
+) -> AssetCheckResult:
+    threshold = quality_thresholds.max_rejected_share
     with warehouse.engine() as engine, engine.connect() as conn:
         figures = quality.rejected_share(conn)
     return AssetCheckResult(
@@ -112,10 +104,13 @@ def rejected_share_under_threshold(warehouse: WarehouseResource) -> AssetCheckRe
 @asset_check(
     asset=LIVE_CALLS,
     description="Every active enterprise synced live successfully within "
-    "ASTERISK_LIVE_FRESHNESS_MINUTES (default 15).",
+    "live_freshness_minutes of the quality_thresholds resource (ASTERISK_LIVE_FRESHNESS_MINUTES, "
+    "default 15).",
 )
-def live_freshness(warehouse: WarehouseResource) -> AssetCheckResult:
-    max_age = live_max_age()
+def live_freshness(
+    warehouse: WarehouseResource, quality_thresholds: QualityThresholds
+) -> AssetCheckResult:
+    max_age = quality_thresholds.live_max_age
     with warehouse.engine() as engine, engine.connect() as conn:
         stale = quality.stale_live_enterprises(conn, max_age)
     return AssetCheckResult(
@@ -141,22 +136,19 @@ ALL_CHECKS = [
 # The history op reports materializations per partition (skippable outputs), so checks placed in
 # the same run would be skipped: they run in their own job, on a schedule and from the UI.
 warehouse_checks_job = define_asset_job(
-    "warehouse_checks_job",
+    names.CHECKS_JOB,
     selection=AssetSelection.checks(*ALL_CHECKS),
     description="Every warehouse check (integrity, rejected share, live freshness).",
-    tags={"asterisk/flow": "checks"},
+    tags={names.TAG_FLOW: names.FLOW_CHECKS},
 )
 
 
-def checks_cron() -> str:
-    """``ASTERISK_CHECKS_CRON`` (default every 15 minutes, like the live freshness window)."""
-    return os.environ.get("ASTERISK_CHECKS_CRON", "*/15 * * * *")
-
-
-warehouse_checks_schedule = ScheduleDefinition(
-    name="warehouse_checks_schedule",
-    job=warehouse_checks_job,
-    cron_schedule=checks_cron(),
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Runs the warehouse checks; a failing check shows on its asset.",
-)
+def build_checks_schedule(settings: Settings) -> ScheduleDefinition:
+    """Every ``ASTERISK_CHECKS_CRON`` (default every 15 minutes, like the live freshness window)."""
+    return ScheduleDefinition(
+        name=names.CHECKS_SCHEDULE,
+        job=warehouse_checks_job,
+        cron_schedule=settings.checks_cron,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description="Runs the warehouse checks; a failing check shows on its asset.",
+    )

@@ -21,7 +21,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ..settings import DEFAULT_PBX_TIMEZONE
+from ..names import LIVE_JOB, PBX_DAY_FILES
+from ..settings import Settings, env_var
 from ..simulate import append_calls, day_file_path, simulate_fleet, token_for
 
 SEED_ENTERPRISES = {
@@ -97,19 +98,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    home = Path(os.environ.get("ASTERISK_HOME", ROOT / ".asterisk" / "demo")).resolve()
+    settings = Settings()
+    # The demo keeps its data apart from a real home unless ASTERISK_HOME names one.
+    home = (settings.home if "home" in settings.model_fields_set else ROOT / ".asterisk" / "demo").resolve()
     logs = home / "demo-logs"
     dagster_home = home / "dagster"
-    zone = ZoneInfo(os.environ.get("ASTERISK_PBX_TIMEZONE", DEFAULT_PBX_TIMEZONE))
+    zone = ZoneInfo(settings.pbx_timezone)
     today = _today(zone)
     first_day = today - timedelta(days=args.days)
+    # The children (CLI, dagster dev, the sidecar) read their Settings from this environment:
+    # the caller's, with the demo's fleet, home and a one-minute live schedule in front.
+    demo_settings = {
+        "home": str(home),
+        "transport": "local",
+        "local_logs_dir": str(logs),
+        "live_interval_minutes": "1",
+        "history_start": first_day.isoformat(),
+    }
     env = {
         **os.environ,
-        "ASTERISK_HOME": str(home),
-        "ASTERISK_TRANSPORT": "local",
-        "ASTERISK_LOCAL_LOGS_DIR": str(logs),
-        "ASTERISK_LIVE_INTERVAL_MINUTES": "1",
-        "ASTERISK_HISTORY_START": first_day.isoformat(),
+        **{env_var(field): value for field, value in demo_settings.items()},
         "DAGSTER_HOME": str(dagster_home),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -172,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n[demo] Dagster UI:        {url}\n"
         f"[demo] asset lineage:     {url}/asset-groups\n"
-        f"[demo] live runs:         {url}/jobs/live_sync_job (schedule every minute)\n"
-        f"[demo] history backfill:  {url}/assets/pbx_day_files → Materialize → pick dates/enterprises\n"
+        f"[demo] live runs:         {url}/jobs/{LIVE_JOB} (schedule every minute)\n"
+        f"[demo] history backfill:  {url}/assets/{PBX_DAY_FILES} → Materialize → pick dates/enterprises\n"
         f"[demo] the enterprise sensor adds the 5 partitions within ~45 s of start.\n"
-        f"[demo] warehouse: {env.get('ASTERISK_DATABASE_URL') or home / 'asterisk.db'};  "
+        f"[demo] warehouse: {settings.database_url or home / 'asterisk.db'};  "
         f"logs: {logs};  DAGSTER_HOME={dagster_home}\n"
         + (f"[demo] REST sidecar:      http://127.0.0.1:{args.api_port}  (docs: /docs; try "
            f"curl -s http://127.0.0.1:{args.api_port}/sync/live/status | jq)\n" if sidecar else "")

@@ -6,7 +6,6 @@ fails the run at the end if any enterprise failed. The schedule never starts a s
 while one is queued or running (the run queue's tag limit in dagster.yaml backs this up).
 """
 
-import os
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +22,7 @@ from dagster import (
     OpExecutionContext,
     RunRequest,
     RunsFilter,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
     job,
@@ -31,15 +31,16 @@ from dagster import (
 )
 from pydantic import Field
 
+from .. import names
+from ..settings import Settings
 from ..sync import SyncOutcome
 from ..sync.fleet import live_cycle
 from .assets import OWNERS
-from .partitions import ENTERPRISES, enterprises_partitions
+from .partitions import enterprises_partitions
 from .resources import FleetResource, WarehouseResource
 
-LIVE_CALLS = AssetKey("live_calls")
-LIVE_JOB_NAME = "live_sync_job"
-LIVE_TAGS = {"asterisk/flow": "live"}
+LIVE_CALLS = AssetKey(names.LIVE_CALLS)
+LIVE_TAGS = {names.TAG_FLOW: names.FLOW_LIVE}
 ACTIVE_STATUSES = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -54,16 +55,8 @@ live_calls_spec = AssetSpec(
     partitions_def=enterprises_partitions,
     kinds={"postgres", "ssh"},
     owners=OWNERS,
-    group_name="live",
+    group_name=names.GROUP_LIVE,
 )
-
-
-def live_interval_minutes() -> int:
-    """``ASTERISK_LIVE_INTERVAL_MINUTES`` (1–59, default 5): a cron ``*/N`` step."""
-    value = int(os.environ.get("ASTERISK_LIVE_INTERVAL_MINUTES", "5"))
-    if not 1 <= value <= 59:
-        raise ValueError(f"ASTERISK_LIVE_INTERVAL_MINUTES must be 1-59, got {value}")
-    return value
 
 
 def _enterprise_metadata(outcomes: list[SyncOutcome]) -> dict[str, Any]:
@@ -91,6 +84,7 @@ class LiveSyncConfig(Config):
 
 
 @op(
+    name=names.LIVE_OP,
     description="One live cycle over every active enterprise (core live_cycle).",
     tags=LIVE_TAGS,
     out={},
@@ -110,7 +104,7 @@ def live_sync(
     for outcome in report.outcomes:
         per_enterprise[outcome.enterprise].append(outcome)
     failed: list[str] = []
-    known = set(context.instance.get_dynamic_partitions(ENTERPRISES))
+    known = set(context.instance.get_dynamic_partitions(names.ENTERPRISES_PARTITIONS))
     for number, outcomes in sorted(per_enterprise.items()):
         bad = [o for o in outcomes if not o.ok]
         failed.extend(f"{number} {o.file_date}: {o.error_kind}: {o.error}" for o in bad)
@@ -136,32 +130,33 @@ def live_sync(
         )
 
 
-@job(name=LIVE_JOB_NAME, tags=LIVE_TAGS, description="One live cycle over the active fleet.")
+@job(name=names.LIVE_JOB, tags=LIVE_TAGS, description="One live cycle over the active fleet.")
 def live_sync_job() -> None:
     live_sync()
 
 
-def live_schedule_default_status() -> DefaultScheduleStatus:
-    """``ASTERISK_LIVE_SCHEDULE=off`` starts the schedule stopped (manual/REST-only setups)."""
-    value = os.environ.get("ASTERISK_LIVE_SCHEDULE", "on").strip().lower()
-    if value not in ("on", "off"):
-        raise ValueError(f"ASTERISK_LIVE_SCHEDULE must be 'on' or 'off', got {value!r}")
-    return DefaultScheduleStatus.RUNNING if value == "on" else DefaultScheduleStatus.STOPPED
-
-
-@schedule(
-    cron_schedule=f"*/{live_interval_minutes()} * * * *",
-    job=live_sync_job,
-    default_status=live_schedule_default_status(),
-    description="Every ASTERISK_LIVE_INTERVAL_MINUTES; skips while a live run is queued or running.",
-)
-def live_sync_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+def _skip_while_a_live_run_is_active(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
     """Never two live runs at once: the next tick catches up from the cursors anyway."""
     active = context.instance.get_run_records(
-        RunsFilter(job_name=LIVE_JOB_NAME, statuses=ACTIVE_STATUSES), limit=1
+        RunsFilter(job_name=names.LIVE_JOB, statuses=ACTIVE_STATUSES), limit=1
     )
     if active:
         return SkipReason(
             f"live run {active[0].dagster_run.run_id} is still {active[0].dagster_run.status.value}"
         )
     return RunRequest(tags=LIVE_TAGS)
+
+
+def build_live_schedule(settings: Settings) -> ScheduleDefinition:
+    """Every ``ASTERISK_LIVE_INTERVAL_MINUTES`` (a cron ``*/N`` step); ``ASTERISK_LIVE_SCHEDULE=off``
+    starts it stopped (manual / REST-only setups)."""
+    return schedule(
+        name=names.LIVE_SCHEDULE,
+        cron_schedule=f"*/{settings.live_interval_minutes} * * * *",
+        job=live_sync_job,
+        default_status=DefaultScheduleStatus.RUNNING
+        if settings.live_schedule == "on"
+        else DefaultScheduleStatus.STOPPED,
+        description=f"Every {settings.live_interval_minutes} min (ASTERISK_LIVE_INTERVAL_MINUTES); "
+        "skips while a live run is queued or running.",
+    )(_skip_while_a_live_run_is_active)

@@ -10,12 +10,14 @@ from dagster import (
     sensor,
 )
 
+from ..names import ENTERPRISE_SENSOR, ENTERPRISES_PARTITIONS
 from ..warehouse.registry import active_enterprises
-from .partitions import ENTERPRISES, enterprises_partitions
+from .partitions import enterprises_partitions
 from .resources import WarehouseResource
 
 
 @sensor(
+    name=ENTERPRISE_SENSOR,
     minimum_interval_seconds=45,
     default_status=DefaultSensorStatus.RUNNING,
     description="Adds partitions for new active enterprises, deletes disabled ones (their warehouse "
@@ -27,7 +29,7 @@ def enterprise_partitions_sensor(
 ) -> SensorResult | SkipReason:
     with warehouse.engine() as engine, engine.connect() as conn:
         active = {e.number for e in active_enterprises(conn)}
-    current = set(context.instance.get_dynamic_partitions(ENTERPRISES))
+    current = set(context.instance.get_dynamic_partitions(ENTERPRISES_PARTITIONS))
     added, removed = sorted(active - current), sorted(current - active)
     if not added and not removed:
         return SkipReason(f"{len(current)} enterprise partitions, no change")

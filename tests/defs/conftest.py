@@ -1,21 +1,67 @@
-"""A simulated fleet on the local transport, and Dagster resources pointing at the test database."""
+"""A simulated fleet on the local transport, and Dagster resources pointing at the test database.
+
+The definitions under test are built from ``settings_without_env()``: the defaults of
+``Settings``, whatever ``ASTERISK_*`` variables the caller has set. The resources carry the
+test's fleet and database as fields; no test steers them through the environment.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy import Engine
 
-from asterisk_pipeline.defs.resources import FleetResource, WarehouseResource
+from asterisk_pipeline.defs import build_definitions
+from asterisk_pipeline.defs.assets import build_history_sync
+from asterisk_pipeline.defs.resources import FleetResource, QualityThresholds, WarehouseResource
 from asterisk_pipeline.model import Enterprise
+from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 
 DAYS = [date(2025, 7, 1) + timedelta(days=k) for k in range(3)]
 NUMBERS = ("0100", "0200")
+
+
+class _InitOnlySettings(Settings):
+    """``Settings`` from its defaults and keyword arguments only (no environment, no file)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def settings_without_env(**fields: Any) -> Settings:
+    return _InitOnlySettings(**fields)
+
+
+DEFAULTS = settings_without_env()
+DEFAULT_DEFS = build_definitions(DEFAULTS)
+history_sync = build_history_sync(DEFAULTS)
+
+
+@pytest.fixture(autouse=True)
+def _no_asterisk_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Options that are no resource field (SSH port, time zones…) still come from ``Settings``
+    at run time: the caller's ``ASTERISK_*`` must not change what these tests see."""
+    for name in list(os.environ):
+        if name.startswith("ASTERISK_") and not name.startswith(("ASTERISK_TEST_", "ASTERISK_SKIP_")):
+            monkeypatch.delenv(name)
+    yield
 
 
 def enterprise(number: str) -> Enterprise:
@@ -48,15 +94,15 @@ def logs_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def local_env(tmp_path: Path, logs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Settings() inside the resources read these: local transport over ``logs_dir``."""
-    monkeypatch.setenv("ASTERISK_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ASTERISK_TRANSPORT", "local")
-    monkeypatch.setenv("ASTERISK_LOCAL_LOGS_DIR", str(logs_dir))
-    monkeypatch.delenv("ASTERISK_DATABASE_URL", raising=False)
-    return logs_dir
+def fleet(tmp_path: Path, logs_dir: Path) -> FleetResource:
+    """The local transport over ``logs_dir``, home under the test's directory."""
+    return FleetResource(transport="local", local_logs_dir=str(logs_dir), home=str(tmp_path / "home"))
 
 
 @pytest.fixture
-def resources(db_url: str, local_env: Path) -> dict[str, object]:
-    return {"warehouse": WarehouseResource(database_url=db_url), "fleet": FleetResource()}
+def resources(db_url: str, fleet: FleetResource) -> dict[str, object]:
+    return {
+        "warehouse": WarehouseResource(database_url=db_url),
+        "fleet": fleet,
+        "quality_thresholds": QualityThresholds(),
+    }

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from dagster import AssetCheckResult, AssetChecksDefinition, DagsterInstance, materialize
 from sqlalchemy import Connection, Engine, text
 
-from asterisk_pipeline.defs import checks, defs
-from asterisk_pipeline.defs.assets import history_sync
+from asterisk_pipeline.defs import checks
 from asterisk_pipeline.defs.live import live_sync_job
-from asterisk_pipeline.defs.partitions import ENTERPRISES
-from asterisk_pipeline.defs.resources import WarehouseResource
-from tests.defs.conftest import NUMBERS, add_enterprises
+from asterisk_pipeline.defs.resources import QualityThresholds, WarehouseResource
+from asterisk_pipeline.names import CHECKS_JOB
+from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
+from tests.defs.conftest import DEFAULT_DEFS, NUMBERS, add_enterprises, history_sync
 from tests.defs.test_sensor_and_live import _today_files
 
 INTEGRITY = [
@@ -31,8 +32,13 @@ def _name(check: AssetChecksDefinition) -> str:
     return next(iter(check.check_keys)).name
 
 
-def _run(check: AssetChecksDefinition, db_url: str) -> AssetCheckResult:
-    result = check(warehouse=WarehouseResource(database_url=db_url))
+def _run(
+    check: AssetChecksDefinition, db_url: str, thresholds: QualityThresholds | None = None
+) -> AssetCheckResult:
+    resources: dict[str, object] = {"warehouse": WarehouseResource(database_url=db_url)}
+    if "quality_thresholds" in check.required_resource_keys:
+        resources["quality_thresholds"] = thresholds or QualityThresholds()
+    result = check(**resources)
     assert isinstance(result, AssetCheckResult)
     return result
 
@@ -75,7 +81,7 @@ def test_clean_data_passes_every_check(synced: Engine, db_url: str) -> None:
 
 
 def test_checks_job_runs_every_check(synced: Engine, resources: dict[str, object]) -> None:
-    job = defs.resolve_job_def("warehouse_checks_job")
+    job = DEFAULT_DEFS.resolve_job_def(CHECKS_JOB)
     result = job.execute_in_process(
         instance=DagsterInstance.ephemeral(), resources=resources, raise_on_error=False
     )
@@ -160,9 +166,7 @@ def test_unlinkable_forwarding_legs_are_counted(synced: Engine, db_url: str) -> 
     assert after.severity.value == "WARN"
 
 
-def test_rejected_share_over_threshold_fails(
-    synced: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_rejected_share_over_threshold_fails(synced: Engine, db_url: str) -> None:
     with synced.begin() as conn:
         events = conn.execute(text("SELECT count(*) FROM call_events")).scalar_one()
         conn.execute(
@@ -175,22 +179,25 @@ def test_rejected_share_over_threshold_fails(
         )
     result = _run(checks.rejected_share_under_threshold, db_url)
     assert not result.passed and result.metadata["rejected_share"].value > 0.05
-    monkeypatch.setenv("ASTERISK_MAX_REJECTED_SHARE", "0.5")
-    assert _run(checks.rejected_share_under_threshold, db_url).passed
+    assert result.metadata["threshold"].value == 0.05
+    relaxed = _run(checks.rejected_share_under_threshold, db_url, QualityThresholds(max_rejected_share=0.5))
+    assert relaxed.passed and relaxed.metadata["threshold"].value == 0.5
 
 
 def test_live_freshness(
-    engine: Engine, db_url: str, resources: dict[str, object], local_env
-) -> None:  # type: ignore[no-untyped-def]
+    engine: Engine, db_url: str, resources: dict[str, object], logs_dir: Path
+) -> None:
     add_enterprises(engine, *NUMBERS)
     never = _run(checks.live_freshness, db_url)
     assert not never.passed and never.metadata["stale"].value == {"0100": "never", "0200": "never"}
 
-    _today_files(local_env, *NUMBERS)
+    _today_files(logs_dir, *NUMBERS)
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ENTERPRISES, list(NUMBERS))
     assert live_sync_job.execute_in_process(instance=instance, resources=resources).success
     assert _run(checks.live_freshness, db_url).passed
+    tight = _run(checks.live_freshness, db_url, QualityThresholds(live_freshness_minutes=1e-6))
+    assert not tight.passed and tight.metadata["max_age_minutes"].value == 1e-6
 
     with engine.begin() as conn:
         conn.execute(

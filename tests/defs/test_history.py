@@ -7,14 +7,12 @@ from dagster import DagsterInstance, materialize
 from dagster._core.definitions.backfill_policy import BackfillPolicyType
 from sqlalchemy import Engine, text
 
-from asterisk_pipeline.defs.assets import (
-    HISTORY_KEYS,
-    MAX_PARTITIONS_PER_RUN,
-    history_sync,
-    sync_statistics,
-)
-from asterisk_pipeline.defs.partitions import ENTERPRISES
-from tests.defs.conftest import NUMBERS, add_enterprises
+from asterisk_pipeline.defs.assets import HISTORY_KEYS, build_history_sync, sync_statistics
+from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
+from asterisk_pipeline.settings import DEFAULT_BACKFILL_RUN_PARTITIONS, Settings
+from tests.defs.conftest import NUMBERS, add_enterprises, history_sync, settings_without_env
+
+MAX_PARTITIONS_PER_RUN = DEFAULT_BACKFILL_RUN_PARTITIONS
 
 
 def _count(engine: Engine, sql: str) -> int:
@@ -150,19 +148,17 @@ def test_a_year_of_five_enterprises_backfills_in_at_most_20_runs() -> None:
 
 
 def test_backfill_run_size_is_validated_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    from asterisk_pipeline.defs.partitions import (
-        DEFAULT_BACKFILL_RUN_PARTITIONS,
-        backfill_run_partitions,
-    )
-
-    monkeypatch.delenv("ASTERISK_BACKFILL_RUN_PARTITIONS", raising=False)
-    assert backfill_run_partitions() == DEFAULT_BACKFILL_RUN_PARTITIONS == MAX_PARTITIONS_PER_RUN
+    assert Settings().backfill_run_partitions == DEFAULT_BACKFILL_RUN_PARTITIONS == 366
     monkeypatch.setenv("ASTERISK_BACKFILL_RUN_PARTITIONS", "92")
-    assert backfill_run_partitions() == 92
-    for bad, words in (("ninety", "must be an integer"), ("0", "must be 1..10000")):
+    assert Settings().backfill_run_partitions == 92
+    assert build_history_sync(Settings()).backfill_policy.max_partitions_per_run == 92
+    for bad, words in (("ninety", "must be an integer"), ("0", "must be 1..10000"),
+                       ("10001", "must be 1..10000")):
         monkeypatch.setenv("ASTERISK_BACKFILL_RUN_PARTITIONS", bad)
         with pytest.raises(ValueError, match=f"ASTERISK_BACKFILL_RUN_PARTITIONS {words}"):
-            backfill_run_partitions()
+            Settings()
+    with pytest.raises(ValueError, match="must be 1..10000"):
+        settings_without_env(backfill_run_partitions=0)
 
 
 def test_backfill_run_size_reaches_the_backfill_policy() -> None:
@@ -172,8 +168,8 @@ def test_backfill_run_size_reaches_the_backfill_policy() -> None:
     import sys
 
     code = (
-        "from asterisk_pipeline.defs.assets import history_sync;"
-        "print(history_sync.backfill_policy.max_partitions_per_run)"
+        "from asterisk_pipeline.defs import defs;"
+        "print(defs.resolve_assets_def('calls').backfill_policy.max_partitions_per_run)"
     )
     env = {**os.environ, "ASTERISK_BACKFILL_RUN_PARTITIONS": "92"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

@@ -10,12 +10,11 @@ import pytest
 from dagster import DagsterInstance, materialize
 from sqlalchemy.engine import make_url
 
-from asterisk_pipeline.defs.assets import history_sync
-from asterisk_pipeline.defs.partitions import ENTERPRISES
 from asterisk_pipeline.defs.resources import FleetResource, WarehouseResource
+from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
 from asterisk_pipeline.warehouse.db import make_engine
 from tests.conftest import PG_ADMIN_URL, new_pg_database
-from tests.defs.conftest import NUMBERS, add_enterprises
+from tests.defs.conftest import NUMBERS, add_enterprises, history_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +59,7 @@ def test_materialize_on_a_postgres_backed_instance(
     tmp_path: Path,
     dagster_pg_db: str,
     sqlite_url: str,
-    local_env: Path,
+    fleet: FleetResource,
 ) -> None:
     engine = make_engine(sqlite_url)
     add_enterprises(engine, *NUMBERS)
@@ -71,7 +70,7 @@ def test_materialize_on_a_postgres_backed_instance(
         instance.add_dynamic_partitions(ENTERPRISES, list(NUMBERS))
         resources = {
             "warehouse": WarehouseResource(database_url=sqlite_url),
-            "fleet": FleetResource(),
+            "fleet": fleet,
         }
         result = materialize(
             [history_sync], partition_key="2025-07-01|0100", instance=instance, resources=resources

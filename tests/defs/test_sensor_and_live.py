@@ -6,10 +6,12 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from dagster import (
     DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
+    DefaultScheduleStatus,
     RunRequest,
     SensorResult,
     SkipReason,
@@ -20,11 +22,15 @@ from dagster import (
 from dagster._core.utils import make_new_run_id
 from sqlalchemy import Engine, text
 
-from asterisk_pipeline.defs.live import LIVE_JOB_NAME, LIVE_TAGS, live_sync_job, live_sync_schedule
-from asterisk_pipeline.defs.partitions import ENTERPRISES
+from asterisk_pipeline.defs.live import LIVE_TAGS, build_live_schedule, live_sync_job
 from asterisk_pipeline.defs.sensors import enterprise_partitions_sensor
+from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
+from asterisk_pipeline.names import LIVE_JOB as LIVE_JOB_NAME
+from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
-from tests.defs.conftest import NUMBERS, add_enterprises
+from tests.defs.conftest import DEFAULTS, NUMBERS, add_enterprises, settings_without_env
+
+live_sync_schedule = build_live_schedule(DEFAULTS)
 
 
 def _tick(instance: DagsterInstance, resources: dict[str, object]) -> SensorResult | SkipReason:
@@ -84,9 +90,9 @@ def _today_files(logs_dir: Path, *numbers: str) -> None:
 def test_live_job_materializes_each_enterprise_and_fails_for_a_broken_one(
     engine: Engine,
     resources: dict[str, object],
-    local_env: Path,
+    logs_dir: Path,
 ) -> None:
-    _today_files(local_env, *NUMBERS)
+    _today_files(logs_dir, *NUMBERS)
     add_enterprises(engine, *NUMBERS)
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ENTERPRISES, [*NUMBERS, "0999"])
@@ -148,3 +154,30 @@ def _schedule_guard(instance: DagsterInstance) -> None:
         DagsterRun(job_name="other_job", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED)
     )
     assert isinstance(live_sync_schedule(build_schedule_context(instance=instance)), RunRequest)
+
+
+def test_live_schedule_follows_the_settings() -> None:
+    assert live_sync_schedule.cron_schedule == "*/5 * * * *"
+    assert live_sync_schedule.default_status == DefaultScheduleStatus.RUNNING
+    manual = build_live_schedule(settings_without_env(live_interval_minutes=1, live_schedule=" OFF "))
+    assert manual.cron_schedule == "*/1 * * * *"
+    assert manual.default_status == DefaultScheduleStatus.STOPPED
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ASTERISK_LIVE_INTERVAL_MINUTES", "60", "ASTERISK_LIVE_INTERVAL_MINUTES must be 1-59, got 60"),
+        ("ASTERISK_LIVE_INTERVAL_MINUTES", "five", "ASTERISK_LIVE_INTERVAL_MINUTES must be an integer"),
+        ("ASTERISK_LIVE_SCHEDULE", "maybe", "ASTERISK_LIVE_SCHEDULE must be 'on' or 'off', got 'maybe'"),
+        ("ASTERISK_HISTORY_START", "2025-13-01", "ASTERISK_HISTORY_START must be YYYY-MM-DD"),
+        ("ASTERISK_MAX_REJECTED_SHARE", "1.5", "max_rejected_share"),
+        ("ASTERISK_LIVE_FRESHNESS_MINUTES", "0", "live_freshness_minutes"),
+    ],
+)
+def test_bad_values_fail_when_the_settings_load(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=message):
+        Settings()
