@@ -56,6 +56,10 @@ _known_hosts_lock = threading.Lock()
 DEFAULT_REMOTE_DIR = PurePosixPath("/var/log/asterisk")
 
 
+# Copies of a file being written taken back to back before the sync counts one failed try.
+_COPY_ATTEMPTS = 5
+
+
 @dataclass(frozen=True)
 class SshTarget:
     """Where and how to log in; ``password`` is never logged or shown."""
@@ -351,12 +355,20 @@ class SshTransport:
                 log.warning("%s: snapshot of %s failed quick_check (%s); copying", self.label, path.name, problem)
             else:
                 raise self._sqlite_error(day, stderr.decode("utf-8", "replace"))
-        sftp.get(str(path), str(partial))
-        size = partial.stat().st_size
-        self.bytes_transferred += size
-        problem = quick_check(partial)
+        problem = None
+        for attempt in range(_COPY_ATTEMPTS):
+            # The listener commits a row at a time: a copy that straddles a commit fails
+            # quick_check, and the next one, a moment later, usually lands between two.
+            if attempt:
+                time.sleep(0.05 * attempt)
+            sftp.get(str(path), str(partial))
+            size = partial.stat().st_size
+            self.bytes_transferred += size
+            problem = quick_check(partial)
+            if problem is None:
+                return size
         if problem:
-            # caught the writer mid-commit: retried (LOCKED is transient) by _with_retries
+            # still caught mid-commit: retried (LOCKED is transient) by _with_retries
             raise TransportError(
                 TransportErrorKind.LOCKED,
                 f"{self.label}: the copy of {path.name} failed verification ({problem}); the file"
