@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -39,6 +40,7 @@ _NO_PARTY = frozenset({"", "<unknown>", "unknown", "anonymous", "s"})
 _LOCAL_DEPTH = 4  # Local → Local → … hops followed to find the party at the far end
 
 Order = tuple[date, int]  # (file date, source id): ids restart in every day file
+_ORDER = attrgetter("order")
 
 
 class ConvRow(NamedTuple):
@@ -213,7 +215,7 @@ class UidView:
 
 
 def _view(unique_id: str, rows: list[ConvRow]) -> UidView:
-    rows.sort()
+    rows.sort(key=_ORDER)
     own = next((r.channel for r in rows if r.channel and r.unique_id == unique_id), None)
     view = UidView(unique_id, rows, parse_channel(own))
     next_leave: str | None = None
@@ -599,7 +601,7 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
     trunk = as_text(body.get("Trunk"))
     kind = direction(primary, _stripped(phone), _stripped(trunk), call_type_text(body.get("CallType")))
 
-    primary_dials = normalize_extensions([e for d in primary.dials for e in d.extensions])
+    primary_dials = tuple(dict.fromkeys(e for d in primary.dials for e in d.extensions))
     call_extensions = chosen.extensions or primary_dials
 
     # The other side, and the channels that carry it.
