@@ -55,6 +55,9 @@ TAG_FLOW: Final = "asterisk/flow"
 TAG_ENTERPRISES: Final = "asterisk/enterprises"
 #: Who started it (the sidecar writes ``TRIGGER_REST``).
 TAG_TRIGGER: Final = "asterisk/trigger"
+#: The enterprises a run really syncs, set by the run itself once it has read the registry (a
+#: live run "for all" covers the enterprises active when it starts, not those added later).
+TAG_COVERED: Final = "asterisk/covered"
 FLOW_LIVE: Final = Flow.LIVE.value
 FLOW_HISTORY: Final = Flow.HISTORY.value
 FLOW_CHECKS: Final = "checks"

@@ -55,6 +55,8 @@ EnterprisePath = Annotated[str, Path(
     pattern=NUMBER_PATTERN, description="Enterprise number, e.g. 0327", examples=["0327"])]
 Wait = Annotated[bool, Query(description="Block until the sync ends (up to `timeout` s) and return its statistics")]
 Timeout = Annotated[float | None, Query(gt=0, description="Seconds ?wait=true may block (default and maximum: ASTERISK_API_WAIT_TIMEOUT_S)")]
+#: Dagster run / backfill statuses that mean "it failed" (run_statistics lists why).
+_FAILED_STATUSES = frozenset({"FAILURE", "CANCELED", "FAILED", "COMPLETED_FAILED"})
 
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Error, "description": "Database (or Dagster webserver) unavailable"},
@@ -145,7 +147,8 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
             log.info("%s %s ended waiting: %s (finished: %s)", started.kind, started.id, outcome.status,
                      outcome.done)
             status, finished = outcome.status, outcome.done
-            statistics = read(lambda conn: queries.run_statistics(conn, outcome.run_ids))
+            failed = outcome.done and outcome.status in _FAILED_STATUSES
+            statistics = read(lambda conn: queries.run_statistics(conn, outcome.run_ids, failed))
         live = started.flow == FLOW_LIVE
         body = SyncStarted(
             message=message, enterprise_id=enterprise, enterprises=started.enterprises,

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, func, select, text
 
+from ..pbx.files import file_name
 from ..warehouse.schema import calls, download_sync, enterprises, sync_runs
 
 #: Sync-run rows newer than this many ids are counted into the change marker (see change_marker);
@@ -161,26 +162,38 @@ def sync_counts(conn: Connection) -> list[tuple[str, str, str, int]]:
     return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
 
-def run_statistics(conn: Connection, run_ids: list[str]) -> dict[str, Any]:
-    """What the syncs of some Dagster runs did (sync_runs rows carry the run id)."""
+def run_statistics(conn: Connection, run_ids: list[str], run_failed: bool = False) -> dict[str, Any]:
+    """What the syncs of some Dagster runs did (every sync_runs row written in a run carries its
+    id, failures included). ``run_failed``: Dagster says a run failed; when no sync of it failed,
+    the failure is the run's own (it crashed around the syncs) and is listed as kind ``run``, so
+    the counts never say "no failures" for a failed run."""
     if not run_ids:
         return {"day_syncs": 0}
+    c = sync_runs.c
     rows = conn.execute(
         select(
-            sync_runs.c.enterprise_id, sync_runs.c.file_date, sync_runs.c.status,
-            sync_runs.c.rows_read, sync_runs.c.new_calls, sync_runs.c.updated_calls,
-            sync_runs.c.new_events, sync_runs.c.duplicates, sync_runs.c.rejected,
-            sync_runs.c.bytes_transferred, sync_runs.c.error_kind, sync_runs.c.error,
-        ).where(sync_runs.c.dagster_run_id.in_(run_ids)).order_by(sync_runs.c.id)
+            c.enterprise_id, c.file_date, c.status,
+            c.rows_read, c.new_calls, c.updated_calls, c.new_events, c.duplicates, c.rejected,
+            c.bytes_transferred, c.error_kind, c.error, c.flow, c.source_table, c.file_replaced,
+        ).where(c.dagster_run_id.in_(run_ids)).order_by(c.id)
     ).all()
     totals = {k: 0 for k in ("rows_read", "new_calls", "updated_calls", "new_events",
                              "duplicates", "rejected", "bytes_transferred")}
-    failures = []
+    failures: list[dict[str, Any]] = []
+    replaced: list[dict[str, Any]] = []
     for r in rows:
         for index, key in enumerate(totals, start=3):
             totals[key] += int(r[index] or 0)
+        where = {"enterprise_id": r[0], "flow": r[12], "file_date": str(r[1]) if r[1] else None,
+                 "file": file_name(r[1]) if r[1] else None, "table": r[13]}
         if r[2] != "success":
-            failures.append({"enterprise_id": r[0], "file_date": str(r[1]),
-                             "error_kind": r[10], "error": r[11]})
+            failures.append({**where, "error_kind": r[10], "error": r[11]})
+        if r[14]:
+            replaced.append({**where, "reason": r[14]})
+    if run_failed and not failures:
+        failures.append({"enterprise_id": None, "flow": None, "file_date": None, "file": None,
+                         "table": None, "error_kind": "run",
+                         "error": "the Dagster run failed outside any sync (see its log in the Dagster UI)"})
     return {"day_syncs": len(rows), "failed_syncs": len(failures), **totals,
-            "enterprises": sorted({r[0] for r in rows}), "failures": failures[:50]}
+            "enterprises": sorted({r[0] for r in rows}), "failures": failures[:50],
+            "replaced_files": replaced[:50]}

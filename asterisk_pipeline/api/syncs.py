@@ -23,6 +23,7 @@ from ..names import (
     HISTORY_OP,
     LIVE_JOB,
     LIVE_OP,
+    TAG_COVERED,
     TAG_ENTERPRISES,
     TAG_FLOW,
     TAG_TRIGGER,
@@ -61,9 +62,13 @@ class Finished:
 
 
 def _covered(tags: dict[str, str]) -> set[str] | None:
-    """Enterprises a run/backfill covers; None means all of them (e.g. the live schedule)."""
+    """Enterprises a run/backfill covers. None: every active one (a run "for all" that has not
+    read the registry yet, so it will sync an enterprise added now too)."""
     value = tags.get(TAG_ENTERPRISES, ALL_ENTERPRISES)
-    return None if value == ALL_ENTERPRISES else set(value.split(","))
+    if value != ALL_ENTERPRISES:
+        return set(value.split(","))
+    covered = tags.get(TAG_COVERED)
+    return None if covered is None else set(filter(None, covered.split(",")))
 
 
 def _overlaps(tags: dict[str, str], wanted: Sequence[str] | None) -> bool:
@@ -99,10 +104,14 @@ class SyncLauncher:
                                           sorted(_covered(backfill.tags) or []))
         return None
 
-    def _tags(self, flow: str, numbers: Sequence[str] | None) -> dict[str, str]:
-        return {TAG_FLOW: flow,
+    def _tags(self, flow: str, numbers: Sequence[str] | None,
+              covered: Sequence[str] | None = None) -> dict[str, str]:
+        tags = {TAG_FLOW: flow,
                 TAG_ENTERPRISES: ALL_ENTERPRISES if numbers is None else ",".join(numbers),
                 TAG_TRIGGER: TRIGGER_REST}
+        if covered is not None:
+            tags[TAG_COVERED] = ",".join(covered)
+        return tags
 
     def _ensure_partitions(self, numbers: Sequence[str]) -> None:
         """The sensor adds new enterprises within a minute; a request must not wait for it."""
@@ -136,7 +145,7 @@ class SyncLauncher:
             title = f"history {first}..{last} for {ALL_ENTERPRISES if everyone else ','.join(numbers)}"
             backfill_id = self.client.launch_backfill(
                 asset_keys=HISTORY_ASSETS, partition_names=keys, run_config=config,
-                tags=self._tags(FLOW_HISTORY, wanted), title=title[:200],
+                tags=self._tags(FLOW_HISTORY, wanted, covered=numbers), title=title[:200],
             )
         return Started("backfill", backfill_id, self.client.backfill_url(backfill_id),
                        list(numbers), FLOW_HISTORY, partitions=len(keys))

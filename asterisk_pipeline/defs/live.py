@@ -98,7 +98,10 @@ def live_sync(
     """Materialize live_calls for each enterprise that synced; fail the run listing the rest."""
     with warehouse.engine() as engine:
         report = live_cycle(
-            engine, fleet.settings(), numbers=config.enterprises, dagster_run_id=context.run_id
+            engine, fleet.settings(), numbers=config.enterprises, dagster_run_id=context.run_id,
+            on_enterprises=lambda numbers: context.instance.add_run_tags(
+                context.run_id, {names.TAG_COVERED: ",".join(numbers)}
+            ),
         )
     per_enterprise: dict[str, list[SyncOutcome]] = defaultdict(list)
     for outcome in report.outcomes:

@@ -109,6 +109,18 @@ class DayFile:
                 if len(rows) < chunk_rows:
                     return
 
+    def anchor_rows(self, table: str, cursor_id: int) -> list[SourceRow]:
+        """The table's first row and the row with id ``cursor_id``: what tells the file read
+        before from another one recreated under the same name (ids starting again at 1)."""
+        _check_table(table)
+        query = (
+            f"SELECT id, DateTime, event, Uniqueid, request, status FROM {table} "
+            f"WHERE id = (SELECT min(id) FROM {table}) OR id = ? ORDER BY id LIMIT ?"
+        )
+        with closing(self._connect()) as conn:
+            self._require_table(conn, table)
+            return list(map(SourceRow._make, self._fetch(conn, query, cursor_id, 2)))
+
     def _fetch(self, conn: sqlite3.Connection, query: str, cursor: int, limit: int) -> list[tuple]:
         try:
             return conn.execute(query, (cursor, limit)).fetchall()

@@ -39,11 +39,12 @@ class LocalTransport:
     def fetch_rows(self, day: date, table: str, after_id: int, limit: int) -> list[SourceRow]:
         day_file = DayFile(self.directory / file_name(day), self.busy_timeout_s)
         try:
+            anchors = day_file.anchor_rows(table, after_id) if after_id > 0 else []
             for chunk in day_file.read_rows(table, after_id, limit):
-                return list(chunk)
+                return [*anchors, *chunk]
         except SourceError as exc:
             raise _as_transport_error(exc) from exc
-        return []
+        return anchors
 
     def local_copy(self, day: date, cache_dir: Path) -> LocalCopy:
         # Reading in place is consistent: SQLite's own locking protects the reader.

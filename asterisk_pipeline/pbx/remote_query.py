@@ -26,16 +26,24 @@ class RemoteQueryError(ValueError):
 
 
 def build_query(table: str, after_id: int, limit: int) -> str:
+    """Rows with id > after_id (at most ``limit``) and, when after_id > 0, the table's first row
+    and the row at after_id (the anchors that tell whether the file is the one read before),
+    all in one round trip."""
     if table not in SOURCE_TABLES:
         raise ValueError(f"unknown source table {table!r}")
     after_id, limit = int(after_id), int(limit)
     if after_id < 0 or limit < 1:
         raise ValueError("after_id must be >= 0 and limit >= 1")
     fields = " || '|' || ".join(f"typeof({c}) || '|' || hex({c})" for c in COLUMNS)
-    return (
-        f"SELECT id || '|' || {fields} FROM {table} WHERE id > {after_id} "
-        f"ORDER BY id LIMIT {limit};"
+    line = f"id AS i, id || '|' || {fields} AS line FROM {table}"
+    above = f"SELECT {line} WHERE id > {after_id} ORDER BY id LIMIT {limit}"
+    if after_id == 0:
+        return f"SELECT line FROM ({above});"
+    anchors = (
+        f"SELECT {line} WHERE id <= {after_id}"
+        f" AND (id = {after_id} OR id = (SELECT min(id) FROM {table}))"
     )
+    return f"SELECT line FROM ({anchors} UNION ALL SELECT i, line FROM ({above})) ORDER BY i;"
 
 
 def validate_remote_path(path: PurePosixPath) -> str:

@@ -84,7 +84,9 @@ class Transport(Protocol):
     def stat_day_file(self, day: date) -> RemoteFile | None: ...
 
     def fetch_rows(self, day: date, table: str, after_id: int, limit: int) -> list[SourceRow]:
-        """Rows of ``table`` with id > after_id (at most ``limit``); NoRemoteSqlite if unsupported."""
+        """Rows of ``table`` with id > after_id (at most ``limit``) in id order, preceded, when
+        after_id > 0, by the anchors (the first row and the row at after_id, both id <= after_id);
+        NoRemoteSqlite if unsupported."""
         ...
 
     def local_copy(self, day: date, cache_dir: Path) -> LocalCopy:

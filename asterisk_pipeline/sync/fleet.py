@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -25,7 +25,7 @@ from ..settings import Settings
 from ..warehouse.cursors import read_cursor
 from ..warehouse.registry import active_enterprises
 from ..warehouse.schema import sync_runs
-from .importer import RowSource
+from .sources import Anchors, FetchedRows, FileRows, anchors_from, replaced_reason
 from .unit import SyncOutcome, new_run_record, record_failure, run_import
 
 log = logging.getLogger("asterisk_pipeline.sync.fleet")
@@ -81,7 +81,7 @@ def sync_live(
     try:
         transport = fleet.transport(enterprise)
     except FleetConfigError as exc:
-        return [_config_failure(engine, enterprise, Flow.LIVE, now.date(), str(exc))]
+        return [_config_failure(engine, enterprise, Flow.LIVE, now.date(), str(exc), dagster_run_id=dagster_run_id)]
     try:
         days = live_days(now, fleet, enterprise, engine)
         outcomes = []
@@ -104,20 +104,26 @@ def _sync_live_day(
     table = Flow.LIVE.table
     with engine.connect() as conn:
         cursor = read_cursor(conn, enterprise.number, day, table)
+    source: FetchedRows | FileRows
     try:
         if settings.live_fetch == "copy":
             raise NoRemoteSqlite("whole-file copies requested (ASTERISK_LIVE_FETCH=copy)")
-        rows = _fetch_above(transport, day, table, cursor, settings)
-        source = _prefetched(rows)
+        source = _fetch_above(transport, day, table, cursor.file_last_id, settings)
+        if replaced_reason(cursor, source.fetched_anchors) is not None:
+            # Not the file read before: fetch it from its start (the import records why).
+            source = _fetch_above(transport, day, table, 0, settings)
     except NoRemoteSqlite:
         try:
             copy = transport.local_copy(day, fleet.cache_dir(enterprise))
         except TransportError as exc:
-            return _transport_failure(engine, enterprise, Flow.LIVE, day, exc, transport, before, started, optional)
-        day_file = DayFile(copy.path, settings.sqlite_busy_timeout_s)
-        source = lambda after: day_file.read_rows(table, after, settings.read_chunk_rows)
+            return _transport_failure(
+                engine, enterprise, Flow.LIVE, day, exc, transport, before, started, optional, dagster_run_id
+            )
+        source = FileRows(DayFile(copy.path, settings.sqlite_busy_timeout_s), table, settings.read_chunk_rows)
     except TransportError as exc:
-        return _transport_failure(engine, enterprise, Flow.LIVE, day, exc, transport, before, started, optional)
+        return _transport_failure(
+            engine, enterprise, Flow.LIVE, day, exc, transport, before, started, optional, dagster_run_id
+        )
     return run_import(
         engine, enterprise, flow=Flow.LIVE, file_date=day, settings=settings, rows=source,
         bytes_transferred=lambda: transport.bytes_transferred - before,
@@ -125,26 +131,23 @@ def _sync_live_day(
     )
 
 
-def _fetch_above(transport: Transport, day: date, table: str, cursor: int, settings: Settings) -> list[SourceRow]:
-    """Rows above the cursor, in chunks, up to the per-cycle cap (the rest waits a cycle)."""
+def _fetch_above(transport: Transport, day: date, table: str, cursor: int, settings: Settings) -> FetchedRows:
+    """Rows above the cursor, in chunks, up to the per-cycle cap (the rest waits a cycle), and
+    the anchors that tell whether the file is still the one the cursor read."""
     rows: list[SourceRow] = []
+    anchors = Anchors(None, None)
     after = cursor
     chunk = min(settings.read_chunk_rows, settings.live_max_rows_per_cycle)
     while len(rows) < settings.live_max_rows_per_cycle:
-        batch = transport.fetch_rows(day, table, after, chunk)
+        fetched = transport.fetch_rows(day, table, after, chunk)
+        batch = [row for row in fetched if row.id > after]
+        if after == cursor:
+            anchors = anchors_from(fetched, cursor)
         rows.extend(batch)
         if len(batch) < chunk:
             break
         after = batch[-1].id
-    return rows
-
-
-def _prefetched(rows: list[SourceRow]) -> RowSource:
-    def source(after: int) -> Iterable[Sequence[SourceRow]]:
-        # The cursor read inside the transaction wins over the one the fetch started from.
-        return [[row for row in rows if row.id > after]]
-
-    return source
+    return FetchedRows(rows, cursor, anchors)
 
 
 def sync_history_day(
@@ -157,12 +160,14 @@ def sync_history_day(
     try:
         transport = transport or fleet.transport(enterprise)
     except FleetConfigError as exc:
-        return _config_failure(engine, enterprise, Flow.HISTORY, day, str(exc))
+        return _config_failure(engine, enterprise, Flow.HISTORY, day, str(exc), dagster_run_id=dagster_run_id)
     before = transport.bytes_transferred
     try:
         copy = transport.local_copy(day, fleet.cache_dir(enterprise))
     except TransportError as exc:
-        outcome = _transport_failure(engine, enterprise, Flow.HISTORY, day, exc, transport, before, started, False)
+        outcome = _transport_failure(
+            engine, enterprise, Flow.HISTORY, day, exc, transport, before, started, False, dagster_run_id
+        )
         assert outcome is not None
         return outcome
     finally:
@@ -172,7 +177,7 @@ def sync_history_day(
     day_file = DayFile(copy.path, settings.sqlite_busy_timeout_s)
     return run_import(
         engine, enterprise, flow=Flow.HISTORY, file_date=day, settings=settings,
-        rows=lambda after: day_file.read_rows(Flow.HISTORY.table, after, settings.read_chunk_rows),
+        rows=FileRows(day_file, Flow.HISTORY.table, settings.read_chunk_rows),
         force=force, bytes_transferred=lambda: copy.bytes_transferred,
         dagster_run_id=dagster_run_id, tz=fleet.timezone(enterprise), started=started,
     )
@@ -186,13 +191,15 @@ def sync_history_range(
     try:
         transport = fleet.transport(enterprise)
     except FleetConfigError as exc:
-        return [_config_failure(engine, enterprise, Flow.HISTORY, start, str(exc))]
+        return [_config_failure(engine, enterprise, Flow.HISTORY, start, str(exc), dagster_run_id=dagster_run_id)]
     try:
         try:
             files = transport.list_day_files(start, end)
         except TransportError as exc:
             started = datetime.now(UTC)
-            failure = _transport_failure(engine, enterprise, Flow.HISTORY, start, exc, transport, 0, started, False)
+            failure = _transport_failure(
+                engine, enterprise, Flow.HISTORY, start, exc, transport, 0, started, False, dagster_run_id
+            )
             return [failure] if failure else []
         return [
             sync_history_day(engine, fleet, enterprise, f.day, force=force, transport=transport,
@@ -206,8 +213,12 @@ def sync_history_range(
 def live_cycle(
     engine: Engine, settings: Settings, *, numbers: Sequence[str] | None = None,
     now: datetime | None = None, dagster_run_id: str | None = None,
+    on_enterprises: Callable[[list[str]], None] | None = None,
 ) -> CycleReport:
-    """One live cycle over the active fleet (read fresh from ``enterprises``)."""
+    """One live cycle over the active fleet (read fresh from ``enterprises``).
+
+    ``on_enterprises`` hears which enterprises the cycle covers before it syncs any of them.
+    """
     report = CycleReport(started_at=(now or datetime.now(UTC)).astimezone(UTC))
     began = time.monotonic()
     fleet = Fleet.load(settings)
@@ -216,6 +227,8 @@ def live_cycle(
     if numbers is not None:
         wanted = set(numbers)
         enterprises = [e for e in enterprises if e.number in wanted]
+    if on_enterprises is not None:
+        on_enterprises([e.number for e in enterprises])
 
     def one(enterprise: Enterprise) -> list[SyncOutcome]:
         try:
@@ -223,7 +236,8 @@ def live_cycle(
         except Exception as exc:  # one enterprise's bug must not stop the others
             log.exception("live sync of %s crashed", enterprise.number)
             return [_config_failure(engine, enterprise, Flow.LIVE, report.started_at.date(),
-                                    f"internal error: {type(exc).__name__}: {exc}", kind="internal")]
+                                    f"internal error: {type(exc).__name__}: {exc}", kind="internal",
+                                    dagster_run_id=dagster_run_id)]
 
     with ThreadPoolExecutor(max_workers=settings.ssh_max_sessions, thread_name_prefix="pbx") as pool:
         for outcomes in pool.map(one, enterprises):
@@ -238,7 +252,7 @@ def live_cycle(
 
 def _transport_failure(
     engine: Engine, enterprise: Enterprise, flow: Flow, day: date, exc: TransportError,
-    transport: Transport, before: int, started: datetime, optional: bool,
+    transport: Transport, before: int, started: datetime, optional: bool, dagster_run_id: str | None,
 ) -> SyncOutcome | None:
     if optional and exc.kind in (TransportErrorKind.MISSING_FILE, TransportErrorKind.NO_TABLE):
         log.debug("%s: no yesterday file to finish (%s)", enterprise.number, exc)
@@ -246,11 +260,14 @@ def _transport_failure(
     base = replace(
         new_run_record(enterprise, flow, day, started),
         counts=SyncCounts(bytes_transferred=transport.bytes_transferred - before),
+        dagster_run_id=dagster_run_id,
     )
     return record_failure(engine, base, exc.kind.value, exc.message)
 
 
 def _config_failure(
-    engine: Engine, enterprise: Enterprise, flow: Flow, day: date, message: str, kind: str = "config"
+    engine: Engine, enterprise: Enterprise, flow: Flow, day: date, message: str, kind: str = "config",
+    *, dagster_run_id: str | None,
 ) -> SyncOutcome:
-    return record_failure(engine, new_run_record(enterprise, flow, day, datetime.now(UTC)), kind, message)
+    base = replace(new_run_record(enterprise, flow, day, datetime.now(UTC)), dagster_run_id=dagster_run_id)
+    return record_failure(engine, base, kind, message)

@@ -42,12 +42,11 @@ from ..model import (
 )
 from ..normalize import classify_row, parse_body
 from ..warehouse import conversation_store as store
-from ..warehouse.cursors import read_cursor, save_cursor
+from ..warehouse.cursors import Cursor, read_cursor, save_cursor
 from ..warehouse.events import CallIds, ChunkPipeline, EventRow, EventWriter, SightingRow
 from ..warehouse.sql import execute
 from ..warehouse.staging import Stager
-
-RowSource = Callable[[int], Iterable[Sequence[SourceRow]]]
+from .sources import RowSource, replaced_reason, row_digest
 
 # Rows stored within this much PBX time of a read belong to its neighbourhood: a forwarding
 # leg's candidates and a trunk attempt's owner are found by time, never by a key.
@@ -69,6 +68,13 @@ class ImportRequest:
     tz: ZoneInfo
     force: bool = False  # ignore the cursor and read every row again (history force_all)
     live_import_all: bool = False
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    counts: SyncCounts
+    # Why the file was read again from its start (it is not the file the cursor read), or None.
+    file_replaced: str | None = None
 
 
 @contextmanager
@@ -95,14 +101,25 @@ def lock_enterprise(conn: Connection, enterprise: str) -> None:
         )
 
 
-def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> SyncCounts:
-    """Import the rows of one file and flow above the cursor; the caller owns the transaction."""
+def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> ImportResult:
+    """Import the rows of one file and flow above the cursor; the caller owns the transaction.
+
+    A file that is not the one the cursor read is a new generation: read from its start, its
+    ids stored above everything stored for the old one (``Cursor.id_offset``).
+    """
     enterprise = request.enterprise.number
     table = request.flow.table
     params = {"ent": enterprise, "ds": request.flow.data_source, "tbl": table, "fd": request.file_date}
     lock_enterprise(conn, enterprise)
-    cursor_before = read_cursor(conn, enterprise, request.file_date, table)
-    start_after = 0 if request.force else cursor_before
+    cursor = read_cursor(conn, enterprise, request.file_date, table)
+    replaced = None
+    if cursor.file_last_id > 0:
+        replaced = replaced_reason(cursor, source.anchors(cursor.file_last_id))
+        if replaced is not None:
+            cursor = cursor.next_generation()
+    offset = cursor.id_offset
+    start_after = offset if request.force else cursor.last_source_id
+    rows = _shifted(source, offset)
     store.forget_sightings_above(conn, enterprise, table, request.file_date, start_after)
     first_read = not store.has_events(conn, enterprise)
     stager = Stager(conn)
@@ -124,9 +141,7 @@ def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> Sy
         )
         new_calls += tally.new_calls
         updated_calls += tally.updated_calls
-    rows_read, events_read, rejected, last_id = (
-        reading.rows_read, reading.events_read, reading.rejected, reading.last_id,
-    )
+    rows_read, events_read, rejected = reading.rows_read, reading.events_read, reading.rejected
     execute(
         conn,
         "INSERT INTO rejected_events (enterprise_id, file_date, source_table, source_id,"
@@ -136,11 +151,11 @@ def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> Sy
         " ON CONFLICT (enterprise_id, file_date, source_table, source_id) DO NOTHING",
         params,
     )
-    cursor_after = max(cursor_before, last_id)
-    if cursor_after != cursor_before or rows_read:
+    cursor_after = _advanced(cursor, reading, from_start=start_after == offset)
+    if cursor_after != cursor or rows_read or replaced:
         save_cursor(conn, enterprise, request.file_date, table, cursor_after)
     stager.drop()
-    return SyncCounts(
+    counts = SyncCounts(
         rows_read=rows_read,
         new_calls=new_calls,
         updated_calls=updated_calls,
@@ -148,6 +163,30 @@ def import_rows(conn: Connection, request: ImportRequest, rows: RowSource) -> Sy
         duplicates=events_read - writer.new_events,
         rejected=rejected,
     )
+    return ImportResult(counts, replaced)
+
+
+def _shifted(source: RowSource, offset: int) -> Callable[[int], Iterable[Sequence[SourceRow]]]:
+    """The source's rows with ids in stored positions (file id + the generation's offset)."""
+    if not offset:
+        return source.rows
+
+    def rows(after: int) -> Iterator[list[SourceRow]]:
+        for chunk in source.rows(after - offset):
+            yield [row._replace(id=row.id + offset) for row in chunk]
+
+    return rows
+
+
+def _advanced(cursor: Cursor, reading: _Reading, *, from_start: bool) -> Cursor:
+    """The cursor after a read: how far, and the digests that identify the file next time."""
+    first_row = cursor.first_row
+    if from_start and reading.first_row is not None:
+        first_row = row_digest(reading.first_row)
+    last_row = cursor.last_row
+    if reading.last_row is not None and reading.last_id >= cursor.last_source_id:
+        last_row = row_digest(reading.last_row)
+    return Cursor(max(cursor.last_source_id, reading.last_id), cursor.id_offset, first_row, last_row)
 
 
 def _call(fn: Callable[..., None], *args: Any) -> None:
@@ -169,10 +208,13 @@ class _Reading:
     events_read: int = 0
     rejected: int = 0
     last_id: int = 0
+    first_row: SourceRow | None = None
+    last_row: SourceRow | None = None
 
 
 def _read(
-    rows: RowSource, start_after: int, request: ImportRequest, pipeline: ChunkPipeline,
+    rows: Callable[[int], Iterable[Sequence[SourceRow]]], start_after: int, request: ImportRequest,
+    pipeline: ChunkPipeline,
     writer: EventWriter, stager: Stager, call_ids: CallIds, tally: _Tally, first_read: bool,
 ) -> _Reading:
     """Classify every row above the cursor, hand chunks to the writer, keep the rows of
@@ -211,7 +253,10 @@ def _read(
         for seen in fresh:
             open_rows.add(seen)
         if chunk:
-            reading.last_id = max(reading.last_id, chunk[-1].id)
+            if reading.first_row is None:
+                reading.first_row = chunk[0]
+            if chunk[-1].id > reading.last_id:
+                reading.last_id, reading.last_row = chunk[-1].id, chunk[-1]
         reading.rows_read += len(chunk)
         reading.events_read += len(events)
         reading.rejected += len(rejects)

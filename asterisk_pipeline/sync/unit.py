@@ -27,7 +27,8 @@ from ..settings import Settings
 from ..warehouse.db import write_transaction
 from ..warehouse.history import RunRecord, record_run
 from ..warehouse.maintenance import refresh_statistics
-from .importer import ImportRequest, RowSource, import_rows
+from .importer import ImportRequest, import_rows
+from .sources import FileRows, RowSource
 
 log = logging.getLogger("asterisk_pipeline.sync")
 
@@ -42,6 +43,8 @@ class SyncOutcome:
     seconds: float = 0.0
     error_kind: str | None = None
     error: str | None = None
+    # Set when the file was not the one read before and was read again from its start.
+    file_replaced: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,6 +66,8 @@ class SyncOutcome:
             "enterprise": self.enterprise, "flow": self.flow, "file_date": self.file_date,
             "status": self.status, **asdict(self.counts), "seconds": round(self.seconds, 3),
         }
+        if self.file_replaced:
+            data["file_replaced"] = self.file_replaced
         if not self.ok:
             data["error_kind"], data["error"] = self.error_kind, self.error
         return data
@@ -85,7 +90,7 @@ def import_day_file(
     day_file = DayFile(path, busy_timeout_s=settings.sqlite_busy_timeout_s)
     return run_import(
         engine, enterprise, flow=flow, file_date=file_date, settings=settings,
-        rows=lambda after: day_file.read_rows(flow.table, after, settings.read_chunk_rows),
+        rows=FileRows(day_file, flow.table, settings.read_chunk_rows),
         force=force, bytes_transferred=lambda: bytes_transferred,
         dagster_run_id=dagster_run_id, tz=tz,
     )
@@ -125,8 +130,11 @@ def run_import(
     base = replace(new_run_record(enterprise, flow, file_date, started), dagster_run_id=dagster_run_id)
     try:
         with write_transaction(engine) as conn:
-            counts = import_rows(conn, request, rows)
-            record = _with_counts(base, counts, bytes_transferred(), clock())
+            result = import_rows(conn, request, rows)
+            record = replace(
+                _with_counts(base, result.counts, bytes_transferred(), clock()),
+                file_replaced=result.file_replaced,
+            )
             record_run(conn, record)
     except (SourceError, TransportError) as exc:
         failed = replace(
@@ -140,6 +148,11 @@ def run_import(
         return record_failure(engine, replace(base, finished_at=clock()), "database", message)
     refresh_statistics(engine)
     outcome = _outcome(record)
+    if outcome.file_replaced:
+        log.warning(
+            "file replaced enterprise=%s flow=%s date=%s: %s; read again from its start",
+            enterprise.number, flow.value, file_date, outcome.file_replaced,
+        )
     log.info(
         "sync ok enterprise=%s flow=%s date=%s rows=%d new_calls=%d new_events=%d "
         "duplicates=%d rejected=%d conflicts=%d bytes=%d seconds=%.2f",
@@ -189,4 +202,5 @@ def _outcome(record: RunRecord) -> SyncOutcome:
         seconds=record.duration_s,
         error_kind=record.error_kind,
         error=record.error,
+        file_replaced=record.file_replaced,
     )

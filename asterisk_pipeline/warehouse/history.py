@@ -25,6 +25,7 @@ class RunRecord:
     error_kind: str | None = None
     error: str | None = None
     dagster_run_id: str | None = None
+    file_replaced: str | None = None
 
     @property
     def duration_s(self) -> float:
@@ -39,7 +40,7 @@ def record_run(conn: Connection, run: RunRecord) -> None:
             file_date=run.file_date, source_table=run.source_table, started_at=run.started_at,
             finished_at=run.finished_at, **asdict(run.counts), duration_s=run.duration_s,
             status=run.status, error_kind=run.error_kind, error=run.error,
-            dagster_run_id=run.dagster_run_id,
+            dagster_run_id=run.dagster_run_id, file_replaced=run.file_replaced,
         )
     )
     now = datetime.now(UTC)

@@ -215,6 +215,10 @@ sync_cursors = Table(
     Column("source_table", Text, primary_key=True),
     Column("last_source_id", BigInteger, nullable=False),
     Column("updated_at", UtcTime, nullable=False),
+    # Which file was read (a recreated file under the same name is read again from its start).
+    Column("id_offset", BigInteger, nullable=False, server_default="0"),
+    Column("first_row", Text),
+    Column("last_row", Text),
 )
 
 download_sync = Table(
@@ -257,6 +261,8 @@ sync_runs = Table(
     Column("error_kind", Text),
     Column("error", Text),
     Column("dagster_run_id", Text),
+    # Set when the file at the path was not the one read before and was read again from its start.
+    Column("file_replaced", Text),
     CheckConstraint("status IN ('success', 'failed')", name="status"),
     Index(None, "enterprise_id", "started_at"),
     # health / metrics / freshness: the newest successful sync per enterprise and flow
