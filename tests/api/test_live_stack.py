@@ -197,6 +197,42 @@ def test_a_new_enterprise_row_is_synced_without_restart(stack: Stack) -> None:
     assert "token_here" not in httpx.get(f"{stack.api}/enterprises").text
 
 
+def test_a_failed_sync_is_listed_by_wait_with_its_file_and_kind(stack: Stack) -> None:
+    """An enterprise added without a day file: the run fails, and ?wait=true says why (the failure
+    row carries the run id), with counts that agree with the run's status."""
+    db(stack, "INSERT INTO enterprises (number, name, host, secret, ip, is_enabled, active) "
+              "VALUES ('0998', 'Без файла', 'nofile.vochi.lan', 'token_here', '10.88.10.98', true, true)")
+    try:
+        response = httpx.post(f"{stack.api}/sync/live/0998", params={"wait": "true"}, timeout=200)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["status"] == "FAILURE" and answer["finished"], answer
+        stats = answer["statistics"]
+        assert stats["failed_syncs"] >= 1 and stats["day_syncs"] >= 1, stats
+        failure = stats["failures"][0]
+        assert failure["enterprise_id"] == "0998" and failure["flow"] == "live"
+        assert failure["file"] == f"Listen_AMI_{stack.today}.db" and failure["error_kind"] == "missing_file"
+        assert failure["error"], failure
+        rows = db(stack, "SELECT dagster_run_id, status FROM sync_runs WHERE enterprise_id = '0998'")
+        assert rows and all(r[0] == answer["run_id"] and r[1] == "failed" for r in rows), rows
+    finally:
+        db(stack, "UPDATE enterprises SET active = false, is_enabled = false WHERE number = '0998'")
+
+
+def test_a_live_run_names_the_enterprises_it_covers(stack: Stack) -> None:
+    """A run "for all" records which enterprises it read from the registry (asterisk/covered), so
+    a sync requested for one added later is not refused with 409 for a run that skips it."""
+    started = httpx.post(f"{stack.api}/sync/live/all", timeout=30).json()
+    assert wait_run(stack, started["run_id"]) == "SUCCESS"
+    client = stack.client()
+    try:
+        tags = client.run(started["run_id"]).tags  # type: ignore[union-attr]
+    finally:
+        client.close()
+    active = {r[0] for r in db(stack, "SELECT number FROM enterprises WHERE active")}
+    assert set(tags["asterisk/covered"].split(",")) == active
+
+
 def test_history_wait_returns_statistics_and_force_all_rereads(stack: Stack) -> None:
     day = str(stack.today - timedelta(days=3))  # imported already by POST /sync/all
     before = db(stack, "SELECT count(*) FROM calls WHERE enterprise_id = '0100'")[0][0]
