@@ -170,6 +170,11 @@ def test_rebuild_without_the_day_files_says_which_calls_may_differ(tmp_path: Pat
     fresh.dispose()
 
 
+def _day_lines(path: str) -> int:
+    with open(path) as out:
+        return len([line for line in out if line.startswith("{") and line.endswith("\n")])
+
+
 def test_rebuild_killed_then_run_again_gives_the_same_warehouse(tmp_path: Path):
     mirror_settings = Settings(home=tmp_path / "home", transport="local",
                                local_logs_dir=_mirror(tmp_path, simulated_days=3))
@@ -183,15 +188,21 @@ def test_rebuild_killed_then_run_again_gives_the_same_warehouse(tmp_path: Path):
         "ASTERISK_TRANSPORT": "local", "ASTERISK_LOCAL_LOGS_DIR": str(mirror_settings.local_logs_dir),
     }
     killed_mid_way = 0
-    for delay in (1.5, 3.0, 4.5):
-        with open(tmp_path / f"rebuild-{delay}.out", "w+") as out:
+    # Two kills at a fixed moment (wherever they land), one right after a day's line is printed
+    # (between two days' transactions, however slow the machine is).
+    for attempt, delay in enumerate((1.5, None, 4.5)):
+        with open(tmp_path / f"rebuild-{attempt}.out", "w+") as out:
             proc = subprocess.Popen([sys.executable, "-m", "asterisk_pipeline.cli", "calls", "rebuild", "--db", db],
                                     env=env, stdout=out, stderr=subprocess.DEVNULL)
-            time.sleep(delay)
+            if delay is not None:
+                time.sleep(delay)
+            else:
+                deadline = time.monotonic() + 300
+                while proc.poll() is None and time.monotonic() < deadline and not _day_lines(out.name):
+                    time.sleep(0.05)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-            out.seek(0)
-            finished_days = len([line for line in out if line.startswith("{")])
+            finished_days = _day_lines(out.name)
         killed_mid_way += 0 < finished_days < 2 * len(files)
     assert killed_mid_way  # at least one kill landed between two days' transactions
     done = subprocess.run([sys.executable, "-m", "asterisk_pipeline.cli", "calls", "rebuild", "--db", db],
