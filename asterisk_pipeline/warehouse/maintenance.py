@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 log = logging.getLogger(__name__)
 
 #: Tables whose statistics the import's plans depend on.
-TABLES: tuple[str, ...] = ("calls", "call_participants", "call_events")
+TABLES: tuple[str, ...] = ("calls", "call_legs", "call_participants", "call_events", "event_sightings")
 #: Re-analyze when rows changed since the last analyze exceed this share of the table (+ base).
 SCALE_FACTOR = 0.2
 BASE_THRESHOLD = 1_000
