@@ -55,6 +55,10 @@ TAG_FLOW: Final = "asterisk/flow"
 TAG_ENTERPRISES: Final = "asterisk/enterprises"
 #: Who started it (the sidecar writes ``TRIGGER_REST``).
 TAG_TRIGGER: Final = "asterisk/trigger"
+#: Set by a Celery worker on each run it starts (asterisk_pipeline.workers.app): the worker's
+#: node name, and a digest of the package sources that worker loaded.
+TAG_CELERY_WORKER: Final = "asterisk/celery_worker"
+TAG_CODE_VERSION: Final = "asterisk/code_version"
 FLOW_LIVE: Final = Flow.LIVE.value
 FLOW_HISTORY: Final = Flow.HISTORY.value
 FLOW_CHECKS: Final = "checks"
