@@ -26,7 +26,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import task_prerun, worker_ready
-from dagster import DagsterInstance
+from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import unpack_value
@@ -75,7 +75,13 @@ app.conf.update(
     task_default_queue=LAUNCHER.default_queue,
     worker_concurrency=1,  # runs at once per worker; `-c N` overrides
     worker_max_tasks_per_child=1,
-    worker_prefetch_multiplier=1,  # a busy worker does not hold runs another could start
+    # Acknowledge a run's message when it ends: with the default early ack a worker busy with
+    # one run still reserves the next, which an idle worker could have started. A message of a
+    # worker that died is delivered again after the visibility timeout; Dagster ignores a second
+    # start of a run that is already started or finished (run monitoring on).
+    task_acks_late=True,
+    worker_prefetch_multiplier=1,
+    broker_transport_options={**app.conf.broker_transport_options, "visibility_timeout": 43200},
     broker_connection_retry_on_startup=True,
 )
 execute_job = create_execute_job_task(app)
@@ -90,6 +96,9 @@ def _tag_run(task: Any = None, kwargs: dict[str, Any] | None = None, **_: Any) -
         return
     args = unpack_value(kwargs["execute_job_args_packed"], as_type=ExecuteRunArgs)
     with DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(args.run_id)
+        if run is None or run.status not in (DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING):
+            return  # a delivery Dagster will ignore (the run started elsewhere or ended)
         instance.add_run_tags(
             args.run_id,
             {TAG_CELERY_WORKER: str(task.request.hostname), TAG_CODE_VERSION: CODE_VERSION},
