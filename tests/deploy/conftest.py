@@ -39,7 +39,7 @@ SPREAD_DAYS = 4
 #: The run killed mid-way: one enterprise, four heavier days (one run: ASTERISK_BACKFILL_RUN_PARTITIONS).
 KILLED = "0367"
 KILLED_DAYS = 4
-KILLED_CALLS = 2500
+KILLED_CALLS = 800
 RUN_PARTITIONS = 4
 ZONE = ZoneInfo("Europe/Minsk")
 
