@@ -80,7 +80,7 @@ def simulated_logs(root: Path, today: date) -> Path:
                    end_date=FIRST_DAY + timedelta(days=SPREAD_DAYS - 1), seed=21, dirty_share=0.02)
     simulate_fleet(root, enterprises=[KILLED], days=KILLED_DAYS, calls_per_day=KILLED_CALLS,
                    end_date=FIRST_DAY + timedelta(days=KILLED_DAYS - 1), seed=22)
-    for index, number in enumerate(SPREAD):  # today's files for the live flow
+    for index, number in enumerate((*SPREAD, KILLED)):  # today's files: a live run covers all
         write_day_file(day_file_path(root, number, today), token=token_for(number), day=today,
                        calls=6, seed=300 + index, start_id=9 * 10**8 + index * 10**6,
                        dirty_share=0.0, live_share_undelivered=1.0)
