@@ -8,6 +8,11 @@ RUNTIME = [
     "dagster-webserver==1.13.27",
     "dagster-graphql==1.13.27",
     "dagster-postgres==0.29.27",
+    # Runs on more than one host (deploy/dagster.yaml: CeleryRunLauncher, broker and results in
+    # Redis). Celery and the Redis client pinned with it: kombu's Redis transport is picky.
+    "dagster-celery==0.29.27",
+    "celery[redis]==5.7.0",
+    "redis==8.1.0",
     "SQLAlchemy==2.1.9",
     "alembic==1.20.1",
     "psycopg[binary]==3.3.9",

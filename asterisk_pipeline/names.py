@@ -58,6 +58,10 @@ TAG_TRIGGER: Final = "asterisk/trigger"
 #: The enterprises a run really syncs, set by the run itself once it has read the registry (a
 #: live run "for all" covers the enterprises active when it starts, not those added later).
 TAG_COVERED: Final = "asterisk/covered"
+#: Set by a Celery worker on each run it starts (asterisk_pipeline.workers.app): the worker's
+#: node name, and a digest of the package sources that worker loaded.
+TAG_CELERY_WORKER: Final = "asterisk/celery_worker"
+TAG_CODE_VERSION: Final = "asterisk/code_version"
 FLOW_LIVE: Final = Flow.LIVE.value
 FLOW_HISTORY: Final = Flow.HISTORY.value
 FLOW_CHECKS: Final = "checks"

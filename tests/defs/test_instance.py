@@ -52,6 +52,10 @@ def dagster_pg_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.setenv("DAGSTER_PG_USER", url.username or "postgres")
         monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "")
         monkeypatch.setenv("DAGSTER_PG_DB", name)
+        # deploy/dagster.yaml's Celery run launcher (not started: materialize runs in-process)
+        monkeypatch.setenv("DAGSTER_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+        monkeypatch.setenv("DAGSTER_CELERY_BACKEND_URL", "redis://127.0.0.1:6379/0")
+        monkeypatch.setenv("DAGSTER_CELERY_QUEUE", "asterisk-test-instance")
         yield name
 
 
