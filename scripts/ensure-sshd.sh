@@ -1,5 +1,6 @@
 #!/bin/sh
-# Make sure OpenSSH's sshd and the sqlite3 CLI exist for the test suite's real SSH servers.
+# Make sure OpenSSH's sshd and the sqlite3 CLI exist for the test suite's real SSH servers
+# (and socat + iproute2 for the network-namespace worker of the Celery tests).
 #
 # The tests start their own sshd processes (one per simulated PBX, on 127.0.0.0/8), so this
 # script only installs the packages; it never leaves the system sshd service running or enabled.
@@ -13,6 +14,10 @@ pkgs=""
 [ -x "$sshd" ] || pkgs="$pkgs openssh-server"
 command -v sqlite3 >/dev/null 2>&1 || pkgs="$pkgs sqlite3"
 command -v ssh-keygen >/dev/null 2>&1 || pkgs="$pkgs openssh-client"
+# The Celery cluster tests (tests/deploy): a worker in its own network namespace reaches
+# PostgreSQL and Redis through socat forwarders on a veth pair.
+command -v socat >/dev/null 2>&1 || pkgs="$pkgs socat"
+command -v ip >/dev/null 2>&1 || pkgs="$pkgs iproute2"
 [ -n "$pkgs" ] || exit 0
 
 if [ "$(id -u)" != 0 ]; then
