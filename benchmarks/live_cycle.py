@@ -10,7 +10,8 @@ with its growth over the RSS before the cycle. ``ASTERISK_BENCH_LIVE_PBXES`` ove
 fleet size (e.g. 100, the size before issue 11); ``--quick`` uses 10.
 
 300 sshd: one per address, 127.0.2.1-250 then 127.0.3.x…; when port 5059 is taken on one (another
-suite's server) that server takes a free port instead; they start 8 at a time, with one retry.
+suite's server) that server takes a free port instead; each start is retried once, from the main
+thread (an sshd dies with the thread that started it).
 
 The PBX login is the suite's unprivileged test user (``/bin/sh``): root's shell on this
 machine runs ``pyenv init`` for every command, which a real PBX does not.
@@ -25,7 +26,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -81,18 +81,17 @@ def _server(n: int, calls: int, work: Path, client_key: Any) -> Any:
 
 
 def _servers(count: int, calls: int, work: Path, client_key: Any) -> list[Any]:
+    """Started one after another from this (the main) thread: sshd dies with the thread that
+    started it (``setpriv --pdeathsig``, tests/ssh_fixtures.py), so never from a pool's thread."""
     started = time.perf_counter()
-    with ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(_server, n, calls, work, client_key) for n in range(count)]
-        servers = []
-        try:
-            for future in futures:
-                servers.append(future.result())
-        except BaseException:
-            for future in futures:
-                if future.done() and future.exception() is None:
-                    future.result().close()
-            raise
+    servers: list[Any] = []
+    try:
+        for n in range(count):
+            servers.append(_server(n, calls, work, client_key))
+    except BaseException:
+        for server in servers:
+            server.close()
+        raise
     print(f"  {count} sshd started in {time.perf_counter() - started:.0f} s", flush=True)
     return servers
 
