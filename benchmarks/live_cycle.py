@@ -10,8 +10,9 @@ with its growth over the RSS before the cycle. ``ASTERISK_BENCH_LIVE_PBXES`` ove
 fleet size (e.g. 100, the size before issue 11); ``--quick`` uses 10.
 
 300 sshd: one per address, 127.0.2.1-250 then 127.0.3.x…; when port 5059 is taken on one (another
-suite's server) that server takes a free port instead; each start is retried once, from the main
-thread (an sshd dies with the thread that started it).
+suite's server) that server takes a free port instead; host keys and day files are made in a
+thread pool, every sshd is started from the main thread (an sshd dies with the thread that
+started it), a failed start is retried once on a free port.
 
 The PBX login is the suite's unprivileged test user (``/bin/sh``): root's shell on this
 machine runs ``pyenv init`` for every command, which a real PBX does not.
@@ -26,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -58,36 +60,43 @@ def address(n: int) -> str:
     return f"127.0.{2 + n // 250}.{1 + n % 250}"
 
 
-def _server(n: int, calls: int, work: Path, client_key: Any) -> Any:
-    from tests.ssh_fixtures import PortInUseError, SshServer, SshServerError
+def _prepared(n: int, calls: int, work: Path, client_key: Any, attempt: int = 0) -> Any:
+    """A configured, not yet started server (host key generated) with its day file written."""
+    from tests.ssh_fixtures import SshServer
 
-    for attempt, port in enumerate((5059, 0)):
-        server = SshServer(address(n), port, authorized_keys=[client_key.public_key],
-                           base_dir=work / f"pbx{n:03d}-{attempt}")
-        try:
-            server.start(timeout=30)  # 300 starting on a busy 2-core machine: not 10 s
-        except PortInUseError:
-            server.stop()
-            continue  # someone else's sshd holds 5059 here: any free port
-        except SshServerError:
-            server.stop()
-            if attempt:
-                raise
-            continue
-        write_day_file(server.served_dir / FILE, token=f"{375000 + n}", day=DAY, calls=calls,
-                       seed=n, start_id=n * 1_000_000, live_share_undelivered=1.0)
+    server = SshServer(address(n), 5059 if attempt == 0 else 0, authorized_keys=[client_key.public_key],
+                       base_dir=work / f"pbx{n:03d}-{attempt}")
+    write_day_file(server.served_dir / FILE, token=f"{375000 + n}", day=DAY, calls=calls,
+                   seed=n, start_id=n * 1_000_000, live_share_undelivered=1.0)
+    return server
+
+
+def _start(server: Any, n: int, calls: int, work: Path, client_key: Any) -> Any:
+    """Start it; when port 5059 is taken on its address (another suite's sshd) or it fails to
+    start, once more on a free port."""
+    from tests.ssh_fixtures import SshServerError
+
+    try:
+        server.start(timeout=30)  # 300 starting on a busy 2-core machine: not 10 s
         return server
-    raise RuntimeError(f"no sshd could start on {address(n)}")
+    except SshServerError:  # PortInUseError included
+        server.stop()
+    retry = _prepared(n, calls, work, client_key, attempt=1)
+    retry.start(timeout=30)
+    return retry
 
 
 def _servers(count: int, calls: int, work: Path, client_key: Any) -> list[Any]:
-    """Started one after another from this (the main) thread: sshd dies with the thread that
-    started it (``setpriv --pdeathsig``, tests/ssh_fixtures.py), so never from a pool's thread."""
+    """Host keys and day files are made in a thread pool; every sshd is started from this (the
+    main) thread: an sshd dies with the thread that started it (``setpriv --pdeathsig``, see
+    tests/ssh_fixtures.py), so never from a pool's thread."""
     started = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        prepared = list(pool.map(lambda n: _prepared(n, calls, work, client_key), range(count)))
     servers: list[Any] = []
     try:
-        for n in range(count):
-            servers.append(_server(n, calls, work, client_key))
+        for n, server in enumerate(prepared):
+            servers.append(_start(server, n, calls, work, client_key))
     except BaseException:
         for server in servers:
             server.close()
