@@ -18,8 +18,9 @@ PBX_DAY_FILES: Final = "pbx_day_files"
 CALLS: Final = "calls"
 CALL_PARTICIPANTS: Final = "call_participants"
 CALL_EVENTS: Final = "call_events"
-#: Everything one history sync writes, in lineage order: a history backfill selects all four.
-HISTORY_ASSETS: Final = (PBX_DAY_FILES, CALLS, CALL_PARTICIPANTS, CALL_EVENTS)
+#: Everything one history sync materializes: a history backfill selects these three. The day
+#: files (``PBX_DAY_FILES``) are their external upstream, drawn in the lineage, never materialized.
+HISTORY_ASSETS: Final = (CALLS, CALL_PARTICIPANTS, CALL_EVENTS)
 SYNC_STATISTICS: Final = "sync_statistics"
 LIVE_CALLS: Final = "live_calls"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor
 
 from ..settings import Settings
-from .assets import build_history_sync, sync_statistics
+from .assets import build_history_sync, pbx_day_files_spec, sync_statistics
 from .checks import ALL_CHECKS, build_checks_schedule, warehouse_checks_job
 from .live import build_live_schedule, live_calls_spec, live_sync_job
 from .resources import FleetResource, QualityThresholds, WarehouseResource
@@ -21,7 +21,7 @@ from .sensors import enterprise_partitions_sensor
 def build_definitions(settings: Settings) -> Definitions:
     """Everything of the code location, configured by ``settings`` and nothing else."""
     return Definitions(
-        assets=[build_history_sync(settings), sync_statistics, live_calls_spec],
+        assets=[pbx_day_files_spec, build_history_sync(settings), sync_statistics, live_calls_spec],
         asset_checks=ALL_CHECKS,
         jobs=[live_sync_job, warehouse_checks_job],
         schedules=[build_live_schedule(settings), build_checks_schedule(settings)],

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ..names import LIVE_JOB, PBX_DAY_FILES
+from ..names import CALLS, LIVE_JOB
 from ..settings import Settings, env_var
 from ..simulate import append_calls, day_file_path, simulate_fleet, token_for
 
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\n[demo] Dagster UI:        {url}\n"
         f"[demo] asset lineage:     {url}/asset-groups\n"
         f"[demo] live runs:         {url}/jobs/{LIVE_JOB} (schedule every minute)\n"
-        f"[demo] history backfill:  {url}/assets/{PBX_DAY_FILES} → Materialize → pick dates/enterprises\n"
+        f"[demo] history backfill:  {url}/assets/{CALLS} → Materialize → pick dates/enterprises\n"
         f"[demo] the enterprise sensor adds the 5 partitions within ~45 s of start.\n"
         f"[demo] warehouse: {settings.database_url or home / 'asterisk.db'};  "
         f"logs: {logs};  DAGSTER_HOME={dagster_home}\n"

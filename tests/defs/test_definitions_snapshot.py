@@ -147,8 +147,14 @@ def test_definitions_match_the_snapshot() -> None:
 def test_the_snapshot_names_come_from_names_py() -> None:
     """What the sidecar addresses by name is in the snapshot under the same name."""
     snapshot = json.loads(SNAPSHOT.read_text())
-    assert set(names.HISTORY_ASSETS) | {names.SYNC_STATISTICS, names.LIVE_CALLS} == set(snapshot["assets"])
+    assert set(names.HISTORY_ASSETS) | {
+        names.PBX_DAY_FILES, names.SYNC_STATISTICS, names.LIVE_CALLS
+    } == set(snapshot["assets"])
     assert snapshot["asset_nodes"][names.HISTORY_OP]["assets"] == sorted(names.HISTORY_ASSETS)
+    # the day files are the external upstream of every history asset, never materialized
+    assert snapshot["assets"][names.PBX_DAY_FILES]["materialized_by"] is None
+    for key in names.HISTORY_ASSETS:
+        assert snapshot["assets"][key]["deps"] == [names.PBX_DAY_FILES]
     assert snapshot["asset_nodes"][names.HISTORY_OP]["pool"] == names.HISTORY_POOL
     assert snapshot["jobs"][names.LIVE_JOB]["tags"] == {names.TAG_FLOW: names.FLOW_LIVE}
     assert names.LIVE_OP in snapshot["jobs"][names.LIVE_JOB]["ops"]
