@@ -9,6 +9,8 @@ year). This mirrors autovacuum's own analyze rule, so with autovacuum on it rare
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +22,12 @@ TABLES: tuple[str, ...] = ("calls", "call_legs", "call_participants", "call_even
 #: Re-analyze when rows changed since the last analyze exceed this share of the table (+ base).
 SCALE_FACTOR = 0.2
 BASE_THRESHOLD = 1_000
+#: A live cycle imports hundreds of small files within seconds; the staleness check (a
+#: pg_stat_user_tables query, ~30 ms of a 250 ms incremental import) runs at most this often
+#: per database and process.
+MIN_INTERVAL_S = 15.0
+_checked_at: dict[str, float] = {}
+_checked_lock = threading.Lock()
 
 
 def stale_tables(engine: Engine) -> list[str]:
@@ -38,9 +46,22 @@ def stale_tables(engine: Engine) -> list[str]:
     return sorted(rows)
 
 
-def refresh_statistics(engine: Engine) -> list[str]:
+def _due(engine: Engine, min_interval_s: float) -> bool:
+    key = engine.url.render_as_string(hide_password=True)
+    now = time.monotonic()
+    with _checked_lock:
+        if now - _checked_at.get(key, -1e18) < min_interval_s:
+            return False
+        _checked_at[key] = now
+    return True
+
+
+def refresh_statistics(engine: Engine, *, min_interval_s: float = MIN_INTERVAL_S) -> list[str]:
     """ANALYZE the stale tables; returns their names. Never fails an import: a missing
-    privilege or a lock timeout is logged and the next import tries again."""
+    privilege or a lock timeout is logged and the next import tries again. Checked at most
+    once per ``min_interval_s`` per database."""
+    if engine.dialect.name != "postgresql" or not _due(engine, min_interval_s):
+        return []
     try:
         tables = stale_tables(engine)
         for table in tables:

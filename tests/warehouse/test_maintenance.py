@@ -43,7 +43,7 @@ def test_an_import_that_grows_the_tables_refreshes_their_statistics(pg_url: str,
     # Table counters reach pg_stat with up to ~1 s delay: the import itself may not see them yet.
     deadline = time.monotonic() + 10
     while _last_analyze(pg_url, "call_events") is None and time.monotonic() < deadline:
-        refresh_statistics(engine)
+        refresh_statistics(engine, min_interval_s=0)
         time.sleep(0.2)
     assert _last_analyze(pg_url, "call_events") is not None
     assert "call_events" not in stale_tables(engine)
