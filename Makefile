@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test quick bench clean
+.PHONY: install lint test quick bench soak clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ quick: lint
 ## make bench: every benchmark in benchmarks/, printing figures and same-run baselines.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+## make soak: the demo stack for SOAK_MINUTES (60) minutes with the one-minute live schedule,
+## RSS of every process sampled every 30 s; ticks, runs and growth in bench-data/soak/report.txt.
+SOAK_MINUTES ?= 60
+soak: $(STAMP)
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .asterisk .pytest_cache .ruff_cache .mypy_cache bench-data

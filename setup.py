@@ -29,6 +29,7 @@ DEV = [
     "pytest-timeout==2.4.0",
     "hypothesis==6.170.17",
     "psutil==7.2.2",
+    "matplotlib==3.11.2",  # make soak: the RSS plot
     "schemathesis==4.32.5",
     "ruff==0.17.6",  # make lint: rules and fixes change between releases
     "mypy==2.4.1",
