@@ -1,7 +1,7 @@
 """A PBX log directory on local disk: an rsync mirror, a mount, or the demo's simulated fleet."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from ..model import SourceRow
@@ -52,6 +52,9 @@ class LocalTransport:
         if not path.is_file():
             raise TransportError(TransportErrorKind.MISSING_FILE, f"{path} does not exist")
         return LocalCopy(path, 0, from_cache=False)
+
+    def pbx_clock(self) -> datetime | None:
+        return None  # a mirror or mount has no clock of its own: the central clock rules
 
     def close(self) -> None:
         return None

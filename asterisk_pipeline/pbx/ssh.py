@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 import shlex
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
@@ -58,6 +59,8 @@ DEFAULT_REMOTE_DIR = PurePosixPath("/var/log/asterisk")
 
 # Copies of a file being written taken back to back before the sync counts one failed try.
 _COPY_ATTEMPTS = 5
+# Local write failures of a copy that no retry can fix.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,8 @@ class SshTransport:
             except (NoRemoteSqlite, FileNotFoundError):
                 raise
             except Exception as exc:  # classified right here
+                if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+                    raise  # our own disk, not the connection: no retry (local_copy says so)
                 error = self._classify(exc)
                 if not error.transient or attempt >= self.options.retries:
                     raise error from exc
@@ -263,6 +268,17 @@ class SshTransport:
         channel.close()
         self.bytes_transferred += len(stdout) + len(stderr) + len(command)
         return status, stdout, stderr
+
+    def pbx_clock(self) -> datetime | None:
+        """``date +%s`` on the PBX; None when it does not answer a number (the central clock is
+        used then, and the sync itself reports an unreachable PBX)."""
+        try:
+            status, stdout, _ = self._with_retries(lambda: self._exec("date +%s"))
+            if status == 0:
+                return datetime.fromtimestamp(int(stdout.strip()), UTC)
+        except (TransportError, ValueError, OverflowError, OSError) as exc:
+            log.info("%s: no PBX clock (%s); using the central clock", self.label, exc)
+        return None
 
     def has_sqlite(self) -> bool:
         if self._has_sqlite is None:
@@ -324,6 +340,16 @@ class SshTransport:
         try:
             copied_bytes = self._with_retries(lambda: self._copy_consistent(day, remote, partial))
             return LocalCopy(cache.store(remote, partial), copied_bytes, from_cache=False)
+        except OSError as exc:
+            # Our side (the cache under ASTERISK_HOME) is full: not the PBX's fault and no retry
+            # fixes it. The partial copy is removed below; nothing unverified is ever cached.
+            if exc.errno not in _DISK_FULL:
+                raise
+            raise TransportError(
+                TransportErrorKind.DISK_FULL,
+                f"{self.label}: no space left under {cache.root} for the copy of {file_name(day)}"
+                f" ({remote.size} bytes): {exc.strerror}",
+            ) from exc
         finally:
             partial.unlink(missing_ok=True)
 

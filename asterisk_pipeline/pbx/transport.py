@@ -10,7 +10,7 @@ import json
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +31,7 @@ class TransportErrorKind(str, Enum):
     LOCKED = "locked"
     CORRUPT = "corrupt"
     PROTOCOL = "protocol"
+    DISK_FULL = "disk_full"  # no space left on the central server for a copy
 
 
 # Worth another attempt after a pause; the others need an operator.
@@ -91,6 +92,10 @@ class Transport(Protocol):
 
     def local_copy(self, day: date, cache_dir: Path) -> LocalCopy:
         """A consistent, verified local copy of the day file (cached while unchanged)."""
+        ...
+
+    def pbx_clock(self) -> datetime | None:
+        """The PBX's own clock (UTC) when it can tell, else None (SPEC §4.6: its date rules)."""
         ...
 
     def close(self) -> None: ...

@@ -32,6 +32,8 @@ log = logging.getLogger("asterisk_pipeline.sync.fleet")
 
 # After the PBX's midnight the listener may still finish yesterday's last rows.
 MIDNIGHT_GRACE = timedelta(minutes=2)
+# A PBX clock further off than this is not believed (the central clock and the zone rule).
+MAX_CLOCK_SKEW = timedelta(hours=24)
 
 
 @dataclass
@@ -51,12 +53,26 @@ class CycleReport:
         return sum(o.bytes_transferred for o in self.outcomes)
 
 
-def live_days(now: datetime, fleet: Fleet, enterprise: Enterprise, engine: Engine) -> list[date]:
-    """SPEC §4.6: the PBX's own today, and yesterday until it was read in full after midnight."""
+def live_days(
+    now: datetime, fleet: Fleet, enterprise: Enterprise, engine: Engine,
+    pbx_now: datetime | None = None,
+) -> list[date]:
+    """SPEC §4.6: the PBX's own today, and yesterday until it was read in full after midnight.
+
+    ``pbx_now`` is the PBX's own clock when it told (``Transport.pbx_clock``): a PBX hours ahead
+    of or behind the central server writes the file of *its* date, so that date is today, and
+    its midnight, moved onto the central clock (``sync_runs.started_at``), ends yesterday.
+    """
     tz = fleet.timezone(enterprise)
-    local_now = now.astimezone(tz)
+    skew = (pbx_now - now) if pbx_now is not None else timedelta(0)
+    if abs(skew) > MAX_CLOCK_SKEW:
+        log.warning("%s: the PBX clock is %s off the central clock; not believed",
+                    enterprise.number, skew)
+        skew = timedelta(0)
+    local_now = (now + skew).astimezone(tz)
     today = local_now.date()
-    midnight_utc = datetime.combine(today, datetime.min.time(), tzinfo=tz).astimezone(UTC)
+    pbx_midnight = datetime.combine(today, datetime.min.time(), tzinfo=tz).astimezone(UTC)
+    midnight_utc = pbx_midnight - skew  # the PBX's midnight on the central clock
     with engine.connect() as conn:
         done = conn.execute(
             select(sync_runs.c.id).where(
@@ -83,7 +99,7 @@ def sync_live(
     except FleetConfigError as exc:
         return [_config_failure(engine, enterprise, Flow.LIVE, now.date(), str(exc), dagster_run_id=dagster_run_id)]
     try:
-        days = live_days(now, fleet, enterprise, engine)
+        days = live_days(now, fleet, enterprise, engine, transport.pbx_clock())
         outcomes = []
         for day in days:
             optional = day != days[-1]  # yesterday: gone or finished is not a failure
