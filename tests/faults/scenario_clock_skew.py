@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.simulate import append_calls, token_for
@@ -127,6 +129,7 @@ def clock_ahead(workdir: Path) -> FaultResult:
 SCENARIOS = (clock_behind, clock_ahead)
 
 
+@pytest.mark.slow
 def test_clock_skew(tmp_path: Path) -> None:
     from tests.conftest import service_missing
 
