@@ -55,7 +55,9 @@ def role_of(process: psutil.Process) -> str | None:
         cmd = " ".join(process.cmdline()[:6])  # not the long --instance-ref JSON
     except psutil.Error:
         return None
-    if "execute_run" in cmd or "execute_step" in cmd:
+    # A run: `dagster api execute_run`, or (the code server's launcher in Dagster 1.13) a
+    # multiprocessing spawn child of the code server.
+    if "execute_run" in cmd or "execute_step" in cmd or "spawn_main" in cmd:
         return "run"
     if "dagster-webserver" in cmd or "dagster_webserver" in cmd:
         return "webserver"
