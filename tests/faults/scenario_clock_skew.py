@@ -22,13 +22,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.simulate import append_calls, token_for
 from asterisk_pipeline.sync.fleet import sync_live
-from tests.faults.pbx_sshd import sshd_missing, sshd_pbx
+from tests.faults.pbx_sshd import sshd_pbx
 from tests.faults.report import FaultResult
 from tests.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite
 
@@ -127,16 +125,3 @@ def clock_ahead(workdir: Path) -> FaultResult:
 
 
 SCENARIOS = (clock_behind, clock_ahead)
-
-
-@pytest.mark.slow
-def test_clock_skew(tmp_path: Path) -> None:
-    from tests.conftest import service_missing
-
-    missing = sshd_missing()
-    if missing:
-        service_missing(missing)
-    for scenario in SCENARIOS:
-        result = scenario(tmp_path / scenario.__name__)
-        assert result.rows_lost == 0 and result.rows_duplicated == 0, result
-        assert result.ok, result.details

@@ -122,14 +122,3 @@ def full_disk_history_copy(workdir: Path) -> FaultResult:
 
 
 SCENARIOS = (full_disk_history_copy,)
-
-
-def test_full_disk(tmp_path: Path) -> None:
-    from tests.conftest import service_missing
-
-    missing = tmpfs_missing()
-    if missing:
-        service_missing(missing)
-    result = full_disk_history_copy(tmp_path)
-    assert result.rows_lost == 0 and result.rows_duplicated == 0, result
-    assert result.ok, result

@@ -20,8 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.simulate import append_calls, token_for
@@ -119,10 +117,3 @@ def growth_between_cycles(workdir: Path, rows: int = ROWS) -> FaultResult:
 
 
 SCENARIOS = (growth_between_cycles,)
-
-
-@pytest.mark.slow
-def test_growth(tmp_path: Path) -> None:
-    result = growth_between_cycles(tmp_path)
-    assert result.rows_lost == 0 and result.rows_duplicated == 0, result
-    assert result.ok, result
