@@ -179,7 +179,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def analyse(samples: list[Sample], ticks: list[dict], runs: list[dict],  # type: ignore[type-arg]
             window: tuple[float, float], warmup_s: float,
-            polled_runs: dict[int, float]) -> tuple[str, bool]:
+            polled_runs: dict[int, float], polls: dict[int, int]) -> tuple[str, bool]:
     """The report text and whether every target was met."""
     start, end = window
     lines: list[str] = []
@@ -224,7 +224,9 @@ def analyse(samples: list[Sample], ticks: list[dict], runs: list[dict],  # type:
         ok_growth &= good
         rows.append((role, f"{series[0]:.0f}", f"{series[-1]:.0f}", f"{peak:.0f}",
                      f"{growth:+.0f}", "yes" if good else "NO"))
-    run_peaks = dict(polled_runs)
+    # Only runs seen for 3 s or more: a process caught as it spawned or exited has no real peak.
+    run_peaks = {pid: rss for pid, rss in polled_runs.items() if polls.get(pid, 0) >= 3} or dict(
+        polled_runs)
     for s in samples:
         for pid, rss in s.runs.items():
             run_peaks[pid] = max(run_peaks.get(pid, 0.0), rss)
@@ -325,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     samples: list[Sample] = []
     run_peaks: dict[int, float] = {}  # run process pid -> peak RSS (MB), polled every second
     run_seen: dict[int, float] = {}  # pid -> seconds since start when first seen
+    run_polls: dict[int, int] = {}  # pid -> how many polls saw it
     ok = False
     try:
         _wait_for(url, demo, 600)
@@ -352,10 +355,12 @@ def main(argv: list[str] | None = None) -> int:
                     for pid, rss in sample_runs(root).items():
                         run_peaks[pid] = max(run_peaks.get(pid, 0.0), rss)
                         run_seen.setdefault(pid, time.monotonic() - t0)
+                        run_polls[pid] = run_polls.get(pid, 0) + 1
         end = time.time()
         ticks = schedule_ticks(url, 2000)
         runs = live_runs(url, 2000)
-        text, ok = analyse(samples, ticks, runs, (start, end), args.warmup * 60, run_peaks)
+        text, ok = analyse(samples, ticks, runs, (start, end), args.warmup * 60, run_peaks,
+                           run_polls)
     finally:
         _stop(demo)
         log.close()
