@@ -63,7 +63,7 @@ class PrivatePostgres:
         argv = [str(self.bin_dir / args[0]), *args[1:]]
         if self._as_root:
             argv = ["runuser", "-u", OS_USER, "--", *argv]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=self.root)
+        result = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=timeout, cwd=self.root)
         if check and result.returncode != 0:
             raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr or result.stdout}\n"
                                f"server log: {self.log}")

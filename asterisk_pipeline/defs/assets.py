@@ -27,6 +27,7 @@ from dagster import (
 )
 from pydantic import Field
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import names
 from ..settings import Settings
@@ -175,8 +176,14 @@ def _history_sync(
                 mpk.keys_by_dimension[names.ENTERPRISE_DIMENSION],
                 date.fromisoformat(mpk.keys_by_dimension[names.DATE_DIMENSION]),
             )
-            with engine.connect() as conn:
-                enterprise = get_enterprise(conn, number)
+            try:
+                with engine.connect() as conn:
+                    enterprise = get_enterprise(conn, number)
+            except SQLAlchemyError as exc:  # the database is down: this day fails, the next may not
+                cause = getattr(exc, "orig", None) or exc
+                context.log.error("%s failed (database): %s: %s", key, type(cause).__name__, cause)
+                failed.append(f"{key}: database: central database error: {type(cause).__name__}: {cause}")
+                continue
             if enterprise is None:
                 context.log.error("enterprise %s is not in the enterprises table", number)
                 failed.append(f"{key}: unknown enterprise")

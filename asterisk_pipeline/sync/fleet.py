@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, and_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..fleet import Fleet, FleetConfigError
 from ..model import Enterprise, Flow, SourceRow, SyncCounts
@@ -220,6 +221,11 @@ def live_cycle(
     def one(enterprise: Enterprise) -> list[SyncOutcome]:
         try:
             return sync_live(engine, fleet, enterprise, now=now, dagster_run_id=dagster_run_id)
+        except SQLAlchemyError as exc:  # the database went away before the import began
+            cause = getattr(exc, "orig", None) or exc
+            return [_config_failure(engine, enterprise, Flow.LIVE, report.started_at.date(),
+                                    f"central database error: {type(cause).__name__}: {cause}",
+                                    kind="database", dagster_run_id=dagster_run_id)]
         except Exception as exc:  # one enterprise's bug must not stop the others
             log.exception("live sync of %s crashed", enterprise.number)
             return [_config_failure(engine, enterprise, Flow.LIVE, report.started_at.date(),
@@ -251,6 +257,8 @@ def _transport_failure(
 
 
 def _config_failure(
-    engine: Engine, enterprise: Enterprise, flow: Flow, day: date, message: str, kind: str = "config"
+    engine: Engine, enterprise: Enterprise, flow: Flow, day: date, message: str, kind: str = "config",
+    dagster_run_id: str | None = None,
 ) -> SyncOutcome:
-    return record_failure(engine, new_run_record(enterprise, flow, day, datetime.now(UTC)), kind, message)
+    base = replace(new_run_record(enterprise, flow, day, datetime.now(UTC)), dagster_run_id=dagster_run_id)
+    return record_failure(engine, base, kind, message)

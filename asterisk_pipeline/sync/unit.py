@@ -31,6 +31,9 @@ from .importer import ImportRequest, RowSource, import_rows
 
 log = logging.getLogger("asterisk_pipeline.sync")
 
+#: How long a failure keeps trying to reach the database to record itself (a restart's downtime).
+RECORD_FAILURE_RETRY_S = 30.0
+
 
 @dataclass(frozen=True)
 class SyncOutcome:
@@ -171,11 +174,19 @@ def record_failure(engine: Engine, base: RunRecord, kind: str, message: str) -> 
         "sync failed enterprise=%s host=%s flow=%s date=%s kind=%s: %s",
         base.enterprise_id, base.asterisk_host, base.flow, base.file_date, kind, message,
     )
-    try:
-        with write_transaction(engine) as conn:
-            record_run(conn, record)
-    except SQLAlchemyError:
-        log.exception("could not record the failure of enterprise %s", base.enterprise_id)
+    # The database itself may be the fault: a restart takes seconds, so keep trying a while.
+    delay, deadline = 0.5, time.monotonic() + RECORD_FAILURE_RETRY_S
+    while True:
+        try:
+            with write_transaction(engine) as conn:
+                record_run(conn, record)
+            break
+        except SQLAlchemyError:
+            if time.monotonic() + delay > deadline:
+                log.exception("could not record the failure of enterprise %s", base.enterprise_id)
+                break
+            time.sleep(delay)
+            delay = min(2 * delay, 8.0)
     return _outcome(record)
 
 

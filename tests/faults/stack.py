@@ -52,7 +52,7 @@ def base_env(work: Path, logs: Path, db_url: str, **extra: str) -> dict[str, str
 
 
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([CLI, *args], check=False, env=env, capture_output=True, text=True, timeout=600)
     if check and done.returncode != 0:
         raise RuntimeError(f"asterisk-pipeline {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
     return done
