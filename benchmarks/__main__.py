@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 #: Benchmark modules of this package, run in this order; each has ``run(*, quick, repeat)``.
 MODULES: tuple[str, ...] = (
-    "import_throughput", "live_cycle", "dagster_backfill", "dagster_event_cost", "api_latency",
+    "import_throughput", "live_cycle", "dagster_backfill", "dagster_event_cost", "api_latency", "faults",
 )
 
 
