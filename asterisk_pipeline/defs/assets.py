@@ -30,9 +30,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import names
+from ..model import Enterprise
 from ..settings import Settings
 from ..sync import SyncOutcome
 from ..sync.fleet import sync_history_day
+from ..warehouse.db import retry_database
 from ..warehouse.registry import get_enterprise
 from ..warehouse.schema import download_sync
 from ..warehouse.stats import CallStats, call_stats
@@ -46,6 +48,8 @@ CALLS = AssetKey(names.CALLS)
 CALL_PARTICIPANTS = AssetKey(names.CALL_PARTICIPANTS)
 CALL_EVENTS = AssetKey(names.CALL_EVENTS)
 HISTORY_KEYS = tuple(AssetKey(name) for name in names.HISTORY_ASSETS)
+#: How long a history run waits for the database to come back before failing a day.
+DATABASE_WAIT_S = 30.0
 
 
 class HistorySyncConfig(Config):
@@ -176,10 +180,13 @@ def _history_sync(
                 mpk.keys_by_dimension[names.ENTERPRISE_DIMENSION],
                 date.fromisoformat(mpk.keys_by_dimension[names.DATE_DIMENSION]),
             )
-            try:
+            def lookup(number: str = number) -> Enterprise | None:
                 with engine.connect() as conn:
-                    enterprise = get_enterprise(conn, number)
-            except SQLAlchemyError as exc:  # the database is down: this day fails, the next may not
+                    return get_enterprise(conn, number)
+
+            try:  # a database restart takes seconds: wait for it rather than fail every day left
+                enterprise = retry_database(lookup, seconds=DATABASE_WAIT_S)
+            except SQLAlchemyError as exc:  # still down: this day fails, the next may not
                 cause = getattr(exc, "orig", None) or exc
                 context.log.error("%s failed (database): %s: %s", key, type(cause).__name__, cause)
                 failed.append(f"{key}: database: central database error: {type(cause).__name__}: {cause}")

@@ -24,7 +24,7 @@ from ..model import Enterprise, Flow, SyncCounts
 from ..pbx.files import DayFile, SourceError
 from ..pbx.transport import TransportError
 from ..settings import Settings
-from ..warehouse.db import write_transaction
+from ..warehouse.db import retry_database, write_transaction
 from ..warehouse.history import RunRecord, record_run
 from ..warehouse.maintenance import refresh_statistics
 from .importer import ImportRequest, RowSource, import_rows
@@ -174,19 +174,14 @@ def record_failure(engine: Engine, base: RunRecord, kind: str, message: str) -> 
         "sync failed enterprise=%s host=%s flow=%s date=%s kind=%s: %s",
         base.enterprise_id, base.asterisk_host, base.flow, base.file_date, kind, message,
     )
-    # The database itself may be the fault: a restart takes seconds, so keep trying a while.
-    delay, deadline = 0.5, time.monotonic() + RECORD_FAILURE_RETRY_S
-    while True:
-        try:
-            with write_transaction(engine) as conn:
-                record_run(conn, record)
-            break
-        except SQLAlchemyError:
-            if time.monotonic() + delay > deadline:
-                log.exception("could not record the failure of enterprise %s", base.enterprise_id)
-                break
-            time.sleep(delay)
-            delay = min(2 * delay, 8.0)
+    def write() -> None:
+        with write_transaction(engine) as conn:
+            record_run(conn, record)
+
+    try:  # the database itself may be the fault: keep trying while it restarts
+        retry_database(write, seconds=RECORD_FAILURE_RETRY_S)
+    except SQLAlchemyError:
+        log.exception("could not record the failure of enterprise %s", base.enterprise_id)
     return _outcome(record)
 
 

@@ -1,14 +1,18 @@
 """Engines for the central database, PostgreSQL (psycopg 3) or the embedded SQLite file."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+T = TypeVar("T")
 
 
 def normalize_url(url: str) -> str:
@@ -63,3 +67,17 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(sqlite_immediate=True)
         with conn.begin():
             yield conn
+
+
+def retry_database(fn: Callable[[], T], *, seconds: float) -> T:
+    """``fn()``, tried again on a database error for up to ``seconds`` (backoff 0.5 s, doubling to
+    8 s): a database restart takes seconds. The last error is raised."""
+    delay, deadline = 0.5, time.monotonic() + seconds
+    while True:
+        try:
+            return fn()
+        except SQLAlchemyError:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 8.0)

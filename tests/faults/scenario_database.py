@@ -39,12 +39,14 @@ HISTORY = "0327"
 
 
 def _import_in_progress(pg: PrivatePostgres, database: str, *, older_than_ms: int = 300) -> bool:
-    """A client transaction of the pipeline (not psql) open on ``database`` for a while."""
+    """An import's transaction (it has written: an xid; not the planner-statistics ANALYZE that
+    follows an import) open on ``database`` for a while."""
     count = pg.psql("postgres",
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = "
                     f"'{database}' AND backend_type = 'client backend' AND application_name <> 'psql'"
                     f" AND xact_start < now() - interval '{older_than_ms} milliseconds'"
-                    " AND state <> 'idle'")
+                    " AND state <> 'idle' AND backend_xid IS NOT NULL"
+                    " AND query NOT IN ('ANALYZE calls', 'ANALYZE call_participants', 'ANALYZE call_events')")
     return int(count) > 0
 
 
