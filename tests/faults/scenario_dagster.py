@@ -127,10 +127,11 @@ def _agrees_with_warehouse(gets: dict[str, httpx.Response], url: str) -> list[st
 
 # --- the daemon killed --------------------------------------------------------------------------
 
-#: The test's instance: dagster.yaml with run monitoring polling every 5 s (not 60) and a 45 s
-#: maximum run time (not 3600), so that the dead runs are failed within a test's patience.
+#: The test's instance: dagster.yaml with run monitoring polling every 5 s (not 60), a 60 s
+#: maximum run time (not 3600) and a 20 s cancel timeout (not Dagster's 180), so that the dead
+#: runs are failed within a test's patience.
 FAST_MONITORING = {"poll_interval_seconds: 60": "poll_interval_seconds: 5",
-                   "max_runtime_seconds: 3600": "max_runtime_seconds: 45"}
+                   "max_runtime_seconds: 3600": "max_runtime_seconds: 60\n  cancel_timeout_seconds: 20"}
 
 
 def dagster_daemon_killed(workdir: Path) -> FaultResult:
@@ -139,15 +140,15 @@ def dagster_daemon_killed(workdir: Path) -> FaultResult:
     backfill re-executed from failure gives the warehouse a clean import gives."""
     fault = "Dagster daemon SIGKILLed during runs"
     today = pbx_today()
-    first, last = today - timedelta(days=7), today - timedelta(days=4)
+    first, last = today - timedelta(days=6), today - timedelta(days=4)
     logs = workdir / "logs"
-    write_day_file(day_file_path(logs, "0100", today), token=token_for("0100"), day=today, calls=2500,
+    write_day_file(day_file_path(logs, "0100", today), token=token_for("0100"), day=today, calls=1500,
                    seed=41, start_id=10**8, dirty_share=0.01)
     write_day_file(day_file_path(logs, "0327", today), token=token_for("0327"), day=today, calls=40,
                    seed=42, start_id=2 * 10**8, dirty_share=0.01)
     day = first
     while day <= last:
-        write_day_file(day_file_path(logs, "0327", day), token=token_for("0327"), day=day, calls=800,
+        write_day_file(day_file_path(logs, "0327", day), token=token_for("0327"), day=day, calls=500,
                        seed=day.toordinal(), start_id=3 * 10**8 + day.toordinal() * 10**4, dirty_share=0.01)
         day += timedelta(days=1)
     numbers = ["0100", "0327"]
@@ -239,6 +240,7 @@ SCENARIOS = (dagster_webserver_down, dagster_daemon_killed)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_dagster_webserver_down(tmp_path: Path) -> None:
     result = dagster_webserver_down(tmp_path)
     assert result.ok, result
@@ -246,6 +248,7 @@ def test_dagster_webserver_down(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_dagster_daemon_killed(tmp_path: Path) -> None:
     result = dagster_daemon_killed(tmp_path)
     assert result.ok, result

@@ -100,7 +100,7 @@ def postgres_restart_during_live_cycle(workdir: Path) -> FaultResult:
     today = pbx_today()
     logs = workdir / "logs"
     # One enterprise with a file big enough for its import to take seconds, one small.
-    write_day_file(day_file_path(logs, BIG, today), token=token_for(BIG), day=today, calls=2500,
+    write_day_file(day_file_path(logs, BIG, today), token=token_for(BIG), day=today, calls=1500,
                    seed=11, start_id=10**8, dirty_share=0.01)
     write_day_file(day_file_path(logs, SMALL, today), token=token_for(SMALL), day=today, calls=40,
                    seed=12, start_id=2 * 10**8, dirty_share=0.01)
@@ -195,12 +195,12 @@ def postgres_restart_during_backfill(workdir: Path) -> FaultResult:
     again completes the warehouse."""
     fault = "PostgreSQL restarted during a backfill run"
     today = pbx_today()
-    first, last = today - timedelta(days=6), today - timedelta(days=2)
+    first, last = today - timedelta(days=5), today - timedelta(days=2)
     logs = workdir / "logs"
     day = first
     while day <= last:
         write_day_file(day_file_path(logs, HISTORY, day), token=token_for(HISTORY), day=day,
-                       calls=1200, seed=day.toordinal(), start_id=3 * 10**8 + day.toordinal() * 10**4,
+                       calls=600, seed=day.toordinal(), start_id=3 * 10**8 + day.toordinal() * 10**4,
                        dirty_share=0.01)
         day += timedelta(days=1)
     history = ["sync", "history", "--enterprise", HISTORY, "--date-from", first.isoformat(),
@@ -281,6 +281,7 @@ def _require() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_postgres_restart_during_live_cycle(tmp_path: Path) -> None:
     _require()
     result = postgres_restart_during_live_cycle(tmp_path)
@@ -289,6 +290,7 @@ def test_postgres_restart_during_live_cycle(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_postgres_restart_during_backfill(tmp_path: Path) -> None:
     _require()
     result = postgres_restart_during_backfill(tmp_path)
