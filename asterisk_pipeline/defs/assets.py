@@ -185,7 +185,7 @@ def _history_sync(
                     return get_enterprise(conn, number)
 
             try:  # a database restart takes seconds: wait for it rather than fail every day left
-                enterprise = retry_database(lookup, seconds=DATABASE_WAIT_S)
+                enterprise = retry_database(lookup, engine=engine, seconds=DATABASE_WAIT_S)
             except SQLAlchemyError as exc:  # still down: this day fails, the next may not
                 cause = getattr(exc, "orig", None) or exc
                 context.log.error("%s failed (database): %s: %s", key, type(cause).__name__, cause)

@@ -179,7 +179,7 @@ def record_failure(engine: Engine, base: RunRecord, kind: str, message: str) -> 
             record_run(conn, record)
 
     try:  # the database itself may be the fault: keep trying while it restarts
-        retry_database(write, seconds=RECORD_FAILURE_RETRY_S)
+        retry_database(write, engine=engine, seconds=RECORD_FAILURE_RETRY_S)
     except SQLAlchemyError:
         log.exception("could not record the failure of enterprise %s", base.enterprise_id)
     return _outcome(record)

@@ -69,15 +69,30 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
-def retry_database(fn: Callable[[], T], *, seconds: float) -> T:
-    """``fn()``, tried again on a database error for up to ``seconds`` (backoff 0.5 s, doubling to
-    8 s): a database restart takes seconds. The last error is raised."""
-    delay, deadline = 0.5, time.monotonic() + seconds
+def retry_database(fn: Callable[[], T], *, engine: Engine, seconds: float) -> T:
+    """``fn()``, tried again while the database does not answer, for up to ``seconds`` (backoff
+    0.5 s, doubling to 8 s): a restart takes seconds. An error while the database answers (a
+    missing table, a constraint) is tried once more at most, then raised."""
+    delay, deadline, retried = 0.5, time.monotonic() + seconds, False
     while True:
         try:
             return fn()
         except SQLAlchemyError:
             if time.monotonic() + delay > deadline:
                 raise
-            time.sleep(delay)
-            delay = min(2 * delay, 8.0)
+            if _answers(engine):
+                if retried:
+                    raise
+                retried = True  # the error may be the restart that has just ended
+            else:
+                time.sleep(delay)
+                delay = min(2 * delay, 8.0)
+
+
+def _answers(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return True
+    except SQLAlchemyError:
+        return False
