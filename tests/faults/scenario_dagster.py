@@ -210,9 +210,12 @@ def dagster_daemon_killed(workdir: Path) -> FaultResult:
             tick = wait_until(next_tick, 300, "the next scheduled live run", every=2)
             if tick.status != "SUCCESS":
                 problems.append(f"the next live tick's run ended {tick.status}")
-            # Re-execute: the same backfill again through the sidecar (cursors make the days
-            # that landed no-ops). Dagster's reexecutePartitionBackfill(FROM_FAILURE) answered
-            # HTTP 500 on this instance, so it is not what the scenario relies on.
+            # Re-execute once the backfill daemon has closed the first one (until then a new
+            # request is a 409): the same backfill again through the sidecar (cursors make the
+            # days that landed no-ops).
+            first_runs = dagster.wait_backfill(backfill_id, timeout=300)
+            if not any(r.status == "FAILURE" for r in first_runs):
+                problems.append(f"the killed backfill ended {[r.status for r in first_runs]}")
             again = httpx.post(f"{api}/sync/0327", json={"date_from": first.isoformat(),
                                                          "date_to": last.isoformat()}, timeout=60)
             if again.status_code != 202:
