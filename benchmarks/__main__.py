@@ -15,8 +15,7 @@ from collections.abc import Sequence
 #: Benchmark modules of this package, run in this order; each has ``run(*, quick, repeat)``.
 MODULES: tuple[str, ...] = (
     "import_throughput", "live_cycle", "dagster_backfill", "dagster_event_cost", "dagster_celery",
-    "dagster_fleet_ui",
-    "api_latency",
+    "dagster_fleet_ui", "api_latency", "faults",
 )
 
 

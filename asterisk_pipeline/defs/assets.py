@@ -35,11 +35,14 @@ from dagster import (
 )
 from pydantic import Field
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import names
+from ..model import Enterprise
 from ..settings import Settings
 from ..sync import SyncOutcome
 from ..sync.fleet import sync_history_day
+from ..warehouse.db import retry_database
 from ..warehouse.registry import get_enterprise
 from ..warehouse.schema import download_sync
 from ..warehouse.stats import CallStats, call_stats
@@ -54,6 +57,8 @@ CALL_PARTICIPANTS = AssetKey(names.CALL_PARTICIPANTS)
 CALL_EVENTS = AssetKey(names.CALL_EVENTS)
 #: What the history sync materializes per (date, enterprise): the three warehouse tables.
 HISTORY_KEYS = tuple(AssetKey(name) for name in names.HISTORY_ASSETS)
+#: How long a history run waits for the database to come back before failing a day.
+DATABASE_WAIT_S = 30.0
 
 
 class HistorySyncConfig(Config):
@@ -174,8 +179,17 @@ def _history_sync(
                 mpk.keys_by_dimension[names.ENTERPRISE_DIMENSION],
                 date.fromisoformat(mpk.keys_by_dimension[names.DATE_DIMENSION]),
             )
-            with engine.connect() as conn:
-                enterprise = get_enterprise(conn, number)
+            def lookup(number: str = number) -> Enterprise | None:
+                with engine.connect() as conn:
+                    return get_enterprise(conn, number)
+
+            try:  # a database restart takes seconds: wait for it rather than fail every day left
+                enterprise = retry_database(lookup, engine=engine, seconds=DATABASE_WAIT_S)
+            except SQLAlchemyError as exc:  # still down: this day fails, the next may not
+                cause = getattr(exc, "orig", None) or exc
+                context.log.error("%s failed (database): %s: %s", key, type(cause).__name__, cause)
+                failed.append(f"{key}: database: central database error: {type(cause).__name__}: {cause}")
+                continue
             if enterprise is None:
                 context.log.error("enterprise %s is not in the enterprises table", number)
                 failed.append(f"{key}: unknown enterprise")

@@ -46,6 +46,8 @@ ACTIVE_STATUSES = [
     DagsterRunStatus.NOT_STARTED,
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
+    # A run being canceled still holds the live tag's one slot: a new run would only queue.
+    DagsterRunStatus.CANCELING,
 ]
 
 live_calls_spec = AssetSpec(

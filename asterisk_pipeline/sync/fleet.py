@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, and_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..fleet import Fleet, FleetConfigError
 from ..model import Enterprise, Flow, SourceRow, SyncCounts
@@ -249,6 +250,11 @@ def live_cycle(
     def one(enterprise: Enterprise) -> list[SyncOutcome]:
         try:
             return sync_live(engine, fleet, enterprise, now=now, dagster_run_id=dagster_run_id)
+        except SQLAlchemyError as exc:  # the database went away before the import began
+            cause = getattr(exc, "orig", None) or exc
+            return [_config_failure(engine, enterprise, Flow.LIVE, report.started_at.date(),
+                                    f"central database error: {type(cause).__name__}: {cause}",
+                                    kind="database", dagster_run_id=dagster_run_id)]
         except Exception as exc:  # one enterprise's bug must not stop the others
             log.exception("live sync of %s crashed", enterprise.number)
             return [_config_failure(engine, enterprise, Flow.LIVE, report.started_at.date(),

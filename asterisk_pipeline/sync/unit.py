@@ -24,13 +24,16 @@ from ..model import Enterprise, Flow, SyncCounts
 from ..pbx.files import DayFile, SourceError
 from ..pbx.transport import TransportError
 from ..settings import Settings
-from ..warehouse.db import write_transaction
+from ..warehouse.db import retry_database, write_transaction
 from ..warehouse.history import RunRecord, record_run
 from ..warehouse.maintenance import refresh_statistics
 from .importer import ImportRequest, import_rows
 from .sources import FileRows, RowSource
 
 log = logging.getLogger("asterisk_pipeline.sync")
+
+#: How long a failure keeps trying to reach the database to record itself (a restart's downtime).
+RECORD_FAILURE_RETRY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -184,9 +187,12 @@ def record_failure(engine: Engine, base: RunRecord, kind: str, message: str) -> 
         "sync failed enterprise=%s host=%s flow=%s date=%s kind=%s: %s",
         base.enterprise_id, base.asterisk_host, base.flow, base.file_date, kind, message,
     )
-    try:
+    def write() -> None:
         with write_transaction(engine) as conn:
             record_run(conn, record)
+
+    try:  # the database itself may be the fault: keep trying while it restarts
+        retry_database(write, engine=engine, seconds=RECORD_FAILURE_RETRY_S)
     except SQLAlchemyError:
         log.exception("could not record the failure of enterprise %s", base.enterprise_id)
     return _outcome(record)

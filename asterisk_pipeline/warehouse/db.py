@@ -1,14 +1,18 @@
 """Engines for the central database, PostgreSQL (psycopg 3) or the embedded SQLite file."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+T = TypeVar("T")
 
 
 def normalize_url(url: str) -> str:
@@ -63,3 +67,32 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(sqlite_immediate=True)
         with conn.begin():
             yield conn
+
+
+def retry_database(fn: Callable[[], T], *, engine: Engine, seconds: float) -> T:
+    """``fn()``, tried again while the database does not answer, for up to ``seconds`` (backoff
+    0.5 s, doubling to 8 s): a restart takes seconds. An error while the database answers (a
+    missing table, a constraint) is tried once more at most, then raised."""
+    delay, deadline, retried = 0.5, time.monotonic() + seconds, False
+    while True:
+        try:
+            return fn()
+        except SQLAlchemyError:
+            if time.monotonic() + delay > deadline:
+                raise
+            if _answers(engine):
+                if retried:
+                    raise
+                retried = True  # the error may be the restart that has just ended
+            else:
+                time.sleep(delay)
+                delay = min(2 * delay, 8.0)
+
+
+def _answers(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return True
+    except SQLAlchemyError:
+        return False
