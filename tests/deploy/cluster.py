@@ -25,9 +25,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
+
+from tests.dagster_dev import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -127,19 +128,6 @@ def start(name: str, argv: list[str], env: dict[str, str], cwd: Path, log: Path)
         popen = subprocess.Popen(argv, env=full, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                  start_new_session=True)
     return Proc(name, popen, log)
-
-
-def wait_until(predicate: Any, timeout: float, what: str, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except OSError:
-            pass
-        time.sleep(every)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def start_dagster(env: dict[str, str], home: Path, port: int, log_dir: Path) -> list[Proc]:
