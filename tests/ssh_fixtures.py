@@ -559,6 +559,18 @@ def _lock_user_slot() -> tuple[str, IO[str]]:
     raise RuntimeError("more than 9 concurrent test sessions hold an SSH password user")
 
 
+def _shadow_password(name: str) -> str:
+    """The account's password field in /etc/shadow ("" when it cannot be read)."""
+    try:
+        for line in Path("/etc/shadow").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == name and len(fields) > 1:
+                return fields[1]
+    except OSError:
+        pass
+    return ""
+
+
 def _ensure_user(name: str, public_key: str) -> Path:
     try:
         entry = pwd.getpwnam(name)
@@ -569,6 +581,10 @@ def _ensure_user(name: str, public_key: str) -> Path:
             capture_output=True,
         )
         entry = pwd.getpwnam(name)
+    # useradd leaves the account locked ("!" in /etc/shadow), and sshd (UsePAM no) refuses even a
+    # key to a locked account: "*" keeps password logins impossible but the account usable.
+    if _shadow_password(name).startswith("!"):
+        subprocess.run(["usermod", "--password", "*", name], check=True, capture_output=True)
     home = Path(entry.pw_dir)
     ssh_dir = home / ".ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -142,15 +142,16 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
         new_calls += tally.new_calls
         updated_calls += tally.updated_calls
     rows_read, events_read, rejected = reading.rows_read, reading.events_read, reading.rejected
-    execute(
-        conn,
-        "INSERT INTO rejected_events (enterprise_id, file_date, source_table, source_id,"
-        " data_source, event_type, unique_id, raw_text, reason)"
-        " SELECT :ent, :fd, :tbl, source_id, :ds, event_type, unique_id, raw_text, reason"
-        " FROM stage_rejects WHERE true"
-        " ON CONFLICT (enterprise_id, file_date, source_table, source_id) DO NOTHING",
-        params,
-    )
+    if "stage_rejects" in stager.created:  # staged by the writer when a row was rejected
+        execute(
+            conn,
+            "INSERT INTO rejected_events (enterprise_id, file_date, source_table, source_id,"
+            " data_source, event_type, unique_id, raw_text, reason)"
+            " SELECT :ent, :fd, :tbl, source_id, :ds, event_type, unique_id, raw_text, reason"
+            " FROM stage_rejects WHERE true"
+            " ON CONFLICT (enterprise_id, file_date, source_table, source_id) DO NOTHING",
+            params,
+        )
     cursor_after = _advanced(cursor, reading, from_start=start_after == offset)
     if cursor_after != cursor or rows_read or replaced:
         save_cursor(conn, enterprise, request.file_date, table, cursor_after)

@@ -48,6 +48,13 @@ class LegOwner(NamedTuple):
     data_source: str | None
 
 
+# A sighting's body comes from its event, by identity.
+_EVENT_JOIN = (
+    " JOIN call_events e ON e.enterprise_id = s.enterprise_id AND e.unique_id = s.unique_id"
+    " AND e.event_type = s.event_type AND e.body_hash = s.body_hash"
+)
+
+
 def _fd(sql: str) -> Any:
     return text(sql).bindparams(bindparam("fd", type_=Date()))
 
@@ -96,45 +103,44 @@ class SightingReader:
         }
         self._not_current = " AND NOT (s.file_date = :fd AND s.source_id > :after)"
 
-    def _keys(self, keys: Iterable[str]) -> bool:
-        unique = sorted(set(keys))
-        self.stager.replace("stage_keys", [(k,) for k in unique])
-        return bool(unique)
-
-    def _select(self, source: str, where: str) -> list[StoredRow]:
-        raw = "e.raw_data::text" if self.stager.dialect == "postgresql" else "e.raw_data"
-        result = self.conn.execute(
-            _fd(
-                f"SELECT s.file_date, s.source_id, s.event_timestamp, s.unique_id, s.event_type,"
-                f" s.delivered, {raw} FROM {source}"
-                " JOIN call_events e ON e.enterprise_id = s.enterprise_id"
-                " AND e.unique_id = s.unique_id AND e.event_type = s.event_type"
-                " AND e.body_hash = s.body_hash"
-                f" WHERE s.source_table = :tbl{where} ORDER BY s.file_date, s.source_id"
-            ),
-            self.params,
-        )
-        return [
+    def _rows(self, result: Iterable[Any]) -> list[StoredRow]:
+        rows = [
             StoredRow(_as_date(fd), int(sid), at, uid, kind, bool(ok), raw_json)
             for fd, sid, at, uid, kind, ok, raw_json in result
         ]
+        rows.sort(key=lambda r: (r.file_date, r.source_id))
+        return rows
+
+    def _columns(self) -> str:
+        raw = "e.raw_data::text" if self.stager.dialect == "postgresql" else "e.raw_data"
+        return (
+            "s.file_date, s.source_id, s.event_timestamp, s.unique_id, s.event_type, s.delivered,"
+            f" {raw} AS raw_json"
+        )
 
     def rows_of(self, unique_ids: Iterable[str]) -> list[StoredRow]:
-        if not self._keys(unique_ids):
+        keys = sorted(set(unique_ids))
+        if not keys:
             return []
-        return self._select(
-            "stage_keys k JOIN event_sightings s ON s.enterprise_id = :ent AND s.unique_id = k.key",
-            self._not_current,
-        )
+        return self._rows(self.stager.probe(
+            keys, self._columns(), "event_sightings s" + _EVENT_JOIN,
+            "s.enterprise_id = :ent AND s.unique_id = k.key AND s.source_table = :tbl" + self._not_current,
+            self.params,
+        ))
 
     def rows_of_day(self) -> list[StoredRow]:
         """Every stored row of the day file and table (what a rebuild re-assembles)."""
-        return self._select("event_sightings s", " AND s.enterprise_id = :ent AND s.file_date = :fd")
+        sql = (
+            f"SELECT {self._columns()} FROM event_sightings s{_EVENT_JOIN}"
+            " WHERE s.source_table = :tbl AND s.enterprise_id = :ent AND s.file_date = :fd"
+        )
+        return self._rows(self.conn.execute(_fd(sql), self.params))
 
     def uids_by_key(self, column: str, keys: Iterable[str], near: date | None = None) -> set[str]:
         """UniqueIds whose rows carry one of ``keys`` in ``column`` (bridge_id or local_base)."""
         assert column in ("bridge_id", "local_base")
-        if not self._keys(keys):
+        unique = sorted(set(keys))
+        if not unique:
             return set()
         params = dict(self.params)
         days = ""
@@ -144,12 +150,10 @@ class SightingReader:
                 self.stager.date(date.fromordinal(near.toordinal() - 1)),
                 self.stager.date(date.fromordinal(near.toordinal() + 1)),
             )
-        result = self.conn.execute(
-            _fd(
-                f"SELECT DISTINCT s.unique_id FROM stage_keys k JOIN event_sightings s"
-                f" ON s.enterprise_id = :ent AND s.{column} = k.key"
-                " WHERE s.source_table = :tbl" + days + self._not_current
-            ),
+        result = self.stager.probe(
+            unique, "s.unique_id", "event_sightings s",
+            f"s.enterprise_id = :ent AND s.{column} = k.key AND s.source_table = :tbl"
+            + days + self._not_current,
             params,
         )
         return {uid for (uid,) in result}
@@ -171,14 +175,9 @@ def uids_of_same_calls(stager: Stager, enterprise: str, unique_ids: Iterable[str
     keys = sorted(set(unique_ids))
     if not keys:
         return set()
-    stager.replace("stage_keys", [(k,) for k in keys])
-    result = stager.conn.execute(
-        text(
-            "SELECT DISTINCT o.unique_id FROM stage_keys k JOIN call_legs l"
-            " ON l.enterprise_id = :ent AND l.unique_id = k.key"
-            " JOIN call_legs o ON o.call_id = l.call_id"
-        ),
-        {"ent": enterprise},
+    result = stager.probe(
+        keys, "o.unique_id", "call_legs l JOIN call_legs o ON o.call_id = l.call_id",
+        "l.enterprise_id = :ent AND l.unique_id = k.key", {"ent": enterprise},
     )
     return {uid for (uid,) in result}
 
@@ -190,16 +189,12 @@ def _as_date(value: Any) -> date:
 def leg_owners(stager: Stager, enterprise: str, unique_ids: Iterable[str]) -> dict[str, LegOwner]:
     """For each UniqueId already filed as a leg: its call id, the call's primary and flow."""
     keys = sorted(set(unique_ids))
-    stager.replace("stage_keys", [(k,) for k in keys])
     if not keys:
         return {}
-    result = stager.conn.execute(
-        text(
-            "SELECT l.unique_id, l.call_id, c.unique_id, c.data_source FROM stage_keys k"
-            " JOIN call_legs l ON l.enterprise_id = :ent AND l.unique_id = k.key"
-            " LEFT JOIN calls c ON c.id = l.call_id"
-        ),
-        {"ent": enterprise},
+    result = stager.probe(
+        keys, "l.unique_id, l.call_id, c.unique_id AS primary_uid, c.data_source",
+        "call_legs l LEFT JOIN calls c ON c.id = l.call_id",
+        "l.enterprise_id = :ent AND l.unique_id = k.key", {"ent": enterprise},
     )
     return {
         uid: LegOwner(int(cid) if cid is not None else None, primary, source)
@@ -211,8 +206,8 @@ def delete_calls(stager: Stager, call_ids: Iterable[int]) -> None:
     """Calls superseded by a conversation with another primary (legs and participants go too)."""
     ids = sorted(set(call_ids))
     if ids:
-        stager.replace("stage_ids", [(i,) for i in ids])
-        stager.conn.exec_driver_sql("DELETE FROM calls WHERE id IN (SELECT id FROM stage_ids)")
+        condition, params = stager.key_filter("id", ids, key_type="bigint")
+        stager.conn.execute(text(f"DELETE FROM calls WHERE {condition}"), params)
 
 
 def insert_calls(stager: Stager, rows: list[tuple[Any, ...]]) -> None:
@@ -241,13 +236,10 @@ def replace_legs(stager: Stager, enterprise: str, unique_ids: Iterable[str], row
     """The legs of these UniqueIds become ``rows`` (columns as ``LEG_COLUMNS``)."""
     keys = sorted(set(unique_ids))
     if keys:
-        stager.replace("stage_keys", [(k,) for k in keys])
+        condition, params = stager.key_filter("unique_id", keys)
         stager.conn.execute(
-            text(
-                "DELETE FROM call_legs WHERE enterprise_id = :ent"
-                " AND unique_id IN (SELECT key FROM stage_keys)"
-            ),
-            {"ent": enterprise},
+            text(f"DELETE FROM call_legs WHERE enterprise_id = :ent AND {condition}"),
+            {"ent": enterprise, **params},
         )
     stager.insert("call_legs", LEG_COLUMNS, rows)
 
@@ -255,10 +247,8 @@ def replace_legs(stager: Stager, enterprise: str, unique_ids: Iterable[str], row
 def replace_participants(stager: Stager, call_ids: Iterable[int], rows: list[tuple[Any, ...]]) -> None:
     ids = sorted(set(call_ids))
     if ids:
-        stager.replace("stage_ids", [(i,) for i in ids])
-        stager.conn.exec_driver_sql(
-            "DELETE FROM call_participants WHERE call_id IN (SELECT id FROM stage_ids)"
-        )
+        condition, params = stager.key_filter("call_id", ids, key_type="bigint")
+        stager.conn.execute(text(f"DELETE FROM call_participants WHERE {condition}"), params)
     stager.insert("call_participants", COLUMNS["stage_participants"], rows)
 
 

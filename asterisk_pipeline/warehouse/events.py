@@ -198,13 +198,16 @@ def _index_probes_only(conn: Connection) -> Iterator[None]:
     analyzes it; on stale statistics the planner chose to scan every event of the enterprise
     per chunk (0.2 s each instead of 15 ms).
     """
-    for setting in _PROBE_SETTINGS:
-        conn.exec_driver_sql(f"SET LOCAL {setting} = off")
+    # One round trip each way: set_config(…, true) is SET LOCAL, and pg_settings.reset_val is
+    # what SET LOCAL … TO DEFAULT would restore.
+    conn.exec_driver_sql("SELECT " + ", ".join(f"set_config('{s}', 'off', true)" for s in _PROBE_SETTINGS))
     try:
         yield
     finally:
-        for setting in _PROBE_SETTINGS:
-            conn.exec_driver_sql(f"SET LOCAL {setting} TO DEFAULT")
+        conn.exec_driver_sql(
+            "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ("
+            + ", ".join(f"'{s}'" for s in _PROBE_SETTINGS) + ")"
+        )
 
 
 class ChunkPipeline:

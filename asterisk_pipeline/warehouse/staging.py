@@ -5,69 +5,64 @@ by hand). Everything after staging is plain ``INSERT … SELECT … ON CONFLICT`
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-_DDL = {
-    "postgresql": [
-        (
-            "CREATE TEMP TABLE stage_rejects (source_id bigint, event_type text, unique_id text,"
-            " raw_text text, reason text) ON COMMIT DROP"
-        ),
-        "CREATE TEMP TABLE stage_uids (unique_id text PRIMARY KEY) ON COMMIT DROP",
-        "CREATE TEMP TABLE stage_reserved (unique_id text, call_id bigint PRIMARY KEY) ON COMMIT DROP",
-        (
-            "CREATE TEMP TABLE stage_calls (id bigint, unique_id text PRIMARY KEY, enterprise_id text,"
-            " token text, start_time timestamptz, end_time timestamptz, duration integer,"
-            " phone_number text, trunk text, main_extension text, extensions_count integer,"
-            " call_type text, call_status text, is_answered boolean, data_source text,"
-            " asterisk_host text, raw_data json, answered_by text, answered_at timestamptz,"
-            " final_extension text, transfer_chain json, leg_count integer) ON COMMIT DROP"
-        ),
-        (
-            "CREATE TEMP TABLE stage_participants (call_id bigint, extension text,"
-            " participant_status text, ring_order integer, dial_start timestamptz,"
-            " answer_time timestamptz, hangup_time timestamptz, talk_order integer) ON COMMIT DROP"
-        ),
-        "CREATE TEMP TABLE stage_links (unique_id text PRIMARY KEY, call_id bigint) ON COMMIT DROP",
-        "CREATE TEMP TABLE stage_keys (key text PRIMARY KEY) ON COMMIT DROP",
-        "CREATE TEMP TABLE stage_ids (id bigint PRIMARY KEY) ON COMMIT DROP",
-    ],
-    "sqlite": [
-        (
-            "CREATE TEMP TABLE stage_rejects (source_id INTEGER, event_type TEXT, unique_id TEXT,"
-            " raw_text TEXT, reason TEXT)"
-        ),
-        "CREATE TEMP TABLE stage_uids (unique_id TEXT PRIMARY KEY)",
-        "CREATE TEMP TABLE stage_reserved (unique_id TEXT, call_id INTEGER PRIMARY KEY)",
-        (
-            "CREATE TEMP TABLE stage_calls (id INTEGER, unique_id TEXT PRIMARY KEY, enterprise_id TEXT,"
-            " token TEXT, start_time TEXT, end_time TEXT, duration INTEGER, phone_number TEXT,"
-            " trunk TEXT, main_extension TEXT, extensions_count INTEGER, call_type TEXT,"
-            " call_status TEXT, is_answered INTEGER, data_source TEXT, asterisk_host TEXT,"
-            " raw_data TEXT, answered_by TEXT, answered_at TEXT, final_extension TEXT,"
-            " transfer_chain TEXT, leg_count INTEGER)"
-        ),
-        (
-            "CREATE TEMP TABLE stage_participants (call_id INTEGER, extension TEXT,"
-            " participant_status TEXT, ring_order INTEGER, dial_start TEXT, answer_time TEXT,"
-            " hangup_time TEXT, talk_order INTEGER)"
-        ),
-        "CREATE TEMP TABLE stage_links (unique_id TEXT PRIMARY KEY, call_id INTEGER)",
-        "CREATE TEMP TABLE stage_keys (key TEXT PRIMARY KEY)",
-        "CREATE TEMP TABLE stage_ids (id INTEGER PRIMARY KEY)",
-    ],
+from .sql import named, statement
+
+# Column lists per table and dialect. A table is created the first time an import stages rows
+# in it: a live cycle's small import needs two or three of them, and each CREATE TEMP TABLE (with
+# its ON COMMIT DROP) costs PostgreSQL ~3 ms of catalog work.
+_PG = {
+    "stage_rejects": "source_id bigint, event_type text, unique_id text, raw_text text, reason text",
+    "stage_calls": (
+        "id bigint, unique_id text PRIMARY KEY, enterprise_id text, token text,"
+        " start_time timestamptz, end_time timestamptz, duration integer, phone_number text,"
+        " trunk text, main_extension text, extensions_count integer, call_type text,"
+        " call_status text, is_answered boolean, data_source text, asterisk_host text,"
+        " raw_data json, answered_by text, answered_at timestamptz, final_extension text,"
+        " transfer_chain json, leg_count integer"
+    ),
+    "stage_participants": (
+        "call_id bigint, extension text, participant_status text, ring_order integer,"
+        " dial_start timestamptz, answer_time timestamptz, hangup_time timestamptz,"
+        " talk_order integer"
+    ),
+    "stage_links": "unique_id text PRIMARY KEY, call_id bigint",
+    "stage_keys": "key text PRIMARY KEY",
+    "stage_ids": "id bigint PRIMARY KEY",
 }
-TABLES = (
-    "stage_rejects", "stage_uids", "stage_reserved", "stage_calls", "stage_participants",
-    "stage_links", "stage_keys", "stage_ids",
-)
+_SQLITE = {
+    "stage_rejects": "source_id INTEGER, event_type TEXT, unique_id TEXT, raw_text TEXT, reason TEXT",
+    "stage_calls": (
+        "id INTEGER, unique_id TEXT PRIMARY KEY, enterprise_id TEXT, token TEXT, start_time TEXT,"
+        " end_time TEXT, duration INTEGER, phone_number TEXT, trunk TEXT, main_extension TEXT,"
+        " extensions_count INTEGER, call_type TEXT, call_status TEXT, is_answered INTEGER,"
+        " data_source TEXT, asterisk_host TEXT, raw_data TEXT, answered_by TEXT, answered_at TEXT,"
+        " final_extension TEXT, transfer_chain TEXT, leg_count INTEGER"
+    ),
+    "stage_participants": (
+        "call_id INTEGER, extension TEXT, participant_status TEXT, ring_order INTEGER,"
+        " dial_start TEXT, answer_time TEXT, hangup_time TEXT, talk_order INTEGER"
+    ),
+    "stage_links": "unique_id TEXT PRIMARY KEY, call_id INTEGER",
+    "stage_keys": "key TEXT PRIMARY KEY",
+    "stage_ids": "id INTEGER PRIMARY KEY",
+}
+_DDL = {
+    "postgresql": {t: f"CREATE TEMP TABLE {t} ({c}) ON COMMIT DROP" for t, c in _PG.items()},
+    "sqlite": {t: f"CREATE TEMP TABLE {t} ({c})" for t, c in _SQLITE.items()},
+}
+#: Key lists up to this long are looked up on PostgreSQL as an array, one index probe per key
+#: (no staging table, no ANALYZE, whatever the statistics say); longer ones go through
+#: ``stage_keys``, where the planner, with the table's fresh statistics, picks the join.
+PROBE_MAX_KEYS = 2_000
+TABLES = tuple(_PG)
 COLUMNS = {
     "stage_rejects": "source_id, event_type, unique_id, raw_text, reason",
-    "stage_uids": "unique_id",
-    "stage_reserved": "unique_id, call_id",
     "stage_calls": "id, unique_id, enterprise_id, token, start_time, end_time, duration,"
     " phone_number, trunk, main_extension, extensions_count, call_type, call_status,"
     " is_answered, data_source, asterisk_host, raw_data, answered_by, answered_at,"
@@ -106,9 +101,16 @@ class Stager:
         self.dialect = conn.dialect.name
         if self.dialect not in _DDL:
             raise ValueError(f"unsupported database {self.dialect!r} (PostgreSQL or SQLite)")
+        self.created: set[str] = set()
         self.drop()
-        for ddl in _DDL[self.dialect]:
-            conn.exec_driver_sql(ddl)
+
+    def _ensure(self, table: str) -> bool:
+        """Create the staging table on first use; True when it existed already."""
+        if table in self.created:
+            return True
+        self.conn.exec_driver_sql(_DDL[self.dialect][table])
+        self.created.add(table)
+        return False
 
     def time(self, value: datetime | None) -> Any:
         """PostgreSQL takes aware datetimes; SQLite gets SQLAlchemy's naive-UTC text form."""
@@ -121,7 +123,8 @@ class Stager:
 
     def replace(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         """Empty a staging table, then ``write`` (staging tables are reused within an import)."""
-        self.conn.exec_driver_sql(f"DELETE FROM {table}")
+        if self._ensure(table):
+            self.conn.exec_driver_sql(f"DELETE FROM {table}")
         self.write(table, rows)
 
     def write(self, table: str, rows: list[tuple[Any, ...]]) -> None:
@@ -131,6 +134,9 @@ class Stager:
         statistics the planner guesses ~1,400 rows and hash-joins a 100-row key list against a
         whole enterprise's events (250 ms a file after a year of history instead of 1 ms).
         """
+        if not rows:
+            return
+        self._ensure(table)
         if self.insert(table, COLUMNS[table], rows) and self.dialect == "postgresql":
             self.conn.exec_driver_sql(f"ANALYZE {table}")
 
@@ -155,7 +161,42 @@ class Stager:
         )
         return int(result.rowcount)
 
+    def probe(
+        self, keys: Sequence[Any], select: str, tables: str, where: str, params: dict[str, Any],
+        *, key_type: str = "text",
+    ) -> Iterable[Any]:
+        """``SELECT {select} FROM {tables} WHERE {where}`` for each key (``k.key`` in ``where``).
+
+        PostgreSQL, up to ``PROBE_MAX_KEYS`` keys: an array and a LATERAL subquery, so every key
+        is one index probe — a stale statistic cannot turn a lookup of 50 UniqueIds into a scan
+        of the enterprise's year of rows. More keys, or SQLite: staged in ``stage_keys`` /
+        ``stage_ids`` (``CROSS JOIN`` puts the keys first on SQLite). Rows come in no order.
+        """
+        if self.dialect == "postgresql" and len(keys) <= PROBE_MAX_KEYS:
+            sql = (
+                f"SELECT x.* FROM unnest(CAST(:probe_keys AS {key_type}[])) AS k(key)"
+                f" CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x"
+            )
+            return self.conn.execute(statement(sql), named(sql, {**params, "probe_keys": list(keys)}))
+        staged = self._stage_keys(keys, key_type)
+        sql = f"SELECT {select} FROM {staged} k CROSS JOIN {tables} WHERE {where}"
+        return self.conn.execute(statement(sql), named(sql, params))
+
+    def key_filter(self, column: str, keys: Sequence[Any], *, key_type: str = "text") -> tuple[str, dict[str, Any]]:
+        """A WHERE condition "``column`` is one of ``keys``" and its parameters (see ``probe``)."""
+        if self.dialect == "postgresql" and len(keys) <= PROBE_MAX_KEYS:
+            return f"{column} = ANY(CAST(:probe_keys AS {key_type}[]))", {"probe_keys": list(keys)}
+        return f"{column} IN (SELECT k.key FROM {self._stage_keys(keys, key_type)} k)", {}
+
+    def _stage_keys(self, keys: Sequence[Any], key_type: str) -> str:
+        table = "stage_keys" if key_type == "text" else "stage_ids"
+        self.replace(table, [(k,) for k in keys])
+        if table == "stage_ids":  # both staged tables answer to k.key
+            return "(SELECT id AS key FROM stage_ids)"
+        return table
+
     def drop(self) -> None:
         if self.dialect == "sqlite":  # PostgreSQL drops them at commit
             for table in TABLES:
                 self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table}")
+        self.created.clear()

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.warehouse import staging
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.conversations import shapes
@@ -55,8 +56,15 @@ def _new_warehouse(db_url: str, tmp_path: Path, pg_template: str, name: str) -> 
     return engine
 
 
-@pytest.mark.parametrize("cycle", [1, 4])
-def test_live_cycles_of_a_busy_day_equal_one_import(db_url: str, pg_template, tmp_path: Path, cycle: int):
+@pytest.mark.parametrize(("cycle", "probe_max"), [(1, None), (4, None), (4, 0)])
+def test_live_cycles_of_a_busy_day_equal_one_import(
+    db_url: str, pg_template, tmp_path: Path, cycle: int, probe_max: int | None,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """``probe_max=0``: every key lookup of the cycles goes through the staging tables (the path
+    of long key lists), not PostgreSQL's per-key array probes."""
+    if probe_max is not None:
+        monkeypatch.setattr(staging, "PROBE_MAX_KEYS", probe_max)
     pbx, expected = busy_day(n=21 if cycle == 1 else 42)
     rows = pbx.sorted_rows()
     settings = Settings(home=tmp_path / "home", live_import_all=True)
