@@ -94,7 +94,7 @@ def _celery_backfill(work: Path, logs: Path, days: int, workers: int) -> dict[st
             for number in ENTERPRISES:
                 client.add_dynamic_partition(LIVE_JOB, ENTERPRISES_PARTITIONS, number)
             names = [f"{FIRST_DAY + timedelta(days=d)}|{n}" for n in ENTERPRISES for d in range(days)]
-            started = time.perf_counter()
+            started, launched_at = time.perf_counter(), time.time()
             backfill_id = client.launch_backfill(
                 asset_keys=HISTORY_ASSETS, partition_names=names, run_config={},
                 tags={TAG_FLOW: FLOW_HISTORY}, title=f"benchmark: Celery, {workers} worker(s)")
@@ -107,7 +107,15 @@ def _celery_backfill(work: Path, logs: Path, days: int, workers: int) -> dict[st
                 proc.stop()
         run_ids = [r.run_id for r in done.runs]
         ran_on = sorted({r.tags.get("asterisk/celery_worker", "?") for r in done.runs})
-        return {"wall_s": wall, "status": done.status, "runs": len(run_ids),
+        # Seconds after the launch each run was created, started and ended: the daemon's
+        # submission, the queue, the Celery pickup and the backfill's tail (the daemon notices
+        # the last run's end on its next 30-s iteration).
+        timeline = sorted((round((r.created_time or launched_at) - launched_at, 1),
+                           round((r.start_time or launched_at) - launched_at, 1),
+                           round((r.end_time or launched_at) - launched_at, 1)) for r in done.runs)
+        landed = max((r.end_time or 0) for r in done.runs) - launched_at if done.runs else float("nan")
+        return {"wall_s": wall, "landed_s": landed, "timeline": timeline, "status": done.status,
+                "runs": len(run_ids),
                 "run_statuses": sorted({r.status for r in done.runs}), "workers_used": ran_on,
                 "events": _events(storage_url, run_ids), "partitions": len(names),
                 "totals": _totals(url), "logs": str(logs_dir)}
@@ -134,10 +142,13 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
                 dag = _celery_backfill(work, logs, days, workers)
                 result[str(workers)] = dag
                 same = dag["totals"] == cli["totals"]
-                print(f"    {workers} worker(s): {dag['wall_s']:.1f} s, {dag['runs']} runs "
+                print(f"    {workers} worker(s): {dag['wall_s']:.1f} s (last run ended at "
+                      f"{dag['landed_s']:.1f} s), {dag['runs']} runs "
                       f"({', '.join(dag['run_statuses'])}) on {', '.join(dag['workers_used'])}, "
                       f"{dag['events'] / dag['partitions']:.1f} events/partition; same warehouse as "
                       f"the CLI: {same}", flush=True)
+                print("      runs (created, started, ended; s after the launch): "
+                      + "; ".join(f"{c:.0f}/{b:.0f}/{e:.0f}" for c, b, e in dag["timeline"]), flush=True)
                 if not same:
                     print(f"      CLI totals {cli['totals']}\n      Dagster totals {dag['totals']}")
             reps.append(result)
