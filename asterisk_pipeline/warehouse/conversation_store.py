@@ -123,8 +123,8 @@ class SightingReader:
         if not keys:
             return []
         return self._rows(self.stager.probe(
-            keys, self._columns(), "event_sightings s" + _EVENT_JOIN,
-            "s.enterprise_id = :ent AND s.unique_id = k.key AND s.source_table = :tbl" + self._not_current,
+            keys, self.params["ent"], self._columns(), "event_sightings s" + _EVENT_JOIN,
+            "s.enterprise_id = k.ent AND s.unique_id = k.key AND s.source_table = :tbl" + self._not_current,
             self.params,
         ))
 
@@ -151,8 +151,8 @@ class SightingReader:
                 self.stager.date(date.fromordinal(near.toordinal() + 1)),
             )
         result = self.stager.probe(
-            unique, "s.unique_id", "event_sightings s",
-            f"s.enterprise_id = :ent AND s.{column} = k.key AND s.source_table = :tbl"
+            unique, self.params["ent"], "s.unique_id", "event_sightings s",
+            f"s.enterprise_id = k.ent AND s.{column} = k.key AND s.source_table = :tbl"
             + days + self._not_current,
             params,
         )
@@ -176,8 +176,8 @@ def uids_of_same_calls(stager: Stager, enterprise: str, unique_ids: Iterable[str
     if not keys:
         return set()
     result = stager.probe(
-        keys, "o.unique_id", "call_legs l JOIN call_legs o ON o.call_id = l.call_id",
-        "l.enterprise_id = :ent AND l.unique_id = k.key", {"ent": enterprise},
+        keys, enterprise, "o.unique_id", "call_legs l JOIN call_legs o ON o.call_id = l.call_id",
+        "l.enterprise_id = k.ent AND l.unique_id = k.key", {},
     )
     return {uid for (uid,) in result}
 
@@ -192,9 +192,9 @@ def leg_owners(stager: Stager, enterprise: str, unique_ids: Iterable[str]) -> di
     if not keys:
         return {}
     result = stager.probe(
-        keys, "l.unique_id, l.call_id, c.unique_id AS primary_uid, c.data_source",
+        keys, enterprise, "l.unique_id, l.call_id, c.unique_id AS primary_uid, c.data_source",
         "call_legs l LEFT JOIN calls c ON c.id = l.call_id",
-        "l.enterprise_id = :ent AND l.unique_id = k.key", {"ent": enterprise},
+        "l.enterprise_id = k.ent AND l.unique_id = k.key", {},
     )
     return {
         uid: LegOwner(int(cid) if cid is not None else None, primary, source)

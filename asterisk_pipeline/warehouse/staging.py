@@ -162,25 +162,32 @@ class Stager:
         return int(result.rowcount)
 
     def probe(
-        self, keys: Sequence[Any], select: str, tables: str, where: str, params: dict[str, Any],
-        *, key_type: str = "text",
+        self, keys: Sequence[str], enterprise: str, select: str, tables: str, where: str,
+        params: dict[str, Any],
     ) -> Iterable[Any]:
-        """``SELECT {select} FROM {tables} WHERE {where}`` for each key (``k.key`` in ``where``).
+        """``SELECT {select} FROM {tables} WHERE {where}`` for each key: ``where`` names the key
+        as ``k.key`` and the enterprise as ``k.ent``. Rows come in no order.
 
-        PostgreSQL, up to ``PROBE_MAX_KEYS`` keys: an array and a LATERAL subquery, so every key
-        is one index probe — a stale statistic cannot turn a lookup of 50 UniqueIds into a scan
-        of the enterprise's year of rows. More keys, or SQLite: staged in ``stage_keys`` /
-        ``stage_ids`` (``CROSS JOIN`` puts the keys first on SQLite). Rows come in no order.
+        PostgreSQL, up to ``PROBE_MAX_KEYS`` keys: an array and a LATERAL subquery, one index
+        probe per key, with no staging table to fill and ANALYZE. The enterprise travels as a
+        column of ``k`` (a subquery kept whole by OFFSET 0), not as a constant: the planner then
+        estimates ``enterprise_id = k.ent`` from the column's distinct count, as for any
+        enterprise, instead of from the statistics of the last ANALYZE — which know nothing of an
+        enterprise whose year is being imported, estimate one row for it, and so once picked the
+        (enterprise, time) index and filtered every row of the enterprise for each key.
+        More keys, or SQLite: staged in ``stage_keys`` and joined (``CROSS JOIN`` puts the keys
+        first on SQLite).
         """
         if self.dialect == "postgresql" and len(keys) <= PROBE_MAX_KEYS:
-            sql = (
-                f"SELECT x.* FROM unnest(CAST(:probe_keys AS {key_type}[])) AS k(key)"
-                f" CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x"
-            )
-            return self.conn.execute(statement(sql), named(sql, {**params, "probe_keys": list(keys)}))
-        staged = self._stage_keys(keys, key_type)
-        sql = f"SELECT {select} FROM {staged} k CROSS JOIN {tables} WHERE {where}"
-        return self.conn.execute(statement(sql), named(sql, params))
+            source = ("(SELECT u.key, CAST(:probe_ent AS text) AS ent"
+                      " FROM unnest(CAST(:probe_keys AS text[])) AS u(key) OFFSET 0) AS k")
+            sql = f"SELECT x.* FROM {source} CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x"
+            values = {**params, "probe_keys": list(keys), "probe_ent": enterprise}
+            return self.conn.execute(statement(sql), named(sql, values))
+        staged = self._stage_keys(keys, "text")
+        source = f"(SELECT s.key, CAST(:probe_ent AS text) AS ent FROM {staged} s) AS k"
+        sql = f"SELECT {select} FROM {source} CROSS JOIN {tables} WHERE {where}"
+        return self.conn.execute(statement(sql), named(sql, {**params, "probe_ent": enterprise}))
 
     def key_filter(self, column: str, keys: Sequence[Any], *, key_type: str = "text") -> tuple[str, dict[str, Any]]:
         """A WHERE condition "``column`` is one of ``keys``" and its parameters (see ``probe``)."""
