@@ -210,20 +210,26 @@ def _dagster_backfill(work: Path, logs: Path, days: int, kind: str) -> dict[str,
             runs = done.runs
             run_ids = [r.run_id for r in runs]
             events = _events_written(home, env, run_ids)
-        landed = max((r.end_time or 0) for r in runs) - launched_at if runs else float("nan")
+        landed, timeline = run_timeline(runs, launched_at)
         run_seconds = sum((r.end_time or 0) - (r.start_time or 0) for r in runs)
         core, days_ok = _core_seconds(url, run_ids)
-        # When each run was created, started and ended, seconds after the launch: shows the
-        # backfill daemon's submission, queueing and the tail.
-        timeline = sorted((round((r.created_time or launched_at) - launched_at, 1),
-                           round((r.start_time or launched_at) - launched_at, 1),
-                           round((r.end_time or launched_at) - launched_at, 1),
-                           r.tags.get("dagster/asset_partition_range_start", "?")) for r in runs)
         return {"wall_s": wall, "timeline": timeline, "landed_s": landed, "status": done.status, "runs": len(runs),
                 "run_statuses": sorted({r.status for r in runs}), "run_seconds": run_seconds,
                 "core_s": core, "day_syncs": days_ok, "partitions": len(names),
                 "totals": _totals(url), "dagster_log": str(log), "events": events,
                 "events_per_partition": sum(events.values()) / len(names)}
+
+
+def run_timeline(runs: list[Any], launched_at: float) -> tuple[float, list[tuple[float, float, float, str]]]:
+    """When the last run ended, and when each run was created, started and ended (seconds after
+    the launch, with its first partition): the backfill daemon's submission, the queue and the
+    tail."""
+    landed = max((r.end_time or 0) for r in runs) - launched_at if runs else float("nan")
+    timeline = sorted((round((r.created_time or launched_at) - launched_at, 1),
+                       round((r.start_time or launched_at) - launched_at, 1),
+                       round((r.end_time or launched_at) - launched_at, 1),
+                       r.tags.get("dagster/asset_partition_range_start", "?")) for r in runs)
+    return landed, timeline
 
 
 def _mark(ok: bool) -> str:

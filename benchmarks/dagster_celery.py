@@ -46,6 +46,7 @@ from benchmarks.dagster_backfill import (
     _prepare,
     _totals,
     fleet,
+    run_timeline,
 )
 from benchmarks.import_throughput import BENCH_DATA, fresh_database
 
@@ -107,13 +108,9 @@ def _celery_backfill(work: Path, logs: Path, days: int, workers: int) -> dict[st
                 proc.stop()
         run_ids = [r.run_id for r in done.runs]
         ran_on = sorted({r.tags.get("asterisk/celery_worker", "?") for r in done.runs})
-        # Seconds after the launch each run was created, started and ended: the daemon's
-        # submission, the queue, the Celery pickup and the backfill's tail (the daemon notices
-        # the last run's end on its next 30-s iteration).
-        timeline = sorted((round((r.created_time or launched_at) - launched_at, 1),
-                           round((r.start_time or launched_at) - launched_at, 1),
-                           round((r.end_time or launched_at) - launched_at, 1)) for r in done.runs)
-        landed = max((r.end_time or 0) for r in done.runs) - launched_at if done.runs else float("nan")
+        # The Celery pickup shows between created and started; the daemon notices the last
+        # run's end on its next 30-s iteration.
+        landed, timeline = run_timeline(done.runs, launched_at)
         return {"wall_s": wall, "landed_s": landed, "timeline": timeline, "status": done.status,
                 "runs": len(run_ids),
                 "run_statuses": sorted({r.status for r in done.runs}), "workers_used": ran_on,
@@ -148,7 +145,7 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
                       f"{dag['events'] / dag['partitions']:.1f} events/partition; same warehouse as "
                       f"the CLI: {same}", flush=True)
                 print("      runs (created, started, ended; s after the launch): "
-                      + "; ".join(f"{c:.0f}/{b:.0f}/{e:.0f}" for c, b, e in dag["timeline"]), flush=True)
+                      + "; ".join(f"{c:.0f}/{b:.0f}/{e:.0f}" for c, b, e, _ in dag["timeline"]), flush=True)
                 if not same:
                     print(f"      CLI totals {cli['totals']}\n      Dagster totals {dag['totals']}")
             reps.append(result)

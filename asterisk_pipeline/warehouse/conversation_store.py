@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Date, bindparam, text
 
-from .sql import execute
+from .sql import execute, statement
 from .staging import COLUMNS, Stager
 
 SIGHTING_COLUMNS = (
@@ -55,15 +55,11 @@ _EVENT_JOIN = (
 )
 
 
-def _fd(sql: str) -> Any:
-    return text(sql).bindparams(bindparam("fd", type_=Date()))
-
-
 def forget_sightings_above(conn: Connection, enterprise: str, table: str, file_date: date, after: int) -> None:
     """The rows of a file above the cursor are about to be read (again): drop what a forced or
     recreated read would otherwise duplicate."""
     conn.execute(
-        _fd(
+        statement(
             "DELETE FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
             " AND file_date = :fd AND source_id > :after"
         ),
@@ -75,7 +71,7 @@ def has_other_sightings(conn: Connection, enterprise: str, table: str, file_date
     """Whether anything outside this read is stored for the table: a first import skips the
     look-ups of earlier rows altogether."""
     found = conn.execute(
-        _fd(
+        statement(
             "SELECT 1 FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
             " AND NOT (file_date = :fd AND source_id > :after) LIMIT 1"
         ),
@@ -134,7 +130,7 @@ class SightingReader:
             f"SELECT {self._columns()} FROM event_sightings s{_EVENT_JOIN}"
             " WHERE s.source_table = :tbl AND s.enterprise_id = :ent AND s.file_date = :fd"
         )
-        return self._rows(self.conn.execute(_fd(sql), self.params))
+        return self._rows(self.conn.execute(statement(sql), self.params))
 
     def uids_by_key(self, column: str, keys: Iterable[str], near: date | None = None) -> set[str]:
         """UniqueIds whose rows carry one of ``keys`` in ``column`` (bridge_id or local_base)."""
@@ -160,7 +156,7 @@ class SightingReader:
 
     def uids_between(self, low: datetime, high: datetime) -> set[str]:
         result = self.conn.execute(
-            _fd(
+            statement(
                 "SELECT DISTINCT s.unique_id FROM event_sightings s WHERE s.enterprise_id = :ent"
                 " AND s.event_timestamp BETWEEN :low AND :high AND s.source_table = :tbl"
                 + self._not_current
@@ -283,14 +279,14 @@ def stored_days(
         clauses.append("file_date <= :hi")
         params["hi"] = date_to
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    statement = text(
+    query = text(
         f"SELECT DISTINCT enterprise_id, file_date, source_table FROM call_events{where}"
         " ORDER BY enterprise_id, file_date, source_table"
     )
     typed = [bindparam(name, type_=Date()) for name in ("lo", "hi") if name in params]
     if typed:
-        statement = statement.bindparams(*typed)
-    return [(ent, _as_date(fd), tbl) for ent, fd, tbl in conn.execute(statement, params)]
+        query = query.bindparams(*typed)
+    return [(ent, _as_date(fd), tbl) for ent, fd, tbl in conn.execute(query, params)]
 
 
 def events_without_sightings(
@@ -301,7 +297,7 @@ def events_without_sightings(
     names = sorted(kinds)
     marks = ", ".join(f":k{i}" for i in range(len(names)))
     result = stager.conn.execute(
-        _fd(
+        statement(
             f"SELECT e.file_date, e.source_id, e.event_timestamp, e.unique_id, e.event_type,"
             f" e.delivered, {raw}, e.body_hash FROM call_events e"
             " WHERE e.enterprise_id = :ent AND e.file_date = :fd AND e.source_table = :tbl"

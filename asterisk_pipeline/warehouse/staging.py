@@ -104,13 +104,11 @@ class Stager:
         self.created: set[str] = set()
         self.drop()
 
-    def _ensure(self, table: str) -> bool:
-        """Create the staging table on first use; True when it existed already."""
-        if table in self.created:
-            return True
-        self.conn.exec_driver_sql(_DDL[self.dialect][table])
-        self.created.add(table)
-        return False
+    def _ensure(self, table: str) -> None:
+        """Create the staging table on first use."""
+        if table not in self.created:
+            self.conn.exec_driver_sql(_DDL[self.dialect][table])
+            self.created.add(table)
 
     def time(self, value: datetime | None) -> Any:
         """PostgreSQL takes aware datetimes; SQLite gets SQLAlchemy's naive-UTC text form."""
@@ -123,7 +121,7 @@ class Stager:
 
     def replace(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         """Empty a staging table, then ``write`` (staging tables are reused within an import)."""
-        if self._ensure(table):
+        if table in self.created:
             self.conn.exec_driver_sql(f"DELETE FROM {table}")
         self.write(table, rows)
 
@@ -178,29 +176,33 @@ class Stager:
         More keys, or SQLite: staged in ``stage_keys`` and joined (``CROSS JOIN`` puts the keys
         first on SQLite).
         """
-        if self.dialect == "postgresql" and len(keys) <= PROBE_MAX_KEYS:
+        if self._as_array(keys):
             source = ("(SELECT u.key, CAST(:probe_ent AS text) AS ent"
                       " FROM unnest(CAST(:probe_keys AS text[])) AS u(key) OFFSET 0) AS k")
             sql = f"SELECT x.* FROM {source} CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x"
             values = {**params, "probe_keys": list(keys), "probe_ent": enterprise}
             return self.conn.execute(statement(sql), named(sql, values))
-        staged = self._stage_keys(keys, "text")
-        source = f"(SELECT s.key, CAST(:probe_ent AS text) AS ent FROM {staged} s) AS k"
+        table, column = self._stage_keys(keys, "text")
+        source = f"(SELECT {column} AS key, CAST(:probe_ent AS text) AS ent FROM {table}) AS k"
         sql = f"SELECT {select} FROM {source} CROSS JOIN {tables} WHERE {where}"
         return self.conn.execute(statement(sql), named(sql, {**params, "probe_ent": enterprise}))
 
     def key_filter(self, column: str, keys: Sequence[Any], *, key_type: str = "text") -> tuple[str, dict[str, Any]]:
         """A WHERE condition "``column`` is one of ``keys``" and its parameters (see ``probe``)."""
-        if self.dialect == "postgresql" and len(keys) <= PROBE_MAX_KEYS:
+        if self._as_array(keys):
             return f"{column} = ANY(CAST(:probe_keys AS {key_type}[]))", {"probe_keys": list(keys)}
-        return f"{column} IN (SELECT k.key FROM {self._stage_keys(keys, key_type)} k)", {}
+        table, staged = self._stage_keys(keys, key_type)
+        return f"{column} IN (SELECT {staged} FROM {table})", {}
 
-    def _stage_keys(self, keys: Sequence[Any], key_type: str) -> str:
-        table = "stage_keys" if key_type == "text" else "stage_ids"
+    def _as_array(self, keys: Sequence[Any]) -> bool:
+        """Whether these keys travel as an array parameter rather than a staging table."""
+        return self.dialect == "postgresql" and len(keys) <= PROBE_MAX_KEYS
+
+    def _stage_keys(self, keys: Sequence[Any], key_type: str) -> tuple[str, str]:
+        """Stage the keys; returns the staging table and its column."""
+        table, column = ("stage_keys", "key") if key_type == "text" else ("stage_ids", "id")
         self.replace(table, [(k,) for k in keys])
-        if table == "stage_ids":  # both staged tables answer to k.key
-            return "(SELECT id AS key FROM stage_ids)"
-        return table
+        return table, column
 
     def drop(self) -> None:
         if self.dialect == "sqlite":  # PostgreSQL drops them at commit
