@@ -1,5 +1,6 @@
-"""Dagster runs on Celery workers: the run launcher the daemon uses and the app workers run.
+"""The production Dagster instance: runs on Celery workers over dagster-postgres storage.
 
-``launcher`` is imported by the webserver and the daemon (``deploy/dagster.yaml``); ``app`` only
-by a worker (``celery -A asterisk_pipeline.workers.app worker``): it loads the code location.
+``launcher`` (the run launcher) and ``storage`` (dagster-postgres with pooled connections) are
+imported by every process of the instance (``deploy/dagster.yaml``); ``app`` only by a worker
+(``celery -A asterisk_pipeline.workers.app worker``): it loads the code location.
 """

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, materialize
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from asterisk_pipeline.defs.resources import FleetResource, WarehouseResource
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
 from asterisk_pipeline.warehouse.db import make_engine
+from asterisk_pipeline.workers.storage import POOL_OVERFLOW, POOL_SIZE
 from tests.conftest import PG_ADMIN_URL, new_pg_database
 from tests.defs.conftest import NUMBERS, add_enterprises, history_sync
+from tests.private_pg import PrivatePostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +72,7 @@ def test_materialize_on_a_postgres_backed_instance(
     add_enterprises(engine, *NUMBERS)
     instance = _load(ROOT / "deploy" / "dagster.yaml", tmp_path / "dh")
     try:
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.run_storage).__name__ == "PooledRunStorage"
         assert instance.run_monitoring_enabled
         instance.add_dynamic_partitions(ENTERPRISES, list(NUMBERS))
         resources = {
@@ -89,3 +92,69 @@ def test_materialize_on_a_postgres_backed_instance(
     finally:
         instance.dispose()
         engine.dispose()
+
+
+def test_a_range_run_on_postgres_records_each_days_metadata_in_few_connections(
+    tmp_path: Path, dagster_pg_db: str, sqlite_url: str, fleet: FleetResource
+) -> None:
+    """A backfill-sized run: a materialization per (day, asset) with that day's metadata, written
+    over the pooled storage's few connections (dagster-postgres alone opened 153 for this run)."""
+    engine = make_engine(sqlite_url)
+    add_enterprises(engine, *NUMBERS)
+    instance = _load(ROOT / "deploy" / "dagster.yaml", tmp_path / "dh")
+    opened: list[object] = []
+    try:
+        instance.add_dynamic_partitions(ENTERPRISES, list(NUMBERS))
+        storage_engine = instance.event_log_storage._engine  # type: ignore[attr-defined]
+        event.listen(storage_engine, "connect", lambda *_: opened.append(1))
+        result = materialize(
+            [history_sync], instance=instance,
+            resources={"warehouse": WarehouseResource(database_url=sqlite_url), "fleet": fleet},
+            tags={"dagster/asset_partition_range_start": "2025-07-01|0100",
+                  "dagster/asset_partition_range_end": "2025-07-03|0200"},
+        )
+        assert result.success
+        days = {f"2025-07-0{d}|{n}" for d in (1, 2, 3) for n in NUMBERS}
+        for asset_key in history_sync.keys:
+            assert instance.get_materialized_partitions(asset_key) == days
+            records = instance.fetch_materializations(asset_key, limit=100).records
+            assert len(records) == len(days)
+            for record in records:
+                materialization = record.asset_materialization
+                assert materialization is not None
+                day, number = str(materialization.partition).split("|")
+                meta = materialization.metadata
+                assert (str(meta["file_date"].value), meta["enterprise"].value) == (day, number)
+                assert meta["rows_read"].value > 0 and meta["status"].value == "success"
+        calls = instance.fetch_materializations(history_sync.keys_by_output_name["calls"], limit=100)
+        assert all(r.asset_materialization and r.asset_materialization.metadata["day_calls"].value > 0
+                   for r in calls.records)
+        # ~40 events of the run, 18 of them materializations: unpooled, each is 2-5 connections
+        assert len(opened) <= POOL_SIZE + POOL_OVERFLOW, f"{len(opened)} connections opened"
+    finally:
+        instance.dispose()
+        engine.dispose()
+
+
+def test_pooled_storage_reconnects_after_a_postgresql_restart(
+    tmp_path: Path, private_pg: PrivatePostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pooled connections die with the server; the next statement must not fail with them."""
+    url = make_url(private_pg.create_database("dagster"))
+    for name, value in {"DAGSTER_PG_HOST": url.host or "127.0.0.1", "DAGSTER_PG_PORT": str(url.port),
+                        "DAGSTER_PG_USER": url.username or "postgres", "DAGSTER_PG_PASSWORD": "",
+                        "DAGSTER_PG_DB": url.database or "dagster",
+                        "DAGSTER_CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+                        "DAGSTER_CELERY_BACKEND_URL": "redis://127.0.0.1:6379/0",
+                        "DAGSTER_CELERY_QUEUE": "asterisk-test-pool"}.items():
+        monkeypatch.setenv(name, value)
+    instance = _load(ROOT / "deploy" / "dagster.yaml", tmp_path / "dh")
+    try:
+        instance.add_dynamic_partitions(ENTERPRISES, ["0100"])
+        assert instance.get_run_records() == []  # the run storage's pool holds a connection too
+        private_pg.restart(mode="fast")  # every pooled connection is cut
+        instance.add_dynamic_partitions(ENTERPRISES, ["0200"])
+        assert instance.get_dynamic_partitions(ENTERPRISES) == ["0100", "0200"]
+        assert instance.get_run_records() == []
+    finally:
+        instance.dispose()
