@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 #: Benchmark modules of this package, run in this order; each has ``run(*, quick, repeat)``.
 MODULES: tuple[str, ...] = (
-    "import_throughput", "live_cycle", "dagster_backfill", "dagster_event_cost", "dagster_celery",
+    "import_throughput", "live_cycle", "dagster_backfill", "dagster_event_cost", "dagster_pg_storage",
+    "dagster_celery",
     "dagster_fleet_ui", "api_latency", "faults",
 )
 

@@ -8,8 +8,8 @@ enterprise (one Celery worker): 27 ms per event, so 29 s for the daemon to creat
 "materialization planned" events) and 21 s for the run to record its materializations, with
 PostgreSQL's backend start-ups the busiest CPU user of the machine (benchmarks/dagster_celery.py).
 
-Here every storage of a process keeps a small pool (``POOL_SIZE`` open connections, more opened
-and closed under bursts). A connection is pinged when it is taken from the pool, so after a
+Here every storage of a process keeps a small pool (``POOL_SIZE`` open connections; more are
+opened, and closed again, only while several threads use it at once). A connection is pinged when it is taken from the pool, so after a
 PostgreSQL restart the next statement reconnects instead of failing. Tables and ``asset_keys``
 columns found present are remembered for the life of the process: a schema only gains them
 (``dagster instance migrate``), never loses them. Everything else is dagster-postgres's own:
@@ -41,8 +41,9 @@ if TYPE_CHECKING:
 
 #: Connections each storage (runs, events, schedules) of a process keeps open.
 POOL_SIZE = 2
-#: Connections opened beyond the pool when threads (the daemon's) use a storage at once.
-POOL_OVERFLOW = 10
+#: Connections opened (and closed after use) beyond the pool when threads — the daemon's — use a
+#: storage at once: no limit, as with dagster-postgres's own NullPool, so no thread ever waits.
+POOL_OVERFLOW = -1
 #: A connection older than this is replaced (a server-side idle timeout would cut it anyway).
 POOL_RECYCLE_S = 1800
 
@@ -61,29 +62,30 @@ def pooled_engine(postgres_url: str, token_provider: PgTokenProvider | None) -> 
 
 
 class _Pooled:
-    """Swaps the storage's engine for a pooled one; closes the pool when the instance ends."""
+    """Builds the dagster-postgres storage, then swaps its engine for a pooled one; closes the
+    pool when the instance ends (dagster-postgres's own ``dispose`` leaves engines alone)."""
 
     _engine: Engine
 
-    def _pool(self, postgres_url: str, token_provider: PgTokenProvider | None) -> None:
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
+                 token_provider: PgTokenProvider | None = None) -> None:
+        super().__init__(  # type: ignore[call-arg]
+            postgres_url, should_autocreate_tables, token_provider=token_provider
+        )
         unpooled, self._engine = self._engine, pooled_engine(postgres_url, token_provider)
         unpooled.dispose()
 
-    def _close_pool(self) -> None:
+    def dispose(self) -> None:
+        super().dispose()  # type: ignore[misc]
         self._engine.dispose()
 
 
 class PooledRunStorage(_Pooled, PostgresRunStorage):
     """Runs: the daemon reads them every second (queue, monitoring), a run updates its own."""
 
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 token_provider: PgTokenProvider | None = None) -> None:
-        super().__init__(postgres_url, should_autocreate_tables, token_provider=token_provider)
-        self._pool(postgres_url, token_provider)
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._close_pool()
+class PooledScheduleStorage(_Pooled, PostgresScheduleStorage):
+    """Schedule and sensor ticks (the live schedule's every five minutes)."""
 
 
 class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
@@ -91,8 +93,7 @@ class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
                  token_provider: PgTokenProvider | None = None) -> None:
-        super().__init__(postgres_url, should_autocreate_tables, token_provider=token_provider)
-        self._pool(postgres_url, token_provider)
+        super().__init__(postgres_url, should_autocreate_tables, token_provider)
         self._tables_present: set[str] = set()
         self._asset_key_columns_present: set[str] = set()
 
@@ -107,23 +108,6 @@ class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
         if column_name not in self._asset_key_columns_present and super().has_asset_key_col(column_name):
             self._asset_key_columns_present.add(column_name)
         return column_name in self._asset_key_columns_present
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._close_pool()
-
-
-class PooledScheduleStorage(_Pooled, PostgresScheduleStorage):
-    """Schedule and sensor ticks (the live schedule's every five minutes)."""
-
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 token_provider: PgTokenProvider | None = None) -> None:
-        super().__init__(postgres_url, should_autocreate_tables, token_provider=token_provider)
-        self._pool(postgres_url, token_provider)
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._close_pool()
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):

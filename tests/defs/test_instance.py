@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from asterisk_pipeline.defs.resources import FleetResource, WarehouseResource
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
 from asterisk_pipeline.warehouse.db import make_engine
-from asterisk_pipeline.workers.storage import POOL_OVERFLOW, POOL_SIZE
+from asterisk_pipeline.workers.storage import POOL_SIZE
 from tests.conftest import PG_ADMIN_URL, new_pg_database
 from tests.defs.conftest import NUMBERS, add_enterprises, history_sync
 from tests.private_pg import PrivatePostgres
@@ -130,7 +130,7 @@ def test_a_range_run_on_postgres_records_each_days_metadata_in_few_connections(
         assert all(r.asset_materialization and r.asset_materialization.metadata["day_calls"].value > 0
                    for r in calls.records)
         # ~40 events of the run, 18 of them materializations: unpooled, each is 2-5 connections
-        assert len(opened) <= POOL_SIZE + POOL_OVERFLOW, f"{len(opened)} connections opened"
+        assert len(opened) <= POOL_SIZE, f"{len(opened)} connections opened"
     finally:
         instance.dispose()
         engine.dispose()
