@@ -43,6 +43,7 @@ from asterisk_pipeline import names
 from asterisk_pipeline.defs.partitions import history_partitions
 from asterisk_pipeline.settings import Settings
 from benchmarks.import_throughput import BENCH_DATA, fresh_database
+from tests.deploy.cluster import pg_env
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = BENCH_DATA / "results-dagster-pg-storage.json"
@@ -70,9 +71,8 @@ def _config(kind: str) -> dict[str, Any]:
 def _instance(kind: str, storage_url: str) -> Iterator[Any]:
     parts = urlsplit(storage_url)
     saved = dict(os.environ)
-    os.environ.update(DAGSTER_PG_HOST=parts.hostname or "127.0.0.1", DAGSTER_PG_PORT=str(parts.port or 5432),
-                      DAGSTER_PG_USER=parts.username or "postgres", DAGSTER_PG_PASSWORD=parts.password or "",
-                      DAGSTER_PG_DB=parts.path.lstrip("/"))
+    os.environ.update(pg_env(parts.hostname or "127.0.0.1", parts.port or 5432, parts.path.lstrip("/"),
+                             parts.username or "postgres", parts.password or ""))
     try:
         with tempfile.TemporaryDirectory(prefix="bench-pg-storage-") as home:
             (Path(home) / "dagster.yaml").write_text(yaml.safe_dump(_config(kind)))

@@ -9,8 +9,9 @@ enterprise (one Celery worker): 27 ms per event, so 29 s for the daemon to creat
 PostgreSQL's backend start-ups the busiest CPU user of the machine (benchmarks/dagster_celery.py).
 
 Here every storage of a process keeps a small pool (``POOL_SIZE`` open connections; more are
-opened, and closed again, only while several threads use it at once). A connection is pinged when it is taken from the pool, so after a
-PostgreSQL restart the next statement reconnects instead of failing. Tables and ``asset_keys``
+opened, and closed again, only while several threads use it at once). A connection is pinged
+when it is taken from the pool, so after a PostgreSQL restart the next statement reconnects
+instead of failing. Tables and ``asset_keys``
 columns found present are remembered for the life of the process: a schema only gains them
 (``dagster instance migrate``), never loses them. Everything else is dagster-postgres's own:
 tables, migrations, queries, the webserver's own pool (``optimize_for_webserver``).
@@ -19,11 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dagster._config.config_schema import UserConfigSchema
-from dagster._core.storage.config import PostgresStorageConfig, pg_config
-from dagster._core.storage.event_log import EventLogStorage
-from dagster._core.storage.runs import RunStorage
-from dagster._core.storage.schedules import ScheduleStorage
+from dagster._core.storage.config import PostgresStorageConfig
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.event_log import PostgresEventLogStorage
@@ -130,11 +127,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         super(DagsterPostgresStorage, self).__init__()
 
     @classmethod
-    def config_type(cls) -> UserConfigSchema:
-        return pg_config()
-
-    @classmethod
-    def from_config_value(  # type: ignore[override]
+    def from_config_value(  # type: ignore[override]  # the parent's builds its own class
         cls, inst_data: ConfigurableClassData | None, config_value: PostgresStorageConfig
     ) -> PooledPostgresStorage:
         return cls(
@@ -143,15 +136,3 @@ class PooledPostgresStorage(DagsterPostgresStorage):
             should_autocreate_tables=bool(config_value.get("should_autocreate_tables", True)),
             token_provider=get_token_provider_from_config(config_value),
         )
-
-    @property
-    def event_log_storage(self) -> EventLogStorage:
-        return self._event_log_storage
-
-    @property
-    def run_storage(self) -> RunStorage:
-        return self._run_storage
-
-    @property
-    def schedule_storage(self) -> ScheduleStorage:
-        return self._schedule_storage

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from asterisk_pipeline.defs.resources import FleetResource, WarehouseResource
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
@@ -17,6 +17,7 @@ from asterisk_pipeline.warehouse.db import make_engine
 from asterisk_pipeline.workers.storage import POOL_SIZE
 from tests.conftest import PG_ADMIN_URL, new_pg_database
 from tests.defs.conftest import NUMBERS, add_enterprises, history_sync
+from tests.deploy.cluster import celery_env, pg_env
 from tests.private_pg import PrivatePostgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,20 +46,21 @@ def test_embedded_instance_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         instance.dispose()
 
 
+def _deploy_env(monkeypatch: pytest.MonkeyPatch, server: URL, database: str, queue: str) -> None:
+    """deploy/dagster.yaml's variables: Dagster's storage in ``database`` on ``server``, and its
+    Celery run launcher (not started: materialize runs in-process)."""
+    env = {**pg_env(server.host or "127.0.0.1", server.port or 5432, database,
+                    server.username or "postgres", server.password or ""),
+           **celery_env("127.0.0.1", 0, queue)}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def dagster_pg_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for Dagster's own storage, wired into DAGSTER_PG_*."""
     with new_pg_database("ap_dagster") as name:
-        url = make_url(PG_ADMIN_URL)
-        monkeypatch.setenv("DAGSTER_PG_HOST", url.host or "127.0.0.1")
-        monkeypatch.setenv("DAGSTER_PG_PORT", str(url.port or 5432))
-        monkeypatch.setenv("DAGSTER_PG_USER", url.username or "postgres")
-        monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "")
-        monkeypatch.setenv("DAGSTER_PG_DB", name)
-        # deploy/dagster.yaml's Celery run launcher (not started: materialize runs in-process)
-        monkeypatch.setenv("DAGSTER_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
-        monkeypatch.setenv("DAGSTER_CELERY_BACKEND_URL", "redis://127.0.0.1:6379/0")
-        monkeypatch.setenv("DAGSTER_CELERY_QUEUE", "asterisk-test-instance")
+        _deploy_env(monkeypatch, make_url(PG_ADMIN_URL), name, "asterisk-test-instance")
         yield name
 
 
@@ -141,13 +143,7 @@ def test_pooled_storage_reconnects_after_a_postgresql_restart(
 ) -> None:
     """Pooled connections die with the server; the next statement must not fail with them."""
     url = make_url(private_pg.create_database("dagster"))
-    for name, value in {"DAGSTER_PG_HOST": url.host or "127.0.0.1", "DAGSTER_PG_PORT": str(url.port),
-                        "DAGSTER_PG_USER": url.username or "postgres", "DAGSTER_PG_PASSWORD": "",
-                        "DAGSTER_PG_DB": url.database or "dagster",
-                        "DAGSTER_CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
-                        "DAGSTER_CELERY_BACKEND_URL": "redis://127.0.0.1:6379/0",
-                        "DAGSTER_CELERY_QUEUE": "asterisk-test-pool"}.items():
-        monkeypatch.setenv(name, value)
+    _deploy_env(monkeypatch, url, url.database or "dagster", "asterisk-test-pool")
     instance = _load(ROOT / "deploy" / "dagster.yaml", tmp_path / "dh")
     try:
         instance.add_dynamic_partitions(ENTERPRISES, ["0100"])
