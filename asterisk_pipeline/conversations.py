@@ -30,7 +30,7 @@ from .normalize import (
     local_to_utc,
     normalize_extensions,
     parse_body,
-    parse_local,
+    parse_plausible,
 )
 
 # The event types a conversation is built from; every other event is stored but not read here.
@@ -78,7 +78,7 @@ def conv_row(
         return ConvRow(
             order, at, unique_id, kind, None, None, None, None,
             normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
-            delivered, live_table, canonical, parse_local(get("EndTime")),
+            delivered, live_table, canonical, parse_plausible(get("EndTime"), order[0]),
         )
     if kind == "dial":
         return ConvRow(
@@ -97,6 +97,13 @@ def conv_row(
         _strip(get("CallerIDNum")), _strip(get("ConnectedLineNum")), (), None, None,
         delivered, live_table, None, None,
     )
+
+
+def _start_local(body: dict[str, Any], hangup: ConvRow) -> datetime | None:
+    """SPEC §4.2: the hangup's StartTime, else its DateReceived — each only when plausible for
+    the file the hangup was read from (a 1900 StartTime is no start)."""
+    day = hangup.order[0]
+    return parse_plausible(body.get("StartTime"), day) or parse_plausible(body.get("DateReceived"), day)
 
 
 def _json_text(value: Any) -> str:
@@ -591,7 +598,7 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
     chosen = choose_hangup(primary.hangups)
     assert chosen.hangup_json is not None
     body: dict[str, Any] = _load(chosen.hangup_json)
-    start = local_to_utc(parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz)
+    start = local_to_utc(_start_local(body, chosen), tz)
     end = local_to_utc(chosen.end_local, tz)
     duration = None
     if start is not None and end is not None and end >= start:
@@ -715,7 +722,7 @@ def _leg(
         chosen = choose_hangup(view.hangups) if view.hangups else None
         body = _load(chosen.hangup_json) if chosen and chosen.hangup_json else {}
         if chosen is not None:
-            start = local_to_utc(parse_local(body.get("StartTime")) or parse_local(body.get("DateReceived")), tz)
+            start = local_to_utc(_start_local(body, chosen), tz)
             end = local_to_utc(chosen.end_local, tz)
         else:
             start, end = view.span()

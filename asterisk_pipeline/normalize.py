@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from hashlib import sha256
 from typing import Any
@@ -89,20 +89,55 @@ def parse_local(value: Any) -> datetime | None:
 
 
 def local_to_utc(local: datetime | None, tz: ZoneInfo) -> datetime | None:
-    """A naive PBX-local time as an aware UTC time."""
+    """A naive PBX-local time as an aware UTC time (None where UTC has no such time: year 1)."""
     if local is None:
         return None
-    return local.replace(tzinfo=tz).astimezone(UTC)
+    try:
+        return local.replace(tzinfo=tz).astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+#: SPEC §4.2: a time more than this far before or after its file's date is implausible.
+PLAUSIBLE_MARGIN = timedelta(days=1)
+
+
+@lru_cache(maxsize=4096)
+def plausible_window(file_date: date) -> tuple[datetime, datetime]:
+    """The PBX-local times a row of ``file_date``'s file may carry: the day, one day either side.
+
+    A year-1, 1900 or 9999 stamp parses but would poison durations and per-day figures (and
+    overflow on the way to UTC), so it counts as unparsable (SPEC §4.2).
+    """
+    day = datetime(file_date.year, file_date.month, file_date.day)
+    try:
+        low = day - PLAUSIBLE_MARGIN
+    except OverflowError:
+        low = datetime.min
+    try:
+        high = day + PLAUSIBLE_MARGIN * 2
+    except OverflowError:
+        high = datetime.max
+    return low, high
+
+
+def parse_plausible(value: Any, file_date: date | None) -> datetime | None:
+    """``parse_local``, and None for a time outside ``file_date``'s plausible window."""
+    local = parse_local(value)
+    if local is None or file_date is None:
+        return local
+    low, high = plausible_window(file_date)
+    return local if low <= local < high else None
 
 
 @lru_cache(maxsize=262_144)
-def text_to_utc(value: str, tz: ZoneInfo) -> datetime | None:
-    """``parse_local`` then ``local_to_utc``, cached: rows of one second share their DateTime."""
-    return local_to_utc(parse_local(value), tz)
+def text_to_utc(value: str, tz: ZoneInfo, file_date: date | None = None) -> datetime | None:
+    """``parse_plausible`` then ``local_to_utc``, cached: rows of one second share their DateTime."""
+    return local_to_utc(parse_plausible(value, file_date), tz)
 
 
-def to_utc(value: Any, tz: ZoneInfo) -> datetime | None:
-    return text_to_utc(value, tz) if type(value) is str else None
+def to_utc(value: Any, tz: ZoneInfo, file_date: date | None = None) -> datetime | None:
+    return text_to_utc(value, tz, file_date) if type(value) is str else None
 
 
 def normalize_extensions(value: Any) -> tuple[str, ...]:
@@ -216,8 +251,40 @@ def _uid(value: Any) -> str:
 # Rows → events or rejects
 
 
-def classify_row(row: SourceRow, tz: ZoneInfo) -> Event | Rejected:
-    """SPEC §4.1: a row becomes an event, or a reject with its reason. Never raises."""
+def classify_row(row: SourceRow, tz: ZoneInfo, file_date: date | None = None) -> Event | Rejected:
+    """SPEC §4.1: a row becomes an event, or a reject with its reason. Never raises.
+
+    ``file_date``: the day file the row was read from; its DateTime outside the plausible
+    window around that day is stored as unknown (NULL), the raw body keeps the rest.
+    Whatever else goes wrong with a row (a value no rule foresaw) makes it a reject with the
+    error as its reason: one row never stops an import (SPEC §4.1 "Nothing escapes").
+    """
+    try:
+        return _classify(row, tz, file_date)
+    except Exception as exc:  # noqa: BLE001 - the quarantine boundary of one row
+        return unprocessable(row, exc)
+
+
+#: How much of an error message or a value a reject's reason quotes.
+REASON_EXCERPT = 200
+
+
+def unprocessable(row: SourceRow, exc: BaseException) -> Rejected:
+    """The reject of a row that broke a rule's code: its raw text kept, the error as reason."""
+    try:
+        raw = as_text(row.request) if not isinstance(row.request, bytes) else row.request.decode("utf-8", "backslashreplace")
+    except Exception:  # noqa: BLE001 - even the raw text may be unusable
+        raw = None
+    try:
+        name = as_text(row.event)
+        uid = _uid(row.unique_id) or None
+    except Exception:  # noqa: BLE001
+        name, uid = None, None
+    message = f"{type(exc).__name__}: {exc}"[:REASON_EXCERPT]
+    return Rejected(row.id, name, uid, raw, f"unprocessable row: {message}")
+
+
+def _classify(row: SourceRow, tz: ZoneInfo, file_date: date | None) -> Event | Rejected:
     event = row.event
     name = event if type(event) is str and _NUL not in event else as_text(event)
     column_uid = _uid(row.unique_id)
@@ -249,12 +316,14 @@ def classify_row(row: SourceRow, tz: ZoneInfo) -> Event | Rejected:
         encoded = canonical_bytes(body)
     except UnicodeEncodeError:
         return _reject(row, name, column_uid, as_text(text), "JSON holds an unpaired surrogate escape")
+    except RecursionError:
+        return _reject(row, name, column_uid, as_text(text), "invalid JSON: nested too deeply")
     status = row.status
     return Event(
         source_id=row.id,
         unique_id=unique_id,
         event_type=name if name is not None else "",
-        event_timestamp=to_utc(row.date_time, tz),
+        event_timestamp=to_utc(row.date_time, tz, file_date),
         canonical_json=encoded.decode("utf-8"),
         body_hash=sha256(encoded).digest(),
         delivered=is_delivered(status),

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine, and_, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..fleet import Fleet, FleetConfigError
 from ..model import Enterprise, Flow, SourceRow, SyncCounts
@@ -27,7 +27,7 @@ from ..warehouse.cursors import read_cursor
 from ..warehouse.registry import active_enterprises
 from ..warehouse.schema import sync_runs
 from .sources import Anchors, FetchedRows, FileRows, anchors_from, replaced_reason
-from .unit import SyncOutcome, new_run_record, record_failure, run_import
+from .unit import SyncOutcome, failure_of, new_run_record, record_failure, run_import
 
 log = logging.getLogger("asterisk_pipeline.sync.fleet")
 
@@ -104,7 +104,10 @@ def sync_live(
         outcomes = []
         for day in days:
             optional = day != days[-1]  # yesterday: gone or finished is not a failure
-            outcome = _sync_live_day(engine, fleet, enterprise, transport, day, optional, dagster_run_id, now)
+            outcome = _guarded(
+                engine, enterprise, Flow.LIVE, day, dagster_run_id,
+                partial(_sync_live_day, engine, fleet, enterprise, transport, day, optional, dagster_run_id, now),
+            )
             if outcome is not None:
                 outcomes.append(outcome)
         return outcomes
@@ -171,7 +174,36 @@ def sync_history_day(
     engine: Engine, fleet: Fleet, enterprise: Enterprise, day: date, *, force: bool = False,
     transport: Transport | None = None, dagster_run_id: str | None = None,
 ) -> SyncOutcome:
-    """The history flow for one day: a verified (cached) copy of the file, then its APIlogs."""
+    """The history flow for one day: a verified (cached) copy of the file, then its APIlogs.
+
+    Never raises: whatever goes wrong ends as this day's recorded failure, and the caller goes
+    on with the next day and enterprise (SPEC §4.1).
+    """
+    outcome = _guarded(
+        engine, enterprise, Flow.HISTORY, day, dagster_run_id,
+        lambda: _sync_history_day(engine, fleet, enterprise, day, force, transport, dagster_run_id),
+    )
+    assert outcome is not None
+    return outcome
+
+
+def _guarded(
+    engine: Engine, enterprise: Enterprise, flow: Flow, day: date, dagster_run_id: str | None,
+    work: Callable[[], SyncOutcome | None],
+) -> SyncOutcome | None:
+    """Run one sync; an exception that escapes it becomes its recorded failure with its kind."""
+    try:
+        return work()
+    except Exception as exc:  # the quarantine boundary of one sync
+        kind, message = failure_of(exc)
+        log.exception("%s sync of %s for %s crashed", flow.value, day, enterprise.number)
+        return _config_failure(engine, enterprise, flow, day, message, kind=kind, dagster_run_id=dagster_run_id)
+
+
+def _sync_history_day(
+    engine: Engine, fleet: Fleet, enterprise: Enterprise, day: date, force: bool,
+    transport: Transport | None, dagster_run_id: str | None,
+) -> SyncOutcome:
     started = datetime.now(UTC)
     own = transport is None
     try:
@@ -218,6 +250,11 @@ def sync_history_range(
                 engine, enterprise, Flow.HISTORY, start, exc, transport, 0, started, False, dagster_run_id
             )
             return [failure] if failure else []
+        except Exception as exc:  # recorded, never escaping the range
+            kind, message = failure_of(exc)
+            log.exception("listing the day files of %s crashed", enterprise.number)
+            return [_config_failure(engine, enterprise, Flow.HISTORY, start, message, kind=kind,
+                                    dagster_run_id=dagster_run_id)]
         return [
             sync_history_day(engine, fleet, enterprise, f.day, force=force, transport=transport,
                              dagster_run_id=dagster_run_id)
@@ -250,16 +287,12 @@ def live_cycle(
     def one(enterprise: Enterprise) -> list[SyncOutcome]:
         try:
             return sync_live(engine, fleet, enterprise, now=now, dagster_run_id=dagster_run_id)
-        except SQLAlchemyError as exc:  # the database went away before the import began
-            cause = getattr(exc, "orig", None) or exc
-            return [_config_failure(engine, enterprise, Flow.LIVE, report.started_at.date(),
-                                    f"central database error: {type(cause).__name__}: {cause}",
-                                    kind="database", dagster_run_id=dagster_run_id)]
-        except Exception as exc:  # one enterprise's bug must not stop the others
+        except Exception as exc:  # one enterprise's fault must not stop the others
+            # (the database gone before the import began, the PBX clock, a bug: all recorded)
+            kind, message = failure_of(exc)
             log.exception("live sync of %s crashed", enterprise.number)
             return [_config_failure(engine, enterprise, Flow.LIVE, report.started_at.date(),
-                                    f"internal error: {type(exc).__name__}: {exc}", kind="internal",
-                                    dagster_run_id=dagster_run_id)]
+                                    message, kind=kind, dagster_run_id=dagster_run_id)]
 
     with ThreadPoolExecutor(max_workers=settings.ssh_max_sessions, thread_name_prefix="pbx") as pool:
         for outcomes in pool.map(one, enterprises):

@@ -40,7 +40,7 @@ from ..model import (
     SourceRow,
     SyncCounts,
 )
-from ..normalize import classify_row, parse_body
+from ..normalize import classify_row, parse_body, unprocessable
 from ..warehouse import conversation_store as store
 from ..warehouse.cursors import Cursor, read_cursor, save_cursor
 from ..warehouse.events import CallIds, ChunkPipeline, EventRow, EventWriter, SightingRow
@@ -232,14 +232,18 @@ def _read(
         sightings: list[SightingRow] = []
         fresh: list[ConvRow] = []
         for row in chunk:
-            outcome = classify_row(row, tz)
+            outcome = classify_row(row, tz, file_date)
             if type(outcome) is Event:
+                try:
+                    seen = conv_row(
+                        (file_date, outcome.source_id), outcome.event_timestamp, outcome.unique_id,
+                        outcome.event_type, outcome.body, outcome.canonical_json, outcome.delivered,
+                        live_table,
+                    )
+                except Exception as exc:  # noqa: BLE001 - a value no rule foresaw: quarantined
+                    rejects.append(unprocessable(row, exc))
+                    continue
                 events.append(outcome[:8])  # type: ignore[arg-type]  # Event starts with EventRow
-                seen = conv_row(
-                    (file_date, outcome.source_id), outcome.event_timestamp, outcome.unique_id,
-                    outcome.event_type, outcome.body, outcome.canonical_json, outcome.delivered,
-                    live_table,
-                )
                 if seen is not None:
                     fresh.append(seen)
                     sightings.append(sighting_row(seen, outcome.body_hash))

@@ -134,7 +134,7 @@ def _replay_day_file(stager: Stager, settings: Settings, fleet: Fleet, request: 
         sightings = []
         for chunk in chunks:
             for row in chunk:
-                outcome = classify_row(row, request.tz)
+                outcome = classify_row(row, request.tz, day)
                 if type(outcome) is not Event:
                     continue
                 seen = conv_row(

@@ -100,9 +100,20 @@ class FetchedRows:
         return [[row for row in self.fetched if row.id > after]]
 
     def anchors(self, cursor_id: int) -> Anchors:
+        """The anchors at the cursor found inside the transaction.
+
+        Another sync (the CLI beside the schedule, a second worker) may have moved the cursor
+        since this fetch. Moved forward within what was fetched, the row at it is here to
+        compare; moved forward *past* it, that sync read rows this fetch never saw — the rows
+        were read by someone else, never evidence of a replaced file (SPEC §3), so nothing is
+        claimed and ``rows`` hands over nothing.
+        """
         if cursor_id == self.after:
             return self.fetched_anchors
-        first = self.fetched_anchors.first if self.after else (self.fetched[0] if self.fetched else None)
         if cursor_id < self.after:  # moved back since the fetch: the rows to tell are not here
-            return Anchors(first, None, known=False)
+            return Anchors(None, None, known=False)
+        last_fetched = self.fetched[-1].id if self.fetched else self.after
+        if cursor_id > last_fetched:
+            return Anchors(None, None, known=False)
+        first = self.fetched_anchors.first if self.fetched_anchors.first is not None else self.fetched[0]
         return Anchors(first, next((r for r in self.fetched if r.id == cursor_id), None))

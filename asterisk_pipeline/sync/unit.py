@@ -144,11 +144,13 @@ def run_import(
             base, counts=SyncCounts(bytes_transferred=bytes_transferred()), finished_at=clock()
         )
         return record_failure(engine, failed, exc.kind.value, exc.message)
-    except SQLAlchemyError as exc:
-        log.exception("database error importing %s for %s", file_date, enterprise.number)
-        cause = getattr(exc, "orig", None) or exc
-        message = f"central database error: {type(cause).__name__}: {cause}"
-        return record_failure(engine, replace(base, finished_at=clock()), "database", message)
+    except Exception as exc:  # the quarantine boundary of one sync (SPEC §4.1)
+        kind, message = failure_of(exc)
+        log.exception("%s error importing %s for %s", kind, file_date, enterprise.number)
+        failed = replace(
+            base, counts=SyncCounts(bytes_transferred=_safe_bytes(bytes_transferred)), finished_at=clock()
+        )
+        return record_failure(engine, failed, kind, message)
     refresh_statistics(engine)
     outcome = _outcome(record)
     if outcome.file_replaced:
@@ -164,6 +166,40 @@ def run_import(
         outcome.bytes_transferred, outcome.seconds,
     )
     return outcome
+
+
+#: How much of an error's text a recorded failure keeps (a hostile value may be megabytes).
+ERROR_EXCERPT = 500
+
+
+def failure_of(exc: BaseException) -> tuple[str, str]:
+    """The recorded kind and message of an error that ended a sync.
+
+    ``database``: the central database refused or failed (also when the driver raised it
+    inside a bulk COPY, where SQLAlchemy does not wrap it); ``internal``: anything else — a bug
+    or an input no rule foresaw, recorded rather than escaping the run.
+    """
+    if isinstance(exc, (SourceError, TransportError)):
+        return exc.kind.value, exc.message[:ERROR_EXCERPT]
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(exc, SQLAlchemyError) or _is_driver_error(cause):
+        return "database", f"central database error: {type(cause).__name__}: {cause}"[:ERROR_EXCERPT]
+    return "internal", f"internal error: {type(exc).__name__}: {exc}"[:ERROR_EXCERPT]
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """A DB-API error of the warehouse's drivers (psycopg, sqlite3), by the PEP 249 base class."""
+    return any(
+        klass.__name__ == "Error" and klass.__module__ in ("psycopg", "psycopg.errors", "sqlite3")
+        for klass in type(exc).__mro__
+    )
+
+
+def _safe_bytes(bytes_transferred: Callable[[], int]) -> int:
+    try:
+        return bytes_transferred()
+    except Exception:  # noqa: BLE001 - a failure is recorded even when its counter is not
+        return 0
 
 
 def new_run_record(enterprise: Enterprise, flow: Flow, day: date, started: datetime) -> RunRecord:
