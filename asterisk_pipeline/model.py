@@ -14,6 +14,13 @@ from typing import Any, NamedTuple
 # What an untyped SQLite column can hand back.
 SqliteValue = str | int | float | bytes | None
 
+# SQLite INTEGER bounds: a row id is any of them (SPEC §2.1: a damaged or hand-made file may
+# hold ids <= 0, and every row is read).
+ROW_ID_MIN = -(2**63)
+ROW_ID_MAX = 2**63 - 1
+# "No row read yet": below every id a file can hold; a position, never stored.
+BEFORE_FIRST_ROW = ROW_ID_MIN - 1
+
 HISTORY_TABLE = "APIlogs"
 LIVE_TABLE = "AlternativeAPIlogs"
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         default=False, description="Live flow: also create calls whose hangup was already delivered"
     )
     read_chunk_rows: int = Field(default=20_000, ge=100, description="Source rows read per chunk")
+    read_chunk_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=64 * 1024,
+        description="Bytes of source values read per chunk: a day of huge bodies reads in bounded memory",
+    )
     sqlite_busy_timeout_s: float = Field(
         default=10.0, ge=0, description="How long to wait for a locked PBX file before giving up"
     )
@@ -86,6 +90,10 @@ class Settings(BaseSettings):
     )
     live_max_rows_per_cycle: int = Field(
         default=200_000, ge=1000, description="Rows one live cycle takes from a file; the rest waits"
+    )
+    live_max_bytes_per_cycle: int = Field(
+        default=64 * 1024 * 1024, ge=64 * 1024,
+        description="Bytes of source values one live cycle takes from a file; the rest waits",
     )
 
     # -- the Dagster code location (read once, when the definitions load) --------------------

@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
-from ..model import SourceRow
+from ..model import BEFORE_FIRST_ROW, ROW_ID_MIN, SourceRow
+
+# A read holds at most this much of source values per chunk (SPEC §4.1: memory in bytes).
+DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 
 FILE_PREFIX = "Listen_AMI_"
 _FILE_NAME = re.compile(r"Listen_AMI_(\d{4}-\d{2}-\d{2})\.db\Z")
@@ -90,23 +94,34 @@ class DayFile:
                 raise _classify(self.path, exc) from exc
         return int(value or 0)
 
-    def read_rows(self, table: str, after_id: int = 0, chunk_rows: int = 20_000) -> Iterator[list[SourceRow]]:
-        """Chunks of rows with ``id > after_id`` in id order, until the table's end."""
+    def read_rows(
+        self, table: str, after_id: int = BEFORE_FIRST_ROW, chunk_rows: int = 20_000,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> Iterator[list[SourceRow]]:
+        """Chunks of rows with ``id > after_id`` in id order, until the table's end.
+
+        A chunk ends at ``chunk_rows`` rows or once it holds ``chunk_bytes`` of values, so a
+        day of 10 MB bodies is read in the same memory as any other (SPEC §4.1); a single row
+        larger than that is a chunk of its own. Every id must be an integer: a cursor cannot
+        follow anything else, so such a file is ``unreadable``.
+        """
         _check_table(table)
-        query = (
-            f"SELECT id, DateTime, event, Uniqueid, request, status FROM {table} "
-            "WHERE id > ? ORDER BY id LIMIT ?"
-        )
+        columns = "id, DateTime, event, Uniqueid, request, status"
+        above = f"SELECT {columns} FROM {table} WHERE id > ? ORDER BY id LIMIT ?"
+        # Nothing read yet: every row, ids <= 0 included (BEFORE_FIRST_ROW cannot be bound).
+        from_first = f"SELECT {columns} FROM {table} WHERE id >= ? ORDER BY id LIMIT ?"
         with closing(self._connect()) as conn:
             self._require_table(conn, table)
             cursor = after_id
             while True:
-                rows = self._fetch(conn, query, cursor, chunk_rows)
+                query, bound = (from_first, ROW_ID_MIN) if cursor < ROW_ID_MIN else (above, cursor)
+                rows, complete = self._fetch(conn, query, bound, chunk_rows, chunk_bytes)
                 if not rows:
                     return
+                _check_ids(self.path, table, rows)
                 yield list(map(SourceRow._make, rows))
-                cursor = int(rows[-1][0])
-                if len(rows) < chunk_rows:
+                cursor = rows[-1][0]
+                if complete:
                     return
 
     def anchor_rows(self, table: str, cursor_id: int) -> list[SourceRow]:
@@ -119,11 +134,17 @@ class DayFile:
         )
         with closing(self._connect()) as conn:
             self._require_table(conn, table)
-            return list(map(SourceRow._make, self._fetch(conn, query, cursor_id, 2)))
+            rows, _ = self._fetch(conn, query, cursor_id, 2, DEFAULT_CHUNK_BYTES)
+            _check_ids(self.path, table, rows)
+            return list(map(SourceRow._make, rows))
 
-    def _fetch(self, conn: sqlite3.Connection, query: str, cursor: int, limit: int) -> list[tuple]:
+    def _fetch(
+        self, conn: sqlite3.Connection, query: str, cursor: int, limit: int, max_bytes: int,
+    ) -> tuple[list[tuple[Any, ...]], bool]:
+        """Up to ``limit`` rows or ``max_bytes`` of values, whichever comes first, and whether
+        the query ran out of rows (the table's end) rather than out of room."""
         try:
-            return conn.execute(query, (cursor, limit)).fetchall()
+            return _take(conn.execute(query, (cursor, limit)), limit, max_bytes)
         except sqlite3.OperationalError as exc:
             if "decode" not in str(exc).lower():
                 raise _classify(self.path, exc) from exc
@@ -132,7 +153,7 @@ class DayFile:
         # Some value is not valid UTF-8: read this chunk as bytes, the normalizer decides.
         with closing(self._connect(text_as_bytes=True)) as raw:
             try:
-                return raw.execute(query, (cursor, limit)).fetchall()
+                return _take(raw.execute(query, (cursor, limit)), limit, max_bytes)
             except sqlite3.Error as exc:
                 raise _classify(self.path, exc) from exc
 
@@ -147,6 +168,29 @@ class DayFile:
             raise SourceError(
                 SourceErrorKind.NO_TABLE,
                 f"{self.path} has no table {table} (a file created at day rollover has none yet)",
+            )
+
+
+def _take(result: sqlite3.Cursor, limit: int, max_bytes: int) -> tuple[list[tuple[Any, ...]], bool]:
+    """Rows of a query as SQLite steps through them, until ``max_bytes`` of values are held."""
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    for row in result:
+        rows.append(row)
+        size += sum(len(v) for v in row if isinstance(v, (str, bytes)))
+        if size >= max_bytes:
+            result.close()
+            return rows, False
+    return rows, len(rows) < limit
+
+
+def _check_ids(path: Path, table: str, rows: list[tuple[Any, ...]]) -> None:
+    for row in rows:
+        if type(row[0]) is not int:
+            shown = repr(row[0])[:40]
+            raise SourceError(
+                SourceErrorKind.UNREADABLE,
+                f"{path}: {table}.id holds {shown}, not an integer; no cursor can follow this table",
             )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
-from ..model import SourceRow
+from ..model import ROW_ID_MIN, SourceRow
 from .files import DayFile, SourceError, SourceErrorKind, file_name
 from .transport import LocalCopy, RemoteFile, TransportError, TransportErrorKind, in_range
 
@@ -39,7 +39,7 @@ class LocalTransport:
     def fetch_rows(self, day: date, table: str, after_id: int, limit: int) -> list[SourceRow]:
         day_file = DayFile(self.directory / file_name(day), self.busy_timeout_s)
         try:
-            anchors = day_file.anchor_rows(table, after_id) if after_id > 0 else []
+            anchors = day_file.anchor_rows(table, after_id) if after_id >= ROW_ID_MIN else []
             for chunk in day_file.read_rows(table, after_id, limit):
                 return [*anchors, *chunk]
         except SourceError as exc:
@@ -66,6 +66,6 @@ def _as_transport_error(exc: SourceError) -> TransportError:
         SourceErrorKind.NO_TABLE: TransportErrorKind.NO_TABLE,
         SourceErrorKind.LOCKED: TransportErrorKind.LOCKED,
         SourceErrorKind.CORRUPT: TransportErrorKind.CORRUPT,
-        SourceErrorKind.UNREADABLE: TransportErrorKind.CORRUPT,
+        SourceErrorKind.UNREADABLE: TransportErrorKind.UNREADABLE,
     }
     return TransportError(kinds[exc.kind], exc.message)

@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from ..model import SourceRow, SqliteValue
+from ..model import BEFORE_FIRST_ROW, ROW_ID_MAX, ROW_ID_MIN, SourceRow, SqliteValue
 from .files import SOURCE_TABLES
 
 COLUMNS = ("DateTime", "event", "Uniqueid", "request", "status")
@@ -25,20 +25,24 @@ class RemoteQueryError(ValueError):
     """The sqlite3 answer could not be understood (truncated or not ours)."""
 
 
+class NonIntegerIds(RemoteQueryError):
+    """The table's ``id`` column holds something other than integers: no cursor can follow it."""
+
+
 def build_query(table: str, after_id: int, limit: int) -> str:
-    """Rows with id > after_id (at most ``limit``) and, when after_id > 0, the table's first row
-    and the row at after_id (the anchors that tell whether the file is the one read before),
-    all in one round trip."""
+    """Rows with id > after_id (at most ``limit``) and, when something was read (after_id is
+    not BEFORE_FIRST_ROW), the table's first row and the row at after_id (the anchors that tell
+    whether the file is the one read before), all in one round trip."""
     if table not in SOURCE_TABLES:
         raise ValueError(f"unknown source table {table!r}")
     after_id, limit = int(after_id), int(limit)
-    if after_id < 0 or limit < 1:
-        raise ValueError("after_id must be >= 0 and limit >= 1")
+    if not BEFORE_FIRST_ROW <= after_id <= ROW_ID_MAX or limit < 1:
+        raise ValueError("after_id must be a 64-bit id (or BEFORE_FIRST_ROW) and limit >= 1")
     fields = " || '|' || ".join(f"typeof({c}) || '|' || hex({c})" for c in COLUMNS)
     line = f"id AS i, id || '|' || {fields} AS line FROM {table}"
+    if after_id < ROW_ID_MIN:  # nothing read yet: every row, ids <= 0 included
+        return f"SELECT line FROM (SELECT {line} WHERE id >= {ROW_ID_MIN} ORDER BY id LIMIT {limit});"
     above = f"SELECT {line} WHERE id > {after_id} ORDER BY id LIMIT {limit}"
-    if after_id == 0:
-        return f"SELECT line FROM ({above});"
     anchors = (
         f"SELECT {line} WHERE id <= {after_id}"
         f" AND (id = {after_id} OR id = (SELECT min(id) FROM {table}))"
@@ -107,6 +111,9 @@ def parse_rows(output: str) -> Iterator[SourceRow]:
             raise RemoteQueryError(f"line {number}: {len(fields)} fields, expected 11")
         try:
             values = [_value(fields[i], fields[i + 1]) for i in range(1, len(fields), 2)]
-            yield SourceRow(int(fields[0]), *values)
+            row_id = int(fields[0])
         except ValueError as exc:
+            if not fields[0].lstrip("-").isdigit():
+                raise NonIntegerIds(f"line {number}: the id column holds {fields[0][:40]!r}") from exc
             raise RemoteQueryError(f"line {number}: {exc}") from exc
+        yield SourceRow(row_id, *values)

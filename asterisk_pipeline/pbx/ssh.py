@@ -33,6 +33,7 @@ from .files import file_name
 from .remote_query import (
     EXIT_NO_FILE,
     EXIT_NO_SQLITE,
+    NonIntegerIds,
     RemoteQueryError,
     build_command,
     parse_rows,
@@ -332,6 +333,8 @@ class SshTransport:
                 raise self._sqlite_error(day, stderr.decode("utf-8", "replace"))
             try:
                 return list(parse_rows(stdout.decode("ascii")))
+            except NonIntegerIds as exc:
+                raise TransportError(TransportErrorKind.UNREADABLE, f"{self.label}:{file_name(day)}: {exc}") from exc
             except (RemoteQueryError, UnicodeDecodeError) as exc:
                 raise TransportError(TransportErrorKind.PROTOCOL, f"{self.label}: unreadable answer ({exc})") from exc
 

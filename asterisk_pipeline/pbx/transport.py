@@ -30,6 +30,7 @@ class TransportErrorKind(str, Enum):
     NO_TABLE = "no_table"
     LOCKED = "locked"
     CORRUPT = "corrupt"
+    UNREADABLE = "unreadable"  # a file whose tables the reader cannot use (e.g. non-integer ids)
     PROTOCOL = "protocol"
     DISK_FULL = "disk_full"  # no space left on the central server for a copy
 

@@ -19,7 +19,7 @@ from functools import partial
 from sqlalchemy import Engine, and_, select
 
 from ..fleet import Fleet, FleetConfigError
-from ..model import Enterprise, Flow, SourceRow, SyncCounts
+from ..model import BEFORE_FIRST_ROW, Enterprise, Flow, SourceRow, SyncCounts
 from ..pbx.files import DayFile
 from ..pbx.transport import NoRemoteSqlite, Transport, TransportError, TransportErrorKind
 from ..settings import Settings
@@ -131,7 +131,7 @@ def _sync_live_day(
         source = _fetch_above(transport, day, table, cursor.file_last_id, settings)
         if replaced_reason(cursor, source.fetched_anchors) is not None:
             # Not the file read before: fetch it from its start (the import records why).
-            source = _fetch_above(transport, day, table, 0, settings)
+            source = _fetch_above(transport, day, table, BEFORE_FIRST_ROW, settings)
     except NoRemoteSqlite:
         try:
             copy = transport.local_copy(day, fleet.cache_dir(enterprise))
@@ -139,7 +139,7 @@ def _sync_live_day(
             return _transport_failure(
                 engine, enterprise, Flow.LIVE, day, exc, transport, before, started, optional, dagster_run_id
             )
-        source = FileRows(DayFile(copy.path, settings.sqlite_busy_timeout_s), table, settings.read_chunk_rows)
+        source = FileRows(DayFile(copy.path, settings.sqlite_busy_timeout_s), table, settings.read_chunk_rows, settings.read_chunk_bytes)
     except TransportError as exc:
         return _transport_failure(
             engine, enterprise, Flow.LIVE, day, exc, transport, before, started, optional, dagster_run_id
@@ -157,17 +157,23 @@ def _fetch_above(transport: Transport, day: date, table: str, cursor: int, setti
     rows: list[SourceRow] = []
     anchors = Anchors(None, None)
     after = cursor
+    held = 0
     chunk = min(settings.read_chunk_rows, settings.live_max_rows_per_cycle)
-    while len(rows) < settings.live_max_rows_per_cycle:
+    while len(rows) < settings.live_max_rows_per_cycle and held < settings.live_max_bytes_per_cycle:
         fetched = transport.fetch_rows(day, table, after, chunk)
         batch = [row for row in fetched if row.id > after]
         if after == cursor:
             anchors = anchors_from(fetched, cursor)
         rows.extend(batch)
+        held += sum(_row_bytes(row) for row in batch)
         if len(batch) < chunk:
             break
         after = batch[-1].id
     return FetchedRows(rows, cursor, anchors)
+
+
+def _row_bytes(row: SourceRow) -> int:
+    return sum(len(v) for v in row[1:] if isinstance(v, (str, bytes)))
 
 
 def sync_history_day(
@@ -226,7 +232,7 @@ def _sync_history_day(
     day_file = DayFile(copy.path, settings.sqlite_busy_timeout_s)
     return run_import(
         engine, enterprise, flow=Flow.HISTORY, file_date=day, settings=settings,
-        rows=FileRows(day_file, Flow.HISTORY.table, settings.read_chunk_rows),
+        rows=FileRows(day_file, Flow.HISTORY.table, settings.read_chunk_rows, settings.read_chunk_bytes),
         force=force, bytes_transferred=lambda: copy.bytes_transferred,
         dagster_run_id=dagster_run_id, tz=fleet.timezone(enterprise), started=started,
     )

@@ -29,7 +29,9 @@ from sqlalchemy import Connection, text
 
 from ..conversations import Conversation, ConvRow, assemble, conv_row, parse_channel
 from ..model import (
+    BEFORE_FIRST_ROW,
     LIVE_TABLE,
+    ROW_ID_MAX,
     Call,
     Enterprise,
     Event,
@@ -41,6 +43,7 @@ from ..model import (
     SyncCounts,
 )
 from ..normalize import classify_row, parse_body, unprocessable
+from ..pbx.files import SourceError, SourceErrorKind
 from ..warehouse import conversation_store as store
 from ..warehouse.cursors import Cursor, read_cursor, save_cursor
 from ..warehouse.events import CallIds, ChunkPipeline, EventRow, EventWriter, SightingRow
@@ -113,13 +116,13 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
     lock_enterprise(conn, enterprise)
     cursor = read_cursor(conn, enterprise, request.file_date, table)
     replaced = None
-    if cursor.file_last_id > 0:
+    if cursor.read_any:
         replaced = replaced_reason(cursor, source.anchors(cursor.file_last_id))
         if replaced is not None:
             cursor = cursor.next_generation()
-    offset = cursor.id_offset
-    start_after = offset if request.force else cursor.last_source_id
-    rows = _shifted(source, offset)
+    generation_start = cursor.generation_start
+    start_after = generation_start if request.force else cursor.last_source_id
+    rows = _shifted(source, cursor.id_offset)
     store.forget_sightings_above(conn, enterprise, table, request.file_date, start_after)
     first_read = not store.has_events(conn, enterprise)
     stager = Stager(conn)
@@ -152,7 +155,7 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
             " ON CONFLICT (enterprise_id, file_date, source_table, source_id) DO NOTHING",
             params,
         )
-    cursor_after = _advanced(cursor, reading, from_start=start_after == offset)
+    cursor_after = _advanced(cursor, reading, from_start=start_after == generation_start)
     if cursor_after != cursor or rows_read or replaced:
         save_cursor(conn, enterprise, request.file_date, table, cursor_after)
     stager.drop()
@@ -168,12 +171,23 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
 
 
 def _shifted(source: RowSource, offset: int) -> Callable[[int], Iterable[Sequence[SourceRow]]]:
-    """The source's rows with ids in stored positions (file id + the generation's offset)."""
+    """The source's rows with ids in stored positions (file id + the generation's offset).
+
+    A later generation's positions must lie above every earlier one and fit SQLite's and
+    PostgreSQL's 64-bit integers: a recreated file with ids <= 0, or whose ids would pass
+    2^63 - 1 once shifted, cannot be placed and fails as ``unreadable`` (never a silent skip).
+    """
     if not offset:
         return source.rows
 
     def rows(after: int) -> Iterator[list[SourceRow]]:
-        for chunk in source.rows(after - offset):
+        for chunk in source.rows(BEFORE_FIRST_ROW if after <= offset else after - offset):
+            if chunk and (chunk[0].id < 1 or chunk[-1].id > ROW_ID_MAX - offset):
+                raise SourceError(
+                    SourceErrorKind.UNREADABLE,
+                    f"a file recreated under the same name holds ids ({chunk[0].id}…{chunk[-1].id})"
+                    " that cannot be stored after the rows read from the file before it",
+                )
             yield [row._replace(id=row.id + offset) for row in chunk]
 
     return rows

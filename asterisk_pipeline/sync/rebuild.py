@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from ..conversations import CONVERSATION_TYPES, ConvRow, conv_row
 from ..fleet import Fleet
-from ..model import LIVE_TABLE, Enterprise, Event, Flow
+from ..model import BEFORE_FIRST_ROW, LIVE_TABLE, Enterprise, Event, Flow
 from ..normalize import classify_row
 from ..pbx.files import DayFile, SourceError
 from ..pbx.transport import TransportError
@@ -101,7 +101,7 @@ def _rebuild_day(
         touched = {r.unique_id for r in rows}
         # rows of this day are the "current read": everything else is gathered around them
         report.new_calls, report.recomputed_calls = settle(
-            stager, request, rows, CallIds(conn, enterprise.number), touched, 0,
+            stager, request, rows, CallIds(conn, enterprise.number), touched, BEFORE_FIRST_ROW,
         )
         if report.source == "events (previous version)":
             lost = _lost_bridge_entries(rows)
@@ -129,7 +129,7 @@ def _replay_day_file(stager: Stager, settings: Settings, fleet: Fleet, request: 
             transport.close()
         path: Path = copy.path
         chunks = DayFile(path, busy_timeout_s=settings.sqlite_busy_timeout_s).read_rows(
-            table, 0, settings.read_chunk_rows
+            table, BEFORE_FIRST_ROW, settings.read_chunk_rows, settings.read_chunk_bytes
         )
         sightings = []
         for chunk in chunks:
@@ -147,7 +147,7 @@ def _replay_day_file(stager: Stager, settings: Settings, fleet: Fleet, request: 
     except (SourceError, TransportError, OSError, ValueError) as exc:
         log.warning("rebuild of %s %s without its day file: %s", enterprise.number, day, exc)
         return False
-    store.forget_sightings_above(stager.conn, enterprise.number, table, day, 0)
+    store.forget_sightings_above(stager.conn, enterprise.number, table, day, BEFORE_FIRST_ROW)
     store.insert_sightings(stager, enterprise.number, table, day, sightings)
     return True
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..model import SourceRow
-from ..pbx.files import DayFile
+from ..pbx.files import DEFAULT_CHUNK_BYTES, DayFile
 from ..warehouse.cursors import Cursor
 
 
@@ -51,7 +51,7 @@ def anchors_from(rows: Iterable[SourceRow], cursor_id: int) -> Anchors:
 def replaced_reason(cursor: Cursor, anchors: Anchors) -> str | None:
     """Why the file is not the one the cursor read, or None when it is (or nothing was read)."""
     last = cursor.file_last_id
-    if last <= 0 or not anchors.known:
+    if not cursor.read_any or not anchors.known:
         return None
     if anchors.at_cursor is None:
         return f"row {last}, read up to last time, is no longer in the file (its ids start again)"
@@ -79,9 +79,10 @@ class FileRows:
     day_file: DayFile
     table: str
     chunk_rows: int
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
 
     def rows(self, after: int) -> Iterable[Sequence[SourceRow]]:
-        return self.day_file.read_rows(self.table, after, self.chunk_rows)
+        return self.day_file.read_rows(self.table, after, self.chunk_rows, self.chunk_bytes)
 
     def anchors(self, cursor_id: int) -> Anchors:
         return anchors_from(self.day_file.anchor_rows(self.table, cursor_id), cursor_id)

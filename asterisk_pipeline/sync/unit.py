@@ -93,7 +93,7 @@ def import_day_file(
     day_file = DayFile(path, busy_timeout_s=settings.sqlite_busy_timeout_s)
     return run_import(
         engine, enterprise, flow=flow, file_date=file_date, settings=settings,
-        rows=FileRows(day_file, flow.table, settings.read_chunk_rows),
+        rows=FileRows(day_file, flow.table, settings.read_chunk_rows, settings.read_chunk_bytes),
         force=force, bytes_transferred=lambda: bytes_transferred,
         dagster_run_id=dagster_run_id, tz=tz,
     )

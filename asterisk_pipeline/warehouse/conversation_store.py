@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Date, bindparam, text
 
+from ..model import ROW_ID_MIN
 from .sql import execute, statement
 from .staging import COLUMNS, Stager
 
@@ -55,15 +56,25 @@ _EVENT_JOIN = (
 )
 
 
+def _above(after: int) -> str:
+    """``source_id`` above ``after``: BEFORE_FIRST_ROW (nothing read) is below every 64-bit id
+    and cannot be bound, so it becomes ``>=`` the smallest one."""
+    return ">=" if after < ROW_ID_MIN else ">"
+
+
+def _bound(after: int) -> int:
+    return max(after, ROW_ID_MIN)
+
+
 def forget_sightings_above(conn: Connection, enterprise: str, table: str, file_date: date, after: int) -> None:
     """The rows of a file above the cursor are about to be read (again): drop what a forced or
     recreated read would otherwise duplicate."""
     conn.execute(
         statement(
             "DELETE FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
-            " AND file_date = :fd AND source_id > :after"
+            f" AND file_date = :fd AND source_id {_above(after)} :after"
         ),
-        {"ent": enterprise, "tbl": table, "fd": file_date, "after": after},
+        {"ent": enterprise, "tbl": table, "fd": file_date, "after": _bound(after)},
     )
 
 
@@ -73,9 +84,9 @@ def has_other_sightings(conn: Connection, enterprise: str, table: str, file_date
     found = conn.execute(
         statement(
             "SELECT 1 FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
-            " AND NOT (file_date = :fd AND source_id > :after) LIMIT 1"
+            f" AND NOT (file_date = :fd AND source_id {_above(after)} :after) LIMIT 1"
         ),
-        {"ent": enterprise, "tbl": table, "fd": file_date, "after": after},
+        {"ent": enterprise, "tbl": table, "fd": file_date, "after": _bound(after)},
     ).first()
     return found is not None
 
@@ -95,9 +106,9 @@ class SightingReader:
         self.stager = stager
         self.conn = stager.conn
         self.params: dict[str, Any] = {
-            "ent": enterprise, "tbl": table, "fd": file_date, "after": after,
+            "ent": enterprise, "tbl": table, "fd": file_date, "after": _bound(after),
         }
-        self._not_current = " AND NOT (s.file_date = :fd AND s.source_id > :after)"
+        self._not_current = f" AND NOT (s.file_date = :fd AND s.source_id {_above(after)} :after)"
 
     def _rows(self, result: Iterable[Any]) -> list[StoredRow]:
         rows = [

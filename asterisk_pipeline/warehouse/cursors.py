@@ -13,25 +13,39 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, select
 
+from ..model import BEFORE_FIRST_ROW
 from .schema import sync_cursors
 from .upsert import dialect_insert
 
 
 @dataclass(frozen=True)
 class Cursor:
-    last_source_id: int = 0
+    last_source_id: int = BEFORE_FIRST_ROW
     id_offset: int = 0
     first_row: str | None = None
     last_row: str | None = None
 
     @property
+    def generation_start(self) -> int:
+        """The stored position just before the current file's rows: the first file's rows may
+        hold any id (BEFORE_FIRST_ROW); a later generation's start above the earlier ones."""
+        return self.id_offset if self.id_offset else BEFORE_FIRST_ROW
+
+    @property
+    def read_any(self) -> bool:
+        """Whether any row of the current file was read."""
+        return self.last_source_id > self.generation_start
+
+    @property
     def file_last_id(self) -> int:
-        """The cursor in the current file's own ids."""
-        return self.last_source_id - self.id_offset
+        """The cursor in the current file's own ids (BEFORE_FIRST_ROW when nothing was read)."""
+        return self.last_source_id - self.id_offset if self.read_any else BEFORE_FIRST_ROW
 
     def next_generation(self) -> Cursor:
-        """The cursor for a file that replaced the one read so far: nothing of it read yet."""
-        return Cursor(last_source_id=self.last_source_id, id_offset=self.last_source_id)
+        """The cursor for a file that replaced the one read so far: nothing of it read yet,
+        its ids (which must then be >= 1) stored above everything stored before."""
+        offset = max(self.last_source_id, 1)
+        return Cursor(last_source_id=offset, id_offset=offset)
 
 
 def read_cursor(conn: Connection, enterprise: str, file_date: date, table: str) -> Cursor:
@@ -43,7 +57,8 @@ def read_cursor(conn: Connection, enterprise: str, file_date: date, table: str) 
     ).first()
     if row is None:
         return Cursor()
-    return Cursor(int(row.last_source_id or 0), int(row.id_offset or 0), row.first_row, row.last_row)
+    last = BEFORE_FIRST_ROW if row.last_source_id is None else int(row.last_source_id)
+    return Cursor(last, int(row.id_offset or 0), row.first_row, row.last_row)
 
 
 def save_cursor(conn: Connection, enterprise: str, file_date: date, table: str, cursor: Cursor) -> None:
