@@ -80,6 +80,31 @@ def events_reference_calls(warehouse: WarehouseResource) -> AssetCheckResult:
 
 
 @asset_check(
+    asset=CALLS,
+    description="Calls whose start or end time is unknown (missing, malformed or implausible — more "
+    "than a day off its file's date — in the PBX's rows) stay under max_rejected_share; their raw "
+    "times are kept in raw_data.",
+)
+def calls_have_times(
+    warehouse: WarehouseResource, quality_thresholds: QualityThresholds
+) -> AssetCheckResult:
+    threshold = quality_thresholds.max_rejected_share
+    with warehouse.engine() as engine, engine.connect() as conn:
+        found = quality.calls_without_times(conn)
+    unknown = max(found.without_start, found.without_end)
+    return AssetCheckResult(
+        passed=unknown <= threshold * found.calls,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "calls_without_start_time": found.without_start,
+            "calls_without_end_time": found.without_end,
+            "calls": found.calls,
+            "threshold": threshold,
+        },
+    )
+
+
+@asset_check(
     asset=CALL_EVENTS, description="Rejected source rows stay under max_rejected_share of the quality_thresholds "
     "resource (ASTERISK_MAX_REJECTED_SHARE, default 0.05)."
 )
@@ -129,6 +154,7 @@ ALL_CHECKS = [
     participants_reference_calls,
     events_reference_calls,
     rejected_share_under_threshold,
+    calls_have_times,
     live_freshness,
 ]
 

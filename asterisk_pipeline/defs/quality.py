@@ -117,6 +117,26 @@ def orphan_events(conn: Connection) -> int:
 
 
 @dataclass(frozen=True)
+class CallsWithoutTimes:
+    without_start: int
+    without_end: int
+    calls: int
+
+
+def calls_without_times(conn: Connection) -> CallsWithoutTimes:
+    """Calls whose start or end time is unknown: missing, malformed or implausible in the PBX's
+    rows (SPEC §4.2: a 1900 or 9999 stamp counts as unparsable, its raw text kept in raw_data)."""
+    row = conn.execute(
+        select(
+            func.count().filter(calls.c.start_time.is_(None)),
+            func.count().filter(calls.c.end_time.is_(None)),
+            func.count(),
+        ).select_from(calls)
+    ).one()
+    return CallsWithoutTimes(int(row[0]), int(row[1]), int(row[2]))
+
+
+@dataclass(frozen=True)
 class RejectedShare:
     rejected: int
     events: int

@@ -25,6 +25,7 @@ INTEGRITY = [
     checks.events_reference_calls,
     checks.rejected_share_under_threshold,
     checks.unlinked_forwarding_legs,
+    checks.calls_have_times,
 ]
 
 
@@ -164,6 +165,21 @@ def test_unlinkable_forwarding_legs_are_counted(synced: Engine, db_url: str) -> 
     after = _run(checks.unlinked_forwarding_legs, db_url)
     assert not after.passed and after.metadata["unlinked_forwarding_legs"].value == calls // 50 + 1
     assert after.severity.value == "WARN"
+
+
+def test_calls_without_usable_times_are_counted(synced: Engine, db_url: str) -> None:
+    """Implausible stamps become NULL times (SPEC §4.2); past the threshold the check warns."""
+    with synced.connect() as conn:
+        calls = conn.execute(text("SELECT count(*) FROM calls")).scalar_one()
+    assert _run(checks.calls_have_times, db_url).passed
+    with synced.begin() as conn:
+        conn.execute(text(
+            "UPDATE calls SET start_time = NULL, duration = NULL"
+            " WHERE id IN (SELECT id FROM calls ORDER BY id LIMIT :n)"
+        ), {"n": calls // 10 + 1})
+    after = _run(checks.calls_have_times, db_url)
+    assert not after.passed and after.severity.value == "WARN"
+    assert after.metadata["calls_without_start_time"].value == calls // 10 + 1
 
 
 def test_rejected_share_over_threshold_fails(synced: Engine, db_url: str) -> None:
