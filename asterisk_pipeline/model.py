@@ -21,6 +21,14 @@ ROW_ID_MAX = 2**63 - 1
 # "No row read yet": below every id a file can hold; a position, never stored.
 BEFORE_FIRST_ROW = ROW_ID_MIN - 1
 
+# SPEC §4.2: what happened in a conversation (``calls.shape``) and why a UniqueId is one of its
+# legs (``call_legs.link``): fixed vocabularies the simulator's ground truth uses as well.
+SHAPES = (
+    "direct", "group", "transfer", "transfer_attended", "transfer_blind", "followme",
+    "consultation_unanswered", "unanswered", "outgoing", "internal",
+)
+LINKS = ("primary", "bridge", "local", "forwarding")
+
 HISTORY_TABLE = "APIlogs"
 LIVE_TABLE = "AlternativeAPIlogs"
 

@@ -84,6 +84,7 @@ calls = Table(
     Column("final_extension", Text),
     Column("transfer_chain", JSON),
     Column("leg_count", Integer, nullable=False, server_default="1"),
+    Column("shape", Text),  # SPEC §4.2, one of model.SHAPES (NULL until computed)
     # UniqueIds are unique per PBX only (SPEC §3).
     UniqueConstraint("enterprise_id", "unique_id"),
     CheckConstraint("data_source IN ('downloaded', 'live', 'migrated')", name="data_source"),
@@ -126,6 +127,7 @@ call_legs = Table(
     Column("start_time", UtcTime),
     Column("end_time", UtcTime),
     Column("raw_data", JSON),
+    Column("link", Text),  # SPEC §4.2 rules 1-3, one of model.LINKS (NULL until computed)
     UniqueConstraint("enterprise_id", "unique_id"),
     CheckConstraint("role IN ('primary', 'leg')", name="role"),
     Index(None, "call_id"),
