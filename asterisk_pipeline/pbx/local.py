@@ -5,7 +5,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ..model import ROW_ID_MIN, SourceRow
-from .files import DayFile, SourceError, SourceErrorKind, file_name
+from .files import DEFAULT_CHUNK_BYTES, DayFile, SourceError, SourceErrorKind, file_name
 from .transport import LocalCopy, RemoteFile, TransportError, TransportErrorKind, in_range
 
 
@@ -36,11 +36,13 @@ class LocalTransport:
             return None
         return RemoteFile(path.name, day, stat.st_size, int(stat.st_mtime))
 
-    def fetch_rows(self, day: date, table: str, after_id: int, limit: int) -> list[SourceRow]:
+    def fetch_rows(
+        self, day: date, table: str, after_id: int, limit: int, max_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> list[SourceRow]:
         day_file = DayFile(self.directory / file_name(day), self.busy_timeout_s)
         try:
             anchors = day_file.anchor_rows(table, after_id) if after_id >= ROW_ID_MIN else []
-            for chunk in day_file.read_rows(table, after_id, limit):
+            for chunk in day_file.read_rows(table, after_id, limit, max_bytes):
                 return [*anchors, *chunk]
         except SourceError as exc:
             raise _as_transport_error(exc) from exc

@@ -28,8 +28,8 @@ from typing import TypeVar
 
 import paramiko
 
-from ..model import SourceRow
-from .files import file_name
+from ..model import ROW_ID_MIN, SourceRow
+from .files import DEFAULT_CHUNK_BYTES, file_name
 from .remote_query import (
     EXIT_NO_FILE,
     EXIT_NO_SQLITE,
@@ -78,6 +78,9 @@ class SshTarget:
 
     def __repr__(self) -> str:  # keep credentials out of logs and tracebacks
         return f"SshTarget({self.user}@{self.host}:{self.port}, dir={self.remote_dir})"
+
+
+_READ_PIECE = 256 * 1024  # bytes of an exec's answer read at a time
 
 
 @dataclass(frozen=True)
@@ -283,12 +286,32 @@ class SshTransport:
 
         return self._with_retries(stat)
 
-    def _exec(self, command: str) -> tuple[int, bytes, bytes]:
+    def _exec(
+        self, command: str, *, max_stdout: int | None = None, min_lines: int = 1,
+    ) -> tuple[int, bytes, bytes]:
+        """Run one command; with ``max_stdout``, stop reading once that much output and at least
+        ``min_lines`` complete lines arrived: the channel is closed (the remote command ends on
+        its broken pipe), the partial last line dropped, and the status taken as success."""
         client = self._connect()
         channel = client.get_transport().open_session(timeout=self.options.connect_timeout_s)  # type: ignore[union-attr]
         channel.settimeout(self.options.operation_timeout_s)
         channel.exec_command(command)
-        stdout = channel.makefile("rb").read()
+        out = channel.makefile("rb")
+        if max_stdout is None:
+            stdout = out.read()
+        else:
+            pieces: list[bytes] = []
+            size = lines = 0
+            while piece := out.read(_READ_PIECE):
+                pieces.append(piece)
+                size += len(piece)
+                lines += piece.count(b"\n")
+                if size >= max_stdout and lines >= min_lines:
+                    stdout = b"".join(pieces)
+                    channel.close()
+                    self.bytes_transferred += size + len(command)
+                    return 0, stdout[: stdout.rfind(b"\n") + 1], b""
+            stdout = b"".join(pieces)
         stderr = channel.makefile_stderr("rb").read()
         status = channel.recv_exit_status()
         channel.close()
@@ -312,8 +335,15 @@ class SshTransport:
             self._has_sqlite = status == 0
         return self._has_sqlite
 
-    def fetch_rows(self, day: date, table: str, after_id: int, limit: int) -> list[SourceRow]:
-        """One exec round trip per chunk (the guard for sqlite3 and the file is in the command)."""
+    def fetch_rows(
+        self, day: date, table: str, after_id: int, limit: int, max_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> list[SourceRow]:
+        """One exec round trip per chunk (the guard for sqlite3 and the file is in the command).
+
+        The answer is read only up to about ``max_bytes`` of values (twice that of hex): past it
+        the channel is closed and the complete lines kept — the anchors and at least one row —
+        so a day of 10 MB bodies costs the same memory as any other (SPEC §4.1)."""
+        min_lines = 1 if after_id < ROW_ID_MIN else 3  # up to two anchors, then one row
         if self._has_sqlite is False:
             raise NoRemoteSqlite(f"{self.label} has no sqlite3")
         command = build_command(
@@ -322,7 +352,7 @@ class SshTransport:
         )
 
         def query() -> list[SourceRow]:
-            status, stdout, stderr = self._exec(command)
+            status, stdout, stderr = self._exec(command, max_stdout=2 * max_bytes, min_lines=min_lines)
             if status == EXIT_NO_SQLITE:
                 self._has_sqlite = False
                 raise NoRemoteSqlite(f"{self.label} has no sqlite3")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..model import SourceRow
-from .files import date_from_name, file_name
+from .files import DEFAULT_CHUNK_BYTES, date_from_name, file_name
 
 
 class TransportErrorKind(str, Enum):
@@ -85,10 +85,13 @@ class Transport(Protocol):
 
     def stat_day_file(self, day: date) -> RemoteFile | None: ...
 
-    def fetch_rows(self, day: date, table: str, after_id: int, limit: int) -> list[SourceRow]:
-        """Rows of ``table`` with id > after_id (at most ``limit``) in id order, preceded, when
-        after_id > 0, by the anchors (the first row and the row at after_id, both id <= after_id);
-        NoRemoteSqlite if unsupported."""
+    def fetch_rows(
+        self, day: date, table: str, after_id: int, limit: int, max_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> list[SourceRow]:
+        """Rows of ``table`` with id > after_id (at most ``limit``, and about ``max_bytes`` of
+        values: at least one row) in id order, preceded, when something was read (after_id is
+        not BEFORE_FIRST_ROW), by the anchors (the first row and the row at after_id, both
+        id <= after_id); NoRemoteSqlite if unsupported."""
         ...
 
     def local_copy(self, day: date, cache_dir: Path) -> LocalCopy:

@@ -160,13 +160,16 @@ def _fetch_above(transport: Transport, day: date, table: str, cursor: int, setti
     held = 0
     chunk = min(settings.read_chunk_rows, settings.live_max_rows_per_cycle)
     while len(rows) < settings.live_max_rows_per_cycle and held < settings.live_max_bytes_per_cycle:
-        fetched = transport.fetch_rows(day, table, after, chunk)
+        fetched = transport.fetch_rows(day, table, after, chunk, settings.read_chunk_bytes)
         batch = [row for row in fetched if row.id > after]
         if after == cursor:
             anchors = anchors_from(fetched, cursor)
         rows.extend(batch)
         held += sum(_row_bytes(row) for row in batch)
-        if len(batch) < chunk:
+        # Short of rows and of bytes: the table's end. (An answer stopped for room holds at least
+        # about half its byte bound of values, anchors included: SSH counts hex, twice the size.)
+        full = 2 * sum(_row_bytes(row) for row in fetched) >= settings.read_chunk_bytes
+        if not batch or (len(batch) < chunk and not full):
             break
         after = batch[-1].id
     return FetchedRows(rows, cursor, anchors)
