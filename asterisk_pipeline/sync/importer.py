@@ -60,6 +60,7 @@ _GATHER_ROUNDS = 8  # bridge → Local half → bridge … hops followed into st
 # seconds). Measured on the reference day of 600,000 calls: a 30-minute wait kept ~70,000 rows
 # open, so each flush assembled 2.7x the rows it wrote (512 MB, 6,100 rows/s).
 FLUSH_ROWS = 100_000
+FLUSH_BYTES = 16 * 1024 * 1024  # or this much of hangup bodies held open (SPEC §4.1: bytes)
 QUIET = timedelta(minutes=5)
 
 
@@ -280,7 +281,7 @@ def _read(
         reading.events_read += len(events)
         reading.rejected += len(rejects)
         pipeline.submit(writer.write, events, rejects, sightings)
-        if open_rows.count >= FLUSH_ROWS:
+        if open_rows.count >= FLUSH_ROWS or open_rows.bytes >= FLUSH_BYTES:
             ready = open_rows.take_quiet(request)
             if ready:
                 pipeline.submit(_write_flushed, stager, request, ready, call_ids, first_read, tally)
@@ -318,6 +319,7 @@ class OpenConversations:
         self.owner: dict[str, str] = {}  # key → a uid of its group
         self.last: dict[str, datetime] = {}
         self.count = 0
+        self.bytes = 0  # hangup bodies held (the only large values a ConvRow keeps)
         self.latest: datetime | None = None
 
     def add(self, row: ConvRow) -> None:
@@ -330,6 +332,8 @@ class OpenConversations:
             self.keys[uid] = []
         known.append(row)
         self.count += 1
+        if row.hangup_json is not None:
+            self.bytes += len(row.hangup_json)
         at = row.at
         if at is not None and (self.latest is None or at > self.latest):
             self.latest = at
@@ -411,7 +415,9 @@ class OpenConversations:
             quiet = narrowed
         for root in quiet:
             for uid in self.members.pop(root):
-                self.count -= len(self.rows.pop(uid))
+                gone = self.rows.pop(uid)
+                self.count -= len(gone)
+                self.bytes -= sum(len(r.hangup_json) for r in gone if r.hangup_json is not None)
                 del self.parent[uid]
             for key in self.keys.pop(root):
                 self.owner.pop(key, None)
