@@ -344,7 +344,7 @@ def cmd_import_file(args: argparse.Namespace, settings: Settings) -> int:
         enterprise = get_enterprise(conn, args.enterprise)
     if enterprise is None:
         raise CliError(
-            f"enterprise {args.enterprise!r} is not in the enterprises table "
+            f"enterprise {args.enterprise} is not in the enterprises table "
             "(add it with `asterisk-pipeline enterprise add`)"
         )
     outcome = import_day_file(
