@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asterisk-pipeline",
         description="Pull Asterisk Listen_AMI call logs into one central call database.",
-        epilog="Configuration comes from ASTERISK_* environment variables (see README).",
+        epilog="Configuration comes from ASTERISK_* environment variables (see README). Exit codes: "
+        "0 done; 1 the work failed (a sync, an import, no such call); 2 nothing attempted: bad "
+        "arguments, an unknown enterprise, a database that cannot be opened (bad URL, unreachable, "
+        "missing) or a read-only warehouse for a command that writes. A read-only SQLite warehouse "
+        "still answers stats, calls show and enterprise list.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -68,14 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--token", help="the PBX unit id carried in event bodies (name2)")
     add.add_argument("--disabled", action="store_true", help="add it inactive")
     add.add_argument("--db", metavar="URL", help=db_help)
-    listing = ent_commands.add_parser("list", help="list enterprises (secrets masked)")
+    listing = ent_commands.add_parser(
+        "list", help="list enterprises (secrets masked; works on a read-only warehouse)"
+    )
     listing.add_argument("--db", metavar="URL", help=db_help)
 
     imp = commands.add_parser(
         "import-file",
         help="import one local Listen_AMI file for an enterprise",
         description="Import one local Listen_AMI_YYYY-MM-DD.db file. Prints a one-line JSON "
-        "summary; exits 1 when the import failed, 2 on a usage error.",
+        "summary; exits 1 when the import failed, 2 on a usage error (an enterprise not in "
+        "enterprises, a database that cannot be opened or is read-only).",
     )
     imp.add_argument("path", type=Path, help="path of a Listen_AMI_YYYY-MM-DD.db file")
     imp.add_argument("--enterprise", required=True, help="enterprise number (must exist in enterprises)")
@@ -90,14 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     live = sync_commands.add_parser(
         "live", help="one live cycle: AlternativeAPIlogs of today's (and yesterday's) files",
         description="One live cycle over the active enterprises (or the ones named). Prints one "
-        "JSON line per file synced; exits 1 if any sync failed.",
+        "JSON line per file synced; exits 1 if any sync failed, 2 (syncing nothing) when an "
+        "--enterprise is unknown or inactive.",
     )
-    live.add_argument("--enterprise", action="append", metavar="NUMBER", help="only these (repeatable)")
+    live.add_argument("--enterprise", action="append", metavar="NUMBER",
+                      help="only these (repeatable); one not active in enterprises is exit code 2")
     live.add_argument("--db", metavar="URL", help=db_help)
     history = sync_commands.add_parser(
         "history", help="import APIlogs of the day files in a date range",
         description="History import of every day file the PBX has in [--date-from, --date-to]. "
-        "Prints one JSON line per day; exits 1 if any day failed.",
+        "Prints one JSON line per day; exits 1 if any day failed, 2 when the enterprise is unknown "
+        "or inactive.",
     )
     history.add_argument("--enterprise", required=True, metavar="NUMBER")
     history.add_argument("--date-from", type=_date, required=True)
@@ -109,13 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
         "stats", help="conversations, answered share, average duration (or per extension)",
         description="Statistics over conversations (calls), never over legs: per enterprise and data "
         "source, per PBX-local day with --by-day, or per extension (rang, answered, missed) with "
-        "--by-extension.",
+        "--by-extension. Reads only: works on a read-only warehouse.",
     )
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     group = stats.add_mutually_exclusive_group()
     group.add_argument("--by-day", action="store_true", help="also group by the PBX-local day of the start")
     group.add_argument("--by-extension", action="store_true", help="per extension: rang, answered, missed")
-    stats.add_argument("--enterprise", action="append", metavar="NUMBER", help="only these (repeatable)")
+    stats.add_argument("--enterprise", action="append", metavar="NUMBER",
+                       help="only these (repeatable); one neither in enterprises nor in calls is exit code 2")
     stats.add_argument("--db", metavar="URL", help=db_help)
 
     calls_cmd = commands.add_parser("calls", help="look at one conversation, or rebuild them")
@@ -124,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         "show", help="one conversation: call, legs, participants and event timeline",
         description="What happened to this call? Prints the conversation a UniqueId (its primary or "
         "any of its legs) belongs to: direction, who rang, who answered, each transfer, and every "
-        "event in time order (PBX-local times). Exits 1 when no call holds the UniqueId.",
+        "event in time order (PBX-local times). Exits 1 when no call holds the UniqueId, 2 for an "
+        "unknown --enterprise. Reads only: works on a read-only warehouse.",
     )
     show.add_argument("unique_id", metavar="UNIQUEID")
     show.add_argument("--enterprise", metavar="NUMBER", help="when the UniqueId exists on several PBXes")
@@ -139,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rows; days rebuilt without it list the calls that may differ. Progress goes to stderr, "
         "one JSON line per day to stdout.",
     )
-    rebuild.add_argument("--enterprise", metavar="NUMBER", help="only this enterprise")
+    rebuild.add_argument("--enterprise", metavar="NUMBER", help="only this enterprise (unknown: exit code 2)")
     rebuild.add_argument("--date-from", type=_date, help="first file date (default: the first stored)")
     rebuild.add_argument("--date-to", type=_date, help="last file date (default: the last stored)")
     rebuild.add_argument("--warehouse-only", action="store_true",

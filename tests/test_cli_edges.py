@@ -23,7 +23,7 @@ from tests.dagster_dev import free_port
 from tests.factories import append, create_day_file, hangup, row
 from tests.test_cli import cli
 
-SECRET = "s3cr3t-pw"  # noqa: S105 - a made-up password that must never be printed
+SECRET = "s3cr3t-pw"  # made up; must never be printed
 DAY = "2025-07-03"
 
 
