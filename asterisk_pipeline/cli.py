@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asterisk-pipeline",
         description="Pull Asterisk Listen_AMI call logs into one central call database.",
-        epilog="Configuration comes from ASTERISK_* environment variables (see README).",
+        epilog="Configuration comes from ASTERISK_* environment variables (see README). Exit codes: "
+        "0 done; 1 the work failed (a sync, an import, no such call); 2 nothing attempted: bad "
+        "arguments, an unknown enterprise, a database that cannot be opened (bad URL, unreachable, "
+        "missing) or a read-only warehouse for a command that writes. A read-only SQLite warehouse "
+        "still answers stats, calls show and enterprise list.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -68,14 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--token", help="the PBX unit id carried in event bodies (name2)")
     add.add_argument("--disabled", action="store_true", help="add it inactive")
     add.add_argument("--db", metavar="URL", help=db_help)
-    listing = ent_commands.add_parser("list", help="list enterprises (secrets masked)")
+    listing = ent_commands.add_parser(
+        "list", help="list enterprises (secrets masked; works on a read-only warehouse)"
+    )
     listing.add_argument("--db", metavar="URL", help=db_help)
 
     imp = commands.add_parser(
         "import-file",
         help="import one local Listen_AMI file for an enterprise",
         description="Import one local Listen_AMI_YYYY-MM-DD.db file. Prints a one-line JSON "
-        "summary; exits 1 when the import failed, 2 on a usage error.",
+        "summary; exits 1 when the import failed, 2 on a usage error (an enterprise not in "
+        "enterprises, a database that cannot be opened or is read-only).",
     )
     imp.add_argument("path", type=Path, help="path of a Listen_AMI_YYYY-MM-DD.db file")
     imp.add_argument("--enterprise", required=True, help="enterprise number (must exist in enterprises)")
@@ -90,14 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     live = sync_commands.add_parser(
         "live", help="one live cycle: AlternativeAPIlogs of today's (and yesterday's) files",
         description="One live cycle over the active enterprises (or the ones named). Prints one "
-        "JSON line per file synced; exits 1 if any sync failed.",
+        "JSON line per file synced; exits 1 if any sync failed, 2 (syncing nothing) when an "
+        "--enterprise is unknown or inactive.",
     )
-    live.add_argument("--enterprise", action="append", metavar="NUMBER", help="only these (repeatable)")
+    live.add_argument("--enterprise", action="append", metavar="NUMBER",
+                      help="only these (repeatable); one not active in enterprises is exit code 2")
     live.add_argument("--db", metavar="URL", help=db_help)
     history = sync_commands.add_parser(
         "history", help="import APIlogs of the day files in a date range",
         description="History import of every day file the PBX has in [--date-from, --date-to]. "
-        "Prints one JSON line per day; exits 1 if any day failed.",
+        "Prints one JSON line per day; exits 1 if any day failed, 2 when the enterprise is unknown "
+        "or inactive.",
     )
     history.add_argument("--enterprise", required=True, metavar="NUMBER")
     history.add_argument("--date-from", type=_date, required=True)
@@ -109,13 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
         "stats", help="conversations, answered share, average duration (or per extension)",
         description="Statistics over conversations (calls), never over legs: per enterprise and data "
         "source, per PBX-local day with --by-day, or per extension (rang, answered, missed) with "
-        "--by-extension.",
+        "--by-extension. Reads only: works on a read-only warehouse.",
     )
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     group = stats.add_mutually_exclusive_group()
     group.add_argument("--by-day", action="store_true", help="also group by the PBX-local day of the start")
     group.add_argument("--by-extension", action="store_true", help="per extension: rang, answered, missed")
-    stats.add_argument("--enterprise", action="append", metavar="NUMBER", help="only these (repeatable)")
+    stats.add_argument("--enterprise", action="append", metavar="NUMBER",
+                       help="only these (repeatable); one neither in enterprises nor in calls is exit code 2")
     stats.add_argument("--db", metavar="URL", help=db_help)
 
     calls_cmd = commands.add_parser("calls", help="look at one conversation, or rebuild them")
@@ -124,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         "show", help="one conversation: call, legs, participants and event timeline",
         description="What happened to this call? Prints the conversation a UniqueId (its primary or "
         "any of its legs) belongs to: direction, who rang, who answered, each transfer, and every "
-        "event in time order (PBX-local times). Exits 1 when no call holds the UniqueId.",
+        "event in time order (PBX-local times). Exits 1 when no call holds the UniqueId, 2 for an "
+        "unknown --enterprise. Reads only: works on a read-only warehouse.",
     )
     show.add_argument("unique_id", metavar="UNIQUEID")
     show.add_argument("--enterprise", metavar="NUMBER", help="when the UniqueId exists on several PBXes")
@@ -139,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rows; days rebuilt without it list the calls that may differ. Progress goes to stderr, "
         "one JSON line per day to stdout.",
     )
-    rebuild.add_argument("--enterprise", metavar="NUMBER", help="only this enterprise")
+    rebuild.add_argument("--enterprise", metavar="NUMBER", help="only this enterprise (unknown: exit code 2)")
     rebuild.add_argument("--date-from", type=_date, help="first file date (default: the first stored)")
     rebuild.add_argument("--date-to", type=_date, help="last file date (default: the last stored)")
     rebuild.add_argument("--warehouse-only", action="store_true",
@@ -169,10 +181,107 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _engine(url: str | None, settings: Settings) -> Engine:
-    from .warehouse.db import make_engine
+#: Commands that only read the warehouse: they open a read-only SQLite file read-only.
+READ_ONLY_COMMANDS = "stats, calls show, enterprise list"
 
-    return make_engine(url or settings.resolved_database_url)
+
+def _engine(url: str | None, settings: Settings, *, write: bool = True) -> Engine:
+    """The central database, connected, or a one-line CliError naming it (password masked).
+
+    A command that only reads (``write=False``) opens a SQLite warehouse it cannot write (a
+    read-only mount or file) read-only; one that writes is refused there before it starts."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from .warehouse.db import make_engine, mask_url, sqlite_path, sqlite_read_only_reason
+
+    target = url or settings.resolved_database_url
+    shown = mask_url(target)
+    try:
+        path = sqlite_path(target)
+    except (ArgumentError, ValueError) as exc:
+        raise CliError(f"not a database URL: {shown} ({_first_line(exc, target)})") from None
+    read_only = False
+    if path is not None:
+        reason = sqlite_read_only_reason(path)
+        if reason and write:
+            raise CliError(
+                f"the warehouse {shown} is read-only ({reason}): this command writes to it;"
+                f" only {READ_ONLY_COMMANDS} work there"
+            )
+        if not write and not path.exists():
+            raise CliError(f"no warehouse at {shown}: run `asterisk-pipeline db upgrade`")
+        read_only = reason is not None
+    try:
+        engine = make_engine(target, read_only=read_only)
+        with engine.connect():
+            pass
+    except (ArgumentError, ValueError, ImportError) as exc:  # unknown dialect or driver
+        raise CliError(f"not a usable database URL: {shown} ({_first_line(exc, target)})") from None
+    except DBAPIError as exc:
+        raise CliError(
+            f"cannot open the central database {shown}: {_first_line(exc.orig or exc, target)}"
+        ) from None
+    return engine
+
+
+def _first_line(exc: BaseException, url: str | None = None) -> str:
+    """The first line of an error, with the URL's password (as written or decoded) masked."""
+    from urllib.parse import unquote
+
+    from .warehouse.db import url_password
+
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+    password = url_password(url) if url else None
+    for form in (password, unquote(password)) if password else ():
+        line = line.replace(form, "***")
+    return line
+
+
+def _check_enterprises(engine: Engine, numbers: Sequence[str], *, active: bool) -> None:
+    """CliError (exit 2) naming every number the warehouse does not know: a typo must not pass
+    as a run with nothing to do. ``active``: a sync also needs it enabled; a read is content
+    with an enterprise that still has stored calls after leaving the ``enterprises`` table."""
+    from sqlalchemy import select
+
+    from .warehouse.registry import validate_number
+    from .warehouse.schema import calls, enterprises
+
+    wanted = list(dict.fromkeys(numbers))
+    for number in wanted:
+        try:
+            validate_number(number)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    if not wanted:
+        return
+    with engine.connect() as conn:
+        enabled = {
+            row.number: bool(row.is_enabled and row.active)
+            for row in conn.execute(
+                select(enterprises.c.number, enterprises.c.is_enabled, enterprises.c.active)
+                .where(enterprises.c.number.in_(wanted))
+            )
+        }
+        unknown = [n for n in wanted if n not in enabled]
+        if unknown and not active:
+            stored = set(conn.execute(
+                select(calls.c.enterprise_id).where(calls.c.enterprise_id.in_(unknown)).distinct()
+            ).scalars())
+            unknown = [n for n in unknown if n not in stored]
+    inactive = [n for n in wanted if active and n in enabled and not enabled[n]]
+    problems = []
+    if unknown:
+        problems.append(f"{_listed(unknown)} not in the enterprises table" + ("" if active else " nor in calls"))
+    if inactive:
+        problems.append(f"{_listed(inactive)} inactive")
+    if problems:
+        raise CliError("; ".join(problems) + " (see `asterisk-pipeline enterprise list`)")
+
+
+def _listed(numbers: list[str]) -> str:
+    """'enterprise 9999 is' / 'enterprises 9998, 9999 are'."""
+    one = len(numbers) == 1
+    return f"{'enterprise' if one else 'enterprises'} {', '.join(numbers)} {'is' if one else 'are'}"
 
 
 def _require_schema(engine: Engine) -> None:
@@ -183,11 +292,12 @@ def _require_schema(engine: Engine) -> None:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from .warehouse.db import mask_url
     from .warehouse.migrate import current_revision, upgrade
 
     engine = _engine(args.db, settings)
     upgrade(engine)
-    print(f"database at revision {current_revision(engine)} ({engine.url.render_as_string(hide_password=True)})")
+    print(f"database at revision {current_revision(engine)} ({mask_url(engine.url)})")
     return EXIT_OK
 
 
@@ -217,7 +327,7 @@ def cmd_enterprise_list(args: argparse.Namespace, settings: Settings) -> int:
 
     from .warehouse.schema import enterprises
 
-    engine = _engine(args.db, settings)
+    engine = _engine(args.db, settings, write=False)
     _require_schema(engine)
     with engine.connect() as conn:
         rows = conn.execute(select(enterprises).order_by(enterprises.c.number)).all()
@@ -246,7 +356,7 @@ def cmd_import_file(args: argparse.Namespace, settings: Settings) -> int:
         enterprise = get_enterprise(conn, args.enterprise)
     if enterprise is None:
         raise CliError(
-            f"enterprise {args.enterprise!r} is not in the enterprises table "
+            f"enterprise {args.enterprise} is not in the enterprises table "
             "(add it with `asterisk-pipeline enterprise add`)"
         )
     outcome = import_day_file(
@@ -261,8 +371,9 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from .fleet import Fleet
     from .warehouse.stats import call_stats, extension_stats
 
-    engine = _engine(args.db, settings)
+    engine = _engine(args.db, settings, write=False)
     _require_schema(engine)
+    _check_enterprises(engine, args.enterprise or [], active=False)
     only = set(args.enterprise) if args.enterprise else None
     with engine.connect() as conn:
         if args.by_extension:
@@ -310,8 +421,10 @@ def cmd_calls_show(args: argparse.Namespace, settings: Settings) -> int:
     from .fleet import Fleet
     from .warehouse.call_view import call_detail, find_calls, unlinked_leg
 
-    engine = _engine(args.db, settings)
+    engine = _engine(args.db, settings, write=False)
     _require_schema(engine)
+    if args.enterprise:
+        _check_enterprises(engine, [args.enterprise], active=False)
     with engine.connect() as conn:
         found = find_calls(conn, args.unique_id, args.enterprise)
         if len(found) > 1:
@@ -377,10 +490,12 @@ def _render_call(detail: dict[str, Any], zone: Any) -> str:
 def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from .sync.rebuild import DayRebuild, rebuild_calls
 
-    engine = _engine(args.db, settings)
-    _require_schema(engine)
     if args.date_from and args.date_to and args.date_from > args.date_to:
         raise CliError("--date-from is after --date-to")
+    engine = _engine(args.db, settings)
+    _require_schema(engine)
+    if args.enterprise:
+        _check_enterprises(engine, [args.enterprise], active=False)
     began = time.monotonic()
 
     def progress(day: DayRebuild, done: int, total: int) -> None:
@@ -443,6 +558,7 @@ def cmd_sync_live(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(str(exc)) from None
     engine = _engine(args.db, settings)
     _require_schema(engine)
+    _check_enterprises(engine, args.enterprise or [], active=True)
     report = live_cycle(engine, settings, numbers=args.enterprise)
     for outcome in report.outcomes:
         print(json.dumps(outcome.summary(), ensure_ascii=False))
@@ -466,10 +582,11 @@ def cmd_sync_history(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError("--date-from is after --date-to")
     engine = _engine(args.db, settings)
     _require_schema(engine)
+    _check_enterprises(engine, [args.enterprise], active=True)
     with engine.connect() as conn:
         enterprise = get_enterprise(conn, args.enterprise, active_only=True)
-    if enterprise is None:
-        raise CliError(f"enterprise {args.enterprise!r} is unknown or inactive")
+    if enterprise is None:  # disabled between the check and here
+        raise CliError(f"enterprise {args.enterprise} is inactive")
     outcomes = sync_history_range(
         engine, Fleet.load(settings), enterprise, args.date_from, args.date_to, force=args.force
     )
@@ -527,6 +644,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     action = getattr(args, f"{args.command.replace('-', '_')}_command", None)
     handler = HANDLERS[(args.command, action)]
+    from sqlalchemy.exc import DBAPIError
+
     try:
         settings = Settings()
         return handler(args, settings)
@@ -536,6 +655,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # settings or fleet file validation (e.g. an unknown time zone)
         print(f"asterisk-pipeline: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except DBAPIError as exc:  # the database failed after it had answered (went away, a lock)
+        logging.getLogger("asterisk_pipeline").info("database error", exc_info=True)  # shown with -v
+        print(f"asterisk-pipeline: central database error: {_first_line(exc.orig or exc)}"
+              " (-v for details)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from ..fleet import Fleet
 from ..model import Flow
 from ..names import ALL_ENTERPRISES, FLOW_LIVE, TAG_ENTERPRISES, TAG_FLOW
 from ..settings import Settings
-from ..warehouse.db import make_engine
+from ..warehouse.db import make_engine, mask_url
 from . import queries
 from .cache import MarkedCache
 from .dagster_client import DagsterClient, DagsterUnavailable
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
         title="asterisk-pipeline sync sidecar",
         version=__version__,
         description="The old sync service's HTTP API on port 8007. Syncs run as Dagster runs "
-        f"(UI: {settings.dagster_url}); reads come from the central database.",
+        f"(UI: {mask_url(settings.dagster_url)}); reads come from the central database.",
     )
 
     def read(fn: Callable[[Connection], T]) -> T:

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from ..warehouse.db import mask_url
+
 #: Run statuses that mean "queued or running" (Dagster's DagsterRunStatus names).
 ACTIVE_RUN_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 FINISHED_RUN_STATUSES = ("SUCCESS", "FAILURE", "CANCELED")
@@ -98,11 +100,11 @@ class DagsterClient:
             )
         except httpx.HTTPError as exc:
             raise DagsterUnavailable(
-                f"Dagster webserver at {self.base_url} unreachable: {type(exc).__name__}"
+                f"Dagster webserver at {mask_url(self.base_url)} unreachable: {type(exc).__name__}"
             ) from exc
         if response.status_code != 200:
             raise DagsterUnavailable(
-                f"Dagster webserver at {self.base_url} answered HTTP {response.status_code}"
+                f"Dagster webserver at {mask_url(self.base_url)} answered HTTP {response.status_code}"
             )
         payload = response.json()
         if payload.get("errors"):

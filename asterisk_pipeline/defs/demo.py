@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from ..names import CALLS, LIVE_JOB
 from ..settings import Settings, env_var
 from ..simulate import append_calls, day_file_path, simulate_fleet, token_for
+from ..warehouse.db import mask_url
 
 SEED_ENTERPRISES = {
     "0100": "Radis1",
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         f"[demo] live runs:         {url}/jobs/{LIVE_JOB} (schedule every minute)\n"
         f"[demo] history backfill:  {url}/assets/{CALLS} → Materialize → pick dates/enterprises\n"
         f"[demo] the enterprise sensor adds the 5 partitions within ~45 s of start.\n"
-        f"[demo] warehouse: {settings.database_url or home / 'asterisk.db'};  "
+        f"[demo] warehouse: {mask_url(settings.database_url) if settings.database_url else home / 'asterisk.db'};  "
         f"logs: {logs};  DAGSTER_HOME={dagster_home}\n"
         + (f"[demo] REST sidecar:      http://127.0.0.1:{args.api_port}  (docs: /docs; try "
            f"curl -s http://127.0.0.1:{args.api_port}/sync/live/status | jq)\n" if sidecar else "")

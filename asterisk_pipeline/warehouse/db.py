@@ -1,14 +1,17 @@
 """Engines for the central database, PostgreSQL (psycopg 3) or the embedded SQLite file."""
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
@@ -23,7 +26,58 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str) -> Engine:
+# scheme://user:PASSWORD@host…, parsed or not; up to the last '@', so a password holding a raw
+# '@' is masked whole (masking too much beats leaking a part). Drivers also take ?password=.
+_USERINFO_PASSWORD = re.compile(r"(?P<head>^[^:/?#]*://[^:/?#@]*:)(?P<password>.*)(?=@)")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<password>[^&#]*)", re.IGNORECASE)
+
+
+def mask_url(url: str | URL) -> str:
+    """``url`` with its password shown as ``***``, for every message that names a database (or
+    any other) URL (SPEC §6). Never raises, whatever the string; the rest is left as given (no
+    re-rendering), so the operator recognises the URL they configured."""
+    text = url.render_as_string(hide_password=True) if isinstance(url, URL) else str(url)
+    text = _USERINFO_PASSWORD.sub(r"\g<head>***", text, count=1)
+    return _QUERY_PASSWORD.sub(r"\g<head>***", text)
+
+
+def url_password(url: str) -> str | None:
+    """The password a URL carries, parsable or not: to mask it in a driver's error text."""
+    found = _USERINFO_PASSWORD.match(url) or _QUERY_PASSWORD.search(url)
+    return found.group("password") or None if found else None
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _read_only_file_system(path: Path) -> bool:
+    """Whether ``path`` (or its nearest existing parent) is on a read-only mount: asked of
+    statvfs because root passes every permission check but cannot write there either."""
+    probe = next((p for p in (path, *path.parents) if p.exists()), None)
+    return probe is not None and bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+
+
+def sqlite_read_only_reason(path: Path) -> str | None:
+    """Why an import could not write the SQLite warehouse at ``path``, or None when it can.
+    The directory matters too: SQLite writes its -wal and -shm files beside the database."""
+    if _read_only_file_system(path.parent):
+        return f"{path.parent} is on a read-only file system"
+    if path.parent.exists() and not os.access(path.parent, os.W_OK):
+        return f"directory {path.parent} is not writable"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is not writable"
+    return None
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for the central database. ``read_only`` (SQLite only) opens the file without
+    ever writing it — nor creating it, its directory or a WAL: what a read-only command needs
+    on a read-only file system or file, where a normal open fails."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -31,12 +85,16 @@ def make_engine(url: str) -> Engine:
         # connection, plus one to record a failure: the default pool (5 + 10) is too small.
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
     in_memory = not parsed.database or parsed.database == ":memory:"
-    if parsed.database and not in_memory:
+    read_only = read_only and not in_memory
+    target: str | URL = url
+    if read_only:
+        target = _read_only_sqlite_url(Path(parsed.database))  # type: ignore[arg-type]
+    elif parsed.database and not in_memory:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     # No pool for a file: opening one is cheap, and concurrent syncs then queue on SQLite's
     # own write lock (busy timeout below) instead of on a pool checkout timeout.
     engine = create_engine(
-        url, connect_args={"timeout": 60}, **({} if in_memory else {"poolclass": NullPool})
+        target, connect_args={"timeout": 60}, **({} if in_memory else {"poolclass": NullPool})
     )
 
     @event.listens_for(engine, "connect")
@@ -46,8 +104,9 @@ def make_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        if not read_only:  # switching to WAL writes the file header
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -58,6 +117,20 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _read_only_sqlite_url(path: Path) -> URL:
+    """``mode=ro``; plus ``immutable=1`` when the directory cannot be written and no WAL holds
+    pages: a WAL database opened read-only needs its -shm file, which SQLite cannot create
+    there, while ``immutable`` reads the main file alone. A non-empty -wal means a writer
+    left pages in it that ``immutable`` would not see, and ``mode=ro`` can read them."""
+    query = {"mode": "ro", "uri": "true"}
+    wal = path.with_name(path.name + "-wal")
+    unwritable = _read_only_file_system(path.parent) or not os.access(path.parent, os.W_OK)
+    if unwritable and not (wal.exists() and wal.stat().st_size > 0):
+        query["immutable"] = "1"
+    # SQLite's URI form: the path percent-encoded (a '?' or '#' in a directory name is no query).
+    return URL.create("sqlite", database=f"file:{quote(str(path.resolve()))}", query=query)
 
 
 @contextmanager
