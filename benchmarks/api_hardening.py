@@ -45,7 +45,7 @@ CLI = str(Path(sys.executable).with_name("asterisk-pipeline"))
 RESULTS = BENCH_DATA / "results-api-hardening.json"
 TARGET_P99_MS = 1000.0
 UNIT_NOFILE = 65536  # deploy/systemd/asterisk-pipeline-sidecar.service: LimitNOFILE
-CLIENT_TIMEOUT_S = 5.0
+CLIENT_TIMEOUT_S = 2.0  # short, so trickling clients are dropped (and reconnect) within a window
 FIFTY_MB = 50 * 1024 * 1024
 ENTERPRISES = ("0100", "0200", "0201", "0327", "0367")
 
@@ -86,7 +86,8 @@ def _big_bodies(port: int, stop: threading.Event, counts: dict[str, int]) -> Non
                 while sent < FIFTY_MB and not stop.is_set():
                     sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
                     sent += len(piece)
-                counts["sent_whole"] = counts.get("sent_whole", 0) + 1
+                if sent >= FIFTY_MB:  # never expected: the server refuses after 64 KiB
+                    counts["sent_whole"] = counts.get("sent_whole", 0) + 1
         except OSError:
             counts["refused"] = counts.get("refused", 0) + 1  # 413 and closed mid-body
 
@@ -157,6 +158,7 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
         for number in ENTERPRISES:
             subprocess.run([CLI, "enterprise", "add", number, "--name", f"ent {number}", "--host",
                             f"pbx{number}.lan"], env=env, check=True, capture_output=True)
+        _recent_live_syncs(url)
         port = free_port()
         api = f"http://127.0.0.1:{port}"
         with open(work / "serve.log", "ab") as out:
@@ -203,6 +205,18 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(result, indent=2))
     return result
+
+
+def _recent_live_syncs(url: str) -> None:
+    """A successful live sync of every enterprise just now: /health answers 200 "healthy" (its
+    full work: the database ping and the per-enterprise newest live sync)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO sync_runs (enterprise_id, flow, started_at, finished_at, duration_s, status)"
+                          " SELECT number, 'live', now(), now(), 0.1, 'success' FROM enterprises"))
+    engine.dispose()
 
 
 def _answers(url: str) -> bool:
