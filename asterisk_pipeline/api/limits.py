@@ -139,11 +139,12 @@ def guarded_protocol(header_timeout_s: float, max_header_bytes: int = MAX_HEADER
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _in_headers = True  # the next bytes are a request line and headers
         _header_bytes = 0
+        _tail = b""  # the last bytes seen in the header phase (a "\r\n\r\n" split across reads)
 
         def _arm(self) -> None:
             if self._header_timer is None:
-                self._header_bytes = 0
                 self._header_timer = self.loop.call_later(header_timeout_s, self._refuse, 408,
                                                           "request headers not received in time")
 
@@ -171,11 +172,16 @@ def guarded_protocol(header_timeout_s: float, max_header_bytes: int = MAX_HEADER
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self._header_timer is not None and not self.transport.is_closing():
-                self._header_bytes += len(data)
-                if self._header_bytes > max_header_bytes:
+            if self._in_headers:
+                # Counted before parsing: headers that arrive in one read are bounded too.
+                seen = self._tail + data
+                end = seen.find(b"\r\n\r\n")
+                size = self._header_bytes + (len(data) if end < 0 else end + 4 - len(self._tail))
+                if size > max_header_bytes:
                     self._refuse(431, f"request line and headers larger than {max_header_bytes} bytes")
+                    return
+                self._header_bytes, self._tail = size, seen[-3:]
+            super().data_received(data)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -183,7 +189,12 @@ def guarded_protocol(header_timeout_s: float, max_header_bytes: int = MAX_HEADER
 
         def on_headers_complete(self) -> None:
             self._disarm()
+            self._in_headers, self._header_bytes, self._tail = False, 0, b""
             super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._in_headers = True  # what follows on this connection is the next request
+            super().on_message_complete()
 
     return GuardedHttpToolsProtocol
 

@@ -168,6 +168,17 @@ def test_bodies_just_over_and_under_the_limit(sidecar: Sidecar) -> None:
     assert long_date.status_code == 422 and len(long_date.content) < 1000
 
 
+def test_headers_over_64_kib_answer_431(sidecar: Sidecar) -> None:
+    """httptools sets no bound on a request's headers; the sidecar does."""
+    with socket.create_connection(("127.0.0.1", _port(sidecar.api))) as sock:
+        try:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+        except OSError:
+            pass  # answered and closed while we were still sending
+        assert _status_line(sock, within=5).startswith(b"HTTP/1.1 431")
+    assert httpx.get(f"{sidecar.api}/health", headers={"X-Fine": "a" * 4000}).status_code == 503  # no live sync yet
+
+
 def test_trickling_clients_are_disconnected(sidecar: Sidecar) -> None:
     """Under a 256-descriptor limit (as the 240-connection incident had), 240 clients that
     connect and send nothing, trickle their headers a byte at a time, or trickle a body: the
