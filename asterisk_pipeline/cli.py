@@ -162,9 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the REST sidecar (the old service's API, port 8007)",
         description="The REST sidecar: the old sync service's curl workflows, with syncs started as "
         "Dagster runs through the webserver at $ASTERISK_DAGSTER_URL. Binds to 127.0.0.1:8007 unless "
-        "told otherwise; set ASTERISK_API_TOKEN to require a bearer token on the POST endpoints.",
+        "told otherwise; set ASTERISK_API_TOKEN to require a bearer token on the POST endpoints "
+        "(required to bind to any address beyond loopback: without it serve refuses, exit 2). "
+        "Bodies over 64 KiB answer 413; clients slower than $ASTERISK_API_CLIENT_TIMEOUT_S "
+        "(10 s) to send headers or body are disconnected.",
     )
-    serve.add_argument("--host", help="bind address (default: $ASTERISK_API_HOST or 127.0.0.1)")
+    serve.add_argument("--host", help="bind address (default: $ASTERISK_API_HOST or 127.0.0.1); "
+                       "any non-loopback address needs ASTERISK_API_TOKEN")
     serve.add_argument("--port", type=int, help="port (default: $ASTERISK_API_PORT or 8007)")
     serve.add_argument("--db", metavar="URL", help=db_help)
     serve.add_argument("--dagster-url", metavar="URL", help="Dagster webserver (default: $ASTERISK_DAGSTER_URL "
@@ -598,16 +602,24 @@ def cmd_sync_history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the sidecar in this process (one worker: the sync lock lives in it)."""
+    """Run the sidecar in this process (one worker: the sync reservations live in it)."""
     import uvicorn
 
     from .api.app import create_app
+    from .api.limits import guarded_protocol, is_loopback
 
     overrides = {k: v for k, v in {
         "database_url": args.db, "dagster_url": args.dagster_url,
         "api_host": args.host, "api_port": args.port,
     }.items() if v is not None}
     settings = settings.model_copy(update=overrides)
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
+    if not is_loopback(settings.api_host) and not token.strip():
+        raise CliError(
+            f"refusing to listen on {settings.api_host}: beyond loopback anyone who reaches the port "
+            "could start syncs. Set ASTERISK_API_TOKEN (the POST endpoints then need "
+            "'Authorization: Bearer <token>') or bind to 127.0.0.1."
+        )
     engine = _engine(None, settings)
     _require_schema(engine)
     engine.dispose()
@@ -615,8 +627,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings)
     print(f"asterisk-pipeline sidecar on http://{settings.api_host}:{settings.api_port} "
           f"(Dagster: {settings.dagster_url}; API docs: /docs)", file=sys.stderr, flush=True)
+    # Slow clients: headers within api_client_timeout_s (guarded_protocol), the body within it
+    # again (BodyLimit), idle keep-alive connections closed after 5 s; at most
+    # api_max_connections served at once.
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="warning",
-                access_log=False)
+                access_log=False, http=guarded_protocol(settings.api_client_timeout_s),
+                timeout_keep_alive=5, limit_concurrency=settings.api_max_connections)
     return 0
 
 

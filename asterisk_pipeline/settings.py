@@ -136,6 +136,16 @@ class Settings(BaseSettings):
     dagster_url: str = Field(
         default="http://127.0.0.1:3000", description="Dagster webserver (GraphQL and UI links)"
     )
+    api_client_timeout_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="A client must send a request's headers, and then its body, within this many seconds "
+        "(else 408 and the connection is closed: slow clients cannot hold sockets)",
+    )
+    api_max_connections: int = Field(
+        default=1000, ge=1,
+        description="Open connections the sidecar serves at once; past it new requests answer 503 "
+        "(uvicorn's limit_concurrency; keep it below the unit's LimitNOFILE)",
+    )
     live_interval_minutes: int = Field(
         default=DEFAULT_LIVE_INTERVAL_MINUTES,
         ge=1,

@@ -2,21 +2,30 @@
 
 Reads answer from the warehouse (index-backed queries, cached until the next import commits);
 syncs start through the Dagster webserver's GraphQL API. See SPEC.md §5 and the README.
+
+Why most sync endpoints are ``async``: their Dagster calls run on the gate's own threads
+(``gate.py``) and their waits (for a launch in progress, for ``?wait=true``) hold no thread, so
+FastAPI's shared thread pool stays free for ``/health`` and the warehouse reads whatever the
+Dagster webserver does.
 """
 
+import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..fleet import Fleet
@@ -27,6 +36,8 @@ from ..warehouse.db import make_engine, mask_url
 from . import queries
 from .cache import MarkedCache
 from .dagster_client import DagsterClient, DagsterUnavailable
+from .gate import DagsterGate
+from .limits import MAX_BODY_BYTES, BodyLimit, excerpt
 from .metrics import render_metrics
 from .models import (
     NUMBER_PATTERN,
@@ -42,6 +53,7 @@ from .models import (
     LiveStatus,
     LiveToday,
     Root,
+    RunningSync,
     SyncStarted,
     SyncStatus,
     TodayRow,
@@ -57,6 +69,8 @@ Wait = Annotated[bool, Query(description="Block until the sync ends (up to `time
 Timeout = Annotated[float | None, Query(gt=0, description="Seconds ?wait=true may block (default and maximum: ASTERISK_API_WAIT_TIMEOUT_S)")]
 #: Dagster run / backfill statuses that mean "it failed" (run_statistics lists why).
 _FAILED_STATUSES = frozenset({"FAILURE", "CANCELED", "FAILED", "COMPLETED_FAILED"})
+#: How long /sync/status waits for Dagster's list of running syncs before answering without it.
+STATUS_DAGSTER_WAIT_S = 2.0
 
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Error, "description": "Database (or Dagster webserver) unavailable"},
@@ -66,8 +80,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Error, "description": "A body that cannot be read at all (not UTF-8 JSON)"},
     401: {"model": Error, "description": "A token is configured and the request lacks it"},
     404: {"model": Error, "description": "Unknown or inactive enterprise"},
+    408: {"model": Error, "description": "The request body did not arrive in time (a slow client)"},
     409: {"model": Conflict, "description": "A sync of this flow is already queued or running for it"},
-    422: {"model": Error, "description": "Invalid input (enterprise number, dates, body types)"},
+    413: {"model": Error, "description": f"Request body larger than {MAX_BODY_BYTES} bytes (refused unread)"},
+    422: {"model": Error, "description": "Invalid input (enterprise number, dates, body types); "
+          "the offending input is quoted at most as a short excerpt"},
     **_UNAVAILABLE,
 }
 
@@ -76,7 +93,8 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
     settings = settings or Settings()
     engine: Engine = make_engine(settings.resolved_database_url)
     client = client or DagsterClient(settings.dagster_url)
-    launcher = SyncLauncher(client)
+    gate = DagsterGate()
+    launcher = SyncLauncher(client, gate)
     cache = MarkedCache()
     bearer = HTTPBearer(auto_error=False, description="ASTERISK_API_TOKEN, when configured")
     zone = Fleet.load(settings).default_timezone
@@ -84,6 +102,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        gate.close()
         client.close()
         engine.dispose()
 
@@ -92,8 +111,26 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
         title="asterisk-pipeline sync sidecar",
         version=__version__,
         description="The old sync service's HTTP API on port 8007. Syncs run as Dagster runs "
-        f"(UI: {mask_url(settings.dagster_url)}); reads come from the central database.",
+        f"(UI: {mask_url(settings.dagster_url)}); reads come from the central database. Request bodies over "
+        f"{MAX_BODY_BYTES} bytes answer 413 unread; a body must arrive within "
+        f"{settings.api_client_timeout_s:g} s (else 408).",
     )
+    # Outermost: a body is bounded and complete before routing, parsing or the token check.
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, timeout_s=settings.api_client_timeout_s)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, with each error's ``input`` (and context) cut to a short excerpt."""
+        errors = []
+        for error in exc.errors():
+            error = dict(error)
+            if "input" in error:
+                error["input"] = excerpt(error["input"])
+            if isinstance(error.get("ctx"), dict):
+                error["ctx"] = {k: excerpt(v if isinstance(v, str | int | float | bool) else str(v))
+                                for k, v in error["ctx"].items()}
+            errors.append(error)
+        return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
 
     def read(fn: Callable[[Connection], T]) -> T:
         try:
@@ -108,7 +145,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
             return cache.get(name, queries.change_marker(conn), lambda: fn(conn))
         return read(run)
 
-    def require_token(
+    async def require_token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
         expected = settings.api_token
@@ -136,19 +173,20 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
                         kind=busy.kind, id=busy.id, dagster_url=busy.url)
         return JSONResponse(status_code=409, content=body.model_dump())
 
-    def answer(started: Started, message: str, enterprise: str | None, wait: bool,
-               timeout: float | None, **extra: Any) -> JSONResponse:
+    async def answer(started: Started, message: str, enterprise: str | None, wait: bool,
+                     timeout: float | None, **extra: Any) -> JSONResponse:
         log.info("%s sync %s %s started for %s: %s", started.flow, started.kind, started.id,
                  ",".join(started.enterprises), started.url)
         status, finished, statistics = "QUEUED", False, None
         if wait:
             limit = min(timeout or settings.api_wait_timeout_s, settings.api_wait_timeout_s)
-            outcome = dagster_call(lambda: launcher.wait(started, limit))
+            outcome = await dagster(launcher.wait(started, limit))
             log.info("%s %s ended waiting: %s (finished: %s)", started.kind, started.id, outcome.status,
                      outcome.done)
             status, finished = outcome.status, outcome.done
             failed = outcome.done and outcome.status in _FAILED_STATUSES
-            statistics = read(lambda conn: queries.run_statistics(conn, outcome.run_ids, failed))
+            statistics = await run_in_threadpool(
+                read, lambda conn: queries.run_statistics(conn, outcome.run_ids, failed))
         live = started.flow == FLOW_LIVE
         body = SyncStarted(
             message=message, enterprise_id=enterprise, enterprises=started.enterprises,
@@ -160,11 +198,14 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
         )
         return JSONResponse(status_code=200 if finished else 202, content=body.model_dump(mode="json"))
 
-    def dagster_call(fn: Callable[[], T]) -> T:
+    async def dagster(work: Awaitable[T]) -> T:
         try:
-            return fn()
+            return await work
         except DagsterUnavailable as exc:
             raise HTTPException(503, str(exc)) from exc
+
+    async def active_numbers_async() -> list[str]:
+        return await run_in_threadpool(active_numbers)
 
     # --- information ----------------------------------------------------------------------------
 
@@ -256,25 +297,25 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
 
     @app.post("/sync/live/all", status_code=202, response_model=SyncStarted, responses=_ERRORS,
               dependencies=guarded, summary="Live sync of every active enterprise")
-    def sync_live_all(wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
-        numbers = active_numbers()
+    async def sync_live_all(wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
+        numbers = await active_numbers_async()
         if not numbers:
             raise HTTPException(404, "no active enterprises")
         try:
-            started = dagster_call(lambda: launcher.start_live(numbers, everyone=True))
+            started = await dagster(launcher.start_live(numbers, everyone=True))
         except AlreadyRunning as busy:
             return conflict(busy, "live")
-        return answer(started, f"live sync started for {len(numbers)} enterprises", None, wait, timeout)
+        return await answer(started, f"live sync started for {len(numbers)} enterprises", None, wait, timeout)
 
     @app.post("/sync/live/{enterprise}", status_code=202, response_model=SyncStarted, responses=_ERRORS,
               dependencies=guarded, summary="Live sync of one enterprise")
-    def sync_live_one(enterprise: EnterprisePath, wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
-        require_active(enterprise)
+    async def sync_live_one(enterprise: EnterprisePath, wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
+        await run_in_threadpool(require_active, enterprise)
         try:
-            started = dagster_call(lambda: launcher.start_live([enterprise], everyone=False))
+            started = await dagster(launcher.start_live([enterprise], everyone=False))
         except AlreadyRunning as busy:
             return conflict(busy, f"live {enterprise}")
-        return answer(started, f"live sync started for {enterprise}", enterprise, wait, timeout)
+        return await answer(started, f"live sync started for {enterprise}", enterprise, wait, timeout)
 
     # --- history ----------------------------------------------------------------------------
 
@@ -297,16 +338,16 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
             raise HTTPException(422, f"date_from {first} is after date_to {last}")
         return first, last
 
-    def start_history(numbers: list[str], request: HistorySyncRequest, enterprise: str | None,
-                      wait: bool, timeout: float | None) -> JSONResponse:
+    async def start_history(numbers: list[str], request: HistorySyncRequest, enterprise: str | None,
+                            wait: bool, timeout: float | None) -> JSONResponse:
         first, last = history_range(request)
         try:
-            started = dagster_call(lambda: launcher.start_history(
+            started = await dagster(launcher.start_history(
                 numbers, first, last, force=request.force_all, everyone=enterprise is None))
         except AlreadyRunning as busy:
             return conflict(busy, f"history {enterprise or ''}".strip())
         who = enterprise or f"{len(numbers)} enterprises"
-        return answer(started, f"history sync {first}..{last} started for {who}", enterprise, wait, timeout,
+        return await answer(started, f"history sync {first}..{last} started for {who}", enterprise, wait, timeout,
                       date_from=first, date_to=last, force_all=request.force_all, partitions=started.partitions)
 
     HistoryBody = Annotated[HistorySyncRequest | None, Body(openapi_examples={
@@ -317,40 +358,73 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
 
     @app.post("/sync/all", status_code=202, response_model=SyncStarted, responses=_ERRORS,
               dependencies=guarded, summary="History import for every active enterprise")
-    def sync_history_all(body: HistoryBody = None, wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
-        numbers = active_numbers()
+    async def sync_history_all(body: HistoryBody = None, wait: Wait = False, timeout: Timeout = None) -> JSONResponse:
+        numbers = await active_numbers_async()
         if not numbers:
             raise HTTPException(404, "no active enterprises")
-        return start_history(numbers, body or HistorySyncRequest(), None, wait, timeout)
+        return await start_history(numbers, body or HistorySyncRequest(), None, wait, timeout)
 
     @app.post("/sync/{enterprise}", status_code=202, response_model=SyncStarted, responses=_ERRORS,
               dependencies=guarded, summary="History import of one enterprise (APIlogs)")
-    def sync_history_one(enterprise: EnterprisePath, body: HistoryBody = None, wait: Wait = False,
-                         timeout: Timeout = None) -> JSONResponse:
-        require_active(enterprise)  # the path wins over the body's enterprise_id
-        return start_history([enterprise], body or HistorySyncRequest(), enterprise, wait, timeout)
+    async def sync_history_one(enterprise: EnterprisePath, body: HistoryBody = None, wait: Wait = False,
+                               timeout: Timeout = None) -> JSONResponse:
+        await run_in_threadpool(require_active, enterprise)  # the path wins over the body's enterprise_id
+        return await start_history([enterprise], body or HistorySyncRequest(), enterprise, wait, timeout)
+
+    running_state: dict[str, Any] = {}
+
+    def collect_running() -> list[RunningSync]:
+        """Our queued/running runs, and the backfills Dagster holds as requested: a backfill has
+        no run until the daemon's next tick (~30 s), yet a new request for it already gets 409."""
+        found = []
+        for run in client.active_runs({}):
+            if TAG_FLOW not in run.tags and "dagster/backfill" not in run.tags:
+                continue
+            backfill = run.tags.get("dagster/backfill")
+            found.append(RunningSync(kind="backfill run" if backfill else "run", id=run.run_id,
+                                     flow=run.tags.get(TAG_FLOW), status=run.status,
+                                     enterprises=run.tags.get(TAG_ENTERPRISES, ALL_ENTERPRISES),
+                                     dagster_url=client.run_url(run.run_id)))
+        for requested in client.active_backfills():
+            if TAG_FLOW not in requested.tags:
+                continue
+            found.append(RunningSync(kind="backfill", id=requested.backfill_id,
+                                     flow=requested.tags.get(TAG_FLOW), status=requested.status,
+                                     enterprises=requested.tags.get(TAG_ENTERPRISES, ALL_ENTERPRISES),
+                                     dagster_url=client.backfill_url(requested.backfill_id)))
+        return found
+
+    async def running_syncs() -> tuple[list[RunningSync] | None, str]:
+        """Dagster's answer, reused for 2 s unless this process launched something since; one
+        question at a time (a hung webserver holds at most one gate thread for this), and a
+        reader waits at most STATUS_DAGSTER_WAIT_S for it."""
+        marker = (int(time.monotonic() // 2), launcher.launches)
+        if running_state.get("marker") == marker:
+            return running_state["value"]  # type: ignore[no-any-return]
+        pending: asyncio.Future[list[RunningSync]] | None = running_state.get("pending")
+        if pending is None or pending.done():
+            pending = asyncio.ensure_future(gate.call(collect_running))
+            running_state["pending"] = pending
+
+            def keep(done: asyncio.Future[list[RunningSync]]) -> None:
+                if done.cancelled():
+                    return
+                failure = done.exception()
+                value = (None, str(failure)) if failure else (done.result(), "ok")
+                running_state.update(marker=marker, value=value)
+            pending.add_done_callback(keep)
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending), STATUS_DAGSTER_WAIT_S), "ok"
+        except DagsterUnavailable as exc:
+            return None, str(exc)
+        except TimeoutError:
+            return None, f"Dagster webserver at {settings.dagster_url} did not answer within {STATUS_DAGSTER_WAIT_S:g} s"
 
     @app.get("/sync/status", response_model=SyncStatus, responses=_UNAVAILABLE,
-             summary="download_sync rows per PBX, plus the syncs queued or running in Dagster")
-    def sync_status() -> SyncStatus:
-        rows = read(queries.download_sync_rows)
-
-        def running() -> list[dict[str, Any]]:
-            found = []
-            for run in client.active_runs({}):
-                if TAG_FLOW not in run.tags and "dagster/backfill" not in run.tags:
-                    continue
-                backfill = run.tags.get("dagster/backfill")
-                found.append({"kind": "backfill run" if backfill else "run", "id": run.run_id,
-                              "flow": run.tags.get(TAG_FLOW), "status": run.status,
-                              "enterprises": run.tags.get(TAG_ENTERPRISES, ALL_ENTERPRISES),
-                              "dagster_url": client.run_url(run.run_id)})
-            return found
-        try:
-            active = cache.get("running", int(time.monotonic() // 2), running)
-            state = "ok"
-        except DagsterUnavailable as exc:
-            active, state = None, str(exc)
+             summary="download_sync rows per PBX, plus the syncs queued, running or requested in Dagster")
+    async def sync_status() -> SyncStatus:
+        rows = await run_in_threadpool(read, queries.download_sync_rows)
+        active, state = await running_syncs()
         return SyncStatus(sync_status=[DownloadSyncRow.model_validate(r) for r in rows], running=active,
                           dagster=state)
 

@@ -81,11 +81,17 @@ def _run(node: dict[str, Any]) -> RunInfo:
 
 
 class DagsterClient:
-    """Synchronous (the sidecar calls it from worker threads); one HTTP connection pool."""
+    """Synchronous (the sidecar calls it on its own few threads, see ``gate.py``); one HTTP
+    connection pool.
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+    Timeouts: ``connect_timeout_s`` is short (a webserver that does not accept within it is
+    down); ``timeout_s`` bounds each read/write, so a hung (e.g. SIGSTOPped) webserver costs a
+    caller at most that long."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0, connect_timeout_s: float = 3.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        timeout = httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s))
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
         self._repository: Repository | None = None
 
     def close(self) -> None:
@@ -94,6 +100,7 @@ class DagsterClient:
     # --- plumbing -----------------------------------------------------------------------------
 
     def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The ``data`` of a GraphQL answer; DagsterUnavailable for anything that is not one."""
         try:
             response = self._http.post(
                 "/graphql", json={"query": document, "variables": variables or {}}
@@ -106,10 +113,33 @@ class DagsterClient:
             raise DagsterUnavailable(
                 f"Dagster webserver at {mask_url(self.base_url)} answered HTTP {response.status_code}"
             )
-        payload = response.json()
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict) or not isinstance(payload.get("data") or payload.get("errors"),
+                                                           dict | list):
+            kind = response.headers.get("content-type", "no content type").split(";")[0]
+            raise DagsterUnavailable(
+                f"Dagster webserver at {self.base_url} answered HTTP 200 with {kind} that is not a "
+                "GraphQL answer: is ASTERISK_DAGSTER_URL the Dagster webserver?"
+            )
         if payload.get("errors"):
-            raise DagsterUnavailable(f"Dagster GraphQL error: {payload['errors'][0].get('message')}")
-        return payload["data"]
+            first = payload["errors"][0] if isinstance(payload["errors"], list) else payload["errors"]
+            message = first.get("message") if isinstance(first, dict) else first
+            raise DagsterUnavailable(f"Dagster GraphQL error: {str(message)[:300]}")
+        data: dict[str, Any] = payload["data"]
+        return data
+
+    def _field(self, document: str, variables: dict[str, Any] | None, name: str) -> dict[str, Any]:
+        """One root field of a query's answer (a GraphQL server that lacks it is not Dagster's)."""
+        value = self.query(document, variables).get(name)
+        if not isinstance(value, dict):
+            raise DagsterUnavailable(
+                f"Dagster webserver at {self.base_url} answered without {name}: not the Dagster "
+                "webserver, or another version of it"
+            )
+        return value
 
     def run_url(self, run_id: str) -> str:
         return f"{self.base_url}/runs/{run_id}"
@@ -127,11 +157,11 @@ class DagsterClient:
     def repository(self, job_name: str) -> Repository:
         """The repository holding ``job_name`` (cached; one code location is the normal case)."""
         if self._repository is None:
-            data = self.query(
+            data = self._field(
                 "{ repositoriesOrError { __typename ... on RepositoryConnection {"
                 " nodes { name location { name } jobs { name } } }"
-                " ... on PythonError { message } } }"
-            )["repositoriesOrError"]
+                " ... on PythonError { message } } }", None, "repositoriesOrError",
+            )
             for node in data.get("nodes") or []:
                 if any(j["name"] == job_name for j in node["jobs"]):
                     self._repository = Repository(node["location"]["name"], node["name"])
@@ -151,13 +181,12 @@ class DagsterClient:
             "runConfigData": run_config,
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
         }
-        result = self.query(
+        result = self._field(
             "mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename"
             " ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }"
             " ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid {"
             " errors { message } } ... on UnauthorizedError { message } } }",
-            {"p": params},
-        )["launchRun"]
+            {"p": params}, "launchRun")
         return str(self._ok(result, "LaunchRunSuccess")["run"]["runId"])
 
     def launch_backfill(
@@ -177,24 +206,22 @@ class DagsterClient:
             "tags": [{"key": k, "value": v} for k, v in tags.items()],
             "title": title,
         }
-        result = self.query(
+        result = self._field(
             "mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {"
             " __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }"
             " ... on PartitionSetNotFoundError { message } ... on InvalidStepError { invalidStepKey }"
             " ... on InvalidOutputError { invalidOutputName } ... on UnauthorizedError { message }"
             " } }",
-            {"p": params},
-        )["launchPartitionBackfill"]
+            {"p": params}, "launchPartitionBackfill")
         return str(self._ok(result, "LaunchBackfillSuccess")["backfillId"])
 
     def add_dynamic_partition(self, job_name: str, partitions_def: str, key: str) -> bool:
         """Add ``key`` to a dynamic partitions definition; False when it was there already."""
-        result = self.query(
+        result = self._field(
             "mutation($r: RepositorySelector!, $d: String!, $k: String!) {"
             " addDynamicPartition(repositorySelector: $r, partitionsDefName: $d, partitionKey: $k) {"
             " __typename ... on PythonError { message } ... on UnauthorizedError { message } } }",
-            {"r": self.repository(job_name).selector(), "d": partitions_def, "k": key},
-        )["addDynamicPartition"]
+            {"r": self.repository(job_name).selector(), "d": partitions_def, "k": key}, "addDynamicPartition")
         if result["__typename"] == "DuplicateDynamicPartitionError":
             return False
         self._ok(result, "AddDynamicPartitionSuccess")
@@ -203,10 +230,9 @@ class DagsterClient:
     # --- watching work ------------------------------------------------------------------------
 
     def run(self, run_id: str) -> RunInfo | None:
-        node = self.query(
+        node = self._field(
             f"query($id: ID!) {{ runOrError(runId: $id) {{ __typename ... on Run {{ {_RUN_FIELDS} }} }} }}",
-            {"id": run_id},
-        )["runOrError"]
+            {"id": run_id}, "runOrError")
         return _run(node) if node["__typename"] == "Run" else None
 
     def active_runs(self, tags: dict[str, str]) -> list[RunInfo]:
@@ -215,19 +241,17 @@ class DagsterClient:
             "statuses": list(ACTIVE_RUN_STATUSES),
             "tags": [{"key": k, "value": v} for k, v in tags.items()],
         }
-        data = self.query(
+        data = self._field(
             f"query($f: RunsFilter) {{ runsOrError(filter: $f, limit: 100) {{ __typename"
             f" ... on Runs {{ results {{ {_RUN_FIELDS} }} }} }} }}",
-            {"f": flt},
-        )["runsOrError"]
+            {"f": flt}, "runsOrError")
         return [_run(node) for node in data.get("results") or []]
 
     def backfill(self, backfill_id: str, *, run_limit: int = 1000) -> BackfillInfo | None:
-        node = self.query(
+        node = self._field(
             "query($id: String!, $n: Int) { partitionBackfillOrError(backfillId: $id) { __typename"
             f" ... on PartitionBackfill {{ id status tags {{ key value }} runs(limit: $n) {{ {_RUN_FIELDS} }} }} }} }}",
-            {"id": backfill_id, "n": run_limit},
-        )["partitionBackfillOrError"]
+            {"id": backfill_id, "n": run_limit}, "partitionBackfillOrError")
         if node["__typename"] != "PartitionBackfill":
             return None
         return BackfillInfo(
@@ -239,10 +263,11 @@ class DagsterClient:
 
     def active_backfills(self) -> list[BackfillInfo]:
         """Backfills still submitting runs (status REQUESTED)."""
-        data = self.query(
+        data = self._field(
             "{ partitionBackfillsOrError(status: REQUESTED, limit: 100) { __typename"
-            " ... on PartitionBackfills { results { id status tags { key value } } } } }"
-        )["partitionBackfillsOrError"]
+            " ... on PartitionBackfills { results { id status tags { key value } } } } }",
+            None, "partitionBackfillsOrError",
+        )
         return [
             BackfillInfo(n["id"], n["status"], {t["key"]: t["value"] for t in n["tags"]}, [])
             for n in data.get("results") or []

@@ -132,7 +132,7 @@ class DownloadSyncRow(BaseModel):
 
 
 class RunningSync(BaseModel):
-    kind: str
+    kind: str = Field(description='"run", "backfill run", or "backfill" (requested; its runs not started yet)')
     id: str
     flow: str | None
     enterprises: str
@@ -150,7 +150,8 @@ class SyncStatus(BaseModel):
     }]})
 
     sync_status: list[DownloadSyncRow]
-    running: list[RunningSync] | None = Field(description="Queued/running syncs (null when Dagster is unreachable)")
+    running: list[RunningSync] | None = Field(
+        description="Queued/running runs and requested backfills (null when Dagster does not answer)")
     dagster: str = Field(description='"ok", or why the running syncs are unknown')
 
 

@@ -5,13 +5,16 @@ Tests run in file order on one stack: each leaves no sync running for the next.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from sqlalchemy import text
 
@@ -261,6 +264,73 @@ def test_fifty_concurrent_posts_start_one_sync(stack: Stack) -> None:
                         ' ... on Runs { results { runId } } } }')["runsOrError"]["results"]
     client.close()
     assert [r["runId"] for r in runs] == started
+
+
+def test_a_requested_backfill_is_listed_as_running_at_once(stack: Stack) -> None:
+    """A backfill has no run until the daemon's next tick (~30 s); /sync/status lists it from the
+    moment it is requested, as the 409 for a second request already treats it."""
+    day = str(stack.today - timedelta(days=2))
+    assert httpx.get(f"{stack.api}/sync/status").json()["running"] == []  # primes the 2-s cache
+    started = httpx.post(f"{stack.api}/sync/0367", json={"date_from": day, "date_to": day}, timeout=60)
+    assert started.status_code == 202, started.text
+    backfill_id = started.json()["backfill_id"]
+    running = httpx.get(f"{stack.api}/sync/status").json()["running"]
+    listed = [r for r in running if r["kind"] == "backfill" and r["id"] == backfill_id]
+    assert listed and listed[0]["flow"] == "history" and listed[0]["enterprises"] == "0367", running
+    assert listed[0]["dagster_url"] == started.json()["dagster_url"]
+    again = httpx.post(f"{stack.api}/sync/0367", json={"date_from": day, "date_to": day}, timeout=60)
+    assert again.status_code == 409 and again.json()["id"] == backfill_id
+    assert wait_backfill(stack, backfill_id) in ("COMPLETED", "COMPLETED_SUCCESS")
+
+
+def _webserver(stack: Stack) -> psutil.Process:
+    """The process of ``dagster dev`` listening on the webserver's port."""
+    port = int(stack.dagster.rsplit(":", 1)[1])
+    for process in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in process.net_connections("tcp")):
+                return process
+        except psutil.Error:
+            continue
+    raise AssertionError(f"no process listens on {port}")
+
+
+def test_a_hung_webserver_delays_only_the_requests_that_need_it(stack: Stack) -> None:
+    """The real dagster-webserver stopped with SIGSTOP, 50 concurrent POSTs (live and history,
+    several enterprises): GET /health and the warehouse reads stay under a second, every POST
+    ends as 503 naming the webserver (none hangs, none is a 500), /sync/status answers without
+    the running list. SIGCONT at the end, and POSTs start syncs again."""
+    webserver = _webserver(stack)
+    numbers = sorted(SEED)
+    webserver.suspend()
+    try:
+        with httpx.Client(timeout=120) as http, ThreadPoolExecutor(50) as pool:
+            posts = [pool.submit(http.post, f"{stack.api}/sync/live/{numbers[i % 5]}") if i % 2 else
+                     pool.submit(http.post, f"{stack.api}/sync/{numbers[i % 5]}", json={}) for i in range(50)]
+            time.sleep(1.0)  # every POST is in: the gate's threads are stuck on the webserver
+            slowest: dict[str, float] = {}
+            with httpx.Client(timeout=30) as probe:
+                for _ in range(10):
+                    for path in ("/health", "/sync/live/status", "/enterprises", "/sync/live/today"):
+                        began = time.monotonic()
+                        code = probe.get(f"{stack.api}{path}").status_code
+                        slowest[path] = max(slowest.get(path, 0.0), time.monotonic() - began)
+                        assert code == 200, (path, code)
+                    time.sleep(0.2)
+                began = time.monotonic()
+                status = probe.get(f"{stack.api}/sync/status")
+                status_s = time.monotonic() - began
+            answers = [f.result() for f in posts]
+    finally:
+        webserver.resume()
+    assert max(slowest.values()) < 1.0, slowest
+    assert status.status_code == 200 and status.json()["running"] is None and status_s < 5, status.text
+    codes = sorted({a.status_code for a in answers})
+    assert codes == [503], [a.text for a in answers if a.status_code != 503][:3]
+    assert all("Dagster webserver" in a.json()["detail"] for a in answers), {a.json()["detail"] for a in answers}
+    started = httpx.post(f"{stack.api}/sync/live/0201", timeout=120)
+    assert started.status_code == 202, started.text
+    assert wait_run(stack, started.json()["run_id"]) == "SUCCESS"
 
 
 @pytest.mark.parametrize(("method", "path", "body", "code", "words"), [
