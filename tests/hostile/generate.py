@@ -367,8 +367,8 @@ def build_typed_values(root: Path, size: Size, flow: str) -> HostileFile:
     day.add((local(11, 2), "dial", b"1751526000.77", ok_body, "ok"), "event")
     day.add((local(11, 2), "dial", float("-inf"), ok_body, "ok"), "event")
     # request: only a JSON object as text is a body.
-    for value in (42, 4.5, 0, float("inf"), 2**63 - 1, None, b"\xff\x00{", b"[1, 2]"):
-        day.add((local(11, 3), "dial", day.uid(), value, "ok"), "reject")
+    for request in (42, 4.5, 0, float("inf"), 2**63 - 1, None, b"\xff\x00{", b"[1, 2]"):
+        day.add((local(11, 3), "dial", day.uid(), request, "ok"), "reject")
     day.add((local(11, 3), "dial", day.uid(), ok_body.encode(), "ok"), "either")
     # status: a number, bytes or infinity is a status that is not delivered-text.
     for value in (200, 2.0, b"ok", float("inf")):

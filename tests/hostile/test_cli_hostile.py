@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,14 +31,14 @@ from tests.hostile.warehouse import (
 from tests.test_cli import cli
 
 
-def import_file(made: HostileFile, db_url: str, home: Path) -> dict:
+def import_file(made: HostileFile, db_url: str, home: Path) -> dict[str, Any]:
     env = {**os.environ, "ASTERISK_DATABASE_URL": db_url, "ASTERISK_HOME": str(home)}
     result = cli("import-file", str(made.path), "--enterprise", ENTERPRISE.number, "--flow", made.flow,
                  env=env, check=False)
     return one_json_line(result)
 
 
-def checked_import(made: HostileFile, db_url: str, home: Path) -> tuple[dict, Stored]:
+def checked_import(made: HostileFile, db_url: str, home: Path) -> tuple[dict[str, Any], Stored]:
     """One import and the checks every import passes, whatever the file."""
     engine = make_engine(db_url)
     try:
@@ -101,11 +102,12 @@ def test_sqlite_and_postgresql_store_the_same(name: str, sqlite_url: str, pg_url
     assert lite_summary == pg_summary
     for part in ("events", "rejects", "calls", "legs", "participants"):
         mine, theirs = getattr(lite, part), getattr(pg, part)
+        differ: dict[Any, Any]
         if isinstance(mine, dict):
             differ = {key: (mine.get(key), theirs.get(key)) for key in set(mine) | set(theirs)
                       if mine.get(key) != theirs.get(key)}
         else:
-            differ = {"sqlite only": [r for r in mine if r not in theirs],
-                      "postgresql only": [r for r in theirs if r not in mine]}
-            differ = {k: v for k, v in differ.items() if v}
+            sides = {"sqlite only": [r for r in mine if r not in theirs],
+                     "postgresql only": [r for r in theirs if r not in mine]}
+            differ = {side: found for side, found in sides.items() if found}
         assert not differ, f"{part} differ between SQLite and PostgreSQL: {differ}"
