@@ -16,29 +16,64 @@ COLUMNS = "id INTEGER PRIMARY KEY, DateTime, event, Uniqueid, request, status, r
 Row = tuple[Any, Any, Any, Any, Any]  # DateTime, event, Uniqueid, request, status
 
 
-def create_day_file(path: Path, tables: Sequence[str] = ("APIlogs", "AlternativeAPIlogs")) -> Path:
+ROW_NAMES = ("DateTime", "event", "Uniqueid", "request", "status")
+
+
+class RawText(bytes):
+    """Bytes a damaged file holds as TEXT (invalid UTF-8, a lone surrogate's bytes): inserted
+    with ``CAST(? AS TEXT)``, because Python's sqlite3 can only bind valid UTF-8 as text."""
+
+
+def create_day_file(
+    path: Path, tables: Sequence[str] = ("APIlogs", "AlternativeAPIlogs"), columns: str = COLUMNS
+) -> Path:
+    """``columns`` other than the PBX's own shape make the hostile files (text ids, a column
+    missing or added)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path)) as conn:
         for table in tables:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({COLUMNS})")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
         conn.commit()
     return path
 
 
-def append(path: Path, rows: Iterable[Row], table: str = "APIlogs") -> list[int]:
-    """Append rows (one commit each, like the PBX listener); returns their ids."""
+def insert_rows(path: Path, table: str, names: Sequence[str], rows: Iterable[Sequence[Any]],
+                *, commit_each: bool = True) -> list[int]:
+    """Insert rows of any SQLite values into existing columns ``names``; returns their rowids.
+
+    ``commit_each`` commits after every row, like the PBX listener.
+    """
     ids = []
+    columns = ", ".join(names)
+    with closing(sqlite3.connect(path)) as conn:
+        for values in rows:
+            marks = ", ".join("CAST(? AS TEXT)" if isinstance(v, RawText) else "?" for v in values)
+            cursor = conn.execute(
+                f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+                [bytes(v) if isinstance(v, RawText) else v for v in values],
+            )
+            if commit_each:
+                conn.commit()
+            ids.append(int(cursor.lastrowid or 0))
+        conn.commit()
+    return ids
+
+
+def append(path: Path, rows: Iterable[Row], table: str = "APIlogs",
+           ids: Sequence[int] | None = None) -> list[int]:
+    """Append rows (one commit each, like the PBX listener); returns their ids.
+
+    ``ids`` sets them explicitly (a damaged or hand-made file: ids <= 0, near 2**63).
+    """
     with closing(sqlite3.connect(path)) as conn:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({COLUMNS})")
-        for row in rows:
-            cursor = conn.execute(
-                f"INSERT INTO {table} (DateTime, event, Uniqueid, request, status, response,"
-                " responseTime) VALUES (?, ?, ?, ?, ?, '', 0.01)",
-                row,
-            )
-            conn.commit()
-            ids.append(int(cursor.lastrowid or 0))
-    return ids
+        conn.commit()
+    names: tuple[str, ...] = (*ROW_NAMES, "response", "responseTime")
+    values: Iterable[Sequence[Any]] = ((*row, "", 0.01) for row in rows)
+    if ids is not None:
+        names = ("id", *names)
+        values = ((row_id, *rest) for row_id, rest in zip(ids, values, strict=True))
+    return insert_rows(path, table, names, values)
 
 
 def body(**fields: Any) -> str:
