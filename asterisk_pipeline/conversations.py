@@ -115,12 +115,9 @@ def _json_text(value: Any) -> str:
 
 
 def _load(canonical: str) -> dict[str, Any]:
-    """A stored canonical body: orjson, or the reference parser for what orjson refuses
-    (integers beyond 64 bits)."""
-    try:
-        value = orjson.loads(canonical)
-    except orjson.JSONDecodeError:
-        value = parse_body(canonical)
+    """A stored canonical body, parsed as the import parsed it: ``parse_body`` (orjson reads an
+    integer beyond 64 bits as a float, or refuses it; a CallStatus of 10**30 must stay exact)."""
+    value = parse_body(canonical)
     return value if isinstance(value, dict) else {}
 
 

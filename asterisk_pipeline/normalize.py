@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from hashlib import sha256
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -281,7 +281,7 @@ def unprocessable(row: SourceRow, exc: BaseException) -> Rejected:
     except Exception:  # noqa: BLE001
         name, uid = None, None
     message = f"{type(exc).__name__}: {exc}"[:REASON_EXCERPT]
-    return Rejected(row.id, name, uid, raw, f"unprocessable row: {message}")
+    return Rejected(row.id, storable(name), storable(uid), storable(raw), storable(f"unprocessable row: {message}"))
 
 
 def _classify(row: SourceRow, tz: ZoneInfo, file_date: date | None) -> Event | Rejected:
@@ -333,7 +333,25 @@ def _classify(row: SourceRow, tz: ZoneInfo, file_date: date | None) -> Event | R
 
 
 def _reject(row: SourceRow, name: str | None, column_uid: str, raw_text: str | None, reason: str) -> Rejected:
-    return Rejected(row.id, name, column_uid or None, raw_text, reason)
+    return Rejected(row.id, storable(name), storable(column_uid) or None, storable(raw_text), storable(reason))
+
+
+@overload
+def storable(text: str) -> str: ...
+@overload
+def storable(text: None) -> None: ...
+def storable(text: str | None) -> str | None:
+    """Text both databases can hold: NUL becomes U+FFFD (PostgreSQL text has no NUL), an
+    unpaired surrogate a ``\\udXXX`` escape (it has no UTF-8 form)."""
+    if text is None:
+        return None
+    if _NUL in text:
+        text = text.replace(_NUL, "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _json_kind(value: Any) -> str:

@@ -72,6 +72,8 @@ class DayFile:
 
     def _connect(self, text_as_bytes: bool = False) -> sqlite3.Connection:
         if not self.path.is_file():
+            if self.path.exists():  # a directory, a FIFO, a socket: never opened
+                raise SourceError(SourceErrorKind.UNREADABLE, f"{self.path} is not a regular file")
             raise SourceError(SourceErrorKind.MISSING, f"{self.path} does not exist")
         try:
             conn = sqlite3.connect(
@@ -80,7 +82,7 @@ class DayFile:
         except sqlite3.Error as exc:
             raise _classify(self.path, exc) from exc
         if text_as_bytes:
-            conn.text_factory = bytes
+            conn.text_factory = _text_or_bytes
         return conn
 
     def max_id(self, table: str) -> int:
@@ -165,10 +167,25 @@ class DayFile:
         except sqlite3.Error as exc:
             raise _classify(self.path, exc) from exc
         if row is None:
+            other = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+            if other is not None:
+                raise SourceError(
+                    SourceErrorKind.UNREADABLE,
+                    f"{self.path}: {table} is a {other[0]}, not a table; it is not read",
+                )
             raise SourceError(
                 SourceErrorKind.NO_TABLE,
                 f"{self.path} has no table {table} (a file created at day rollover has none yet)",
             )
+
+
+def _text_or_bytes(value: bytes) -> str | bytes:
+    """A TEXT value as text where it is valid UTF-8, else its bytes (the normalizer decides):
+    one bad value in a chunk leaves every other value of it text."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
 
 
 def _take(result: sqlite3.Cursor, limit: int, max_bytes: int) -> tuple[list[tuple[Any, ...]], bool]:
