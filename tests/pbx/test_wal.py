@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from contextlib import closing
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -132,7 +132,7 @@ def _ssh_settings(tmp_path: Path, server, key, **overrides) -> Settings:  # type
 
 
 def test_wal_file_read_in_place_on_a_local_mirror(engine: Engine, tmp_path: Path, reference: Path, wal_file):
-    writer, served = wal_file
+    _writer, served = wal_file
     logs = tmp_path / "logs"
     (logs / "0328").mkdir(parents=True)
     (logs / "0328" / FILE).write_bytes(reference.read_bytes())
@@ -154,7 +154,7 @@ def test_wal_file_read_in_place_on_a_local_mirror(engine: Engine, tmp_path: Path
 def test_wal_file_over_ssh_imports_every_row(
     engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path, reference: Path, wal_file, path_env
 ):
-    writer, served = wal_file
+    _writer, served = wal_file
     server = sshd_factory(address="127.0.1.42", served_dir=served, path_env=path_env)
     (served / "ref").mkdir()
     (served / "ref" / FILE).write_bytes(reference.read_bytes())
