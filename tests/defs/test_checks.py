@@ -25,6 +25,7 @@ INTEGRITY = [
     checks.events_reference_calls,
     checks.rejected_share_under_threshold,
     checks.unlinked_forwarding_legs,
+    checks.enterprise_numbers_valid,
 ]
 
 

@@ -7,7 +7,12 @@ reference is the same rows in an ordinary (rollback-journal) file.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import closing
@@ -252,3 +257,43 @@ def test_wal_changing_during_the_copy_is_never_a_short_success(
     final = sync_history_day(engine, Fleet.load(settings), ent, DAY)
     assert final.ok, final
     assert (outcome.rows_read if outcome.ok else 0) + final.rows_read == _count(served / FILE, "APIlogs")
+
+
+_READ_AS_OTHER_USER = """
+import sys
+from pathlib import Path
+from asterisk_pipeline.pbx.files import DayFile, SourceError
+try:
+    print(sum(len(c) for c in DayFile(Path(sys.argv[1])).read_rows("APIlogs")))
+except SourceError as exc:
+    print(exc.kind.value, exc.message)
+"""
+
+
+@pytest.mark.parametrize("with_shm", [True, False], ids=["shm-present", "no-shm"])
+def test_wal_file_in_a_directory_the_reader_cannot_write(reference: Path, wal_file, with_shm: bool):
+    """A mirror owned by someone else: with the -shm there SQLite reads the -wal through it;
+    without it (and no right to create it) the read fails ``unreadable``, never short."""
+    _writer, served = wal_file
+    mirror = Path(tempfile.mkdtemp(prefix="wal-mirror-"))
+    try:
+        for suffix in ("", "-wal", *(("-shm",) if with_shm else ())):
+            shutil.copyfile(served / f"{FILE}{suffix}", mirror / f"{FILE}{suffix}")
+            (mirror / f"{FILE}{suffix}").chmod(0o644)
+        mirror.chmod(0o755)
+        # root writes anywhere: read as nobody (as the pipeline's own user would read a mirror it does not own)
+        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        if os.geteuid() != 0:
+            mirror.chmod(0o555)
+        answer = subprocess.run(
+            [*drop, sys.executable, "-c", _READ_AS_OTHER_USER, str(mirror / FILE)],
+            capture_output=True, text=True, timeout=60, check=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        ).stdout.strip()
+    finally:
+        mirror.chmod(0o755)
+        shutil.rmtree(mirror)
+    if with_shm:
+        assert answer == str(_count(reference, "APIlogs"))
+    else:
+        assert answer.startswith("unreadable ") and "WAL mode" in answer and "-wal" in answer, answer
