@@ -152,7 +152,7 @@ def last_success_by_enterprise(conn: Connection, flow: str) -> dict[str, datetim
         .where(and_(enterprises.c.is_enabled, enterprises.c.active))
         .order_by(enterprises.c.number)
     ).all()
-    return {r[0]: utc(r[1]) for r in rows}
+    return {r[0]: utc(r[1]) for r in rows if is_valid_number(r[0])}  # the active set, as synced
 
 
 def sync_counts(conn: Connection) -> list[tuple[str, str, str, int]]:
