@@ -512,5 +512,7 @@ class SshTransport:
             try:
                 settle_copy(partial)
             except sqlite3.Error as exc:
+                if "full" in str(exc).lower():  # our disk, as for the copy itself: kind disk_full
+                    raise OSError(errno.ENOSPC, f"folding the -wal into the copy: {exc}") from exc
                 return f"the copy and its -wal are not usable together ({exc})", size
         return quick_check(partial), size
