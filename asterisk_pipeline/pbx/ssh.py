@@ -370,7 +370,14 @@ class SshTransport:
         if "not a database" in lowered or "malformed" in lowered:
             return TransportError(TransportErrorKind.CORRUPT, f"{name} is not a readable database ({text})")
         if "unable to open" in lowered:
-            return TransportError(TransportErrorKind.MISSING_FILE, f"{name} cannot be opened ({text})")
+            # The guard (``test -f``) or the listing saw the file: it exists but SQLite cannot
+            # open it, e.g. a WAL-mode file whose -shm the SSH user may not create. Never
+            # "missing" (a missing yesterday is skipped quietly): its -wal rows would be lost.
+            return TransportError(
+                TransportErrorKind.UNREADABLE,
+                f"{name} exists but cannot be opened ({text}); a WAL-mode file needs its -shm or a"
+                " directory the SSH user can write",
+            )
         return TransportError(TransportErrorKind.PROTOCOL, f"{name}: {text}")
 
     def _stat_wal(self, day: date) -> WalFile | None:

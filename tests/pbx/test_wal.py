@@ -297,3 +297,39 @@ def test_wal_file_in_a_directory_the_reader_cannot_write(reference: Path, wal_fi
         assert answer == str(_count(reference, "APIlogs"))
     else:
         assert answer.startswith("unreadable ") and "WAL mode" in answer and "-wal" in answer, answer
+
+
+def test_wal_file_the_pbx_user_cannot_index_fails_loudly_with_sqlite3_and_is_copied_without(
+    engine: Engine, sshd_factory, ssh_client_key, ssh_password_user, tmp_path: Path, reference: Path, wal_file
+):
+    """A WAL file (with its -wal, no -shm) in a PBX directory the SSH user cannot write: the
+    PBX's sqlite3 cannot open it (kind ``unreadable``, not ``missing_file``, which a finished
+    yesterday would skip quietly); an SFTP copy of the file and its -wal reads every row."""
+    _writer, served = wal_file
+    locked = Path(tempfile.mkdtemp(prefix="wal-pbx-"))  # reachable by the password user, not writable
+    locked.chmod(0o755)
+    for suffix in ("", "-wal"):
+        shutil.copyfile(served / f"{FILE}{suffix}", locked / f"{FILE}{suffix}")
+        (locked / f"{FILE}{suffix}").chmod(0o644)
+    results = {}
+    try:
+        for path_env, number in ((None, "0327"), ("/nonexistent", "0328")):
+            server = sshd_factory(address="127.0.1.45", path_env=path_env)
+            (tmp_path / number).mkdir()
+            settings = _ssh_settings(
+                tmp_path / number, server, ssh_client_key, ssh_key_file=None, remote_dir=str(locked),
+                ssh_user=ssh_password_user.user, ssh_password=ssh_password_user.password)
+            ent = _enterprise(engine, number, server.host)
+            live = _today(sync_live(engine, Fleet.load(settings), ent, now=NOON))
+            history = sync_history_day(engine, Fleet.load(settings), ent, DAY)
+            results[number] = (live, history)
+            server.close()
+        files_left = sorted(p.name for p in locked.iterdir())
+    finally:
+        shutil.rmtree(locked)
+    for outcome in results["0327"]:
+        assert outcome.error_kind == "unreadable" and "-shm" in (outcome.error or ""), outcome
+    live, history = results["0328"]
+    assert live.ok and live.rows_read == _count(reference, "AlternativeAPIlogs")
+    assert history.ok and history.rows_read == _count(reference, "APIlogs")
+    assert files_left == [FILE, f"{FILE}-wal"]  # nothing was written on the PBX
