@@ -26,14 +26,24 @@ from zoneinfo import ZoneInfo
 
 from .model import Enterprise
 from .pbx.local import LocalTransport
+from .pbx.remote_query import validate_remote_path
 from .pbx.ssh import SshOptions, SshTarget, SshTransport
 from .pbx.transport import Transport
 from .settings import Settings, _zone
-from .warehouse.registry import validate_number
+from .warehouse.registry import number_excerpt, validate_number
 
 
 class FleetConfigError(ValueError):
-    """The fleet file is unreadable or names something invalid."""
+    """The fleet file is unreadable or names something invalid, or a path derived from an
+    enterprise's values would leave its root; the sync records it as a ``config`` failure."""
+
+
+def _within(root: Path, path: Path, what: str) -> Path:
+    """``path`` resolved, refused unless it lies inside ``root`` resolved (SPEC §3)."""
+    real_root, real = root.resolve(), path.resolve()
+    if real != real_root and not real.is_relative_to(real_root):
+        raise FleetConfigError(f"{what} {str(path)[:200]!r} resolves outside {str(root)[:200]!r}; refused")
+    return real
 
 
 @dataclass(frozen=True)
@@ -111,17 +121,35 @@ class Fleet:
         """The shared PBX zone (for answers that span enterprises, e.g. "today")."""
         return _zone(self.settings.pbx_timezone)
 
+    @staticmethod
+    def _number(enterprise: Enterprise) -> str:
+        """The number, checked again here: every path below is built from it."""
+        try:
+            return validate_number(enterprise.number)
+        except ValueError:
+            raise FleetConfigError(
+                f"enterprise number {number_excerpt(enterprise.number)} is unsafe; not used in a path"
+            ) from None
+
     def transport(self, enterprise: Enterprise) -> Transport:
-        o, s = self._for(enterprise.number), self.settings
+        number = self._number(enterprise)
+        o, s = self._for(number), self.settings
+        self.cache_dir(enterprise)  # refused here, before anything connects or copies
         if (o.transport or s.transport) == "local":
-            root = Path(o.local_dir) if o.local_dir else (
-                s.local_logs_dir / enterprise.number if s.local_logs_dir else None
-            )
-            if root is None:
+            if o.local_dir:  # the operator's own path for this enterprise: it is the root
+                root = Path(o.local_dir)
+            elif s.local_logs_dir:
+                root = _within(s.local_logs_dir, s.local_logs_dir / number, "local mirror directory")
+            else:
                 raise FleetConfigError(
-                    f"enterprise {enterprise.number}: local transport needs ASTERISK_LOCAL_LOGS_DIR or local_dir"
+                    f"enterprise {number}: local transport needs ASTERISK_LOCAL_LOGS_DIR or local_dir"
                 )
             return LocalTransport(root, s.sqlite_busy_timeout_s)
+        remote_dir = PurePosixPath(o.remote_dir or s.remote_dir)
+        try:
+            validate_remote_path(remote_dir)
+        except ValueError as exc:
+            raise FleetConfigError(f"enterprise {number}: remote_dir: {exc}") from None
         host = o.host or enterprise.ip or enterprise.host
         if not host:
             raise FleetConfigError(f"enterprise {enterprise.number} has neither ip nor host")
@@ -133,7 +161,7 @@ class Fleet:
             user=o.user or s.ssh_user,
             key_file=Path(key_file) if key_file else None,
             password=password,
-            remote_dir=PurePosixPath(o.remote_dir or s.remote_dir),
+            remote_dir=remote_dir,
         )
         return SshTransport(target, self.ssh_options())
 
@@ -149,4 +177,6 @@ class Fleet:
         )
 
     def cache_dir(self, enterprise: Enterprise) -> Path:
-        return self.settings.cache_dir / enterprise.number
+        """``<cache>/<number>``, refused unless it resolves inside the cache root."""
+        root = self.settings.cache_dir
+        return _within(root, root / self._number(enterprise), "cache directory")

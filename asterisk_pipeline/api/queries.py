@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, func, select, text
 
 from ..pbx.files import file_name
+from ..warehouse.registry import is_valid_number
 from ..warehouse.schema import calls, download_sync, enterprises, sync_runs
 
 #: Sync-run rows newer than this many ids are counted into the change marker (see change_marker);
@@ -65,7 +66,8 @@ def active_enterprises(conn: Connection) -> list[EnterpriseRow]:
         .where(and_(enterprises.c.is_enabled, enterprises.c.active))
         .order_by(enterprises.c.number)
     ).all()
-    return [EnterpriseRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+    # an unsafe number (SPEC §3) is never a partition key or a target: registry logs and reports it
+    return [EnterpriseRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows if is_valid_number(r[0])]
 
 
 def data_sources(conn: Connection) -> list[dict[str, Any]]:
@@ -150,7 +152,7 @@ def last_success_by_enterprise(conn: Connection, flow: str) -> dict[str, datetim
         .where(and_(enterprises.c.is_enabled, enterprises.c.active))
         .order_by(enterprises.c.number)
     ).all()
-    return {r[0]: utc(r[1]) for r in rows}
+    return {r[0]: utc(r[1]) for r in rows if is_valid_number(r[0])}  # the active set, as synced
 
 
 def sync_counts(conn: Connection) -> list[tuple[str, str, str, int]]:

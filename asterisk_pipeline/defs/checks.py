@@ -147,6 +147,24 @@ def live_freshness(
     )
 
 
+@asset_check(
+    asset=LIVE_CALLS,
+    description="Every active enterprises row has a safe number (SPEC §3: 1-32 of A-Z a-z 0-9 _ -); "
+    "a row that has not is skipped by every sync and listed here (escaped, truncated).",
+)
+def enterprise_numbers_valid(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.engine() as engine, engine.connect() as conn:
+        skipped = quality.skipped_enterprises(conn)
+    return AssetCheckResult(
+        passed=not skipped,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "skipped_rows": len(skipped),
+            "skipped": [{"number": s.number, "reason": s.reason} for s in skipped[:20]],
+        },
+    )
+
+
 ALL_CHECKS = [
     unlinked_forwarding_legs,
     unique_call_ids,
@@ -156,6 +174,7 @@ ALL_CHECKS = [
     rejected_share_under_threshold,
     calls_have_times,
     live_freshness,
+    enterprise_numbers_valid,
 ]
 
 

@@ -14,7 +14,8 @@ from sqlalchemy import Connection, and_, exists, func, select
 
 from ..model import Flow
 from ..normalize import normalize_extensions
-from ..warehouse.registry import active_enterprises
+from ..warehouse.registry import SkippedEnterprise, active_enterprises
+from ..warehouse.registry import skipped_enterprises as _skipped
 from ..warehouse.schema import (
     call_events,
     call_legs,
@@ -183,3 +184,8 @@ def stale_live_enterprises(
         if when is None or now - when > max_age:
             result[number] = when
     return result
+
+
+def skipped_enterprises(conn: Connection) -> list[SkippedEnterprise]:
+    """Active ``enterprises`` rows no sync uses because their number is unsafe (SPEC §3)."""
+    return _skipped(conn)

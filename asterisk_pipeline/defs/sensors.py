@@ -11,7 +11,7 @@ from dagster import (
 )
 
 from ..names import ENTERPRISE_SENSOR, ENTERPRISES_PARTITIONS
-from ..warehouse.registry import active_enterprises
+from ..warehouse.registry import active_enterprises, skipped_enterprises
 from .partitions import enterprises_partitions
 from .resources import WarehouseResource
 
@@ -21,14 +21,18 @@ from .resources import WarehouseResource
     minimum_interval_seconds=45,
     default_status=DefaultSensorStatus.RUNNING,
     description="Adds partitions for new active enterprises, deletes disabled ones (their warehouse "
-    "history stays). One SELECT per tick.",
+    "history stays). A row whose number is unsafe (SPEC §3) gets none and is logged. One SELECT per tick.",
 )
 def enterprise_partitions_sensor(
     context: SensorEvaluationContext,
     warehouse: WarehouseResource,
 ) -> SensorResult | SkipReason:
     with warehouse.engine() as engine, engine.connect() as conn:
+        # only safe numbers: a '|' in a partition key would fail every multi-partition request
         active = {e.number for e in active_enterprises(conn)}
+        skipped = skipped_enterprises(conn)
+    for row in skipped:
+        context.log.warning(f"enterprises row {row.number} gets no partition: {row.reason}")
     current = set(context.instance.get_dynamic_partitions(ENTERPRISES_PARTITIONS))
     added, removed = sorted(active - current), sorted(current - active)
     if not added and not removed:

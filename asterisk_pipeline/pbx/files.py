@@ -211,6 +211,21 @@ def _check_ids(path: Path, table: str, rows: list[tuple[Any, ...]]) -> None:
             )
 
 
+def wal_path(path: Path) -> Path:
+    """The ``-wal`` beside a day file: in WAL mode, committed rows not yet checkpointed."""
+    return path.with_name(f"{path.name}-wal")
+
+
+def is_wal_mode(path: Path) -> bool:
+    """Whether a SQLite file's header says WAL (read/write format versions 2)."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and (header[18] == 2 or header[19] == 2)
+
+
 def _check_table(table: str) -> None:
     # Table names go into SQL text, so only the fixed names are ever allowed.
     if table not in SOURCE_TABLES:
@@ -220,6 +235,14 @@ def _check_table(table: str) -> None:
 def _classify(path: Path, exc: sqlite3.Error) -> SourceError:
     text = str(exc)
     lowered = text.lower()
+    if is_wal_mode(path) and ("unable to open" in lowered or "readonly" in lowered or "read-only" in lowered):
+        # SQLite reads a WAL file's -wal through its -shm index, which it creates beside the
+        # file: never fall back to reading the main file alone (a silent short read).
+        return SourceError(
+            SourceErrorKind.UNREADABLE,
+            f"{path} is in WAL mode and could not be read with its -wal ({text}); the directory"
+            " must be writable or hold the -shm",
+        )
     if "locked" in lowered or "busy" in lowered:
         return SourceError(
             SourceErrorKind.LOCKED, f"{path} stayed locked by its writer ({text}); retry later"

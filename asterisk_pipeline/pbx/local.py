@@ -1,4 +1,14 @@
-"""A PBX log directory on local disk: an rsync mirror, a mount, or the demo's simulated fleet."""
+"""A PBX log directory on local disk: an rsync mirror, a mount, or the demo's simulated fleet.
+
+Every day file is resolved (symlinks followed) and must lie inside the directory. A link in the
+mirror that points elsewhere is refused with kind ``config``: the mirror is the only place the
+pipeline was told to read, and following a link out of it would let whoever can plant one pick
+any file the pipeline's user can read. Links that stay inside the directory are fine.
+
+A WAL-mode file is read in place with its ``-wal`` (SQLite's read-only open uses the ``-wal``
+through a ``-shm`` index it creates beside the file); where that cannot be done the read fails
+with kind ``unreadable``, never a short read of the main file alone.
+"""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -6,7 +16,7 @@ from pathlib import Path
 
 from ..model import ROW_ID_MIN, SourceRow
 from .files import DEFAULT_CHUNK_BYTES, DayFile, SourceError, SourceErrorKind, file_name
-from .transport import LocalCopy, RemoteFile, TransportError, TransportErrorKind, in_range
+from .transport import LocalCopy, RemoteFile, TransportError, TransportErrorKind, in_range, inside
 
 
 class LocalTransport:
@@ -15,6 +25,10 @@ class LocalTransport:
         self.label = str(directory)
         self.busy_timeout_s = busy_timeout_s
         self.bytes_transferred = 0
+
+    def _path(self, day: date) -> Path:
+        """The day file's path inside the directory (a link leading out of it is refused)."""
+        return inside(self.directory, self.directory / file_name(day), "day file")
 
     def list_day_files(self, start: date, end: date) -> list[RemoteFile]:
         if not self.directory.is_dir():
@@ -29,17 +43,17 @@ class LocalTransport:
         return in_range(entries, start, end)
 
     def stat_day_file(self, day: date) -> RemoteFile | None:
-        path = self.directory / file_name(day)
+        path = self._path(day)
         try:
             stat = path.stat()
         except FileNotFoundError:
             return None
-        return RemoteFile(path.name, day, stat.st_size, int(stat.st_mtime))
+        return RemoteFile(file_name(day), day, stat.st_size, int(stat.st_mtime))
 
     def fetch_rows(
         self, day: date, table: str, after_id: int, limit: int, max_bytes: int = DEFAULT_CHUNK_BYTES,
     ) -> list[SourceRow]:
-        day_file = DayFile(self.directory / file_name(day), self.busy_timeout_s)
+        day_file = DayFile(self._path(day), self.busy_timeout_s)
         try:
             anchors = day_file.anchor_rows(table, after_id) if after_id >= ROW_ID_MIN else []
             for chunk in day_file.read_rows(table, after_id, limit, max_bytes):
@@ -50,7 +64,7 @@ class LocalTransport:
 
     def local_copy(self, day: date, cache_dir: Path) -> LocalCopy:
         # Reading in place is consistent: SQLite's own locking protects the reader.
-        path = self.directory / file_name(day)
+        path = self._path(day)
         if not path.is_file():
             raise TransportError(TransportErrorKind.MISSING_FILE, f"{path} does not exist")
         return LocalCopy(path, 0, from_cache=False)

@@ -17,6 +17,7 @@ import logging
 import secrets
 import shlex
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from typing import TypeVar
 import paramiko
 
 from ..model import ROW_ID_MIN, SourceRow
-from .files import DEFAULT_CHUNK_BYTES, file_name
+from .files import DEFAULT_CHUNK_BYTES, file_name, is_wal_mode, wal_path
 from .remote_query import (
     EXIT_NO_FILE,
     EXIT_NO_SQLITE,
@@ -46,8 +47,10 @@ from .transport import (
     RemoteFile,
     TransportError,
     TransportErrorKind,
+    WalFile,
     in_range,
     quick_check,
+    settle_copy,
 )
 
 log = logging.getLogger("asterisk_pipeline.ssh")
@@ -60,6 +63,8 @@ DEFAULT_REMOTE_DIR = PurePosixPath("/var/log/asterisk")
 
 # Copies of a file being written taken back to back before the sync counts one failed try.
 _COPY_ATTEMPTS = 5
+# Why a copy of a WAL-mode file is taken again.
+_WAL_CHANGED = "the file or its -wal changed during the copy"
 # Local write failures of a copy that no retry can fix.
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -257,14 +262,31 @@ class SshTransport:
 
     # -- files --------------------------------------------------------------------------------
 
+    def _remote_dir(self) -> PurePosixPath:
+        """The configured directory, refused (kind ``config``) unless it is a plain absolute path."""
+        try:
+            validate_remote_path(self.target.remote_dir)
+        except ValueError as exc:
+            raise TransportError(TransportErrorKind.CONFIG, f"{self.label}: {exc}") from None
+        return self.target.remote_dir
+
     def _remote_path(self, day: date) -> PurePosixPath:
-        path = self.target.remote_dir / file_name(day)
-        validate_remote_path(path)
+        """The day file's path on the PBX: a plain name directly inside the remote directory."""
+        directory = self._remote_dir()
+        path = directory / file_name(day)
+        try:
+            validate_remote_path(path)
+        except ValueError as exc:
+            raise TransportError(TransportErrorKind.CONFIG, f"{self.label}: {exc}") from None
+        if path.parent != directory:
+            raise TransportError(TransportErrorKind.CONFIG, f"{self.label}: {str(path)!r} is outside {directory}")
         return path
 
     def list_day_files(self, start: date, end: date) -> list[RemoteFile]:
+        directory = self._remote_dir()
+
         def listing() -> list[RemoteFile]:
-            entries = self._sftp_client().listdir_attr(str(self.target.remote_dir))
+            entries = self._sftp_client().listdir_attr(str(directory))
             return in_range([(e.filename, e.st_size or 0, e.st_mtime or 0) for e in entries], start, end)
 
         try:
@@ -381,23 +403,50 @@ class SshTransport:
         if "not a database" in lowered or "malformed" in lowered:
             return TransportError(TransportErrorKind.CORRUPT, f"{name} is not a readable database ({text})")
         if "unable to open" in lowered:
-            return TransportError(TransportErrorKind.MISSING_FILE, f"{name} cannot be opened ({text})")
+            # The guard (``test -f``) or the listing saw the file: it exists but SQLite cannot
+            # open it, e.g. a WAL-mode file whose -shm the SSH user may not create. Never
+            # "missing" (a missing yesterday is skipped quietly): its -wal rows would be lost.
+            return TransportError(
+                TransportErrorKind.UNREADABLE,
+                f"{name} exists but cannot be opened ({text}); a WAL-mode file needs its -shm or a"
+                " directory the SSH user can write",
+            )
         return TransportError(TransportErrorKind.PROTOCOL, f"{name}: {text}")
+
+    def _stat_wal(self, day: date) -> WalFile | None:
+        """The day file's ``-wal`` on the PBX (None when there is none): part of the cache key."""
+        path = self._remote_path(day)
+        wal = path.with_name(f"{path.name}-wal")
+
+        def stat() -> WalFile | None:
+            try:
+                attrs = self._sftp_client().stat(str(wal))
+            except FileNotFoundError:
+                return None
+            return WalFile(attrs.st_size or 0, attrs.st_mtime or 0)
+
+        return self._with_retries(stat)
 
     def local_copy(self, day: date, cache_dir: Path) -> LocalCopy:
         """A verified copy: the PBX's own ``.backup`` when it has sqlite3 (a consistent
-        snapshot even mid-write), else a plain SFTP copy re-checked and retried."""
+        snapshot even mid-write, WAL rows included), else a plain SFTP copy of the file and its
+        ``-wal`` re-checked and retried. Cached while the file and its ``-wal`` are unchanged."""
         cache = CopyCache(cache_dir)
         remote = self.stat_day_file(day)
         if remote is None:
             raise TransportError(TransportErrorKind.MISSING_FILE, f"{self.label}: no {file_name(day)}")
-        cached = cache.fresh(remote)
+        wal = self._stat_wal(day)
+        cached = cache.fresh(remote, wal)
         if cached is not None:
             return LocalCopy(cached, 0, from_cache=True)
         partial = cache.root / f".{file_name(day)}.{secrets.token_hex(4)}.part"
         try:
             copied_bytes = self._with_retries(lambda: self._copy_consistent(day, remote, partial))
-            return LocalCopy(cache.store(remote, partial), copied_bytes, from_cache=False)
+            return LocalCopy(cache.store(remote, partial, wal), copied_bytes, from_cache=False)
+        except FileNotFoundError as exc:
+            raise TransportError(
+                TransportErrorKind.MISSING_FILE, f"{self.label}: {file_name(day)} vanished during the copy"
+            ) from exc
         except OSError as exc:
             # Our side (the cache under ASTERISK_HOME) is full: not the PBX's fault and no retry
             # fixes it. The partial copy is removed below; nothing unverified is ever cached.
@@ -409,7 +458,21 @@ class SshTransport:
                 f" ({remote.size} bytes): {exc.strerror}",
             ) from exc
         finally:
-            partial.unlink(missing_ok=True)
+            for leftover in (partial, *(partial.with_name(partial.name + s) for s in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
+
+    def _copy_state(self, sftp: paramiko.SFTPClient, path: PurePosixPath) -> tuple[object, ...]:
+        """What must not change while the file and its ``-wal`` are copied: both sizes and
+        mtimes, and the ``-wal`` header (its salts change when the WAL restarts at its start)."""
+        main = sftp.stat(str(path))
+        wal = path.with_name(f"{path.name}-wal")
+        try:
+            attrs = sftp.stat(str(wal))
+            with sftp.open(str(wal), "rb") as handle:
+                header = handle.read(32)
+        except FileNotFoundError:
+            return (main.st_size, main.st_mtime, None)
+        return (main.st_size, main.st_mtime, (attrs.st_size, attrs.st_mtime, header))
 
     def _copy_consistent(self, day: date, remote: RemoteFile, partial: Path) -> int:
         path = self._remote_path(day)
@@ -433,29 +496,63 @@ class SshTransport:
                         pass
                 size = partial.stat().st_size
                 self.bytes_transferred += size
-                problem = quick_check(partial)
+                try:
+                    settle_copy(partial)  # a WAL-mode source's backup keeps the WAL header
+                    problem = quick_check(partial)
+                except sqlite3.Error as exc:
+                    problem = str(exc)
                 if problem is None:
                     return size
                 log.warning("%s: snapshot of %s failed quick_check (%s); copying", self.label, path.name, problem)
             else:
                 raise self._sqlite_error(day, stderr.decode("utf-8", "replace"))
         problem = None
+        with_wal = False
         for attempt in range(_COPY_ATTEMPTS):
             # The listener commits a row at a time: a copy that straddles a commit fails
             # quick_check, and the next one, a moment later, usually lands between two.
             if attempt:
                 time.sleep(0.05 * attempt)
-            sftp.get(str(path), str(partial))
-            size = partial.stat().st_size
-            self.bytes_transferred += size
-            problem = quick_check(partial)
+            problem, size = self._copy_once(sftp, path, partial)
+            with_wal = with_wal or problem == _WAL_CHANGED or is_wal_mode(partial)
             if problem is None:
                 return size
-        if problem:
-            # still caught mid-commit: retried (LOCKED is transient) by _with_retries
+        if with_wal:
+            # Never the main file alone: its -wal holds committed rows (SPEC §4.1).
             raise TransportError(
-                TransportErrorKind.LOCKED,
-                f"{self.label}: the copy of {path.name} failed verification ({problem}); the file"
-                " was being written",
+                TransportErrorKind.UNREADABLE,
+                f"{self.label}: {path.name} is in WAL mode and no consistent copy of it and its -wal"
+                f" could be taken in {_COPY_ATTEMPTS} attempts ({problem})",
             )
-        return size
+        # still caught mid-commit: retried (LOCKED is transient) by _with_retries
+        raise TransportError(
+            TransportErrorKind.LOCKED,
+            f"{self.label}: the copy of {path.name} failed verification ({problem}); the file"
+            " was being written",
+        )
+
+    def _copy_once(self, sftp: paramiko.SFTPClient, path: PurePosixPath, partial: Path) -> tuple[str | None, int]:
+        """One copy of the file (and its ``-wal`` when there is one, ``-shm`` never: SQLite
+        rebuilds that index from the ``-wal``) and what is wrong with it, None when it is good."""
+        local_wal = wal_path(partial)
+        local_wal.unlink(missing_ok=True)
+        before = self._copy_state(sftp, path)
+        sftp.get(str(path), str(partial))
+        size = partial.stat().st_size
+        if before[2] is not None:
+            try:
+                sftp.get(str(path.with_name(f"{path.name}-wal")), str(local_wal))
+            except FileNotFoundError:
+                return _WAL_CHANGED, size  # checkpointed and removed meanwhile: copy again
+            size += local_wal.stat().st_size
+        self.bytes_transferred += size
+        if before[2] is not None or is_wal_mode(partial):
+            if self._copy_state(sftp, path) != before:
+                return _WAL_CHANGED, size
+            try:
+                settle_copy(partial)
+            except sqlite3.Error as exc:
+                if "full" in str(exc).lower():  # our disk, as for the copy itself: kind disk_full
+                    raise OSError(errno.ENOSPC, f"folding the -wal into the copy: {exc}") from exc
+                return f"the copy and its -wal are not usable together ({exc})", size
+        return quick_check(partial), size

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..model import SourceRow
-from .files import DEFAULT_CHUNK_BYTES, date_from_name, file_name
+from .files import DEFAULT_CHUNK_BYTES, date_from_name, file_name, is_wal_mode, wal_path
 
 
 class TransportErrorKind(str, Enum):
@@ -30,9 +30,12 @@ class TransportErrorKind(str, Enum):
     NO_TABLE = "no_table"
     LOCKED = "locked"
     CORRUPT = "corrupt"
-    UNREADABLE = "unreadable"  # a file whose tables the reader cannot use (e.g. non-integer ids)
     PROTOCOL = "protocol"
     DISK_FULL = "disk_full"  # no space left on the central server for a copy
+    # the file cannot be read whole or its tables used (a WAL whose -wal cannot be had,
+    # non-integer ids, a view in place of the table)
+    UNREADABLE = "unreadable"
+    CONFIG = "config"  # a derived path falls outside its root: nothing there is touched
 
 
 # Worth another attempt after a pause; the others need an operator.
@@ -115,6 +118,34 @@ def in_range(names: list[tuple[str, int, int]], start: date, end: date) -> list[
     return sorted(found, key=lambda f: f.day)
 
 
+def inside(root: Path, path: Path, what: str) -> Path:
+    """``path`` resolved (symlinks followed), or a ``config`` TransportError when that lies
+    outside ``root`` resolved: a value from a table or a planted link never picks the file."""
+    real_root = root.resolve()
+    real = path.resolve()
+    if real != real_root and not real.is_relative_to(real_root):
+        raise TransportError(
+            TransportErrorKind.CONFIG,
+            f"{what} {str(path)[:200]!r} resolves outside {str(root)[:200]!r}; refused",
+        )
+    return real
+
+
+def settle_copy(path: Path) -> None:
+    """Make a private copy self-contained: a WAL-mode copy (with its ``-wal`` next to it, if
+    the original had one) is checkpointed and switched to a rollback journal, so that reading it
+    read-only needs no ``-wal``/``-shm`` and sees every row the WAL held. The ``-shm`` is only an
+    index SQLite rebuilds from the ``-wal``; it is never copied. A rollback-mode copy is left as is.
+    Raises sqlite3.Error when SQLite cannot use the pair."""
+    if not is_wal_mode(path) and not wal_path(path).exists():
+        return
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()
+    if not mode or str(mode[0]).lower() != "delete" or wal_path(path).exists():
+        raise sqlite3.OperationalError(f"could not fold the -wal into the copy (journal_mode {mode})")
+    path.with_name(f"{path.name}-shm").unlink(missing_ok=True)
+
+
 def quick_check(path: Path) -> str | None:
     """None when SQLite's ``PRAGMA quick_check`` says ok, else what it said."""
     try:
@@ -125,21 +156,36 @@ def quick_check(path: Path) -> str | None:
     return None if answer and answer[0] == "ok" else str(answer)
 
 
+@dataclass(frozen=True)
+class WalFile:
+    """A day file's ``-wal`` as seen on the PBX: part of what the copy is a copy of."""
+
+    size: int
+    mtime: int
+
+
 class CopyCache:
-    """Verified copies of remote day files, kept while the remote size and mtime are unchanged
-    (past days are immutable, so a backfill re-run transfers nothing)."""
+    """Verified copies of remote day files, kept while the remote file is unchanged: its size
+    and mtime and those of its ``-wal`` (present or not), so that a copy taken without the rows
+    a ``-wal`` held is never reused once it changes. Past days are immutable, so a backfill
+    re-run transfers nothing."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
 
     def path(self, day: date) -> Path:
-        return self.root / file_name(day)
+        return inside(self.root, self.root / file_name(day), "cache file")
 
     def _meta(self, day: date) -> Path:
-        return self.root / f"{file_name(day)}.meta.json"
+        return inside(self.root, self.root / f"{file_name(day)}.meta.json", "cache file")
 
-    def fresh(self, remote: RemoteFile) -> Path | None:
+    @staticmethod
+    def _key(remote: RemoteFile, wal: WalFile | None) -> dict[str, object]:
+        return {"size": remote.size, "mtime": remote.mtime,
+                "wal": None if wal is None else [wal.size, wal.mtime]}
+
+    def fresh(self, remote: RemoteFile, wal: WalFile | None = None) -> Path | None:
         path, meta = self.path(remote.day), self._meta(remote.day)
         if not (path.is_file() and meta.is_file()):
             return None
@@ -147,12 +193,14 @@ class CopyCache:
             known = json.loads(meta.read_text())
         except (OSError, ValueError):
             return None
-        return path if known == {"size": remote.size, "mtime": remote.mtime} else None
+        return path if known == self._key(remote, wal) else None
 
-    def store(self, remote: RemoteFile, copied: Path) -> Path:
-        """Move a verified copy into place, then record what it was a copy of."""
+    def store(self, remote: RemoteFile, copied: Path, wal: WalFile | None = None) -> Path:
+        """Move a verified, self-contained copy into place, then record what it was a copy of."""
         path = self.path(remote.day)
         self._meta(remote.day).unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm", "-journal"):  # a stale companion would change what is read
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
         copied.replace(path)
-        self._meta(remote.day).write_text(json.dumps({"size": remote.size, "mtime": remote.mtime}))
+        self._meta(remote.day).write_text(json.dumps(self._key(remote, wal)))
         return path

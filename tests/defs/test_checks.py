@@ -26,6 +26,7 @@ INTEGRITY = [
     checks.rejected_share_under_threshold,
     checks.unlinked_forwarding_legs,
     checks.calls_have_times,
+    checks.enterprise_numbers_valid,
 ]
 
 
