@@ -110,8 +110,9 @@ class DayFile:
         _check_table(table)
         columns = "id, DateTime, event, Uniqueid, request, status"
         above = f"SELECT {columns} FROM {table} WHERE id > ? ORDER BY id LIMIT ?"
-        # Nothing read yet: every row, ids <= 0 included (BEFORE_FIRST_ROW cannot be bound).
-        from_first = f"SELECT {columns} FROM {table} WHERE id >= ? ORDER BY id LIMIT ?"
+        # Nothing read yet: every row, ids <= 0 included (BEFORE_FIRST_ROW cannot be bound),
+        # and a NULL id (a table declared without INTEGER PRIMARY KEY) is seen, not skipped.
+        from_first = f"SELECT {columns} FROM {table} WHERE id >= ? OR id IS NULL ORDER BY id LIMIT ?"
         with closing(self._connect()) as conn:
             self._require_table(conn, table)
             cursor = after_id

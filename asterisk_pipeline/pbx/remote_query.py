@@ -39,9 +39,12 @@ def build_query(table: str, after_id: int, limit: int) -> str:
     if not BEFORE_FIRST_ROW <= after_id <= ROW_ID_MAX or limit < 1:
         raise ValueError("after_id must be a 64-bit id (or BEFORE_FIRST_ROW) and limit >= 1")
     fields = " || '|' || ".join(f"typeof({c}) || '|' || hex({c})" for c in COLUMNS)
-    line = f"id AS i, id || '|' || {fields} AS line FROM {table}"
-    if after_id < ROW_ID_MIN:  # nothing read yet: every row, ids <= 0 included
-        return f"SELECT line FROM (SELECT {line} WHERE id >= {ROW_ID_MIN} ORDER BY id LIMIT {limit});"
+    line = f"id AS i, coalesce(id, 'NULL') || '|' || {fields} AS line FROM {table}"
+    if after_id < ROW_ID_MIN:  # nothing read yet: every row, ids <= 0 and a NULL id included
+        return (
+            f"SELECT line FROM (SELECT {line} WHERE id >= {ROW_ID_MIN} OR id IS NULL"
+            f" ORDER BY id LIMIT {limit});"
+        )
     above = f"SELECT {line} WHERE id > {after_id} ORDER BY id LIMIT {limit}"
     anchors = (
         f"SELECT {line} WHERE id <= {after_id}"

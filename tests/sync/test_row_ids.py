@@ -23,7 +23,7 @@ ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327")
 DAY = date(2025, 7, 3)
 
 
-def _write(path: Path, ids: list[int | str], table: str = "APIlogs", columns: str = COLUMNS) -> None:
+def _write(path: Path, ids: list[int | str | None], table: str = "APIlogs", columns: str = COLUMNS) -> None:
     """One call per id: its hangup row, with exactly that id."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path)) as conn:
@@ -163,3 +163,25 @@ def test_a_directory_named_like_a_day_file_is_a_recorded_failure(engine: Engine,
     assert "not a regular file" in (outcome.error or "")
     with pytest.raises(SourceError):
         list(DayFile(path).read_rows("APIlogs"))
+
+
+def test_over_ssh_ids_below_zero_are_read_and_a_null_id_is_unreadable(
+    engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """The PBX's own sqlite3 answers the live query: the same rules as a local file."""
+    from tests.pbx.test_ssh import NOON, _settings
+
+    _enterprise(engine)
+    server = sshd_factory(address="127.0.1.43")
+    good = server.served_dir / "Listen_AMI_2025-07-03.db"
+    _write(good, [-3, -2, 0, 4], "AlternativeAPIlogs")
+    settings = _settings(tmp_path, server, ssh_client_key, live_import_all=True)
+    enterprise = Enterprise(ENT.number, ENT.name, ENT.host, ENT.secret, server.host)
+    today = [o for o in sync_live(engine, Fleet.load(settings), enterprise, now=NOON) if o.file_date == "2025-07-03"]
+    assert today and today[0].ok and today[0].rows_read == 4, today
+    good.unlink()
+    _write(good, [1, None, 3], "AlternativeAPIlogs", columns=COLUMNS.replace("id INTEGER PRIMARY KEY", "id"))
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM sync_cursors"))
+    today = [o for o in sync_live(engine, Fleet.load(settings), enterprise, now=NOON) if o.file_date == "2025-07-03"]
+    assert today and not today[0].ok and today[0].error_kind == "unreadable", today
