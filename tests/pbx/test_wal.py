@@ -31,6 +31,7 @@ from asterisk_pipeline.simulate import token_for, write_day_file
 from asterisk_pipeline.sync.fleet import sync_history_day, sync_live
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
+from tests.pbx.test_ssh import _settings
 
 MINSK = ZoneInfo("Europe/Minsk")
 DAY = date(2025, 7, 3)
@@ -125,15 +126,9 @@ def _today(outcomes):  # type: ignore[no-untyped-def]
 
 
 def _ssh_settings(tmp_path: Path, server, key, **overrides) -> Settings:  # type: ignore[no-untyped-def]
-    known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text(server.known_hosts_line() + "\n")
-    values = {
-        "home": tmp_path / "home", "ssh_user": "root", "ssh_key_file": key.private_key_path,
-        "ssh_port": server.port, "remote_dir": str(server.served_dir), "known_hosts_file": known_hosts,
-        "ssh_connect_timeout_s": 5.0, "ssh_retries": 1,
-    }
-    values.update(overrides)
-    return Settings(**values)
+    """tests.pbx.test_ssh's settings for one PBX, with a single retry (a copy that keeps
+    changing should fail fast)."""
+    return _settings(tmp_path, server, key, **{"ssh_retries": 1, **overrides})
 
 
 def test_wal_file_read_in_place_on_a_local_mirror(engine: Engine, tmp_path: Path, reference: Path, wal_file):
