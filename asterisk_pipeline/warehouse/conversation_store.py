@@ -20,12 +20,12 @@ SIGHTING_COLUMNS = (
 )
 LEG_COLUMNS = (
     "call_id, enterprise_id, unique_id, role, channel, call_type, call_status, phone_number,"
-    " extensions, start_time, end_time, raw_data"
+    " extensions, start_time, end_time, raw_data, link"
 )
 CALL_FIELDS = (
     "token", "start_time", "end_time", "duration", "phone_number", "trunk", "main_extension",
     "extensions_count", "call_type", "call_status", "is_answered", "asterisk_host", "raw_data",
-    "answered_by", "answered_at", "final_extension", "transfer_chain", "leg_count",
+    "answered_by", "answered_at", "final_extension", "transfer_chain", "leg_count", "shape",
 )
 
 
