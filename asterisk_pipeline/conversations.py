@@ -707,7 +707,7 @@ def _conversation(
     # SPEC §4.2: a party that rang alongside a forwarding or FollowMe target holds only when its
     # own channel was bridged; a desk phone named by a stale ConnectedLineNum while the mobile
     # took the call is no holder.
-    forwarded = not single and _forwarded(members, primary_dials)
+    forwarded = _forwarded(members, primary_dials)
     dropped: dict[str, _Hold] = {}
     if forwarded and holds:
         bridged = {v.desk_extension for v in members if v.desk_extension and v.bridges}
@@ -783,7 +783,7 @@ def _conversation(
                  links[v.unique_id].rule if v.unique_id in links else None)
             for v in ordered_legs
         )
-    shape = _shape(kind, chain, forwarded, consulted, primary, participants, members)
+    shape = _shape(kind, chain, forwarded, consulted, primary)
     call = Call(
         unique_id=primary.unique_id, enterprise_id=enterprise.number, token=enterprise.secret,
         start_time=start, end_time=end, duration=duration, phone_number=phone, trunk=trunk,
@@ -836,9 +836,15 @@ def _consultations(members: list[UidView]) -> dict[str, tuple[UidView, ConvRow]]
 
 def _shape(
     kind: str | None, chain: list[str], forwarded: bool, consulted: dict[str, tuple[UidView, ConvRow]],
-    primary: UidView, participants: list[Participant], members: list[UidView],
+    primary: UidView,
 ) -> str:
-    """SPEC §4.2 ``calls.shape``: what happened, from the links and holds."""
+    """SPEC §4.2 ``calls.shape``: what happened, from the links and holds.
+
+    Direction first (outgoing, internal); then a forwarding/FollowMe target that rang; nobody
+    holding; two or more holders (attended when a consultation hop answered, blind when the
+    caller's own channel dialled on after its first bridge); an unanswered consultation; and a
+    call its own dial rang to several parties ('group') or one ('direct').
+    """
     if kind == "1":
         return "outgoing"
     if kind == "2":
@@ -856,7 +862,7 @@ def _shape(
         return "transfer"
     if consulted and all(t not in chain for t in consulted):
         return "consultation_unanswered"
-    return "group" if len(participants) > 1 else "direct"
+    return "group" if len({e for d in primary.dials for e in d.extensions}) > 1 else "direct"
 
 
 def _hangup_status(hangup: ConvRow) -> str | None:
@@ -981,7 +987,7 @@ def _explanation(
             text = _RULES[link.rule].format(key=key, via=link.via, why=_primary_reason(primary))
         legs.append({
             "unique_id": v.unique_id, "link": link.rule, "linked_to": link.via, "on": key, "rule": text,
-            "rows": [_ref(r) for r in _link_rows(v, views.get(link.via or ""), link)],
+            "rows": [_ref(r) for r in sorted(_link_rows(v, views.get(link.via or ""), link), key=_ORDER)],
         })
     entries: list[dict[str, Any]] = []
     hold_rows: list[dict[str, Any]] = []
@@ -993,6 +999,10 @@ def _explanation(
     if not holds and chain:
         entries = [{"party": p, "position": i, "rows": [], "reading": f"no bridge rows: the primary's CallStatus {call_status} (answered)"}
                    for i, p in enumerate(chain, start=1)]
+    forwards = {
+        v.channel.resource: (v, choose_hangup(v.hangups)) for v in members
+        if v.channel is not None and v.channel.local_half is not None and v.hangups
+    }
     no_answer = []
     for p in participants:
         if p.participant_status != "no_answer":
@@ -1008,6 +1018,12 @@ def _explanation(
             view, hangup = consulted[party]
             why = (f"consulted over {view.channel.name if view.channel else 'a Local channel'}"
                    f" (CallStatus {_hangup_status(hangup)}) and never held the conversation")
+            rows.append(_ref(hangup))
+        elif party in forwards:
+            view, hangup = forwards[party]
+            why = (f"forwarded over {view.channel.name if view.channel else 'a Local channel'}"
+                   f" (its hangup: CallStatus {_hangup_status(hangup)}); the forward never held the"
+                   " conversation")
             rows.append(_ref(hangup))
         elif not has_bridges:
             why = f"no bridge rows: the PBX's status (CallStatus {call_status}) does not name it as the answerer"
