@@ -279,8 +279,9 @@ def unanswered_consultation(pbx: Pbx, at: float, phone: str, agent: str, consult
                 "shape": "consultation_unanswered",
                 "links": {c: "primary", a: "bridge", one: "bridge", two: "local"},
                 "participants": {agent: ("answered", 1), consulted: ("no_answer", None)}}
-    return {"primary": c, "direction": "0", "chain": [agent], "legs": {c, a},
-            "unlinked": {one, two}, "participants": {agent: ("answered", 1)}}
+    return {"primary": c, "direction": "0", "chain": [agent], "legs": {c, a}, "shape": "direct",
+            "links": {c: "primary", a: "bridge"}, "unlinked": {one, two},
+            "participants": {agent: ("answered", 1)}}
 
 
 def outgoing_call(pbx: Pbx, at: float, agent: str, number: str) -> dict[str, Any]:
@@ -310,6 +311,8 @@ def ambiguous_forwarding(pbx: Pbx, mobile: str = "375290000002",
     b = answered_incoming(pbx, 1, "375291110002", "151", talk=60)
     for item, at in ((a, 0.6), (b, 1.6)):
         pbx.dial(at, item["primary"], "x", ["201", mobile])
+        item["shape"] = "followme"  # the forwarding target rang (answered on a desk phone)
+        item["participants"] = {**item["participants"], mobile: ("no_answer", None)}
     one_name, two_name = pbx.local(mobile, "179e93af")
     one, two = pbx.uid(3), pbx.uid(3)
     pbx.add(3, "new_callerid", one, Channel=one_name, CallerIDNum=TRUNK, ConnectedLineNum="375291110001")
