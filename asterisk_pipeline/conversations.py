@@ -350,7 +350,9 @@ def _link_local_halves(groups: _Groups, views: dict[str, UidView]) -> None:
         ch = view.channel
         if ch is not None and ch.local_base is not None and ch.local_half is not None:
             halves[(view.first[0], ch.local_base)][ch.local_half - 1].append(view)
-    for (_, base), (ones, twos) in halves.items():
+    # In name order, not row order: which Local edge joins two groups (a leg's ``link``) must not
+    # depend on how the rows were split into reads.
+    for (_, base), (ones, twos) in sorted(halves.items(), key=lambda item: item[0]):
         unpaired = list(twos)
         for one in sorted(ones, key=lambda v: (v.first, v.unique_id)):
             parts = _uid_parts(one.unique_id)
