@@ -141,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("unique_id", metavar="UNIQUEID")
     show.add_argument("--enterprise", metavar="NUMBER", help="when the UniqueId exists on several PBXes")
     show.add_argument("--json", action="store_true", help="print JSON (UTC times)")
+    show.add_argument(
+        "--explain", action="store_true",
+        help="also say why it is one call: for every leg the rule (bridge, Local halves, "
+        "forwarding) and the source rows (table, file date, id) that linked it; for every holder "
+        "the bridge rows that made it one; for every participant that did not answer, why. "
+        "Re-assembles the call's stored rows (--json: an 'explain' object)",
+    )
     show.add_argument("--db", metavar="URL", help=db_help)
     rebuild = call_commands.add_parser(
         "rebuild", help="re-assemble stored conversations (after `db upgrade`)",
@@ -446,6 +453,13 @@ def cmd_calls_show(args: argparse.Namespace, settings: Settings) -> int:
             print(f"asterisk-pipeline: no call holds UniqueId {args.unique_id}", file=sys.stderr)
             return EXIT_FAILED
         detail = call_detail(conn, found[0]["id"])
+        if args.explain:
+            from .sync.explain import explain_call
+            from .warehouse.registry import get_enterprise
+
+            number = detail["call"]["enterprise_id"]
+            enterprise = get_enterprise(conn, number) or Enterprise(number)
+            detail["explain"] = explain_call(conn, enterprise, Fleet.load(settings).timezone(enterprise), detail)
     if args.json:
         print(json.dumps(detail, default=lambda v: v.isoformat(), ensure_ascii=False))
         return EXIT_OK
@@ -476,19 +490,49 @@ def _render_call(detail: dict[str, Any], zone: Any) -> str:
          f" {answered} (CallStatus {call['call_status']})"),
         (f"  answered by {call['answered_by'] or '-'} at {local(call['answered_at'])};"
          f" talked last: {call['final_extension'] or '-'}"),
+        f"  shape: {call.get('shape') or '-'}",
         f"  held by: {' → '.join(chain) if chain else '-'} ({max(len(chain) - 1, 0)} transfer{plural})",
         f"  rang: {rang or '-'}",
         f"  legs ({call['leg_count']}):",
     ]
     for leg in detail["legs"]:
         lines.append(
-            f"    {leg['role']:<7} {leg['unique_id']:<18} {leg['channel'] or '-':<44}"
+            f"    {leg['role']:<7} {leg['link'] or '-':<10} {leg['unique_id']:<18} {leg['channel'] or '-':<44}"
             f" CallType {leg['call_type'] or '-'} CallStatus {leg['call_status'] or '-'}"
         )
     lines.append("  timeline:")
     for event in detail["timeline"]:
         lines.append(f"    {local(event['at'])}  {event['unique_id']:<18} {event['what']}")
+    if "explain" in detail:
+        lines.extend(_render_explain(detail["explain"]))
     return "\n".join(lines)
+
+
+def _rows_text(rows: list[dict[str, Any]]) -> str:
+    """Source rows as ``APIlogs 2025-09-13 #13 bridge`` (ids restart in every day file)."""
+    return "; ".join(
+        f"{r['table']} {r['file_date']} #{r['source_id']} {r['event']}"
+        + (f" ({r['reading']})" if r.get("reading") else "")
+        for r in rows
+    ) or "-"
+
+
+def _render_explain(why: dict[str, Any]) -> list[str]:
+    lines = [f"  why one call (rows of {why.get('table') or '-'}):"]
+    if why.get("note"):
+        lines.append(f"    {why['note']}")
+    if why.get("table") and not why.get("same_as_stored"):
+        lines.append("    the stored call differs from what its rows give now: run `calls rebuild`")
+    for leg in why["legs"]:
+        lines.append(f"    {leg['unique_id']:<18} {leg['link']:<10} {leg['rule']}")
+        lines.append(f"      rows: {_rows_text(leg['rows'])}")
+    for entry in why["chain"]:
+        lines.append(f"    held #{entry['position']} by {entry['party']}: {_rows_text(entry['rows'])}"
+                     + (f" — {entry['reading']}" if entry.get("reading") else ""))
+    for item in why["no_answer"]:
+        lines.append(f"    {item['party']} did not answer: {item['why']}")
+        lines.append(f"      rows: {_rows_text(item['rows'])}")
+    return lines
 
 
 def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:

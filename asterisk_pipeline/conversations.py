@@ -61,6 +61,7 @@ class ConvRow(NamedTuple):
     live_table: bool
     hangup_json: str | None  # canonical body of a hangup (the call's raw_data)
     end_local: datetime | None  # hangup EndTime, PBX local
+    call_type: str | None = None  # CallType of a dial or hangup ('2': a consultation hop)
 
 
 def conv_row(
@@ -79,12 +80,13 @@ def conv_row(
             order, at, unique_id, kind, None, None, None, None,
             normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
             delivered, live_table, canonical, parse_plausible(get("EndTime"), order[0]),
+            call_type_text(get("CallType")),
         )
     if kind == "dial":
         return ConvRow(
             order, at, unique_id, kind, None, None, None, None,
             normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
-            delivered, live_table, None, None,
+            delivered, live_table, None, None, call_type_text(get("CallType")),
         )
     if kind == "start":
         return ConvRow(
@@ -252,11 +254,17 @@ def choose_hangup(hangups: Iterable[ConvRow]) -> ConvRow:
 
 
 class _Groups:
-    """Union-find over UniqueIds; the representative is the smallest first row."""
+    """Union-find over UniqueIds; the representative is the smallest first row.
+
+    Every union that joins two groups is kept as an edge (rule, key): the tree of a
+    conversation's edges says, for each leg, which rule linked it (``call_legs.link``) and on
+    what (a bridge id, a Local channel name, a forwarding target) — ``--explain`` reads it.
+    """
 
     def __init__(self, views: dict[str, UidView]) -> None:
         self.parent = {uid: uid for uid in views}
         self.views = views
+        self.edges: list[tuple[str, str, str, str]] = []  # (a, b, rule, key)
 
     def find(self, uid: str) -> str:
         parent = self.parent
@@ -265,9 +273,10 @@ class _Groups:
             uid = parent[uid]
         return uid
 
-    def union(self, a: str, b: str) -> None:
+    def union(self, a: str, b: str, rule: str, key: str) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
+            self.edges.append((a, b, rule, key))
             if (self.views[rb].first, rb) < (self.views[ra].first, ra):
                 ra, rb = rb, ra
             self.parent[rb] = ra
@@ -280,6 +289,35 @@ class _Groups:
             members.sort(key=lambda u: (self.views[u].first, u))
         return groups
 
+    def adjacency(self) -> dict[str, list[tuple[str, str, str]]]:
+        adj: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for a, b, rule, key in self.edges:
+            adj[a].append((b, rule, key))
+            adj[b].append((a, rule, key))
+        return adj
+
+
+class _Link(NamedTuple):
+    """Why a UniqueId is in its conversation: the rule, the leg it was linked to, and on what."""
+
+    rule: str  # 'primary' | 'bridge' | 'local' | 'forwarding'
+    via: str | None
+    key: str | None
+
+
+def _links(root: str, adj: dict[str, list[tuple[str, str, str]]]) -> dict[str, _Link]:
+    """Walk the conversation's tree of links from its primary: each leg gets the rule of the
+    edge it was reached by."""
+    found = {root: _Link("primary", None, None)}
+    todo = [root]
+    while todo:
+        here = todo.pop()
+        for there, rule, key in adj.get(here, ()):
+            if there not in found:
+                found[there] = _Link(rule, here, key)
+                todo.append(there)
+    return found
+
 
 def _link_bridges(groups: _Groups, views: dict[str, UidView]) -> None:
     members: dict[str, str] = {}
@@ -287,7 +325,7 @@ def _link_bridges(groups: _Groups, views: dict[str, UidView]) -> None:
         for _, bridge in view.bridges:
             if bridge:
                 first = members.setdefault(bridge, uid)
-                groups.union(first, uid)
+                groups.union(first, uid, "bridge", bridge)
 
 
 def _overlap(a: UidView, b: UidView, slack_s: float = 60.0) -> bool:
@@ -309,7 +347,9 @@ def _link_local_halves(groups: _Groups, views: dict[str, UidView]) -> None:
         ch = view.channel
         if ch is not None and ch.local_base is not None and ch.local_half is not None:
             halves[(view.first[0], ch.local_base)][ch.local_half - 1].append(view)
-    for ones, twos in halves.values():
+    # In name order, not row order: which Local edge joins two groups (a leg's ``link``) must not
+    # depend on how the rows were split into reads.
+    for (_, base), (ones, twos) in sorted(halves.items(), key=lambda item: item[0]):
         unpaired = list(twos)
         for one in sorted(ones, key=lambda v: (v.first, v.unique_id)):
             parts = _uid_parts(one.unique_id)
@@ -326,7 +366,7 @@ def _link_local_halves(groups: _Groups, views: dict[str, UidView]) -> None:
                     match = close[0]
             if match is not None and _overlap(one, match):
                 unpaired.remove(match)
-                groups.union(one.unique_id, match.unique_id)
+                groups.union(one.unique_id, match.unique_id, "local", base)
 
 
 def _component_span(views: Sequence[UidView]) -> tuple[datetime | None, datetime | None]:
@@ -344,11 +384,21 @@ def _is_forwarding(views: Sequence[UidView]) -> bool:
     )
 
 
+def _is_consultation(views: Sequence[UidView]) -> bool:
+    """A consultation hop (SPEC §2.3): a Local channel whose dial or hangup says CallType 2.
+
+    It is no forwarding leg: rule 3 never hands it to a call that merely rings its target (on a
+    busy day another call ringing the consulted colleague would take it).
+    """
+    return any(r.call_type == "2" for v in views if v.is_local for r in (*v.dials, *v.hangups))
+
+
 def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
     """Rule 3: a forwarding leg joins the one open call whose dial lists its target.
 
-    Returns the representatives of forwarding legs with zero or several candidates: they stay
-    unlinkable (stored as legs without a call), never a call of their own.
+    Returns the representatives of Local channels tied to no call — forwarding legs with zero or
+    several candidates, consultation hops no bridge links: they stay unlinkable (stored as legs
+    without a call), never a call of their own.
     """
     components = groups.components()
     # Calls by the targets their own channels dial: one look-up per forwarding leg, not a scan
@@ -360,10 +410,13 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
             ringing[target].append(rep)
     spans: dict[str, tuple[datetime | None, datetime | None]] = {}
     unlinkable: set[str] = set()
-    joins: list[tuple[str, str]] = []
+    joins: list[tuple[str, str, str]] = []
     for rep, uids in components.items():
         legs = [views[u] for u in uids]
         if not _is_forwarding(legs):
+            continue
+        if _is_consultation(legs):
+            unlinkable.add(rep)
             continue
         target = next(v.channel.resource for v in legs if v.is_local and v.channel)
         begun = _component_span(legs)[0]
@@ -375,26 +428,34 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
             if begun is None or first is None or last is None or first <= begun <= last:
                 candidates.append(call_rep)
         if len(candidates) == 1:
-            joins.append((candidates[0], rep))
+            joins.append((candidates[0], rep, target))
         else:
             unlinkable.add(rep)
-    for call_rep, rep in joins:
-        groups.union(call_rep, rep)
+    for call_rep, rep, target in joins:
+        # the edge runs from the call's channel whose dial lists the target to the Local half
+        # that dials on (or the first one): the rows --explain shows
+        caller = next((u for u in components[call_rep] if views[u].own_channel
+                       and any(target in d.extensions for d in views[u].dials)), call_rep)
+        leg = next((u for u in components[rep] if views[u].dials), rep)
+        groups.union(caller, leg, "forwarding", target)
     return unlinkable
 
 
-def _link_trunk_attempts(groups: _Groups, views: dict[str, UidView]) -> None:
+def _link_trunk_attempts(groups: _Groups, views: dict[str, UidView], unlinkable: set[str]) -> None:
     """A forwarding leg's trunk attempt: an outside-line UniqueId with only ``new_callerid``
     rows whose line, number and time match exactly one forwarding dial (its Trunk, its Phone).
 
     The SPEC leaves such a UniqueId unlinked; the operator's answer for recorded call 2-13 counts
-    both attempts as legs of the conversation, and the match below is as strict as rule 3.
+    both attempts as legs of the conversation, and the match below is as strict as rule 3. An
+    attempt of a forwarding leg that no call took stays an unlinked event (never an orphan leg).
     """
     dials: dict[tuple[str | None, str | None], list[tuple[UidView, ConvRow]]] = defaultdict(list)
     for v in views.values():
         if v.is_local:
             for d in v.dials:
                 dials[(d.trunk, d.phone)].append((v, d))
+    if not dials:
+        return
     for view in views.values():
         line = view.outside_line
         if line is None or any(r.kind != "new_callerid" for r in view.rows):
@@ -408,7 +469,9 @@ def _link_trunk_attempts(groups: _Groups, views: dict[str, UidView]) -> None:
             and (begun is None or leg.span()[1] is None or begun <= leg.span()[1])  # type: ignore[operator]
         }
         if len(owners) == 1:
-            groups.union(owners.pop(), view.unique_id)
+            owner = owners.pop()
+            if groups.find(owner) not in unlinkable:
+                groups.union(owner, view.unique_id, "forwarding", "trunk attempt")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,12 +489,19 @@ class Conversation:
     participants: tuple[Participant, ...]
     forwarding_only: bool = False  # an unlinkable forwarding leg: legs without a call
     live_delivered: bool = False  # the primary has a delivered hangup in AlternativeAPIlogs
+    explain: dict[str, Any] | None = None  # why it is one call (``assemble(explain=True)``)
 
 
 def assemble(
-    rows: Iterable[ConvRow], enterprise: Enterprise, tz: ZoneInfo, data_source: str
+    rows: Iterable[ConvRow], enterprise: Enterprise, tz: ZoneInfo, data_source: str,
+    explain: bool = False,
 ) -> list[Conversation]:
-    """Every conversation the rows of one table describe, in order of their first row."""
+    """Every conversation the rows of one table describe, in order of their first row.
+
+    ``explain``: each conversation also says which rule and source rows linked every leg, which
+    bridge rows made each holder and why each other participant did not answer (``calls show
+    --explain``). The same rules run either way; only the record is extra.
+    """
     by_uid: dict[str, list[ConvRow]] = defaultdict(list)
     for row in rows:
         by_uid[row.unique_id].append(row)
@@ -440,14 +510,15 @@ def assemble(
     _link_bridges(groups, views)
     _link_local_halves(groups, views)
     unlinkable = _link_forwarding(groups, views)
-    _link_trunk_attempts(groups, views)
+    _link_trunk_attempts(groups, views, unlinkable)
+    adjacency = groups.adjacency()
     out = []
     for rep, uids in groups.components().items():
         members = [views[u] for u in uids]
         if rep in unlinkable and groups.find(rep) == rep and _is_forwarding(members):
-            out.append(_forwarding_only(members, enterprise, tz))
+            out.append(_forwarding_only(members, enterprise, tz, adjacency, explain))
         else:
-            out.append(_conversation(members, enterprise, tz, data_source))
+            out.append(_conversation(members, enterprise, tz, data_source, adjacency, explain))
     out.sort(key=lambda c: (views[c.unique_ids[0]].first, c.primary))
     return out
 
@@ -489,6 +560,8 @@ class _Hold(NamedTuple):
     order: Order
     at: datetime | None
     party: str
+    row: ConvRow  # the bridge row that says so (``--explain``)
+    reading: str  # 'connected' | 'bridge member' | 'entered connected to the other side' | 'last leave'
 
 
 def _far_end(view: UidView, by_bridge: dict[str, list[UidView]], pair: dict[str, UidView],
@@ -549,15 +622,16 @@ def _holds(
             if row.kind == "bridge_leave" and not last:
                 continue
             party = row.connected if usable(row.connected) else None
+            reading = "last leave" if row.kind == "bridge_leave" else "connected"
             if party is None and bridge and row.kind == "bridge":
                 for member in by_bridge.get(bridge, ()):
                     if member.unique_id not in side_ids:
                         found = _far_end(member, by_bridge, pair, usable, side_ids)
                         if usable(found):
-                            party = found
+                            party, reading = found, "bridge member"
                             break
             if party is not None:
-                holds.append(_Hold(row.order, row.at, party))
+                holds.append(_Hold(row.order, row.at, party, row, reading))
     if other_side:
         for view in members:
             if view.unique_id in side_ids:
@@ -567,8 +641,8 @@ def _holds(
                 if row.kind == "bridge" and row.connected == other_side and (own is None or row.channel in (None, own)):
                     party = _far_end(view, by_bridge, pair, usable, side_ids)
                     if usable(party):
-                        holds.append(_Hold(row.order, row.at, party))  # type: ignore[arg-type]
-    holds.sort()
+                        holds.append(_Hold(row.order, row.at, party, row, "joined"))  # type: ignore[arg-type]
+    holds.sort(key=_ORDER)
     return holds
 
 
@@ -586,7 +660,10 @@ def _local_pairs(members: list[UidView]) -> dict[str, UidView]:
     return pair
 
 
-def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, data_source: str) -> Conversation:
+def _conversation(
+    members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, data_source: str,
+    adjacency: dict[str, list[tuple[str, str, str]]], explain: bool = False,
+) -> Conversation:
     primary = _primary(members)
     uids = tuple(v.unique_id for v in members)
     live_delivered = any(h.live_table and h.delivered for h in primary.hangups)
@@ -607,6 +684,7 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
 
     primary_dials = tuple(dict.fromkeys(e for d in primary.dials for e in d.extensions))
     call_extensions = chosen.extensions or primary_dials
+    single = len(members) == 1
 
     # The other side, and the channels that carry it.
     other_side: str | None
@@ -625,10 +703,24 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
         trunks = {t for v in members for t in [v.outside_line] if t}
         trunks.update(t for v in members for r in v.rows for t in [r.trunk] if t)
         holds = _holds(members, side, other_side, trunks)
+    # SPEC §4.2: a party that rang alongside a forwarding or FollowMe target holds only when its
+    # own channel was bridged; a desk phone named by a stale ConnectedLineNum while the mobile
+    # took the call is no holder.
+    forwarded = _forwarded(members, primary_dials)
+    dropped: dict[str, _Hold] = {}
+    if forwarded and holds:
+        bridged = {v.desk_extension for v in members if v.desk_extension and v.bridges}
+        kept = []
+        for hold in holds:
+            if is_extension(hold.party) and hold.party not in bridged:
+                dropped.setdefault(hold.party, hold)
+            else:
+                kept.append(hold)
+        holds = kept
     if kind == "1" and primary.desk_extension and (has_bridges or holds):
-        first_at = next((r.at for r, _ in primary.bridges), None)
-        first_order = next((r.order for r, _ in primary.bridges), primary.first)
-        holds.insert(0, _Hold(first_order, first_at, primary.desk_extension))
+        first_row = next((r for r, _ in primary.bridges), primary.rows[0])
+        first_order = first_row.order if primary.bridges else primary.first
+        holds.insert(0, _Hold(first_order, first_row.at, primary.desk_extension, first_row, "calling extension"))
     if holds:
         chain: list[str] = []
         first_hold: dict[str, _Hold] = {}
@@ -645,26 +737,30 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
         first_hold = {}
         answered_at = None
 
+    # Consultation hops (SPEC §2.3: a Local channel whose hangup says CallType 2): their target
+    # rang, answered or not (an unanswered consultation keeps its target, 'no_answer').
+    consulted = {} if single else _consultations(members)
+
     # Participants (SPEC §4.4).
     leg_dials = [d for v in members if v is not primary for d in v.dials]
     ordered: dict[str, None] = {}
-    for party in (*primary_dials, *(e for d in sorted(leg_dials) for e in d.extensions),
-                  *call_extensions, *chain):
+    for party in (*primary_dials, *(e for d in sorted(leg_dials, key=_ORDER) for e in d.extensions),
+                  *call_extensions, *chain, *consulted):
         if party != other_side:  # the call's own other side is not a participant
             ordered.setdefault(party, None)
-    first_dial: dict[str, datetime] = {}
-    for d in sorted([*primary.dials, *leg_dials]):
-        if d.at is not None:
-            for e in d.extensions:
-                first_dial.setdefault(e, d.at)
+    first_dial: dict[str, ConvRow] = {}
+    for d in sorted([*primary.dials, *leg_dials], key=_ORDER):
+        for e in d.extensions:
+            first_dial.setdefault(e, d)
     first_bridge: dict[str, datetime | None] = {}
-    for r in sorted(r for v in members for r, _ in v.bridges):
+    for r in sorted((r for v in members for r, _ in v.bridges), key=_ORDER):
         if r.caller is not None:
             first_bridge.setdefault(r.caller, r.at)
     no_bridge_answer = set(chosen.extensions) if not holds and is_answered else set()
     participants = []
     for position, party in enumerate(ordered, start=1):
-        dial_at = first_dial.get(party)
+        dialled = first_dial.get(party)
+        dial_at = dialled.at if dialled is not None else None
         held = first_hold.get(party)
         answer_time = held.at if held else first_bridge.get(party)
         talk = chain.index(party) + 1 if party in chain else None
@@ -676,14 +772,17 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
             talk_order=talk if answered else None,
         ))
 
-    if len(members) == 1:
-        legs: tuple[Leg, ...] = (_leg(primary, True, tz, (chosen, body, start, end)),)
+    links = {primary.unique_id: _Link("primary", None, None)} if single else _links(primary.unique_id, adjacency)
+    if single:
+        legs: tuple[Leg, ...] = (_leg(primary, True, tz, (chosen, body, start, end), "primary"),)
     else:
         ordered_legs = sorted(members, key=lambda v: (v is not primary, _uid_key(v.unique_id)))
         legs = tuple(
-            _leg(v, v is primary, tz, (chosen, body, start, end) if v is primary else None)
+            _leg(v, v is primary, tz, (chosen, body, start, end) if v is primary else None,
+                 links[v.unique_id].rule if v.unique_id in links else None)
             for v in ordered_legs
         )
+    shape = _shape(kind, chain, forwarded, consulted, primary)
     call = Call(
         unique_id=primary.unique_id, enterprise_id=enterprise.number, token=enterprise.secret,
         start_time=start, end_time=end, duration=duration, phone_number=phone, trunk=trunk,
@@ -696,20 +795,103 @@ def _conversation(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, 
         final_extension=chain[-1] if chain else None,
         transfer_chain=_json_text(chain),
         leg_count=len(legs),
+        shape=shape,
     )
+    why = None
+    if explain:
+        why = _explanation(
+            members, primary, links, holds, chain, participants, dropped, consulted, first_dial,
+            has_bridges, call_status, shape, other_side,
+        )
     return Conversation(primary.unique_id, uids, call, legs, tuple(participants),
-                        live_delivered=live_delivered)
+                        live_delivered=live_delivered, explain=why)
 
 
-def _forwarding_only(members: list[UidView], enterprise: Enterprise, tz: ZoneInfo) -> Conversation:
-    legs = tuple(_leg(v, False, tz) for v in sorted(members, key=lambda v: _uid_key(v.unique_id)))
+def _forwarded(members: list[UidView], primary_dials: tuple[str, ...]) -> bool:
+    """A forwarding or FollowMe target rang (SPEC §2.3): the call dials an outside number, or
+    one of its Local channels forwards (a dial or hangup with CallType 1, or an outside target)."""
+    if any(not is_extension(e) for e in primary_dials):
+        return True
+    for v in members:
+        ch = v.channel
+        if ch is not None and ch.local_half is not None and (
+            not is_extension(ch.resource) or any(r.call_type == "1" for r in (*v.dials, *v.hangups))
+        ):
+            return True
+    return False
+
+
+def _consultations(members: list[UidView]) -> dict[str, tuple[UidView, ConvRow]]:
+    """Target → (Local half, its chosen hangup) of each consultation hop (CallType 2 hangup)."""
+    found: dict[str, tuple[UidView, ConvRow]] = {}
+    for v in members:
+        ch = v.channel
+        if ch is not None and ch.local_half is not None and v.hangups:
+            chosen = choose_hangup(v.hangups)
+            if chosen.call_type == "2":
+                found.setdefault(ch.resource, (v, chosen))
+    return found
+
+
+def _shape(
+    kind: str | None, chain: list[str], forwarded: bool, consulted: dict[str, tuple[UidView, ConvRow]],
+    primary: UidView,
+) -> str:
+    """SPEC §4.2 ``calls.shape``: what happened, from the links and holds.
+
+    Direction first (outgoing, internal); then a forwarding/FollowMe target that rang; nobody
+    holding; two or more holders (attended when a consultation hop answered, blind when the
+    caller's own channel dialled on after its first bridge); an unanswered consultation; and a
+    call its own dial rang to several parties ('group') or one ('direct').
+    """
+    if kind == "1":
+        return "outgoing"
+    if kind == "2":
+        return "internal"
+    if forwarded:
+        return "followme"
+    if not chain:
+        return "unanswered"
+    if len(set(chain)) >= 2:
+        if any(_hangup_status(hangup) == "2" for _, hangup in consulted.values()):
+            return "transfer_attended"
+        first_bridge = next((r.order for r, _ in primary.bridges), None)
+        if first_bridge is not None and any(d.order > first_bridge for d in primary.dials):
+            return "transfer_blind"  # the caller's own channel was sent on to dial the next one
+        return "transfer"
+    if consulted and all(t not in chain for t in consulted):
+        return "consultation_unanswered"
+    return "group" if len({e for d in primary.dials for e in d.extensions}) > 1 else "direct"
+
+
+def _hangup_status(hangup: ConvRow) -> str | None:
+    return as_text(_load(hangup.hangup_json).get("CallStatus")) if hangup.hangup_json else None
+
+
+def _forwarding_only(
+    members: list[UidView], enterprise: Enterprise, tz: ZoneInfo,
+    adjacency: dict[str, list[tuple[str, str, str]]], explain: bool = False,
+) -> Conversation:
+    """Local legs no call can claim (SPEC §4.2 rule 3): legs without a call, link 'forwarding'."""
+    ordered = sorted(members, key=lambda v: _uid_key(v.unique_id))
+    legs = tuple(_leg(v, False, tz, None, "forwarding") for v in ordered)
     first = members[0].unique_id
-    return Conversation(first, tuple(v.unique_id for v in members), None, legs, (), forwarding_only=True)
+    why = None
+    if explain:
+        why = {"legs": [{
+            "unique_id": v.unique_id, "link": "forwarding",
+            "rule": "a Local channel tied to no call: rules 1-2 link it to no call's own channel"
+                    " and rule 3 found zero or several open calls ringing its target",
+            "rows": [_ref(r) for r in v.rows[:1]],
+        } for v in ordered], "chain": [], "no_answer": []}
+    return Conversation(first, tuple(v.unique_id for v in members), None, legs, (),
+                        forwarding_only=True, explain=why)
 
 
 def _leg(
     view: UidView, is_primary: bool, tz: ZoneInfo,
     known: tuple[ConvRow, dict[str, Any], datetime | None, datetime | None] | None = None,
+    link: str | None = None,
 ) -> Leg:
     """``known``: the primary's chosen hangup, body and times, already worked out."""
     if known is not None:
@@ -735,4 +917,116 @@ def _leg(
         start_time=start,
         end_time=end,
         raw_json=chosen.hangup_json if chosen else None,
+        link=link,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Why it is one call (``calls show --explain``)
+
+_RULES = {
+    "primary": "the primary: {why}",
+    "bridge": "rule 1: its channel entered bridge {key} with {via}",
+    "local": "rule 2: the other half of Local channel {key} ({via}), in one file, overlapping in time",
+    "forwarding": "rule 3: a forwarding leg to {key}; the only open call ringing it is the one of {via}",
+}
+
+
+def _ref(row: ConvRow) -> dict[str, Any]:
+    """A source row by table and id (ids restart in every day file, so the file's date too)."""
+    return {
+        "table": LIVE_SOURCE if row.live_table else HISTORY_SOURCE, "file_date": row.order[0].isoformat(),
+        "source_id": row.order[1], "event": row.kind, "unique_id": row.unique_id,
+    }
+
+
+HISTORY_SOURCE, LIVE_SOURCE = "APIlogs", "AlternativeAPIlogs"
+
+
+def _primary_reason(primary: UidView) -> str:
+    if primary.starts:
+        return "its start row (an incoming call)"
+    if primary.dials and primary.desk_extension:
+        return "a desk phone dialling"
+    return "the earliest hangup"
+
+
+def _link_rows(view: UidView, other: UidView | None, link: _Link) -> list[ConvRow]:
+    """The source rows that made ``link``: both channels' rows naming the bridge, the halves'
+    rows carrying the Local channel name, the dials that ring the forwarding target."""
+    rule, key = link.rule, link.key
+    pair = [v for v in (other, view) if v is not None]
+    if rule == "primary":
+        return (view.starts or view.dials or view.hangups or view.rows)[:1]
+    if rule == "bridge":
+        return [r for v in pair for r, bridge in v.bridges if bridge == key]
+    if rule == "local":
+        return [r for v in pair for r in v.rows if r.channel is not None and r.channel.startswith(key or "\0")][:4]
+    if key == "trunk attempt":
+        return [*(d for d in (other.dials if other else ()) if d.trunk == view.outside_line),
+                *(r for r in view.rows if r.kind == "new_callerid")]
+    return [*(d for d in (other.dials if other else ()) if key in d.extensions), *(view.dials or view.rows[:1])]
+
+
+def _explanation(
+    members: list[UidView], primary: UidView, links: dict[str, _Link], holds: list[_Hold],
+    chain: list[str], participants: list[Participant], dropped: dict[str, _Hold],
+    consulted: dict[str, tuple[UidView, ConvRow]], first_dial: dict[str, ConvRow],
+    has_bridges: bool, call_status: str | None, shape: str, other_side: str | None,
+) -> dict[str, Any]:
+    """The record ``--explain`` prints, read off the same links and holds the call was built from."""
+    views = {v.unique_id: v for v in members}
+    legs = []
+    for v in sorted(members, key=lambda v: (v is not primary, _uid_key(v.unique_id))):
+        link = links.get(v.unique_id, _Link("primary", None, None))
+        key = link.key
+        if link.rule == "forwarding" and key == "trunk attempt":
+            text = f"rule 3 (trunk attempt): the only forwarding dial on line {v.outside_line} to this number is {link.via}'s"
+        else:
+            text = _RULES[link.rule].format(key=key, via=link.via, why=_primary_reason(primary))
+        legs.append({
+            "unique_id": v.unique_id, "link": link.rule, "linked_to": link.via, "on": key, "rule": text,
+            "rows": [_ref(r) for r in sorted(_link_rows(v, views.get(link.via or ""), link), key=_ORDER)],
+        })
+    entries: list[dict[str, Any]] = []
+    hold_rows: list[dict[str, Any]] = []
+    for hold in holds:
+        if not entries or entries[-1]["party"] != hold.party:
+            hold_rows = []
+            entries.append({"party": hold.party, "position": len(entries) + 1, "rows": hold_rows})
+        hold_rows.append({**_ref(hold.row), "reading": hold.reading})
+    if not holds and chain:
+        entries = [{"party": p, "position": i, "rows": [], "reading": f"no bridge rows: the primary's CallStatus {call_status} (answered)"}
+                   for i, p in enumerate(chain, start=1)]
+    forwards = {
+        v.channel.resource: (v, choose_hangup(v.hangups)) for v in members
+        if v.channel is not None and v.channel.local_half is not None and v.hangups
+    }
+    no_answer = []
+    for p in participants:
+        if p.participant_status != "no_answer":
+            continue
+        party = p.extension
+        dial = first_dial.get(party)
+        rows: list[dict[str, Any]] = [_ref(dial)] if dial is not None else []
+        if party in dropped:
+            why = ("rang alongside a forwarding or FollowMe target; named by a bridge row of the other"
+                   " side, but its own channel never entered a bridge (SPEC §4.2)")
+            rows.append({**_ref(dropped[party].row), "reading": dropped[party].reading})
+        elif party in consulted:
+            view, hangup = consulted[party]
+            why = (f"consulted over {view.channel.name if view.channel else 'a Local channel'}"
+                   f" (CallStatus {_hangup_status(hangup)}) and never held the conversation")
+            rows.append(_ref(hangup))
+        elif party in forwards:
+            view, hangup = forwards[party]
+            why = (f"forwarded over {view.channel.name if view.channel else 'a Local channel'}"
+                   f" (its hangup: CallStatus {_hangup_status(hangup)}); the forward never held the"
+                   " conversation")
+            rows.append(_ref(hangup))
+        elif not has_bridges:
+            why = f"no bridge rows: the PBX's status (CallStatus {call_status}) does not name it as the answerer"
+        else:
+            why = f"rang, but no bridge row connects its channel with the other side ({other_side})"
+        no_answer.append({"party": party, "why": why, "rows": rows})
+    return {"shape": shape, "legs": legs, "chain": entries, "no_answer": no_answer}

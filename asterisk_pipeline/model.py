@@ -141,6 +141,7 @@ class Call(NamedTuple):
     final_extension: str | None = None
     transfer_chain: str = "[]"  # JSON array of the parties that held the conversation
     leg_count: int = 1
+    shape: str | None = None  # one of SHAPES (SPEC §4.2)
 
 
 class Leg(NamedTuple):
@@ -156,6 +157,7 @@ class Leg(NamedTuple):
     start_time: datetime | None
     end_time: datetime | None
     raw_json: str | None  # the chosen hangup body; None when the UniqueId has no hangup
+    link: str | None = None  # one of LINKS: the rule that put it in its conversation (SPEC §4.2)
 
 
 class Participant(NamedTuple):

@@ -616,6 +616,7 @@ def _call_row(call_id: int | None, c: Call, time: Callable[[datetime | None], An
         c.duration, c.phone_number, c.trunk, c.main_extension, c.extensions_count, c.call_type,
         c.call_status, c.is_answered, c.data_source, c.asterisk_host, c.raw_json,
         c.answered_by, time(c.answered_at), c.final_extension, c.transfer_chain, c.leg_count,
+        c.shape,
     )
 
 
@@ -630,4 +631,5 @@ def _leg_row(call_id: int | None, enterprise: str, leg: Leg, time: Callable[[dat
     return (
         call_id, enterprise, leg.unique_id, leg.role, leg.channel, leg.call_type, leg.call_status,
         leg.phone_number, leg.extensions, time(leg.start_time), time(leg.end_time), leg.raw_json,
+        leg.link,
     )

@@ -39,7 +39,7 @@ def unlinked_leg(conn: Connection, unique_id: str, enterprise: str | None) -> li
     where = " AND enterprise_id = :ent" if enterprise else ""
     rows = conn.execute(
         text(
-            "SELECT enterprise_id, unique_id, channel, call_type, call_status, phone_number,"
+            "SELECT enterprise_id, unique_id, link, channel, call_type, call_status, phone_number,"
             " extensions, start_time, end_time FROM call_legs WHERE call_id IS NULL"
             " AND unique_id = :uid" + where
         ),
@@ -58,7 +58,7 @@ def call_detail(conn: Connection, call_id: int) -> dict[str, Any]:
         text(
             "SELECT id, enterprise_id, unique_id, call_type, call_status, phone_number, trunk,"
             " main_extension, is_answered, answered_by, answered_at, final_extension,"
-            " transfer_chain, leg_count, start_time, end_time, duration, data_source,"
+            " transfer_chain, leg_count, shape, start_time, end_time, duration, data_source,"
             " asterisk_host FROM calls WHERE id = :id"
         ),
         {"id": call_id},
@@ -69,7 +69,7 @@ def call_detail(conn: Connection, call_id: int) -> dict[str, Any]:
     call["is_answered"] = bool(call["is_answered"])
     legs = [_leg(dict(r)) for r in conn.execute(
         text(
-            "SELECT unique_id, role, channel, call_type, call_status, phone_number, extensions,"
+            "SELECT unique_id, role, link, channel, call_type, call_status, phone_number, extensions,"
             " start_time, end_time FROM call_legs WHERE call_id = :id"
             " ORDER BY CASE WHEN role = 'primary' THEN 0 ELSE 1 END, start_time, unique_id"
         ),

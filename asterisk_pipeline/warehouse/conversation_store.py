@@ -20,12 +20,12 @@ SIGHTING_COLUMNS = (
 )
 LEG_COLUMNS = (
     "call_id, enterprise_id, unique_id, role, channel, call_type, call_status, phone_number,"
-    " extensions, start_time, end_time, raw_data"
+    " extensions, start_time, end_time, raw_data, link"
 )
 CALL_FIELDS = (
     "token", "start_time", "end_time", "duration", "phone_number", "trunk", "main_extension",
     "extensions_count", "call_type", "call_status", "is_answered", "asterisk_host", "raw_data",
-    "answered_by", "answered_at", "final_extension", "transfer_chain", "leg_count",
+    "answered_by", "answered_at", "final_extension", "transfer_chain", "leg_count", "shape",
 )
 
 
@@ -336,3 +336,24 @@ def insert_sightings(
         [(enterprise, table, day, sid, uid, kind, digest, time(at), ok, bridge, base)
          for sid, uid, kind, digest, at, ok, bridge, base in rows],
     )
+
+
+def sightings_of(conn: Connection, enterprise: str, table: str, unique_ids: Iterable[str]) -> list[StoredRow]:
+    """Every stored row of these UniqueIds in one table, all day files (``calls show --explain``
+    re-assembles a conversation from exactly what the import read)."""
+    keys = sorted(set(unique_ids))
+    if not keys:
+        return []
+    raw = "e.raw_data::text" if conn.dialect.name == "postgresql" else "e.raw_data"
+    query = text(
+        "SELECT s.file_date, s.source_id, s.event_timestamp, s.unique_id, s.event_type, s.delivered,"
+        f" {raw} AS raw_json FROM event_sightings s{_EVENT_JOIN}"
+        " WHERE s.enterprise_id = :ent AND s.source_table = :tbl AND s.unique_id IN :uids"
+        " ORDER BY s.file_date, s.source_id"
+    ).bindparams(bindparam("uids", expanding=True))
+    return [
+        StoredRow(_as_date(fd), int(sid), at, uid, kind, bool(ok), raw_json)
+        for fd, sid, at, uid, kind, ok, raw_json in conn.execute(
+            query, {"ent": enterprise, "tbl": table, "uids": keys}
+        )
+    ]

@@ -18,7 +18,8 @@ ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327")
 DAY = date(2025, 7, 3)
 
 
-def assemble_rows(rows: list[shapes.Row], day: date = DAY, first_id: int = 1) -> list[Conversation]:
+def assemble_rows(rows: list[shapes.Row], day: date = DAY, first_id: int = 1,
+                  explain: bool = False) -> list[Conversation]:
     conv_rows = []
     for i, (at, event, uid, request, status) in enumerate(rows, start=first_id):
         ev = classify_row(SourceRow(i, at, event, uid, request, status), MINSK)
@@ -27,7 +28,7 @@ def assemble_rows(rows: list[shapes.Row], day: date = DAY, first_id: int = 1) ->
                         ev.canonical_json, ev.delivered, False)
         if seen is not None:
             conv_rows.append(seen)
-    return assemble(conv_rows, ENT, MINSK, "downloaded")
+    return assemble(conv_rows, ENT, MINSK, "downloaded", explain=explain)
 
 
 def calls_of(conversations: list[Conversation]) -> dict[str, Conversation]:

@@ -213,3 +213,21 @@ def test_rebuild_killed_then_run_again_gives_the_same_warehouse(tmp_path: Path):
     assert _conversation_tables(engine) == _conversation_tables(fresh)
     engine.dispose()
     fresh.dispose()
+
+
+def test_rebuild_fills_shape_and_link_of_a_warehouse_imported_before_them(engine: Engine, mirror_settings: Settings):
+    """Migration 0005 adds ``calls.shape`` and ``call_legs.link`` empty: ``calls rebuild`` fills
+    them with exactly what an import computes (SPEC §3, §4.2)."""
+    from sqlalchemy import text
+
+    _fresh_import(engine, _files(mirror_settings.local_logs_dir), mirror_settings)  # type: ignore[arg-type]
+    imported = _conversation_tables(engine)
+    with write_transaction(engine) as conn:
+        conn.execute(text("UPDATE calls SET shape = NULL"))
+        conn.execute(text("UPDATE call_legs SET link = NULL"))
+    assert _conversation_tables(engine) != imported
+    rebuild_calls(engine, mirror_settings)
+    assert _conversation_tables(engine) == imported
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM calls WHERE shape IS NULL")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM call_legs WHERE link IS NULL")).scalar_one() == 0

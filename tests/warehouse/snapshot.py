@@ -38,13 +38,13 @@ def snapshot(engine: Engine, with_ids: bool = False) -> dict[str, list[tuple]]:
             " c.extensions_count, c.call_type, c.call_status, c.is_answered, c.data_source,"
             f" c.asterisk_host, {_json_text(engine, 'c.raw_data')}, c.answered_by,"
             f" {times('c.answered_at')}, c.final_extension, {_json_text(engine, 'c.transfer_chain')},"
-            " c.leg_count FROM calls c ORDER BY c.enterprise_id, c.unique_id",
+            " c.leg_count, c.shape FROM calls c ORDER BY c.enterprise_id, c.unique_id",
         ),
         "legs": _rows(
             engine,
             "SELECT l.enterprise_id, l.unique_id, (SELECT c.unique_id FROM calls c WHERE c.id = l.call_id),"
             " l.role, l.channel, l.call_type, l.call_status, l.phone_number, l.extensions,"
-            f" {times('l.start_time')}, {times('l.end_time')}, {_json_text(engine, 'l.raw_data')}"
+            f" {times('l.start_time')}, {times('l.end_time')}, {_json_text(engine, 'l.raw_data')}, l.link"
             " FROM call_legs l ORDER BY l.enterprise_id, l.unique_id",
         ),
         "participants": _rows(
