@@ -106,15 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--db", metavar="URL", help=db_help)
 
     stats = commands.add_parser(
-        "stats", help="conversations, answered share, average duration (or per extension)",
+        "stats", help="conversations, answered share, average duration (or per extension / shape)",
         description="Statistics over conversations (calls), never over legs: per enterprise and data "
-        "source, per PBX-local day with --by-day, or per extension (rang, answered, missed) with "
-        "--by-extension.",
+        "source, per PBX-local day with --by-day, per extension (rang, answered, missed split into "
+        "missed_unanswered - nobody held the call - and missed_answered_elsewhere - a colleague held "
+        "it) with --by-extension, or per conversation shape (calls, answered, average duration; "
+        "'unknown' for calls imported before shapes were computed) with --by-shape. "
+        "--date-from/--date-to select calls by the PBX-local day of their start, both inclusive.",
     )
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     group = stats.add_mutually_exclusive_group()
     group.add_argument("--by-day", action="store_true", help="also group by the PBX-local day of the start")
-    group.add_argument("--by-extension", action="store_true", help="per extension: rang, answered, missed")
+    group.add_argument("--by-extension", action="store_true",
+                       help="per extension: rang, answered, missed_unanswered, missed_answered_elsewhere")
+    group.add_argument("--by-shape", action="store_true", help="per shape: calls, answered, average duration")
+    stats.add_argument("--date-from", type=_date, metavar="YYYY-MM-DD", help="first PBX-local day (inclusive)")
+    stats.add_argument("--date-to", type=_date, metavar="YYYY-MM-DD", help="last PBX-local day (inclusive)")
     stats.add_argument("--enterprise", action="append", metavar="NUMBER", help="only these (repeatable)")
     stats.add_argument("--db", metavar="URL", help=db_help)
 
@@ -259,25 +266,41 @@ def cmd_import_file(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from .fleet import Fleet
-    from .warehouse.stats import call_stats, extension_stats
+    from .warehouse.stats import DayRange, call_stats, extension_stats, shape_stats
 
+    try:
+        days = DayRange(args.date_from, args.date_to)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     engine = _engine(args.db, settings)
     _require_schema(engine)
     only = set(args.enterprise) if args.enterprise else None
+    zone_of = Fleet.load(settings).timezone
     with engine.connect() as conn:
         if args.by_extension:
-            per_extension = extension_stats(conn, enterprises=only)
+            per_extension = extension_stats(conn, enterprises=only, days=days, zone_of=zone_of)
+        elif args.by_shape:
+            per_shape = shape_stats(conn, enterprises=only, days=days, zone_of=zone_of)
         else:
-            rows = call_stats(conn, by_day=args.by_day, zone_of=Fleet.load(settings).timezone,
-                              enterprises=only)
+            rows = call_stats(conn, by_day=args.by_day, zone_of=zone_of, enterprises=only, days=days)
     if args.by_extension:
         if args.json:
             print(json.dumps([asdict(row) for row in per_extension], ensure_ascii=False))
             return EXIT_OK
         _print_table(
-            ["enterprise", "extension", "rang", "answered", "missed"],
-            [[r.enterprise_id, r.extension, str(r.rang), str(r.answered), str(r.missed)]
-             for r in per_extension],
+            ["enterprise", "extension", "rang", "answered", "missed_unanswered", "missed_answered_elsewhere"],
+            [[r.enterprise_id, r.extension, str(r.rang), str(r.answered), str(r.missed_unanswered),
+              str(r.missed_answered_elsewhere)] for r in per_extension],
+        )
+        return EXIT_OK
+    if args.by_shape:
+        if args.json:
+            print(json.dumps([asdict(row) for row in per_shape], ensure_ascii=False))
+            return EXIT_OK
+        _print_table(
+            ["enterprise", "shape", "calls", "answered", "answered_%", "avg_duration_s"],
+            [[r.enterprise_id, r.shape, str(r.calls), str(r.answered), f"{100 * r.answered_share:.1f}",
+              f"{r.avg_duration:.1f}" if r.avg_duration is not None else "-"] for r in per_shape],
         )
         return EXIT_OK
     if args.json:
