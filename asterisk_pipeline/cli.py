@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime
@@ -172,7 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--calls-per-day", type=_positive, default=100)
     sim.add_argument("--end-date", type=_date, help="last day (default: today, UTC)")
     sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--dirty-share", type=float, default=0.01, help="share of malformed rows (0-1)")
+    sim.add_argument("--dirty-share", type=float, default=None,
+                     help="share of malformed rows (0-1; default 0.01, 0 with --busy)")
+    sim.add_argument("--busy", type=_positive, metavar="N",
+                     help="a busy day: N conversations of every shape at once (instead of --calls-per-day), "
+                     "sharing extensions, trunks and caller numbers; implies --truth")
+    sim.add_argument("--truth", action="store_true",
+                     help="write each day's ground truth beside it: Listen_AMI_<date>.truth.jsonl, "
+                     "one JSON line per conversation (primary, legs with links, chain, participants, shape)")
     return parser
 
 
@@ -428,7 +436,7 @@ def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from .simulate import simulate_fleet
+    from .simulate import simulate_fleet, truth_path
     from .warehouse.registry import validate_number
 
     numbers = [n.strip() for n in args.enterprises.split(",") if n.strip()]
@@ -439,19 +447,27 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             validate_number(number)
         except ValueError as exc:
             raise CliError(str(exc)) from None
-    if not 0 <= args.dirty_share <= 1:
-        raise CliError("--dirty-share must be between 0 and 1")
+    dirty_share = args.dirty_share if args.dirty_share is not None else (0.0 if args.busy else 0.01)
+    if not 0 <= dirty_share < 1:
+        raise CliError("--dirty-share must be at least 0 and below 1")
     end = args.end_date or datetime.now(UTC).date()
+    busy = args.busy is not None
     summaries = simulate_fleet(
-        args.outdir, enterprises=numbers, days=args.days, calls_per_day=args.calls_per_day,
-        end_date=end, seed=args.seed, dirty_share=args.dirty_share,
+        args.outdir, enterprises=numbers, days=args.days,
+        calls_per_day=args.busy if busy else args.calls_per_day, end_date=end, seed=args.seed,
+        dirty_share=dirty_share, busy=busy, truth=busy or args.truth,
+        **({"complex_share": 0.5} if busy else {}),
     )
     for summary in summaries:
-        print(json.dumps({
+        line = {
             "path": str(summary.path), "enterprise": summary.enterprise,
             "date": summary.day.isoformat(), "calls": summary.calls,
             "answered": summary.answered, "rows": summary.rows, "dirty_rows": summary.dirty_rows,
-        }, ensure_ascii=False))
+        }
+        if busy or args.truth:
+            line["truth"] = str(truth_path(summary.path))
+            line["shapes"] = dict(sorted(Counter(c.call_shape for c in summary.conversations).items()))
+        print(json.dumps(line, ensure_ascii=False))
     return EXIT_OK
 
 
