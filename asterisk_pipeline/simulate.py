@@ -37,8 +37,8 @@ else ``direct``. Links: ``primary``; ``forwarding`` for both halves of a forward
 ``local`` for every other Local half; ``bridge`` for the rest (their channels were bridged).
 
 ``busy=True`` (``asterisk-pipeline simulate --busy N``) is the "busy day": N conversations, about
-half of them multi-UniqueId, all starting within N/10 seconds from 10:00 so that thousands are in
-progress at once, sharing the enterprise's few extensions and trunks and a small pool of caller
+half of them multi-UniqueId, starting within N/10 seconds from 10:00 (the second of a paired shape
+a little later) so that thousands are in progress at once, sharing the enterprise's few extensions and trunks and a small pool of caller
 numbers; it adds a shape only a busy day draws, ``transfer_unknown`` (a caller handed from one
 desk phone to another inside one bridge, so the rows tell neither attended nor blind).
 
