@@ -102,7 +102,10 @@ def _print_shapes(core: Verdict, full: Verdict) -> None:
         print(f"{shape:<24} {n:>13,} {good:>13,} {every:>13,}")
     print(f"{'all':<24} {total[0]:>13,} {total[1]:>13,} {total[2]:>13,}  "
           f"({100 * total[1] / total[0]:.1f} % / {100 * total[2] / total[0]:.1f} %, expected 100 %)")
-    if not full.ok:
-        print("differences from the ground truth:")
-        for line in full.report().splitlines()[len(full.per_shape):]:
-            print(f"  {line.strip()}")
+    if not full.ok:  # examples of each are in the results file
+        print("differences from the ground truth (shape (scenario) field: conversations):")
+        for (shape, scenario, name), n in sorted(full.wrong.items()):
+            print(f"  {shape} ({scenario}) {name}: {n}")
+        if full.phantom_calls or full.loose_legs:
+            print(f"  calls that are no conversation: {len(full.phantom_calls)}, "
+                  f"legs without a call: {len(full.loose_legs)}")
