@@ -39,8 +39,10 @@ else ``direct``. Links: ``primary``; ``forwarding`` for both halves of a forward
 ``busy=True`` (``asterisk-pipeline simulate --busy N``) is the "busy day": N conversations, about
 half of them multi-UniqueId, starting within N/10 seconds from 10:00 (the second of a paired shape
 a little later) so that thousands are in progress at once, sharing the enterprise's few extensions and trunks and a small pool of caller
-numbers; it adds a shape only a busy day draws, ``transfer_unknown`` (a caller handed from one
-desk phone to another inside one bridge, so the rows tell neither attended nor blind).
+numbers; it adds two scenarios only a busy day draws: ``transfer_unknown`` (a caller handed from
+one desk phone to another inside one bridge, so the rows tell neither attended nor blind) and
+``transfer_to_followme`` (an attended transfer to a FollowMe number that rings the manager's desk
+phone and mobile; the mobile answers, the desk phone only rang).
 
 Only the Python standard library is used.
 """
@@ -106,9 +108,9 @@ _COMPLEX_SHAPES = SHAPES[1:]
 _COMPLEX_WEIGHTS = (20, 8, 12, 5, 8, 6, 8, 8, 8, 4, 5)
 _PAIRED = frozenset({"busy_manager", "concurrent_caller"})  # two conversations each
 #: Shapes only a busy day draws (the default output stays byte for byte what it was).
-BUSY_SHAPES: tuple[str, ...] = ("transfer_unknown",)
+BUSY_SHAPES: tuple[str, ...] = ("transfer_unknown", "transfer_to_followme")
 _BUSY_COMPLEX_SHAPES = (*_COMPLEX_SHAPES, *BUSY_SHAPES)
-_BUSY_COMPLEX_WEIGHTS = (*_COMPLEX_WEIGHTS, 6)
+_BUSY_COMPLEX_WEIGHTS = (*_COMPLEX_WEIGHTS, 6, 6)
 #: SPEC §4.2 ``calls.shape`` vocabulary (as ``model.SHAPES``; the simulator imports nothing).
 CALL_SHAPES: tuple[str, ...] = (
     "direct", "group", "transfer", "transfer_attended", "transfer_blind", "followme",
@@ -231,7 +233,8 @@ class SimCall:
     direction: str = ""  # '0' incoming, '1' outgoing, '2' internal (calls.call_type)
     transfer_chain: tuple[str, ...] = ()  # parties that held it, in order (empty: unanswered)
     phone: str = ""  # the other side: the outside number, or the calling extension (internal)
-    trunk_attempts: tuple[str, ...] = ()  # legs seen only in a failed trunk's new_callerid
+    trunk_attempts: tuple[str, ...] = ()  # UniqueIds seen only in a new_callerid: a failed trunk
+    # attempt, a desk phone that only rang in a FollowMe; SPEC §4.2 links none of them
     related: tuple[str, ...] = ()  # primaries of overlapping conversations sharing a party
     call_shape: str = ""  # SPEC §4.2 calls.shape (CALL_SHAPES)
     links: tuple[tuple[str, str], ...] = ()  # (UniqueId, call_legs.link) of every linked leg
@@ -373,7 +376,7 @@ _SCENARIO_SHAPES = {
     "unanswered_consultation": "consultation_unanswered",
     "attended_transfer": "transfer_attended", "attended_transfer_chain": "transfer_attended",
     "busy_manager": "transfer_attended", "blind_transfer": "transfer_blind",
-    "transfer_unknown": "transfer",
+    "transfer_unknown": "transfer", "transfer_to_followme": "transfer_attended",
 }
 
 
@@ -1364,6 +1367,90 @@ def _build_handover(
                     phone=phone, final=final)
 
 
+def _build_transfer_to_followme(
+    rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float, state: _State,
+) -> SimCall:
+    """A answers and consults a FollowMe number over a Local channel; FollowMe rings the
+    manager's desk phone and, over a second Local channel, the mobile; the mobile answers, the
+    desk phone only rang (one new_callerid: tied to nothing, SPEC §4.2), and A hands the caller
+    over. The chain is [A, mobile]: the mobile's far end is recorded (issue 19, defect 1)."""
+    randint = rng.randint
+    c = _Conv(rng, pbx, day, seq)
+    phone = _caller_phone(rng, state)
+    name = _caller_name(rng, phone)
+    trunk = rng.choice(pbx.trunks)
+    free = [(e, m) for e, m in _mobiles(pbx.token).items() if state.mobile_busy_until.get(m, -1) < s0]
+    manager, mobile = rng.choice(free) if free else (
+        rng.choice(pbx.extensions), _external_phone(rng).lstrip("+"))
+    first = rng.choice([e for e in pbx.extensions if e != manager])
+    number = f"9{randint(0, 99):02d}"  # the FollowMe number: no desk phone has it
+    caller, t = _incoming_start(c, s0, phone, name, trunk, [[first]])
+    caller_p: _Party = (phone, name)
+    a_leg = c.sip(s0, first)
+    a_p: _Party = (first, rng.choice(_NAMES))
+    talk, t = _answer(c, t, caller, caller_p, a_leg, a_p, trunk)
+    t += randint(5, 60)
+    consult = t
+    hold = c.create(t)
+    c.bridge(t, a_leg, a_p, caller_p, hold)
+    one, two = c.local(t, number, "dialexecute")
+    c.callerid(t, two, (first, "<unknown>"), _UNKNOWN, "dialexecute", number)
+    c.callerid(t, one, (number, "<unknown>"), (first, "<unknown>"), "dialexecute", number)
+    t += randint(1, 2)
+    c.dial(t, two.uid, first, _encode_exts(rng, [manager, mobile]), 2, "")
+    desk = c.sip(t, manager)  # rings, never answers: only its connected line is written
+    c.callerid(t, desk, (manager, ""), (first, ""), "from-internal", manager)
+    c.trunk_attempts.append(desk.uid)
+    m1, m2 = c.local(t, mobile, f"followme-{c.hex8()}")
+    c.callerid(t, m2, caller_p, (number, "<unknown>"), "followme", mobile)
+    line = rng.choice(pbx.trunks)
+    c.dial(t, m2.uid, mobile, _encode_exts(rng, [phone]), 1, line)
+    out = c.sip(t, line)
+    c.callerid(t, out, (mobile, "<unknown>"), caller_p, "from-out-office", mobile)
+    mob_p: _Party = (mobile, "<unknown>")
+    t += randint(3, 20)
+    side = c.create(t)
+    c.bridge(t, two, (first, ""), mob_p, side, exten=number)
+    c.bridge(t, m1, mob_p, (first, ""), side, exten=mobile)
+    outer = c.create(t)
+    c.bridge(t, m2, (first, ""), mob_p, outer, exten=mobile)
+    c.bridge(t, out, mob_p, (first, ""), outer, exten=mobile)
+    answer = t
+    t += randint(3, 60)  # A talks to the manager's mobile, then completes the transfer
+    moved = t
+    c.leave(t, a_leg, a_p, mob_p, hold, 1)
+    c.leave(t, one, (number, "<unknown>"), (first, "<unknown>"), hold, 0)
+    t += randint(1, 2)
+    c.bridge(t, one, (number, ""), (first, "<unknown>"), talk, exten=number)
+    c.destroy(t, hold)
+    t += 1
+    c.leave(t, caller, caller_p, (first, "<unknown>"), talk, 1)
+    t += 1
+    c.bridge(t, caller, caller_p, mob_p, side, exten=trunk)
+    c.leave(t, two, (first, "<unknown>"), mob_p, side, 2)
+    c.callerid(t, two, caller_p, mob_p, "dialexecute", number)
+    c.hangup(t + randint(1, 3), two.uid, phone=phone, exts=[number], ct=2, received=consult,
+             start=None, end=moved, status="2", trunk=None)
+    t += randint(1, 2)
+    c.leave(t, one, (number, "<unknown>"), (first, "<unknown>"), talk, 0)
+    c.destroy(t, talk)
+    end = t + randint(10, 300)
+    c.leave(end, m1, mob_p, caller_p, side, 1)
+    c.leave(end, caller, caller_p, mob_p, side, 0)
+    c.destroy(end, side)
+    c.leave(end, out, mob_p, caller_p, outer, 1)
+    c.leave(end, m2, caller_p, mob_p, outer, 0)
+    c.destroy(end, outer)
+    c.hangup(end + randint(1, 3), m2.uid, phone=mobile, exts=[phone], ct=1, received=answer,
+             start=answer, end=end, status="2", trunk=line)
+    state.mobile_busy_until[mobile] = end + 10
+    final = {"phone": phone, "exts": _encode_exts(rng, [first]), "ct": 0, "received": s0,
+             "start": s0, "status": "2", "trunk": trunk}
+    return c.finish(dirty_p, shape="transfer_to_followme", direction="0", ct=0, status="2",
+                    answered=True, s0=s0, end=end, exts=[first], chain=[first, mobile],
+                    phone=phone, final=final)
+
+
 def _build_complex(
     rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float, shape: str,
     state: _State,
@@ -1379,6 +1466,8 @@ def _build_complex(
         return list(_build_concurrent(rng, pbx, day, s0, seq, dirty_p, state))
     if shape == "transfer_unknown":
         return [_build_handover(rng, pbx, day, s0, seq, dirty_p, state)]
+    if shape == "transfer_to_followme":
+        return [_build_transfer_to_followme(rng, pbx, day, s0, seq, dirty_p, state)]
     return [_build_transfer(rng, pbx, day, s0, seq, dirty_p, shape, state)]
 
 def _start_seconds(rng: random.Random, n: int) -> list[int]:
