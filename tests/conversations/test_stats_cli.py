@@ -6,10 +6,18 @@ import json
 import sqlite3
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Engine, text
 
+from asterisk_pipeline.model import Enterprise, Flow
+from asterisk_pipeline.settings import Settings
+from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.warehouse.db import write_transaction
+from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.conversations import shapes
 from tests.conversations.shapes import Pbx
 from tests.factories import append, create_day_file
@@ -28,12 +36,9 @@ def _cli(db: str, home: Path, *args: str) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict[str, str]]:
-    """Two PBX days: on 2025-07-03 a transfer, a FollowMe answered at the desk and a call nobody
-    took (rang 151 and 153); on 2025-07-04 one call answered by 151 out of a ring group with 153.
-    Built once for the module: only test_stats_per_shape writes (calls.shape), the others never read it."""
-    tmp_path = tmp_path_factory.mktemp("stats")
+def _two_days() -> tuple[list[tuple[Pbx, str]], dict[str, str]]:
+    """On 2025-07-03 a transfer, a FollowMe answered at the desk and a call nobody took (rang 151
+    and 153); on 2025-07-04 one call answered by 151 out of a ring group with 153."""
     first = Pbx(start="2025-07-03 00:20:00", epoch=1751491200)  # 00:20 in Minsk is 21:20 UTC the day before
     transfer = shapes.attended_transfer(first, 0, "375291112233", ["151", "152", "150"])
     followme = shapes.forwarded_to_mobile(first, 300, "375291112244", "150", "375290000002")
@@ -52,15 +57,24 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict
     second.leave(69, group, desk, "151", "375291112266", talk)
     second.leave(69, group, caller, "375291112266", "151", talk)
     second.hangup(69, group, phone="375291112266", extensions=["151"], call_type=0, status="2", start=0)
+    primaries = {"transfer": transfer["primary"], "followme": followme["primary"], "unanswered": unanswered,
+                 "group": group}
+    return [(first, "2025-07-03"), (second, "2025-07-04")], primaries
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict[str, str]]:
+    """The two days of ``_two_days`` imported through the CLI. Built once for the module: only
+    test_stats_per_shape writes (calls.shape), the others never read it."""
+    tmp_path = tmp_path_factory.mktemp("stats")
+    days, primaries = _two_days()
     db, home = f"sqlite:///{tmp_path / 'central.db'}", tmp_path / "home"
     _cli(db, home, "db", "upgrade")
     _cli(db, home, "enterprise", "add", "0327", "--name", "VOS")
-    for pbx, day in ((first, "2025-07-03"), (second, "2025-07-04")):
+    for pbx, day in days:
         path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
         append(path, pbx.sorted_rows(strip_bridge_ids=True), "APIlogs")
         _cli(db, home, "import-file", str(path), "--enterprise", "0327", "--flow", "history")
-    primaries = {"transfer": transfer["primary"], "followme": followme["primary"], "unanswered": unanswered,
-                 "group": group}
     return db, home, primaries
 
 
@@ -156,3 +170,35 @@ def test_stats_per_shape(warehouse: tuple[str, Path, dict[str, str]]):
     table = _cli(db, home, "stats", "--by-shape")
     assert table.splitlines()[0].split() == ["enterprise", "shape", "calls", "answered", "answered_%",
                                              "avg_duration_s"]
+
+
+def test_statistics_on_both_databases(engine: Engine, tmp_path: Path):
+    """The same figures from PostgreSQL and SQLite: the missed split, shapes and PBX-local day
+    bounds (each enterprise's own zone) are SQL on the warehouse."""
+    from asterisk_pipeline.warehouse.stats import DayRange, extension_stats, shape_stats
+
+    enterprise = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327")
+    with write_transaction(engine) as conn:
+        upsert_enterprise(conn, enterprise)
+    days, primaries = _two_days()
+    for pbx, day in days:
+        path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
+        append(path, pbx.sorted_rows(), "APIlogs")
+        outcome = import_day_file(engine, enterprise, path, flow=Flow.HISTORY, file_date=date.fromisoformat(day),
+                                  settings=Settings(home=tmp_path / "home"))
+        assert outcome.ok, outcome
+    with write_transaction(engine) as conn:
+        conn.execute(text("UPDATE calls SET shape = NULL"))
+        conn.execute(text("UPDATE calls SET shape = 'group' WHERE unique_id = :u"), {"u": primaries["group"]})
+    minsk = ZoneInfo("Europe/Minsk")
+    with engine.connect() as conn:
+        second_day = extension_stats(conn, days=DayRange(date(2025, 7, 4), date(2025, 7, 4)), zone_of=lambda _: minsk)
+        everything = extension_stats(conn, enterprises={"0327"})
+        by_shape = shape_stats(conn, zone_of=lambda _: minsk, by_day=True)
+        in_utc = shape_stats(conn, days=DayRange(date(2025, 7, 2), date(2025, 7, 2)))  # no zone: UTC days
+    assert [(r.extension, r.rang, r.missed_unanswered, r.missed_answered_elsewhere) for r in second_day] == [
+        ("151", 1, 0, 0), ("153", 1, 0, 1)]
+    assert {r.extension: (r.missed_unanswered, r.missed_answered_elsewhere) for r in everything}["153"] == (1, 1)
+    assert [(r.day, r.shape, r.calls, r.answered) for r in by_shape] == [
+        ("2025-07-03", "unknown", 3, 2), ("2025-07-04", "group", 1, 1)]
+    assert [(r.shape, r.calls) for r in in_utc] == [("unknown", 3)]  # 21:20 UTC on the 2nd
