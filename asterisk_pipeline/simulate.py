@@ -42,7 +42,9 @@ a little later) so that thousands are in progress at once, sharing the enterpris
 numbers; it adds two scenarios only a busy day draws: ``transfer_unknown`` (a caller handed from
 one desk phone to another inside one bridge, so the rows tell neither attended nor blind) and
 ``transfer_to_followme`` (an attended transfer to a FollowMe number that rings the manager's desk
-phone and mobile; the mobile answers, the desk phone only rang).
+phone and mobile; the mobile answers, the desk phone only rang). A busy day also forwards to a
+manager's mobile that is already in another open forward now and then: rule 3 then has two
+candidates, and the truth lists that forward's halves as ``loose`` (legs stored without a call).
 
 Only the Python standard library is used.
 """
@@ -55,6 +57,7 @@ import json
 import random
 import re
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -237,6 +240,8 @@ class SimCall:
     # attempt, a desk phone that only rang in a FollowMe; SPEC §4.2 links none of them
     related: tuple[str, ...] = ()  # primaries of overlapping conversations sharing a party
     call_shape: str = ""  # SPEC §4.2 calls.shape (CALL_SHAPES)
+    #: forwarding legs rule 3 cannot place (two open calls dial their target): legs without a call
+    loose: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = ()  # (UniqueId, call_legs.link) of every linked leg
     participants: tuple[tuple[str, str], ...] = ()  # (party, participant_status), ring order
 
@@ -257,7 +262,8 @@ class SimCall:
             "direction": self.direction, "answered": self.answered, "phone": self.phone,
             "start": self.start_local.isoformat(sep=" "), "end": self.end_local.isoformat(sep=" "),
             "legs": [{"unique_id": uid, "link": link} for uid, link in self.links],
-            "unlinked": list(self.trunk_attempts), "chain": list(self.transfer_chain),
+            "unlinked": list(self.trunk_attempts), "loose": list(self.loose),
+            "chain": list(self.transfer_chain),
             "participants": [{"party": p, "status": st} for p, st in self.participants],
             "related": list(self.related),
         }
@@ -265,7 +271,7 @@ class SimCall:
     @property
     def linked_legs(self) -> tuple[str, ...]:
         """The legs SPEC §4.2 links into the call (failed trunk attempts stay unlinked)."""
-        skip = set(self.trunk_attempts)
+        skip = {*self.trunk_attempts, *self.loose}
         return tuple(uid for uid in self.legs if uid not in skip)
 
     @property
@@ -1140,6 +1146,8 @@ def _build_followme(
     trunk = rng.choice(pbx.trunks)
     free = [(e, m) for e, m in _mobiles(pbx.token).items()
             if state.mobile_busy_until.get(m, -1) < s0]
+    if state.phones and rng.random() < 0.3:  # busy day: a mobile already in a forward, sometimes
+        free = list(_mobiles(pbx.token).items())
     if free:
         manager, mobile = rng.choice(free)
     else:  # every manager's mobile is in a forward already: a colleague's own number
@@ -1514,9 +1522,21 @@ def _iter_calls(
             seq += rng.randint(1, 3)
             yield _build_call(rng, pbx, day, ts, s0, seq, dirty_p, state=state)
         return
-    shapes, weights = (
-        (_BUSY_COMPLEX_SHAPES, _BUSY_COMPLEX_WEIGHTS) if busy else (_COMPLEX_SHAPES, _COMPLEX_WEIGHTS)
-    )
+    if busy:  # every call first: whether rule 3 can place a forward depends on the others
+        built = list(_iter_complex(rng, pbx, day, ts, starts, seq, dirty_p, complex_share, state,
+                                   _BUSY_COMPLEX_SHAPES, _BUSY_COMPLEX_WEIGHTS))
+        yield from _mark_ambiguous_forwards(built)
+        return
+    yield from _iter_complex(rng, pbx, day, ts, starts, seq, dirty_p, complex_share, state,
+                             _COMPLEX_SHAPES, _COMPLEX_WEIGHTS)
+
+
+def _iter_complex(
+    rng: random.Random, pbx: _Pbx, day: date, ts: Sequence[str], starts: Sequence[int], seq: int,
+    dirty_p: float, complex_share: float, state: _State, shapes: Sequence[str],
+    weights: Sequence[float],
+) -> Iterator[SimCall]:
+    """The conversations of :func:`_iter_calls` with complex shapes on, in start order."""
     simple_answered = _simple_answered_share(complex_share)
     pending: list[tuple[int, int, SimCall]] = []  # built, not yet yielded (may start later)
     order = itertools.count()
@@ -1543,6 +1563,42 @@ def _iter_calls(
             heapq.heappush(pending, (call.start_second, next(order), call))
     while pending:
         yield heapq.heappop(pending)[2]
+
+
+def _local_target(channel: str) -> str:
+    """``Local/<target>@<context>-<n>;1`` -> ``<target>``."""
+    return channel.removeprefix("Local/").split("@", 1)[0]
+
+
+def _mark_ambiguous_forwards(calls: list[SimCall]) -> list[SimCall]:
+    """SPEC §4.2 rule 3 over the whole day: a forwarding leg joins its call only when exactly one
+    call whose own channels dial its target is open (its linked rows span the leg's first row);
+    otherwise its legs are ``loose`` - stored without a call. Only a busy day reuses a mobile
+    while a forward to it is open, so only a busy day needs this."""
+    dialling: dict[str, list[tuple[int, int]]] = defaultdict(list)  # target -> spans of callers
+    forwards: list[tuple[int, str, int]] = []  # (call index, target, first second)
+    for index, call in enumerate(calls):
+        link = dict(call.links)
+        placed = {uid for uid, kind in link.items() if kind != "forwarding"}
+        own = {uid for uid, kind in link.items() if kind in ("primary", "bridge")}
+        seconds = [e.second for e in call.events if e.uniqueid in placed]
+        targets = {x for e in call.events if e.event == "dial" and e.uniqueid in own
+                   for x in _norm_exts(e.body["Extensions"])}
+        for target in targets:
+            dialling[target].append((min(seconds), max(seconds)))
+        moved = [e for e in call.events if link.get(e.uniqueid) == "forwarding"]
+        if moved:
+            channel = next(e.body["Channel"] for e in moved if "Channel" in e.body)
+            forwards.append((index, _local_target(channel), min(e.second for e in moved)))
+    out = list(calls)
+    for index, target, begun in forwards:
+        if sum(first <= begun <= last for first, last in dialling[target]) == 1:
+            continue
+        call = out[index]
+        loose = tuple(uid for uid, kind in call.links if kind == "forwarding")
+        out[index] = replace(call, loose=loose,
+                             links=tuple(item for item in call.links if item[0] not in loose))
+    return out
 
 
 def _simple_answered_share(complex_share: float) -> float:

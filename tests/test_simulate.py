@@ -791,5 +791,6 @@ def test_simulate_busy_from_the_cli(tmp_path: Path) -> None:
     assert len(truth) == 500 and {t["shape"] for t in truth} == set(sim.CALL_SHAPES)
     with sqlite3.connect(day) as con:
         uids = {u for (u,) in con.execute("SELECT DISTINCT Uniqueid FROM APIlogs WHERE Uniqueid != ''")}
-    legs = {leg["unique_id"] for t in truth for leg in t["legs"]} | {u for t in truth for u in t["unlinked"]}
+    legs = {leg["unique_id"] for t in truth for leg in t["legs"]} | {
+        u for t in truth for u in (*t["unlinked"], *t["loose"])}
     assert legs == uids  # clean: every UniqueId of the file is in the truth, and nothing else

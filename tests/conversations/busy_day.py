@@ -100,11 +100,12 @@ class Verdict:
     wrong: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (shape, scenario, field)
     examples: dict[tuple[str, str, str], str] = field(default_factory=dict)
     phantom_calls: list[str] = field(default_factory=list)  # calls the truth does not have
-    loose_legs: list[str] = field(default_factory=list)
+    loose_legs: list[str] = field(default_factory=list)  # legs without a call the truth gives one
+    placed_legs: list[str] = field(default_factory=list)  # forwards rule 3 cannot place, placed
 
     @property
     def ok(self) -> bool:
-        return not self.wrong and not self.phantom_calls and not self.loose_legs
+        return not self.wrong and not self.phantom_calls and not self.loose_legs and not self.placed_legs
 
     def report(self) -> str:
         lines = [f"{shape}: {n} conversations, {good} match" for shape, (n, good) in sorted(self.per_shape.items())]
@@ -114,6 +115,9 @@ class Verdict:
             lines.append(f"calls that are no conversation: {len(self.phantom_calls)}, e.g. {self.phantom_calls[:3]}")
         if self.loose_legs:
             lines.append(f"legs without a call: {len(self.loose_legs)}, e.g. {self.loose_legs[:3]}")
+        if self.placed_legs:
+            lines.append(f"ambiguous forwarding legs given a call: {len(self.placed_legs)}, "
+                         f"e.g. {self.placed_legs[:3]}")
         return "\n".join(lines)
 
 
@@ -121,8 +125,10 @@ def compare(seen: Picture, truth: Iterable[sim.SimCall], fields: Sequence[str] =
     """Every conversation of the truth against the warehouse, field by field."""
     verdict = Verdict(tuple(fields))
     primaries = set()
+    loose: set[str] = set()
     for conv in truth:
         primaries.add(conv.unique_id)
+        loose.update(conv.loose)
         expected = conv.truth()
         got = seen.calls.get(conv.unique_id)
         have = {
@@ -143,7 +149,8 @@ def compare(seen: Picture, truth: Iterable[sim.SimCall], fields: Sequence[str] =
             verdict.wrong[key] += 1
             verdict.examples.setdefault(key, _example(name, expected, got))
     verdict.phantom_calls = sorted(set(seen.calls) - primaries)
-    verdict.loose_legs = seen.loose_legs
+    verdict.loose_legs = sorted(set(seen.loose_legs) - loose)
+    verdict.placed_legs = sorted(loose - set(seen.loose_legs))
     return verdict
 
 
