@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime
@@ -116,17 +117,23 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--db", metavar="URL", help=db_help)
 
     stats = commands.add_parser(
-        "stats", help="conversations, answered share, average duration (or per extension)",
+        "stats", help="conversations, answered share, average duration (or per extension / shape)",
         description="Statistics over conversations (calls), never over legs: per enterprise and data "
-        "source, per PBX-local day with --by-day, or per extension (rang, answered, missed) with "
-        "--by-extension. Reads only: works on a read-only warehouse.",
+        "source, per PBX-local day with --by-day, per extension (rang, answered, missed split into "
+        "missed_unanswered - nobody held the call - and missed_answered_elsewhere - a colleague held "
+        "it) with --by-extension, or per conversation shape (calls, answered, average duration; "
+        "'unknown' for calls imported before shapes were computed) with --by-shape. "
+        "--date-from/--date-to select calls by the PBX-local day of their start, both inclusive. Reads only: works on a read-only warehouse.",
     )
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     group = stats.add_mutually_exclusive_group()
     group.add_argument("--by-day", action="store_true", help="also group by the PBX-local day of the start")
-    group.add_argument("--by-extension", action="store_true", help="per extension: rang, answered, missed")
-    stats.add_argument("--enterprise", action="append", metavar="NUMBER",
-                       help="only these (repeatable); one neither in enterprises nor in calls is exit code 2")
+    group.add_argument("--by-extension", action="store_true",
+                       help="per extension: rang, answered, missed_unanswered, missed_answered_elsewhere")
+    group.add_argument("--by-shape", action="store_true", help="per shape: calls, answered, average duration")
+    stats.add_argument("--date-from", type=_date, metavar="YYYY-MM-DD", help="first PBX-local day (inclusive)")
+    stats.add_argument("--date-to", type=_date, metavar="YYYY-MM-DD", help="last PBX-local day (inclusive)")
+    stats.add_argument("--enterprise", action="append", metavar="NUMBER", help="only these (repeatable); one neither in enterprises nor in calls is exit code 2")
     stats.add_argument("--db", metavar="URL", help=db_help)
 
     calls_cmd = commands.add_parser("calls", help="look at one conversation, or rebuild them")
@@ -188,7 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--calls-per-day", type=_positive, default=100)
     sim.add_argument("--end-date", type=_date, help="last day (default: today, UTC)")
     sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--dirty-share", type=float, default=0.01, help="share of malformed rows (0-1)")
+    sim.add_argument("--dirty-share", type=float, default=None,
+                     help="share of malformed rows (0-1; default 0.01, 0 with --busy)")
+    sim.add_argument("--busy", type=_positive, metavar="N",
+                     help="a busy day: N conversations of every shape at once (instead of --calls-per-day), "
+                     "sharing extensions, trunks and caller numbers; implies --truth")
+    sim.add_argument("--truth", action="store_true",
+                     help="write each day's ground truth beside it: Listen_AMI_<date>.truth.jsonl, "
+                     "one JSON line per conversation (primary, legs with links, chain, participants, shape)")
     return parser
 
 
@@ -380,26 +394,42 @@ def cmd_import_file(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from .fleet import Fleet
-    from .warehouse.stats import call_stats, extension_stats
+    from .warehouse.stats import DayRange, call_stats, extension_stats, shape_stats
 
+    try:
+        days = DayRange(args.date_from, args.date_to)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     engine = _engine(args.db, settings, write=False)
     _require_schema(engine)
     _check_enterprises(engine, args.enterprise or [], active=False)
     only = set(args.enterprise) if args.enterprise else None
+    zone_of = Fleet.load(settings).timezone
     with engine.connect() as conn:
         if args.by_extension:
-            per_extension = extension_stats(conn, enterprises=only)
+            per_extension = extension_stats(conn, enterprises=only, days=days, zone_of=zone_of)
+        elif args.by_shape:
+            per_shape = shape_stats(conn, enterprises=only, days=days, zone_of=zone_of)
         else:
-            rows = call_stats(conn, by_day=args.by_day, zone_of=Fleet.load(settings).timezone,
-                              enterprises=only)
+            rows = call_stats(conn, by_day=args.by_day, zone_of=zone_of, enterprises=only, days=days)
     if args.by_extension:
         if args.json:
             print(json.dumps([asdict(row) for row in per_extension], ensure_ascii=False))
             return EXIT_OK
         _print_table(
-            ["enterprise", "extension", "rang", "answered", "missed"],
-            [[r.enterprise_id, r.extension, str(r.rang), str(r.answered), str(r.missed)]
-             for r in per_extension],
+            ["enterprise", "extension", "rang", "answered", "missed_unanswered", "missed_answered_elsewhere"],
+            [[r.enterprise_id, r.extension, str(r.rang), str(r.answered), str(r.missed_unanswered),
+              str(r.missed_answered_elsewhere)] for r in per_extension],
+        )
+        return EXIT_OK
+    if args.by_shape:
+        if args.json:
+            print(json.dumps([asdict(row) for row in per_shape], ensure_ascii=False))
+            return EXIT_OK
+        _print_table(
+            ["enterprise", "shape", "calls", "answered", "answered_%", "avg_duration_s"],
+            [[r.enterprise_id, r.shape, str(r.calls), str(r.answered), f"{100 * r.answered_share:.1f}",
+              f"{r.avg_duration:.1f}" if r.avg_duration is not None else "-"] for r in per_shape],
         )
         return EXIT_OK
     if args.json:
@@ -568,7 +598,7 @@ def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from .simulate import simulate_fleet
+    from .simulate import simulate_fleet, truth_path
     from .warehouse.registry import validate_number
 
     numbers = [n.strip() for n in args.enterprises.split(",") if n.strip()]
@@ -579,19 +609,27 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             validate_number(number)
         except ValueError as exc:
             raise CliError(str(exc)) from None
-    if not 0 <= args.dirty_share <= 1:
-        raise CliError("--dirty-share must be between 0 and 1")
+    dirty_share = args.dirty_share if args.dirty_share is not None else (0.0 if args.busy else 0.01)
+    if not 0 <= dirty_share < 1:
+        raise CliError("--dirty-share must be at least 0 and below 1")
     end = args.end_date or datetime.now(UTC).date()
+    busy = args.busy is not None
     summaries = simulate_fleet(
-        args.outdir, enterprises=numbers, days=args.days, calls_per_day=args.calls_per_day,
-        end_date=end, seed=args.seed, dirty_share=args.dirty_share,
+        args.outdir, enterprises=numbers, days=args.days,
+        calls_per_day=args.busy if busy else args.calls_per_day, end_date=end, seed=args.seed,
+        dirty_share=dirty_share, busy=busy, truth=busy or args.truth,
+        **({"complex_share": 0.5} if busy else {}),
     )
     for summary in summaries:
-        print(json.dumps({
+        line = {
             "path": str(summary.path), "enterprise": summary.enterprise,
             "date": summary.day.isoformat(), "calls": summary.calls,
             "answered": summary.answered, "rows": summary.rows, "dirty_rows": summary.dirty_rows,
-        }, ensure_ascii=False))
+        }
+        if busy or args.truth:
+            line["truth"] = str(truth_path(summary.path))
+            line["shapes"] = dict(sorted(Counter(c.call_shape for c in summary.conversations).items()))
+        print(json.dumps(line, ensure_ascii=False))
     return EXIT_OK
 
 

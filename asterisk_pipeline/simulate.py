@@ -23,6 +23,29 @@ Each :class:`SimCall` is one conversation and carries its ground truth (``legs``
 ``direction``, ``transfer_chain``, ``shape``...), so tests can check the assembly of SPEC §4.2.
 ``complex_share=0`` gives the historical one-UniqueId-per-call output, byte for byte.
 
+Each conversation's truth also names its SPEC §4.2 ``call_shape`` (the ``calls.shape``
+vocabulary, :data:`CALL_SHAPES`), every linked leg's ``link`` and its ``participants`` with their
+status (§4.4); :meth:`SimCall.truth` gives it as JSON and :func:`write_truth` writes one line per
+conversation next to the day file (``Listen_AMI_<day>.truth.jsonl``). The rules the truth follows
+where the SPEC leaves a choice: ``outgoing`` / ``internal`` name every call of that direction
+(answered or not); an incoming call where a forwarding target rang is ``followme``, one with a
+consultation nobody answered ``consultation_unanswered``; with two or more holders it is
+``transfer_attended`` (a consultation over a Local channel), ``transfer_blind`` (the caller's own
+channel dialled the target) or ``transfer`` (the rows tell neither); otherwise ``unanswered``
+when nobody held it, ``group`` when more than one party is a participant (rang or was listed),
+else ``direct``. Links: ``primary``; ``forwarding`` for both halves of a forward joined by rule 3;
+``local`` for every other Local half; ``bridge`` for the rest (their channels were bridged).
+
+``busy=True`` (``asterisk-pipeline simulate --busy N``) is the "busy day": N conversations, about
+half of them multi-UniqueId, starting within N/10 seconds from 10:00 (the second of a paired shape
+a little later) so that thousands are in progress at once, sharing the enterprise's few extensions and trunks and a small pool of caller
+numbers; it adds two scenarios only a busy day draws: ``transfer_unknown`` (a caller handed from
+one desk phone to another inside one bridge, so the rows tell neither attended nor blind) and
+``transfer_to_followme`` (an attended transfer to a FollowMe number that rings the manager's desk
+phone and mobile; the mobile answers, the desk phone only rang). A busy day also forwards to a
+manager's mobile that is already in another open forward now and then: rule 3 then has two
+candidates, and the truth lists that forward's halves as ``loose`` (legs stored without a call).
+
 Only the Python standard library is used.
 """
 from __future__ import annotations
@@ -34,6 +57,7 @@ import json
 import random
 import re
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -44,6 +68,8 @@ from typing import Any, NamedTuple, Self
 __all__ = [
     "ALL_API_TABLES",
     "ANSWERED_SHARE",
+    "BUSY_SHAPES",
+    "CALL_SHAPES",
     "COMPLEX_SHARE",
     "EVENT_TYPES",
     "PBX_UTC_OFFSET",
@@ -59,7 +85,9 @@ __all__ = [
     "plan_calls",
     "simulate_fleet",
     "token_for",
+    "truth_path",
     "write_day_file",
+    "write_truth",
 ]
 
 #: The three webhook-log tables of a Listen_AMI file (the third one is ignored by the pipeline).
@@ -82,6 +110,15 @@ COMPLEX_SHARE = 0.2
 _COMPLEX_SHAPES = SHAPES[1:]
 _COMPLEX_WEIGHTS = (20, 8, 12, 5, 8, 6, 8, 8, 8, 4, 5)
 _PAIRED = frozenset({"busy_manager", "concurrent_caller"})  # two conversations each
+#: Shapes only a busy day draws (the default output stays byte for byte what it was).
+BUSY_SHAPES: tuple[str, ...] = ("transfer_unknown", "transfer_to_followme")
+_BUSY_COMPLEX_SHAPES = (*_COMPLEX_SHAPES, *BUSY_SHAPES)
+_BUSY_COMPLEX_WEIGHTS = (*_COMPLEX_WEIGHTS, 6, 6)
+#: SPEC §4.2 ``calls.shape`` vocabulary (as ``model.SHAPES``; the simulator imports nothing).
+CALL_SHAPES: tuple[str, ...] = (
+    "direct", "group", "transfer", "transfer_attended", "transfer_blind", "followme",
+    "consultation_unanswered", "unanswered", "outgoing", "internal",
+)
 #: PBX local time is Europe/Minsk, a fixed UTC+3 since 2011: UniqueId epochs are derived with it.
 PBX_UTC_OFFSET = timedelta(hours=3)
 
@@ -199,8 +236,14 @@ class SimCall:
     direction: str = ""  # '0' incoming, '1' outgoing, '2' internal (calls.call_type)
     transfer_chain: tuple[str, ...] = ()  # parties that held it, in order (empty: unanswered)
     phone: str = ""  # the other side: the outside number, or the calling extension (internal)
-    trunk_attempts: tuple[str, ...] = ()  # legs seen only in a failed trunk's new_callerid
+    trunk_attempts: tuple[str, ...] = ()  # UniqueIds seen only in a new_callerid: a failed trunk
+    # attempt, a desk phone that only rang in a FollowMe; SPEC §4.2 links none of them
     related: tuple[str, ...] = ()  # primaries of overlapping conversations sharing a party
+    call_shape: str = ""  # SPEC §4.2 calls.shape (CALL_SHAPES)
+    #: forwarding legs rule 3 cannot place (two open calls dial their target): legs without a call
+    loose: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()  # (UniqueId, call_legs.link) of every linked leg
+    participants: tuple[tuple[str, str], ...] = ()  # (party, participant_status), ring order
 
     def __post_init__(self) -> None:
         """Defaults for a plain one-UniqueId call built by older callers."""
@@ -208,11 +251,27 @@ class SimCall:
             object.__setattr__(self, "legs", (self.unique_id,))
         if not self.direction:
             object.__setattr__(self, "direction", str(self.call_type))
+        if not self.links:
+            object.__setattr__(self, "links", tuple((uid, "primary" if uid == self.unique_id else "bridge")
+                                                    for uid in self.linked_legs))
+
+    def truth(self) -> dict[str, Any]:
+        """The ground truth as JSON: what the warehouse must hold for this conversation."""
+        return {
+            "primary": self.unique_id, "scenario": self.shape, "shape": self.call_shape,
+            "direction": self.direction, "answered": self.answered, "phone": self.phone,
+            "start": self.start_local.isoformat(sep=" "), "end": self.end_local.isoformat(sep=" "),
+            "legs": [{"unique_id": uid, "link": link} for uid, link in self.links],
+            "unlinked": list(self.trunk_attempts), "loose": list(self.loose),
+            "chain": list(self.transfer_chain),
+            "participants": [{"party": p, "status": st} for p, st in self.participants],
+            "related": list(self.related),
+        }
 
     @property
     def linked_legs(self) -> tuple[str, ...]:
         """The legs SPEC §4.2 links into the call (failed trunk attempts stay unlinked)."""
-        skip = set(self.trunk_attempts)
+        skip = {*self.trunk_attempts, *self.loose}
         return tuple(uid for uid in self.legs if uid not in skip)
 
     @property
@@ -318,6 +377,43 @@ def _norm_exts(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+_SCENARIO_SHAPES = {
+    "followme_mobile": "followme", "followme_cancelled": "followme",
+    "unanswered_consultation": "consultation_unanswered",
+    "attended_transfer": "transfer_attended", "attended_transfer_chain": "transfer_attended",
+    "busy_manager": "transfer_attended", "blind_transfer": "transfer_blind",
+    "transfer_unknown": "transfer", "transfer_to_followme": "transfer_attended",
+}
+
+
+def _call_shape(scenario: str, direction: str, chain: Sequence[str], participants: int) -> str:
+    """SPEC §4.2 ``shape`` of a generated conversation (the choices: module docstring)."""
+    if direction == "1":
+        return "outgoing"
+    if direction == "2":
+        return "internal"
+    if len(chain) > 1 or scenario in ("followme_mobile", "followme_cancelled",
+                                      "unanswered_consultation"):
+        return _SCENARIO_SHAPES[scenario]
+    if not chain:
+        return "unanswered"
+    return "group" if participants > 1 else "direct"
+
+
+def _participants(
+    dialled: Iterable[Sequence[str]], exts: Sequence[str], chain: Sequence[str],
+    extra: Sequence[str], other_side: str,
+) -> tuple[tuple[str, str], ...]:
+    """SPEC §4.4: dial targets (the primary's first), the call's extensions, the chain, then
+    parties only the Local channel names show (an unanswered consultation's target)."""
+    order: list[str] = []
+    for party in itertools.chain(itertools.chain.from_iterable(dialled), exts, chain, extra):
+        if party and party != other_side and party not in order:
+            order.append(party)
+    held = set(chain)
+    return tuple((p, "answered" if p in held else "no_answer") for p in order)
+
+
 class _Pbx(NamedTuple):
     token: str
     extensions: tuple[str, ...]
@@ -352,6 +448,13 @@ def _external_phone(rng: random.Random) -> str:
     return f"80{code}{num}"
 
 
+def _caller_phone(rng: random.Random, state: _State | None) -> str:
+    """An outside number: drawn from the busy day's small shared pool, else a fresh one."""
+    if state is not None and state.phones:
+        return rng.choice(state.phones)
+    return _external_phone(rng)
+
+
 def _encode_exts(rng: random.Random, exts: Sequence[str]) -> Any:
     """One of the Extensions encodings seen in real data; normalizes back to ``exts``."""
     if not exts:
@@ -379,7 +482,7 @@ def _bridge_id(rng: random.Random) -> str:
 
 def _build_call(
     rng: random.Random, pbx: _Pbx, day: date, ts: Sequence[str], s0: int, seq: int,
-    dirty_p: float, answered_share: float = ANSWERED_SHARE,
+    dirty_p: float, answered_share: float = ANSWERED_SHARE, state: _State | None = None,
 ) -> SimCall:
     """All events of one call starting at local second ``s0``, time-ordered, plus dirty extras."""
     r = rng.random
@@ -402,7 +505,7 @@ def _build_call(
     if ct == 0:
         y = r()
         odd_phones = ("", "<unknown>", "Anonymous")
-        phone = _external_phone(rng) if y < 0.9 else odd_phones[int(y * 1000) % 3]
+        phone = _caller_phone(rng, state) if y < 0.9 else odd_phones[int(y * 1000) % 3]
         trunk = rng.choice(pbx.trunks)
         groups = 1 if r() < 0.4 else (2 if r() < 0.6 else 3)
         dials = [rng.sample(exts, min(len(exts), randint(1, 3))) for _ in range(groups)]
@@ -411,7 +514,7 @@ def _build_call(
         context = "from-trunk"
     elif ct == 1:
         answerer = rng.choice(exts)
-        phone = _external_phone(rng)
+        phone = _caller_phone(rng, state)
         trunk = rng.choice(pbx.trunks)
         dials = [[answerer]]
         exten = phone
@@ -432,6 +535,7 @@ def _build_call(
     ev: list[SimEvent] = []
     add = ev.append
     last = _LAST_SECOND
+    dialled: list[tuple[str, ...]] = []
 
     t = s0
     if ct == 0:
@@ -447,6 +551,7 @@ def _build_call(
         if ct == 1 and r() < 0.3:
             body["ExternalInitiated"] = True
         add(SimEvent(min(t, last), "dial", uid, body))
+        dialled.append(_norm_exts(dial_exts))
         if r() < 0.7:  # the PBX updates the connected line for every ring group
             t += randint(0, 1)
             add(SimEvent(min(t, last), "new_callerid", uid, {
@@ -527,8 +632,12 @@ def _build_call(
 
     if dirty_p > 0.0:
         ev = _add_dirt(rng, ev, tok, uid, phone, ts, day, dirty_p)
+    chain = (answerer,) if answered else ()
+    people = _participants(dialled, _norm_exts(hangup_exts), chain, (), phone)
     return SimCall(uid, day, ct, status, answered, s0, end, _norm_exts(hangup_exts), tuple(ev),
-                   transfer_chain=(answerer,) if answered else (), phone=phone)
+                   transfer_chain=chain, phone=phone,
+                   call_shape=_call_shape("simple", str(ct), chain, len(people)),
+                   links=((uid, "primary"),), participants=people)
 
 
 def _bridge_body(tok: str, buid: str, channels: str) -> dict[str, Any]:
@@ -683,8 +792,9 @@ class _State:
     (SPEC §4.2 rule 3), so a manager's mobile is not reused while an earlier forward is open.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, phones: Sequence[str] = ()) -> None:
         self.mobile_busy_until: dict[str, int] = {}
+        self.phones = tuple(phones)  # busy day: the caller numbers every call draws from
 
 
 @lru_cache(maxsize=256)
@@ -719,6 +829,10 @@ class _Conv:
         self.ct_as_int = rng.random() < 0.5
         self.extra: dict[str, Any] = {}  # keys added to every body with a UniqueId
         self.trunk = ""  # the outside line of an incoming call (Exten of its bridge rows)
+        self.dialled: list[tuple[str, tuple[str, ...]]] = []  # (UniqueId, targets) per dial row
+        self.local_uids: set[str] = set()  # Local halves
+        self.forwarding: set[str] = set()  # legs only SPEC §4.2 rule 3 links
+        self.rang_extra: list[str] = []  # parties only a Local channel name shows
 
     # ids and channels
     def hex8(self) -> str:
@@ -738,7 +852,9 @@ class _Conv:
         """The ``;1`` and ``;2`` halves of one Local channel, consecutive UniqueIds."""
         base = f"Local/{target}@{context}-{self.hex8()}"
         one = _Leg(self.new_uid(second), base + ";1")
-        return one, _Leg(self.new_uid(second), base + ";2")
+        two = _Leg(self.new_uid(second), base + ";2")
+        self.local_uids.update((one.uid, two.uid))
+        return one, two
 
     def ct(self, value: int) -> Any:
         return value if self.ct_as_int else str(value)
@@ -781,6 +897,7 @@ class _Conv:
 
     def dial(self, t: int, uid: str, phone: str, exts: Any, ct: int, trunk: str,
              ext_phone: str = "") -> None:
+        self.dialled.append((uid, _norm_exts(exts)))
         self.add(t, "dial", uid, {
             "Token": self.tok, "UniqueId": uid, "Phone": phone, "Extensions": exts,
             "CallType": self.ct(ct), "Trunk": trunk, "ExtTrunk": "", "ExtPhone": ext_phone})
@@ -805,6 +922,15 @@ class _Conv:
     ) -> SimCall:
         """Write the primary's own hangup last, add dirt, and return the conversation."""
         primary = self.legs[0]
+        skip = set(self.trunk_attempts)
+        links = tuple(
+            (uid, "primary" if uid == primary else "forwarding" if uid in self.forwarding
+             else "local" if uid in self.local_uids else "bridge")
+            for uid in self.legs if uid not in skip
+        )
+        dialled = [exts for uid, exts in self.dialled if uid == primary]
+        dialled += [exts for uid, exts in self.dialled if uid != primary]
+        people = _participants(dialled, _norm_exts(final["exts"]), chain, self.rang_extra, phone)
         last_second = max(e.second for e in self.events) if self.events else s0
         self.hangup(max(last_second, end + self.rng.randint(0, 3)), primary, end=end, **final)
         events = sorted(self.events, key=lambda e: e.second)  # stable: row order within a second
@@ -815,7 +941,9 @@ class _Conv:
             primary, self.day, ct, status, answered, s0, min(end, _LAST_SECOND),
             _norm_exts(exts), tuple(events), shape=shape, legs=tuple(self.legs),
             direction=direction, transfer_chain=tuple(chain), phone=phone,
-            trunk_attempts=tuple(self.trunk_attempts), related=tuple(related))
+            trunk_attempts=tuple(self.trunk_attempts), related=tuple(related),
+            call_shape=_call_shape(shape, direction, chain, len(people)), links=links,
+            participants=people)
 
 
 def _caller_name(rng: random.Random, phone: str) -> str:
@@ -929,12 +1057,13 @@ def _attended_hop(
 
 def _build_transfer(
     rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float, shape: str,
+    state: _State | None = None,
 ) -> SimCall:
     """An incoming call answered by A and then transferred: attended (1-3 hops), blind, blind to
     a busy extension, or an unanswered consultation (A keeps the caller)."""
     randint = rng.randint
     c = _Conv(rng, pbx, day, seq)
-    phone = _external_phone(rng)
+    phone = _caller_phone(rng, state)
     name = _caller_name(rng, phone)
     trunk = rng.choice(pbx.trunks)
     hops = {"attended_transfer": 1, "attended_transfer_chain": randint(2, 3)}.get(shape, 1)
@@ -967,6 +1096,7 @@ def _build_transfer(
         hold = c.create(t)
         c.bridge(t, holder, holder_p, caller_p, hold)
         one, two = c.local(t, target, "dialexecute")
+        c.rang_extra.append(target)  # rang, never answered: only the Local channel names it
         consult = t
         t += randint(1, 2)
         c.callerid(t, two, (first, "<unknown>"), _UNKNOWN, "dialexecute", target)
@@ -1011,11 +1141,13 @@ def _build_followme(
     phone answers (or because nobody does)."""
     randint = rng.randint
     c = _Conv(rng, pbx, day, seq)
-    phone = _external_phone(rng)
+    phone = _caller_phone(rng, state)
     name = _caller_name(rng, phone)
     trunk = rng.choice(pbx.trunks)
     free = [(e, m) for e, m in _mobiles(pbx.token).items()
             if state.mobile_busy_until.get(m, -1) < s0]
+    if state.phones and rng.random() < 0.3:  # busy day: a mobile already in a forward, sometimes
+        free = list(_mobiles(pbx.token).items())
     if free:
         manager, mobile = rng.choice(free)
     else:  # every manager's mobile is in a forward already: a colleague's own number
@@ -1081,6 +1213,8 @@ def _build_followme(
         final.update(exts=_encode_exts(rng, [manager, mobile, other]), status="0")
         chain, exts = [], [manager, mobile, other]
     c.trunk_attempts.extend(leg.uid for _, leg in lines)
+    if outcome != "mobile":  # never bridged: the forward joins by its target only (rule 3)
+        c.forwarding.update((one.uid, two.uid))
     state.mobile_busy_until[mobile] = end + 10
     return c.finish(dirty_p, shape=shape, direction="0", ct=0, status=final["status"],
                     answered=bool(chain), s0=s0, end=end, exts=exts, chain=chain, phone=phone,
@@ -1128,6 +1262,7 @@ def _build_internal(
 
 def _build_busy_manager(
     rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float,
+    state: _State | None = None,
 ) -> tuple[SimCall, SimCall]:
     """Manager E talks to a colleague (internal call) while a customer call answered by A is
     handed to E after a consultation: two overlapping conversations sharing E."""
@@ -1137,7 +1272,7 @@ def _build_busy_manager(
     me, them, ibuid, _ = _internal_rows(inner, s0, colleague, manager, False)
     s1 = min(s0 + randint(5, 40), _LAST_SECOND)
     k = _Conv(rng, pbx, day, inner.seq + randint(1, 3))
-    phone = _external_phone(rng)
+    phone = _caller_phone(rng, state)
     name = _caller_name(rng, phone)
     trunk = rng.choice(pbx.trunks)
     caller, t = _incoming_start(k, s1, phone, name, trunk, [[agent]])
@@ -1166,10 +1301,11 @@ def _build_busy_manager(
 
 def _build_concurrent(
     rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float,
+    state: _State | None = None,
 ) -> tuple[SimCall, SimCall]:
     """One outside number in two unrelated, overlapping calls (two lines of one office)."""
     randint = rng.randint
-    phone = _external_phone(rng)
+    phone = _caller_phone(rng, state)
     made: list[tuple[_Conv, int, int, bool, str, dict[str, Any]]] = []
     start, next_seq = s0, seq
     for n in range(2):
@@ -1206,6 +1342,123 @@ def _build_concurrent(
     return out[0], out[1]
 
 
+def _build_handover(
+    rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float, state: _State,
+) -> SimCall:
+    """A answers; B's desk phone joins the caller's bridge and A leaves (a pickup of a parked or
+    held call): two holders, no consultation channel and no dial of B, so the rows do not tell
+    an attended from a blind transfer (SPEC §4.2 ``transfer``)."""
+    randint = rng.randint
+    c = _Conv(rng, pbx, day, seq)
+    phone = _caller_phone(rng, state)
+    name = _caller_name(rng, phone)
+    trunk = rng.choice(pbx.trunks)
+    first, second = rng.sample(pbx.extensions, 2)
+    caller, t = _incoming_start(c, s0, phone, name, trunk, [[first]])
+    caller_p: _Party = (phone, name)
+    a_leg = c.sip(s0, first)
+    a_p: _Party = (first, rng.choice(_NAMES))
+    talk, t = _answer(c, t, caller, caller_p, a_leg, a_p, trunk)
+    t += randint(5, 120)
+    b_leg = c.sip(t, second)
+    b_p: _Party = (second, rng.choice(_NAMES))
+    c.bridge(t, b_leg, b_p, caller_p, talk)
+    t += randint(0, 2)
+    c.leave(t, a_leg, a_p, caller_p, talk, 2)
+    c.callerid(t, caller, caller_p, b_p, "from-internal", second)
+    end = t + randint(5, 300)
+    _hang_up_bridge(c, end, caller, caller_p, b_leg, b_p, talk)
+    final = {"phone": phone, "exts": _encode_exts(rng, [first]), "ct": 0, "received": s0,
+             "start": s0, "status": "2", "trunk": trunk}
+    return c.finish(dirty_p, shape="transfer_unknown", direction="0", ct=0, status="2",
+                    answered=True, s0=s0, end=end, exts=[first], chain=[first, second],
+                    phone=phone, final=final)
+
+
+def _build_transfer_to_followme(
+    rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float, state: _State,
+) -> SimCall:
+    """A answers and consults a FollowMe number over a Local channel; FollowMe rings the
+    manager's desk phone and, over a second Local channel, the mobile; the mobile answers, the
+    desk phone only rang (one new_callerid: tied to nothing, SPEC §4.2), and A hands the caller
+    over. The chain is [A, mobile]: the mobile's far end is recorded (issue 19, defect 1)."""
+    randint = rng.randint
+    c = _Conv(rng, pbx, day, seq)
+    phone = _caller_phone(rng, state)
+    name = _caller_name(rng, phone)
+    trunk = rng.choice(pbx.trunks)
+    free = [(e, m) for e, m in _mobiles(pbx.token).items() if state.mobile_busy_until.get(m, -1) < s0]
+    manager, mobile = rng.choice(free) if free else (
+        rng.choice(pbx.extensions), _external_phone(rng).lstrip("+"))
+    first = rng.choice([e for e in pbx.extensions if e != manager])
+    number = f"9{randint(0, 99):02d}"  # the FollowMe number: no desk phone has it
+    caller, t = _incoming_start(c, s0, phone, name, trunk, [[first]])
+    caller_p: _Party = (phone, name)
+    a_leg = c.sip(s0, first)
+    a_p: _Party = (first, rng.choice(_NAMES))
+    talk, t = _answer(c, t, caller, caller_p, a_leg, a_p, trunk)
+    t += randint(5, 60)
+    consult = t
+    hold = c.create(t)
+    c.bridge(t, a_leg, a_p, caller_p, hold)
+    one, two = c.local(t, number, "dialexecute")
+    c.callerid(t, two, (first, "<unknown>"), _UNKNOWN, "dialexecute", number)
+    c.callerid(t, one, (number, "<unknown>"), (first, "<unknown>"), "dialexecute", number)
+    t += randint(1, 2)
+    c.dial(t, two.uid, first, _encode_exts(rng, [manager, mobile]), 2, "")
+    desk = c.sip(t, manager)  # rings, never answers: only its connected line is written
+    c.callerid(t, desk, (manager, ""), (first, ""), "from-internal", manager)
+    c.trunk_attempts.append(desk.uid)
+    m1, m2 = c.local(t, mobile, f"followme-{c.hex8()}")
+    c.callerid(t, m2, caller_p, (number, "<unknown>"), "followme", mobile)
+    line = rng.choice(pbx.trunks)
+    c.dial(t, m2.uid, mobile, _encode_exts(rng, [phone]), 1, line)
+    out = c.sip(t, line)
+    c.callerid(t, out, (mobile, "<unknown>"), caller_p, "from-out-office", mobile)
+    mob_p: _Party = (mobile, "<unknown>")
+    t += randint(3, 20)
+    side = c.create(t)
+    c.bridge(t, two, (first, ""), mob_p, side, exten=number)
+    c.bridge(t, m1, mob_p, (first, ""), side, exten=mobile)
+    outer = c.create(t)
+    c.bridge(t, m2, (first, ""), mob_p, outer, exten=mobile)
+    c.bridge(t, out, mob_p, (first, ""), outer, exten=mobile)
+    answer = t
+    t += randint(3, 60)  # A talks to the manager's mobile, then completes the transfer
+    moved = t
+    c.leave(t, a_leg, a_p, mob_p, hold, 1)
+    c.leave(t, one, (number, "<unknown>"), (first, "<unknown>"), hold, 0)
+    t += randint(1, 2)
+    c.bridge(t, one, (number, ""), (first, "<unknown>"), talk, exten=number)
+    c.destroy(t, hold)
+    t += 1
+    c.leave(t, caller, caller_p, (first, "<unknown>"), talk, 1)
+    t += 1
+    c.bridge(t, caller, caller_p, mob_p, side, exten=trunk)
+    c.leave(t, two, (first, "<unknown>"), mob_p, side, 2)
+    c.callerid(t, two, caller_p, mob_p, "dialexecute", number)
+    c.hangup(t + randint(1, 3), two.uid, phone=phone, exts=[number], ct=2, received=consult,
+             start=None, end=moved, status="2", trunk=None)
+    t += randint(1, 2)
+    c.leave(t, one, (number, "<unknown>"), (first, "<unknown>"), talk, 0)
+    c.destroy(t, talk)
+    end = t + randint(10, 300)
+    c.leave(end, m1, mob_p, caller_p, side, 1)
+    c.leave(end, caller, caller_p, mob_p, side, 0)
+    c.destroy(end, side)
+    c.leave(end, out, mob_p, caller_p, outer, 1)
+    c.leave(end, m2, caller_p, mob_p, outer, 0)
+    c.destroy(end, outer)
+    c.hangup(end + randint(1, 3), m2.uid, phone=mobile, exts=[phone], ct=1, received=answer,
+             start=answer, end=end, status="2", trunk=line)
+    state.mobile_busy_until[mobile] = end + 10
+    final = {"phone": phone, "exts": _encode_exts(rng, [first]), "ct": 0, "received": s0,
+             "start": s0, "status": "2", "trunk": trunk}
+    return c.finish(dirty_p, shape="transfer_to_followme", direction="0", ct=0, status="2",
+                    answered=True, s0=s0, end=end, exts=[first], chain=[first, mobile],
+                    phone=phone, final=final)
+
+
 def _build_complex(
     rng: random.Random, pbx: _Pbx, day: date, s0: int, seq: int, dirty_p: float, shape: str,
     state: _State,
@@ -1216,10 +1469,14 @@ def _build_complex(
     if shape in ("internal", "internal_misleading"):
         return [_build_internal(rng, pbx, day, s0, seq, dirty_p, shape)]
     if shape == "busy_manager":
-        return list(_build_busy_manager(rng, pbx, day, s0, seq, dirty_p))
+        return list(_build_busy_manager(rng, pbx, day, s0, seq, dirty_p, state))
     if shape == "concurrent_caller":
-        return list(_build_concurrent(rng, pbx, day, s0, seq, dirty_p))
-    return [_build_transfer(rng, pbx, day, s0, seq, dirty_p, shape)]
+        return list(_build_concurrent(rng, pbx, day, s0, seq, dirty_p, state))
+    if shape == "transfer_unknown":
+        return [_build_handover(rng, pbx, day, s0, seq, dirty_p, state)]
+    if shape == "transfer_to_followme":
+        return [_build_transfer_to_followme(rng, pbx, day, s0, seq, dirty_p, state)]
+    return [_build_transfer(rng, pbx, day, s0, seq, dirty_p, shape, state)]
 
 def _start_seconds(rng: random.Random, n: int) -> list[int]:
     """Call start times over a whole day, peaking in business hours."""
@@ -1234,13 +1491,24 @@ def _start_seconds(rng: random.Random, n: int) -> list[int]:
     return out
 
 
+def _busy_starts(rng: random.Random, n: int) -> tuple[list[int], tuple[str, ...]]:
+    """A busy day: n starts within n/10 seconds from 10:00 (thousands of calls in progress at
+    once) and the small pool of caller numbers they share (one per 40 calls, at least 20)."""
+    window = max(60, n // 10)
+    starts = sorted(min(10 * 3600 + rng.randrange(window), _LAST_SECOND) for _ in range(n))
+    phones = tuple(dict.fromkeys(_external_phone(rng) for _ in range(max(20, n // 40))))
+    return starts, phones
+
+
 def _iter_calls(
     rng: random.Random, token: str, day: date, starts: Sequence[int], first_seq: int,
-    dirty_share: float, complex_share: float = 0.0,
+    dirty_share: float, complex_share: float = 0.0, phones: Sequence[str] = (),
+    busy: bool = False,
 ) -> Iterator[SimCall]:
     """Conversations in start order, one per start second (a paired shape takes two starts).
 
     With ``complex_share`` 0 no extra random draw is made: the output is the historical one.
+    ``busy`` draws the busy-day shapes too, and callers from ``phones`` when given.
     """
     pbx = _pbx(token)
     ts = _timestamps(day)
@@ -1248,12 +1516,27 @@ def _iter_calls(
     if not 0.0 <= complex_share <= 1.0:
         raise ValueError("complex_share must be in [0, 1]")
     seq = first_seq
+    state = _State(phones)
     if not complex_share:
         for s0 in starts:
             seq += rng.randint(1, 3)
-            yield _build_call(rng, pbx, day, ts, s0, seq, dirty_p)
+            yield _build_call(rng, pbx, day, ts, s0, seq, dirty_p, state=state)
         return
-    state = _State()
+    if busy:  # every call first: whether rule 3 can place a forward depends on the others
+        built = list(_iter_complex(rng, pbx, day, ts, starts, seq, dirty_p, complex_share, state,
+                                   _BUSY_COMPLEX_SHAPES, _BUSY_COMPLEX_WEIGHTS))
+        yield from _mark_ambiguous_forwards(built)
+        return
+    yield from _iter_complex(rng, pbx, day, ts, starts, seq, dirty_p, complex_share, state,
+                             _COMPLEX_SHAPES, _COMPLEX_WEIGHTS)
+
+
+def _iter_complex(
+    rng: random.Random, pbx: _Pbx, day: date, ts: Sequence[str], starts: Sequence[int], seq: int,
+    dirty_p: float, complex_share: float, state: _State, shapes: Sequence[str],
+    weights: Sequence[float],
+) -> Iterator[SimCall]:
+    """The conversations of :func:`_iter_calls` with complex shapes on, in start order."""
     simple_answered = _simple_answered_share(complex_share)
     pending: list[tuple[int, int, SimCall]] = []  # built, not yet yielded (may start later)
     order = itertools.count()
@@ -1266,7 +1549,7 @@ def _iter_calls(
         seq += rng.randint(1, 3)
         made: list[SimCall]
         if rng.random() < complex_share:
-            shape = rng.choices(_COMPLEX_SHAPES, _COMPLEX_WEIGHTS)[0]
+            shape = rng.choices(shapes, weights)[0]
             if shape in _PAIRED:
                 if i >= n:
                     shape = "attended_transfer"
@@ -1275,11 +1558,47 @@ def _iter_calls(
             made = _build_complex(rng, pbx, day, s0, seq, dirty_p, shape, state)
             seq = max(int(uid.rsplit(".", 1)[1]) for call in made for uid in call.legs)
         else:
-            made = [_build_call(rng, pbx, day, ts, s0, seq, dirty_p, simple_answered)]
+            made = [_build_call(rng, pbx, day, ts, s0, seq, dirty_p, simple_answered, state)]
         for call in made:
             heapq.heappush(pending, (call.start_second, next(order), call))
     while pending:
         yield heapq.heappop(pending)[2]
+
+
+def _local_target(channel: str) -> str:
+    """``Local/<target>@<context>-<n>;1`` -> ``<target>``."""
+    return channel.removeprefix("Local/").split("@", 1)[0]
+
+
+def _mark_ambiguous_forwards(calls: list[SimCall]) -> list[SimCall]:
+    """SPEC §4.2 rule 3 over the whole day: a forwarding leg joins its call only when exactly one
+    call whose own channels dial its target is open (its linked rows span the leg's first row);
+    otherwise its legs are ``loose`` - stored without a call. Only a busy day reuses a mobile
+    while a forward to it is open, so only a busy day needs this."""
+    dialling: dict[str, list[tuple[int, int]]] = defaultdict(list)  # target -> spans of callers
+    forwards: list[tuple[int, str, int]] = []  # (call index, target, first second)
+    for index, call in enumerate(calls):
+        link = dict(call.links)
+        placed = {uid for uid, kind in link.items() if kind != "forwarding"}
+        own = {uid for uid, kind in link.items() if kind in ("primary", "bridge")}
+        seconds = [e.second for e in call.events if e.uniqueid in placed]
+        targets = {x for e in call.events if e.event == "dial" and e.uniqueid in own
+                   for x in _norm_exts(e.body["Extensions"])}
+        for target in targets:
+            dialling[target].append((min(seconds), max(seconds)))
+        moved = [e for e in call.events if link.get(e.uniqueid) == "forwarding"]
+        if moved:
+            channel = next(e.body["Channel"] for e in moved if "Channel" in e.body)
+            forwards.append((index, _local_target(channel), min(e.second for e in moved)))
+    out = list(calls)
+    for index, target, begun in forwards:
+        if sum(first <= begun <= last for first, last in dialling[target]) == 1:
+            continue
+        call = out[index]
+        loose = tuple(uid for uid, kind in call.links if kind == "forwarding")
+        out[index] = replace(call, loose=loose,
+                             links=tuple(item for item in call.links if item[0] not in loose))
+    return out
 
 
 def _simple_answered_share(complex_share: float) -> float:
@@ -1427,7 +1746,7 @@ def _remove_file(path: Path) -> None:
 def write_day_file(
     path: Path, *, token: str, day: date, calls: int, seed: int, dirty_share: float = 0.01,
     live_share_undelivered: float = 0.9, start_id: int = 0,
-    complex_share: float = COMPLEX_SHARE,
+    complex_share: float = COMPLEX_SHARE, busy: bool = False,
 ) -> DayFileSummary:
     """Create (or overwrite) one complete day file in a single fast transaction.
 
@@ -1439,6 +1758,7 @@ def write_day_file(
     central database distinct ``start_id`` ranges if they share a day (``simulate_fleet`` does).
     ``live_share_undelivered`` is the share of events whose first AlternativeAPIlogs delivery
     failed (a failure is followed by a ``"''"`` retry row half of the time).
+    ``busy``: the busy day of the module docstring (``calls`` conversations at once).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -1449,7 +1769,11 @@ def write_day_file(
     alt2_maker = _RowMaker(random.Random(f"alt2|{seed}|{token}|{day}"), True, 0.5)
     ts = _timestamps(day)
 
-    starts = _start_seconds(rng, calls)
+    phones: tuple[str, ...] = ()
+    if busy:
+        starts, phones = _busy_starts(rng, calls)
+    else:
+        starts = _start_seconds(rng, calls)
     tally = [0, 0, 0]  # conversations, answered, UniqueIds with a hangup
     shapes: dict[str, int] = {}
     truth: list[SimCall] = []
@@ -1465,7 +1789,7 @@ def write_day_file(
             yield call
 
     stream = _interleave(counted(_iter_calls(rng, token, day, starts, start_id, dirty_share,
-                                             complex_share)))
+                                             complex_share, phones, busy)))
 
     counts = {name: 0 for name in (*ALL_API_TABLES, *_OTHER_DDL)}
     dirty_rows = 0
@@ -1523,6 +1847,21 @@ def _enterprise_of(path: Path) -> str:
     return path.parent.name
 
 
+def truth_path(day_file: Path) -> Path:
+    """``Listen_AMI_<day>.truth.jsonl`` beside the day file (no reader takes it for a day file)."""
+    day_file = Path(day_file)
+    return day_file.with_name(day_file.name.removesuffix(".db") + ".truth.jsonl")
+
+
+def write_truth(day_file: Path, conversations: Iterable[SimCall]) -> Path:
+    """One JSON line per conversation (:meth:`SimCall.truth`), in start order."""
+    path = truth_path(day_file)
+    with path.open("w", encoding="utf-8") as out:
+        for call in conversations:
+            out.write(json.dumps(call.truth(), ensure_ascii=False) + "\n")
+    return path
+
+
 def _write_side_tables(
     con: sqlite3.Connection, rng: random.Random, token: str, day: date
 ) -> dict[str, int]:
@@ -1553,14 +1892,20 @@ def _write_side_tables(
 def plan_calls(
     *, token: str, day: date, calls: int, seed: int, dirty_share: float = 0.0,
     start_id: int = 0, first_second: int | None = None, complex_share: float = COMPLEX_SHARE,
+    busy: bool = False,
 ) -> list[SimCall]:
     """Generate calls without writing them (for split writes with :func:`append_events`).
 
     Calls start after local second ``first_second`` (default: spread over the whole day) and
     their UniqueId sequence numbers are above ``start_id``. ``complex_share`` as in
-    :func:`write_day_file`; each returned conversation carries its ground truth.
+    :func:`write_day_file`; each returned conversation carries its ground truth. ``busy``: the
+    busy day (its starts from 10:00; ``first_second`` is then ignored).
     """
     rng = random.Random(f"plan|{seed}|{token}|{day.isoformat()}|{start_id}|{first_second}")
+    if busy:
+        starts, phones = _busy_starts(rng, calls)
+        return list(_iter_calls(rng, token, day, starts, start_id, dirty_share, complex_share,
+                                phones, busy=True))
     if first_second is None:
         starts = _start_seconds(rng, calls)
     else:
@@ -1713,11 +2058,13 @@ def append_rows(
 def simulate_fleet(
     outdir: Path, *, enterprises: Sequence[str], days: int, calls_per_day: int, end_date: date,
     seed: int = 1, dirty_share: float = 0.01, complex_share: float = COMPLEX_SHARE,
+    busy: bool = False, truth: bool = False,
 ) -> list[DayFileSummary]:
     """``days`` day files per enterprise up to ``end_date`` inclusive, in ``outdir/<number>/``.
 
     Each enterprise gets its own UniqueId sequence range, so no two calls of the fleet share a
-    UniqueId. Returned in (enterprise, day) order.
+    UniqueId. Returned in (enterprise, day) order. ``busy``: every day is a busy day of
+    ``calls_per_day`` conversations; ``truth``: each day file gets its ground truth beside it.
     """
     per_day = calls_per_day * (3 if not complex_share else 5) + 10  # UniqueIds per day, at most
     stride = max(10**6, days * per_day)
@@ -1729,7 +2076,9 @@ def simulate_fleet(
             summary = write_day_file(
                 day_file_path(Path(outdir), enterprise, day), token=token, day=day,
                 calls=calls_per_day, seed=seed, dirty_share=dirty_share,
-                start_id=index * stride + k * per_day, complex_share=complex_share,
+                start_id=index * stride + k * per_day, complex_share=complex_share, busy=busy,
             )
+            if truth:
+                write_truth(summary.path, summary.conversations)
             out.append(replace(summary, enterprise=enterprise))
     return out

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -300,8 +300,10 @@ def copy_baseline(path: Path, url: str) -> dict[str, Any]:
 
 # --- one repetition ---------------------------------------------------------------------------
 
-def one_repetition(path: Path, reimports: bool = True) -> dict[str, Any]:
-    """Baseline, import (and re-import and forced re-import), all on one fresh database."""
+def one_repetition(path: Path, reimports: bool = True,
+                   inspect: Callable[[str], object] | None = None) -> dict[str, Any]:
+    """Baseline, import (and re-import and forced re-import), all on one fresh database;
+    ``inspect(url)`` looks at the imported warehouse before it is dropped (shapes_busy_day)."""
     cli = _cli()
     with fresh_database() as url:
         run_measured([*cli, "db", "upgrade", "--db", url])
@@ -315,6 +317,8 @@ def one_repetition(path: Path, reimports: bool = True) -> dict[str, Any]:
         imp_cmd = [*cli, "import-file", str(path), "--enterprise", ENTERPRISE, "--flow", "history",
                    "--db", url]
         first = run_measured(imp_cmd)
+        if inspect is not None:
+            inspect(url)
         if not reimports:
             return {
                 "baseline": {"seconds": base_out["seconds"], "rows": base_out["rows"],

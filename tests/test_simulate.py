@@ -702,3 +702,95 @@ def test_complex_shapes_are_deterministic_and_can_be_turned_off(tmp_path: Path) 
     assert starts == sorted(starts)
     with pytest.raises(ValueError):
         sim.plan_calls(token=TOKEN, day=DAY, calls=5, seed=3, complex_share=1.5)
+
+
+# ------------------------------------------------- SPEC shape, links, participants; busy day
+
+
+def _channels(by_leg: dict[str, list[tuple[str, dict[str, Any]]]], uid: str) -> set[str]:
+    return {body["Channel"] for _, body in by_leg[uid] if "Channel" in body}
+
+
+def test_truth_names_shape_links_and_participants_as_the_rows_show(
+    shaped_file: tuple[Path, sim.DayFileSummary],
+) -> None:
+    """Each leg's link is what its rows allow (a bridge leg has bridge rows, a Local or
+    forwarding leg is a Local half, a forwarding leg is never bridged); every dial target of the
+    conversation is a participant; holders are 'answered', the rest 'no_answer'."""
+    path, summary = shaped_file
+    by_leg = rows_by_leg(path, "AlternativeAPIlogs")
+    links: Counter[str] = Counter()
+    for call in summary.conversations:
+        assert call.call_shape in sim.CALL_SHAPES
+        assert [uid for uid, _ in call.links] == list(call.linked_legs)
+        assert call.links[0] == (call.unique_id, "primary")
+        for uid, link in call.links[1:]:
+            links[link] += 1
+            events = {event for event, _ in by_leg[uid]}
+            local = all(ch.startswith("Local/") for ch in _channels(by_leg, uid))
+            if link == "bridge":
+                assert events & {"bridge", "bridge_leave"} and not local, (call.unique_id, uid)
+            else:
+                assert link in ("local", "forwarding") and local, (call.unique_id, uid, link)
+            if link == "forwarding":
+                assert not events & {"bridge", "bridge_leave"}, (call.unique_id, uid)
+        people = dict(call.participants)
+        assert len(people) == len(call.participants)
+        assert {p for p, status in people.items() if status == "answered"} == set(call.transfer_chain)
+        assert set(people.values()) <= {"answered", "no_answer"} and call.phone not in people
+        for uid in call.linked_legs:
+            for event, body in by_leg[uid]:
+                if event == "dial":
+                    targets = sim._norm_exts(body["Extensions"])
+                    assert set(targets) - {call.phone} <= set(people), (call.unique_id, targets)
+        expected = {"1": "outgoing", "2": "internal"}.get(call.direction)
+        if expected:
+            assert call.call_shape == expected
+        elif len(call.transfer_chain) > 1:
+            assert call.call_shape.startswith("transfer")
+        elif not call.transfer_chain and not call.shape.startswith(("followme", "unanswered_cons")):
+            assert call.call_shape == "unanswered"
+    assert set(links) == {"bridge", "local", "forwarding"}
+    assert {c.call_shape for c in summary.conversations} == set(sim.CALL_SHAPES) - {"transfer"}
+
+
+def test_busy_day_is_every_shape_at_once_and_deterministic(tmp_path: Path) -> None:
+    kwargs: dict[str, Any] = {"token": TOKEN, "day": DAY, "calls": 800, "seed": 5, "dirty_share": 0.0,
+                              "complex_share": 0.5, "busy": True}
+    a = sim.write_day_file(sim.day_file_path(tmp_path / "a", "0327", DAY), **kwargs)
+    b = sim.write_day_file(sim.day_file_path(tmp_path / "b", "0327", DAY), **kwargs)
+    assert all_tables(a.path) == all_tables(b.path) and a.conversations == b.conversations
+    assert {c.call_shape for c in a.conversations} == set(sim.CALL_SHAPES)
+    assert set(a.shapes) == set(sim.SHAPES) | set(sim.BUSY_SHAPES)
+    starts = [c.start_second for c in a.conversations]
+    # within calls/10 s from 10:00 (the second call of a pair may start while the first is on)
+    assert min(starts) >= 10 * 3600 and sum(s < 10 * 3600 + 80 for s in starts) > 0.9 * len(starts)
+    callers = Counter(c.phone for c in a.conversations if c.direction == "0" and c.phone[-7:].isdigit())
+    assert len(callers) <= 20 and callers.most_common(1)[0][1] > 5  # one small shared pool
+    owner: dict[str, str] = {}
+    for call in a.conversations:
+        for uid in call.legs:
+            assert owner.setdefault(uid, call.unique_id) == call.unique_id
+    truth = sim.write_truth(a.path, a.conversations)
+    assert truth == sim.truth_path(a.path) and truth.name == "Listen_AMI_2025-07-03.truth.jsonl"
+    lines = [json.loads(line) for line in truth.read_text().splitlines()]
+    assert lines == [c.truth() for c in a.conversations]
+    assert lines[0].keys() >= {"primary", "shape", "legs", "chain", "participants", "unlinked"}
+    planned = sim.plan_calls(token=TOKEN, day=DAY, calls=200, seed=5, complex_share=0.5, busy=True)
+    assert {c.shape for c in planned} & set(sim.BUSY_SHAPES)
+
+
+def test_simulate_busy_from_the_cli(tmp_path: Path) -> None:
+    from asterisk_pipeline.cli import main
+
+    out = tmp_path / "logs"
+    assert main(["simulate", str(out), "--enterprises", "0327", "--busy", "500",
+                 "--end-date", "2025-07-03"]) == 0
+    day = sim.day_file_path(out, "0327", DAY)
+    truth = [json.loads(line) for line in sim.truth_path(day).read_text().splitlines()]
+    assert len(truth) == 500 and {t["shape"] for t in truth} == set(sim.CALL_SHAPES)
+    with sqlite3.connect(day) as con:
+        uids = {u for (u,) in con.execute("SELECT DISTINCT Uniqueid FROM APIlogs WHERE Uniqueid != ''")}
+    legs = {leg["unique_id"] for t in truth for leg in t["legs"]} | {
+        u for t in truth for u in (*t["unlinked"], *t["loose"])}
+    assert legs == uids  # clean: every UniqueId of the file is in the truth, and nothing else

@@ -38,14 +38,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import names
-from ..model import Enterprise
+from ..model import SHAPES, Enterprise
 from ..settings import Settings
 from ..sync import SyncOutcome
 from ..sync.fleet import sync_history_day
 from ..warehouse.db import retry_database
 from ..warehouse.registry import get_enterprise
 from ..warehouse.schema import download_sync
-from ..warehouse.stats import CallStats, call_stats
+from ..warehouse.stats import UNKNOWN_SHAPE, CallStats, DayRange, call_stats, shape_stats
 from .partitions import history_partitions
 from .resources import FleetResource, WarehouseResource
 
@@ -142,6 +142,15 @@ def _stats_metadata(stats: CallStats | None) -> dict[str, Any]:
     }
 
 
+def _shape_metadata(counts: dict[str, int]) -> MetadataValue:
+    """Conversations of the partition's day per shape (SPEC §4.2): every shape of the vocabulary,
+    0 when absent, so the UI can compare partitions; ``unknown`` only when some have none yet."""
+    out = {shape: counts.get(shape, 0) for shape in SHAPES}
+    if counts.get(UNKNOWN_SHAPE):
+        out[UNKNOWN_SHAPE] = counts[UNKNOWN_SHAPE]
+    return MetadataValue.json(out)
+
+
 def build_history_sync(settings: Settings) -> AssetsDefinition:
     """The history multi-asset: partitions and backfill run size come from ``settings``."""
     return multi_asset(
@@ -221,12 +230,22 @@ def _history_sync(
                 )
                 if s.data_source == "downloaded"
             }
+            shapes_by_day: dict[tuple[str, str | None], dict[str, int]] = {}
+            if landed:
+                for s in shape_stats(
+                    conn, by_day=True, zone_of=fleet_.timezone, data_source="downloaded",
+                    enterprises={o.enterprise for _, o in landed},
+                    days=DayRange(*(f(date.fromisoformat(o.file_date) for _, o in landed) for f in (min, max))),
+                ):
+                    shapes_by_day.setdefault((s.enterprise_id, s.day), {})[s.shape] = s.calls
     for key, outcome in landed:
         meta = _outcome_metadata(outcome)
         # conversations by the PBX-local day of their start (SPEC §4.5)
         stats = by_day.get((outcome.enterprise, outcome.file_date))
         for asset_key in sorted(context.selected_asset_keys, key=AssetKey.to_user_string):
             extra = _stats_metadata(stats) if asset_key == CALLS else {}
+            if asset_key == CALLS:
+                extra["shapes"] = _shape_metadata(shapes_by_day.get((outcome.enterprise, outcome.file_date), {}))
             yield AssetMaterialization(
                 asset_key=asset_key, partition=key, metadata={**meta, **extra}
             )

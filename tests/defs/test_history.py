@@ -8,6 +8,7 @@ from dagster._core.definitions.backfill_policy import BackfillPolicyType
 from sqlalchemy import Engine, text
 
 from asterisk_pipeline.defs.assets import HISTORY_KEYS, build_history_sync, sync_statistics
+from asterisk_pipeline.model import SHAPES
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
 from asterisk_pipeline.settings import DEFAULT_BACKFILL_RUN_PARTITIONS, Settings
 from tests.defs.conftest import NUMBERS, add_enterprises, history_sync, settings_without_env
@@ -42,6 +43,9 @@ def test_one_partition_lands_and_is_idempotent(
     calls_meta = next(e for e in events if e.asset_key.to_user_string() == "calls").metadata
     assert calls_meta["new_calls"].value == 15 and calls_meta["rows_read"].value > 0
     assert calls_meta["day_calls"].value > 0 and 0 <= calls_meta["answered_share"].value <= 1
+    shapes = calls_meta["shapes"].value  # every shape of SPEC §4.2, 'unknown' only for NULL shapes
+    assert set(SHAPES) <= set(shapes) <= {*SHAPES, "unknown"}
+    assert sum(shapes.values()) == calls_meta["day_calls"].value
     assert _count(engine, "SELECT count(*) FROM calls WHERE enterprise_id = '0200'") == 15
     assert _count(engine, "SELECT count(*) FROM calls WHERE enterprise_id = '0100'") == 0
 
