@@ -131,7 +131,8 @@ def _sync_live_day(
         source = _fetch_above(transport, day, table, cursor.file_last_id, settings)
         if replaced_reason(cursor, source.fetched_anchors) is not None:
             # Not the file read before: fetch it from its start (the import records why).
-            source = _fetch_above(transport, day, table, BEFORE_FIRST_ROW, settings)
+            seen = (cursor.file_last_id, source.fetched_anchors)
+            source = replace(_fetch_above(transport, day, table, BEFORE_FIRST_ROW, settings), seen=seen)
     except NoRemoteSqlite:
         try:
             copy = transport.local_copy(day, fleet.cache_dir(enterprise))

@@ -95,6 +95,9 @@ class FetchedRows:
     fetched: Sequence[SourceRow]
     after: int
     fetched_anchors: Anchors
+    # (cursor, anchors) the fetch itself met before it read the file again from its start: a
+    # file it found replaced stays replaced for the import that finds that same cursor.
+    seen: tuple[int, Anchors] | None = None
 
     def rows(self, after: int) -> Iterable[Sequence[SourceRow]]:
         # The cursor read inside the transaction wins over the one the fetch started from.
@@ -111,6 +114,8 @@ class FetchedRows:
         """
         if cursor_id == self.after:
             return self.fetched_anchors
+        if self.seen is not None and cursor_id == self.seen[0]:
+            return self.seen[1]
         if cursor_id < self.after:  # moved back since the fetch: the rows to tell are not here
             return Anchors(None, None, known=False)
         last_fetched = self.fetched[-1].id if self.fetched else self.after

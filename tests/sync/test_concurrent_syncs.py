@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from asterisk_pipeline.model import Enterprise, Flow, SourceRow
+from asterisk_pipeline.model import BEFORE_FIRST_ROW, Enterprise, Flow, SourceRow
 from asterisk_pipeline.pbx.local import LocalTransport
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file, run_import
@@ -116,6 +116,11 @@ def test_moved_forward_past_the_fetch_is_not_a_replaced_file() -> None:
     assert not source.anchors(12).known
     assert [r.id for chunk in source.rows(12) for r in chunk] == []
     assert not source.anchors(3).known
+    # ...but a fetch that itself found the file replaced at that cursor (and read it again from
+    # its start) keeps saying so to the import that finds the same cursor
+    again = FetchedRows(fetched, BEFORE_FIRST_ROW, Anchors(None, None), seen=(12, Anchors(fetched[0], None)))
+    assert again.anchors(12).known and again.anchors(12).at_cursor is None
+    assert not again.anchors(13).known
 
 
 def _hold_write_lock(db_url: str) -> tuple[object, object]:
