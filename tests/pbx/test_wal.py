@@ -131,6 +131,18 @@ def _ssh_settings(tmp_path: Path, server, key, **overrides) -> Settings:  # type
     return _settings(tmp_path, server, key, **{"ssh_retries": 1, **overrides})
 
 
+def _same_as_reference(engine: Engine, fleet: Fleet, wal: Enterprise, ref: Enterprise, reference: Path) -> None:
+    """Live and history syncs of the WAL file read every row, and give the calls the same rows
+    give from a checkpointed file."""
+    for ent in (wal, ref):
+        live = _today(sync_live(engine, fleet, ent, now=NOON))
+        history = sync_history_day(engine, fleet, ent, DAY)
+        assert live.ok and history.ok, (live, history)
+        assert live.rows_read == _count(reference, "AlternativeAPIlogs")
+        assert history.rows_read == _count(reference, "APIlogs")
+    assert _calls(engine, "0327") == _calls(engine, "0328") > 0
+
+
 def test_wal_file_read_in_place_on_a_local_mirror(engine: Engine, tmp_path: Path, reference: Path, wal_file):
     _writer, served = wal_file
     logs = tmp_path / "logs"
@@ -140,14 +152,7 @@ def test_wal_file_read_in_place_on_a_local_mirror(engine: Engine, tmp_path: Path
     fleet_file.write_text(f'[enterprises."0327"]\nlocal_dir = "{served}"\n')
     settings = Settings(home=tmp_path / "home", transport="local", local_logs_dir=logs, fleet_file=fleet_file)
     wal, ref = _enterprise(engine, "0327"), _enterprise(engine, "0328")
-    fleet = Fleet.load(settings)
-    for ent in (wal, ref):
-        live = _today(sync_live(engine, fleet, ent, now=NOON))
-        history = sync_history_day(engine, fleet, ent, DAY)
-        assert live.ok and history.ok, (live, history)
-        assert live.rows_read == _count(reference, "AlternativeAPIlogs")
-        assert history.rows_read == _count(reference, "APIlogs")
-    assert _calls(engine, "0327") == _calls(engine, "0328") > 0
+    _same_as_reference(engine, Fleet.load(settings), wal, ref, reference)
 
 
 @pytest.mark.parametrize("path_env", [None, "/nonexistent"], ids=["sqlite3-on-pbx", "sftp-copy"])
@@ -162,14 +167,7 @@ def test_wal_file_over_ssh_imports_every_row(
     fleet_file.write_text(f'[enterprises."0328"]\nremote_dir = "{served / "ref"}"\n')
     settings = _ssh_settings(tmp_path, server, ssh_client_key, fleet_file=fleet_file)
     wal, ref = _enterprise(engine, "0327", server.host), _enterprise(engine, "0328", server.host)
-    fleet = Fleet.load(settings)
-    for ent in (wal, ref):
-        live = _today(sync_live(engine, fleet, ent, now=NOON))
-        history = sync_history_day(engine, fleet, ent, DAY)
-        assert live.ok and history.ok, (live, history)
-        assert live.rows_read == _count(reference, "AlternativeAPIlogs")
-        assert history.rows_read == _count(reference, "APIlogs")
-    assert _calls(engine, "0327") == _calls(engine, "0328") > 0
+    _same_as_reference(engine, Fleet.load(settings), wal, ref, reference)
     # the cached copy is one self-contained file: no -wal or -shm needed to read it
     cached = settings.cache_dir / "0327" / FILE
     assert not is_wal_mode(cached) and not wal_path(cached).exists()
