@@ -139,14 +139,10 @@ def run_import(
                 file_replaced=result.file_replaced,
             )
             record_run(conn, record)
-    except (SourceError, TransportError) as exc:
-        failed = replace(
-            base, counts=SyncCounts(bytes_transferred=bytes_transferred()), finished_at=clock()
-        )
-        return record_failure(engine, failed, exc.kind.value, exc.message)
     except Exception as exc:  # the quarantine boundary of one sync (SPEC §4.1)
         kind, message = failure_of(exc)
-        log.exception("%s error importing %s for %s", kind, file_date, enterprise.number)
+        if not isinstance(exc, (SourceError, TransportError)):  # a file's own fault needs no traceback
+            log.exception("%s error importing %s for %s", kind, file_date, enterprise.number)
         failed = replace(
             base, counts=SyncCounts(bytes_transferred=_safe_bytes(bytes_transferred)), finished_at=clock()
         )
