@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
@@ -189,13 +189,18 @@ def _text_or_bytes(value: bytes) -> str | bytes:
         return value
 
 
+def values_bytes(row: Sequence[Any]) -> int:
+    """How much a row holds: the length of its text and blob values (what a bound in bytes counts)."""
+    return sum(len(v) for v in row if isinstance(v, (str, bytes)))
+
+
 def _take(result: sqlite3.Cursor, limit: int, max_bytes: int) -> tuple[list[tuple[Any, ...]], bool]:
     """Rows of a query as SQLite steps through them, until ``max_bytes`` of values are held."""
     rows: list[tuple[Any, ...]] = []
     size = 0
     for row in result:
         rows.append(row)
-        size += sum(len(v) for v in row if isinstance(v, (str, bytes)))
+        size += values_bytes(row)
         if size >= max_bytes:
             result.close()
             return rows, False

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, and_, select
 
 from ..fleet import Fleet, FleetConfigError
 from ..model import BEFORE_FIRST_ROW, Enterprise, Flow, SourceRow, SyncCounts
-from ..pbx.files import DayFile
+from ..pbx.files import DayFile, values_bytes
 from ..pbx.transport import NoRemoteSqlite, Transport, TransportError, TransportErrorKind
 from ..settings import Settings
 from ..warehouse.cursors import read_cursor
@@ -166,18 +166,17 @@ def _fetch_above(transport: Transport, day: date, table: str, cursor: int, setti
         if after == cursor:
             anchors = anchors_from(fetched, cursor)
         rows.extend(batch)
-        held += sum(_row_bytes(row) for row in batch)
+        size = sum(values_bytes(row) for row in batch)
+        held += size
         # Short of rows and of bytes: the table's end. (An answer stopped for room holds at least
         # about half its byte bound of values, anchors included: SSH counts hex, twice the size.)
-        full = 2 * sum(_row_bytes(row) for row in fetched) >= settings.read_chunk_bytes
+        size += sum(values_bytes(row) for row in fetched if row.id <= after)
+        full = 2 * size >= settings.read_chunk_bytes
         if not batch or (len(batch) < chunk and not full):
             break
         after = batch[-1].id
     return FetchedRows(rows, cursor, anchors)
 
-
-def _row_bytes(row: SourceRow) -> int:
-    return sum(len(v) for v in row[1:] if isinstance(v, (str, bytes)))
 
 
 def sync_history_day(
