@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -405,48 +405,39 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     _check_enterprises(engine, args.enterprise or [], active=False)
     only = set(args.enterprise) if args.enterprise else None
     zone_of = Fleet.load(settings).timezone
+    header: list[str]
+    cells: Callable[[Any], list[str]]
     with engine.connect() as conn:
         if args.by_extension:
-            per_extension = extension_stats(conn, enterprises=only, days=days, zone_of=zone_of)
+            found: Sequence[Any] = extension_stats(conn, enterprises=only, days=days, zone_of=zone_of)
+            header = ["enterprise", "extension", "rang", "answered", "missed_unanswered",
+                      "missed_answered_elsewhere"]
+            cells = lambda r: [r.enterprise_id, r.extension, str(r.rang), str(r.answered),
+                               str(r.missed_unanswered), str(r.missed_answered_elsewhere)]
         elif args.by_shape:
-            per_shape = shape_stats(conn, enterprises=only, days=days, zone_of=zone_of)
+            found = shape_stats(conn, enterprises=only, days=days, zone_of=zone_of)
+            header = ["enterprise", "shape", "calls", "answered", "answered_%", "avg_duration_s"]
+            cells = lambda r: [r.enterprise_id, r.shape, str(r.calls), str(r.answered),
+                               f"{100 * r.answered_share:.1f}", _seconds(r.avg_duration)]
         else:
-            rows = call_stats(conn, by_day=args.by_day, zone_of=zone_of, enterprises=only, days=days)
-    if args.by_extension:
-        if args.json:
-            print(json.dumps([asdict(row) for row in per_extension], ensure_ascii=False))
-            return EXIT_OK
-        _print_table(
-            ["enterprise", "extension", "rang", "answered", "missed_unanswered", "missed_answered_elsewhere"],
-            [[r.enterprise_id, r.extension, str(r.rang), str(r.answered), str(r.missed_unanswered),
-              str(r.missed_answered_elsewhere)] for r in per_extension],
-        )
-        return EXIT_OK
-    if args.by_shape:
-        if args.json:
-            print(json.dumps([asdict(row) for row in per_shape], ensure_ascii=False))
-            return EXIT_OK
-        _print_table(
-            ["enterprise", "shape", "calls", "answered", "answered_%", "avg_duration_s"],
-            [[r.enterprise_id, r.shape, str(r.calls), str(r.answered), f"{100 * r.answered_share:.1f}",
-              f"{r.avg_duration:.1f}" if r.avg_duration is not None else "-"] for r in per_shape],
-        )
-        return EXIT_OK
+            found = call_stats(conn, by_day=args.by_day, zone_of=zone_of, enterprises=only, days=days)
+            day = ["day"] if args.by_day else []
+            header = ["enterprise", "data_source", *day, "calls", "answered", "answered_%",
+                      "avg_duration_s", "legs_folded", "transfers"]
+            cells = lambda r: [
+                r.enterprise_id, r.data_source, *([r.day or "-"] if args.by_day else []), str(r.calls),
+                str(r.answered), f"{100 * r.answered_share:.1f}", _seconds(r.avg_duration),
+                str(r.legs_folded), str(r.transfers),
+            ]
     if args.json:
-        print(json.dumps([asdict(row) for row in rows], ensure_ascii=False))
-        return EXIT_OK
-    header = ["enterprise", "data_source"] + (["day"] if args.by_day else []) + [
-        "calls", "answered", "answered_%", "avg_duration_s", "legs_folded", "transfers",
-    ]
-    _print_table(header, [
-        [row.enterprise_id, row.data_source] + ([row.day or "-"] if args.by_day else []) + [
-            str(row.calls), str(row.answered), f"{100 * row.answered_share:.1f}",
-            f"{row.avg_duration:.1f}" if row.avg_duration is not None else "-",
-            str(row.legs_folded), str(row.transfers),
-        ]
-        for row in rows
-    ])
+        print(json.dumps([asdict(row) for row in found], ensure_ascii=False))
+    else:
+        _print_table(header, [cells(row) for row in found])
     return EXIT_OK
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:
