@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..fleet import Fleet
 from ..model import Flow
-from ..names import ALL_ENTERPRISES, FLOW_LIVE, TAG_ENTERPRISES, TAG_FLOW
+from ..names import ALL_ENTERPRISES, FLOW_CHECKS, FLOW_LIVE, TAG_ENTERPRISES, TAG_FLOW
 from ..settings import Settings
 from ..warehouse.db import make_engine, mask_url
 from . import queries
@@ -379,6 +379,8 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
         found = []
         for run in client.active_runs({}):
             if TAG_FLOW not in run.tags and "dagster/backfill" not in run.tags:
+                continue
+            if run.tags.get(TAG_FLOW) == FLOW_CHECKS:  # the warehouse checks' run is no sync
                 continue
             backfill = run.tags.get("dagster/backfill")
             found.append(RunningSync(kind="backfill run" if backfill else "run", id=run.run_id,
