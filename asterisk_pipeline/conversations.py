@@ -305,17 +305,36 @@ class _Link(NamedTuple):
     key: str | None
 
 
-def _links(root: str, adj: dict[str, list[tuple[str, str, str]]]) -> dict[str, _Link]:
-    """Walk the conversation's tree of links from its primary: each leg gets the rule of the
-    edge it was reached by."""
+def _links(root: str, adj: dict[str, list[tuple[str, str, str]]], views: dict[str, UidView]) -> dict[str, _Link]:
+    """Why each leg belongs (``call_legs.link``), read off the conversation's tree of links.
+
+    A leg is labelled by what its own rows say: a Local half whose other half is in the
+    conversation is ``'local'`` (rule 2), and ``'forwarding'`` when the pair joined the call by
+    rule 3; any other leg by the edge that reached it (a bridge). The label does not depend on
+    which of several edges happened to join two groups first.
+    """
     found = {root: _Link("primary", None, None)}
+    forward: dict[str, _Link] = {}  # leg → the rule-3 edge on its path from the primary
     todo = [root]
     while todo:
         here = todo.pop()
         for there, rule, key in adj.get(here, ()):
             if there not in found:
                 found[there] = _Link(rule, here, key)
+                if rule == "forwarding":
+                    forward[there] = found[there]
+                elif here in forward:
+                    forward[there] = forward[here]
                 todo.append(there)
+    pairs = _local_pairs([views[u] for u in found])
+    for uid, link in found.items():
+        view = views[uid]
+        if link.rule == "primary" or not view.is_local:
+            continue
+        if uid in forward:
+            found[uid] = forward[uid]
+        elif uid in pairs and view.channel is not None:
+            found[uid] = _Link("local", pairs[uid].unique_id, view.channel.local_base)
     return found
 
 
@@ -441,39 +460,6 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
     return unlinkable
 
 
-def _link_trunk_attempts(groups: _Groups, views: dict[str, UidView], unlinkable: set[str]) -> None:
-    """A forwarding leg's trunk attempt: an outside-line UniqueId with only ``new_callerid``
-    rows whose line, number and time match exactly one forwarding dial (its Trunk, its Phone).
-
-    The SPEC leaves such a UniqueId unlinked; the operator's answer for recorded call 2-13 counts
-    both attempts as legs of the conversation, and the match below is as strict as rule 3. An
-    attempt of a forwarding leg that no call took stays an unlinked event (never an orphan leg).
-    """
-    dials: dict[tuple[str | None, str | None], list[tuple[UidView, ConvRow]]] = defaultdict(list)
-    for v in views.values():
-        if v.is_local:
-            for d in v.dials:
-                dials[(d.trunk, d.phone)].append((v, d))
-    if not dials:
-        return
-    for view in views.values():
-        line = view.outside_line
-        if line is None or any(r.kind != "new_callerid" for r in view.rows):
-            continue
-        caller = view.rows[0].caller
-        begun = view.span()[0]
-        owners = {
-            leg.unique_id for leg, dial in dials.get((line, caller), ())
-            if dial.order[0] == view.first[0]
-            and (begun is None or dial.at is None or dial.at <= begun)
-            and (begun is None or leg.span()[1] is None or begun <= leg.span()[1])  # type: ignore[operator]
-        }
-        if len(owners) == 1:
-            owner = owners.pop()
-            if groups.find(owner) not in unlinkable:
-                groups.union(owner, view.unique_id, "forwarding", "trunk attempt")
-
-
 # ---------------------------------------------------------------------------------------------
 # Conversations
 
@@ -510,7 +496,6 @@ def assemble(
     _link_bridges(groups, views)
     _link_local_halves(groups, views)
     unlinkable = _link_forwarding(groups, views)
-    _link_trunk_attempts(groups, views, unlinkable)
     adjacency = groups.adjacency()
     out = []
     for rep, uids in groups.components().items():
@@ -745,7 +730,7 @@ def _conversation(
     leg_dials = [d for v in members if v is not primary for d in v.dials]
     ordered: dict[str, None] = {}
     for party in (*primary_dials, *(e for d in sorted(leg_dials, key=_ORDER) for e in d.extensions),
-                  *call_extensions, *chain, *consulted):
+                  *call_extensions, *chain, *_consulted_parties(consulted, members)):
         if party != other_side:  # the call's own other side is not a participant
             ordered.setdefault(party, None)
     first_dial: dict[str, ConvRow] = {}
@@ -772,7 +757,8 @@ def _conversation(
             talk_order=talk if answered else None,
         ))
 
-    links = {primary.unique_id: _Link("primary", None, None)} if single else _links(primary.unique_id, adjacency)
+    links = {primary.unique_id: _Link("primary", None, None)} if single else _links(
+        primary.unique_id, adjacency, {v.unique_id: v for v in members})
     if single:
         legs: tuple[Leg, ...] = (_leg(primary, True, tz, (chosen, body, start, end), "primary"),)
     else:
@@ -833,25 +819,38 @@ def _consultations(members: list[UidView]) -> dict[str, tuple[UidView, ConvRow]]
     return found
 
 
+def _consulted_parties(consulted: dict[str, tuple[UidView, ConvRow]], members: list[UidView]) -> list[str]:
+    """The consultation targets that are parties themselves.
+
+    A group or FollowMe number whose hop rang others on is no party: the ones it rang are (the
+    number is only the fallback when nothing further is recorded, SPEC §4.2).
+    """
+    pair = _local_pairs(members)
+    parties = []
+    for target, (view, _) in consulted.items():
+        halves = (view, pair.get(view.unique_id))
+        rang = {e for half in halves if half is not None for d in half.dials for e in d.extensions}
+        if not rang or target in rang:
+            parties.append(target)
+    return parties
+
+
 def _shape(
     kind: str | None, chain: list[str], forwarded: bool, consulted: dict[str, tuple[UidView, ConvRow]],
     primary: UidView,
 ) -> str:
     """SPEC §4.2 ``calls.shape``: what happened, from the links and holds.
 
-    Direction first (outgoing, internal); then a forwarding/FollowMe target that rang; nobody
-    holding; two or more holders (attended when a consultation hop answered, blind when the
-    caller's own channel dialled on after its first bridge); an unanswered consultation; and a
-    call its own dial rang to several parties ('group') or one ('direct').
+    Direction first (outgoing, internal); then two or more holders (attended when a consultation
+    hop answered, blind when the caller's own channel dialled on after its first bridge) — a
+    transfer to a FollowMe number is a transfer first; then a forwarding/FollowMe target that
+    rang; nobody holding; an unanswered consultation; and a call its own dial rang to several
+    parties ('group') or one ('direct').
     """
     if kind == "1":
         return "outgoing"
     if kind == "2":
         return "internal"
-    if forwarded:
-        return "followme"
-    if not chain:
-        return "unanswered"
     if len(set(chain)) >= 2:
         if any(_hangup_status(hangup) == "2" for _, hangup in consulted.values()):
             return "transfer_attended"
@@ -859,6 +858,10 @@ def _shape(
         if first_bridge is not None and any(d.order > first_bridge for d in primary.dials):
             return "transfer_blind"  # the caller's own channel was sent on to dial the next one
         return "transfer"
+    if forwarded:
+        return "followme"
+    if not chain:
+        return "unanswered"
     if consulted and all(t not in chain for t in consulted):
         return "consultation_unanswered"
     return "group" if len({e for d in primary.dials for e in d.extensions}) > 1 else "direct"
@@ -961,10 +964,8 @@ def _link_rows(view: UidView, other: UidView | None, link: _Link) -> list[ConvRo
     if rule == "bridge":
         return [r for v in pair for r, bridge in v.bridges if bridge == key]
     if rule == "local":
-        return [r for v in pair for r in v.rows if r.channel is not None and r.channel.startswith(key or "\0")][:4]
-    if key == "trunk attempt":
-        return [*(d for d in (other.dials if other else ()) if d.trunk == view.outside_line),
-                *(r for r in view.rows if r.kind == "new_callerid")]
+        return [r for v in pair for r in [r for r in v.rows if r.channel is not None
+                                           and r.channel.startswith(key or "\0")][:2]]
     return [*(d for d in (other.dials if other else ()) if key in d.extensions), *(view.dials or view.rows[:1])]
 
 
@@ -980,10 +981,7 @@ def _explanation(
     for v in sorted(members, key=lambda v: (v is not primary, _uid_key(v.unique_id))):
         link = links.get(v.unique_id, _Link("primary", None, None))
         key = link.key
-        if link.rule == "forwarding" and key == "trunk attempt":
-            text = f"rule 3 (trunk attempt): the only forwarding dial on line {v.outside_line} to this number is {link.via}'s"
-        else:
-            text = _RULES[link.rule].format(key=key, via=link.via, why=_primary_reason(primary))
+        text = _RULES[link.rule].format(key=key, via=link.via, why=_primary_reason(primary))
         legs.append({
             "unique_id": v.unique_id, "link": link.rule, "linked_to": link.via, "on": key, "rule": text,
             "rows": [_ref(r) for r in sorted(_link_rows(v, views.get(link.via or ""), link), key=_ORDER)],

@@ -52,7 +52,7 @@ from ..warehouse.staging import Stager
 from .sources import RowSource, replaced_reason, row_digest
 
 # Rows stored within this much PBX time of a read belong to its neighbourhood: a forwarding
-# leg's candidates and a trunk attempt's owner are found by time, never by a key.
+# leg's candidates are found by time, never by a key.
 NEIGHBOURHOOD = timedelta(minutes=30)
 _GATHER_ROUNDS = 8  # bridge → Local half → bridge … hops followed into stored rows
 # Open rows that make a read assemble and write its quiet conversations on the way, and how long
@@ -306,7 +306,7 @@ class OpenConversations:
 
     Rows are grouped over-inclusively (a shared bridge, a shared Local channel name): a group
     whose calls have all hung up and whose newest row is QUIET older than the newest row read is
-    complete — its forwarding legs and trunk attempts, found by time, are in memory with
+    complete — its forwarding legs, found by time, are in memory with
     it — so it can be assembled and written, and its rows forgotten. Whatever links to a call
     still open waits.
     """

@@ -1,7 +1,9 @@
 """The recorded production conversations of ``../shared/examples/conversations`` as test input."""
 from __future__ import annotations
 
+import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +26,32 @@ def strip_bridge_ids(request: str, event: str) -> str:
     body = json.loads(request)
     body.pop("BridgeUniqueid", None)
     return json.dumps(body, ensure_ascii=False)
+
+
+OUTSIDE_LINE = re.compile(r"^SIP/\d{6,}-")
+
+
+def failed_trunk_attempts(example: dict[str, Any]) -> set[str]:
+    """UniqueIds seen only in ``new_callerid`` rows of an outside line: failed trunk attempts.
+
+    The operator's answer for recorded call 2-13 lists its two attempts as legs; SPEC §4.2 says
+    such a UniqueId is tied to nothing by the rules and stays an unlinked event, and the SPEC is
+    the contract. The disagreement is stated here, once, and read off the rows — not a list.
+    """
+    events: dict[str, set[str]] = {}
+    channels: dict[str, set[str]] = {}
+    for row in example["rows"]:
+        body = json.loads(row["request"])
+        events.setdefault(row["Uniqueid"], set()).add(row["event"])
+        channels.setdefault(row["Uniqueid"], set()).add(str(body.get("Channel", "")))
+    return {uid for uid, kinds in events.items()
+            if kinds == {"new_callerid"} and all(OUTSIDE_LINE.match(c) for c in channels[uid])}
+
+
+def spec_expected(example: dict[str, Any]) -> list[dict[str, Any]]:
+    """The operator's answer with the SPEC's legs: failed trunk attempts are no legs (SPEC §4.2)."""
+    attempts = failed_trunk_attempts(example)
+    conversations: list[dict[str, Any]] = copy.deepcopy(example["expected"]["conversations"])
+    for conversation in conversations:
+        conversation["legs"] = [uid for uid in conversation["legs"] if uid not in attempts]
+    return conversations

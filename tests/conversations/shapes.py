@@ -181,7 +181,7 @@ def forwarded_to_mobile(pbx: Pbx, at: float, phone: str, desk: str, mobile: str,
         pbx.hangup(at + 50, two, phone=mobile, extensions=[phone], call_type=1, status="2", start=at + 2)
         pbx.hangup(at + 51, c, phone=phone, extensions=[mobile], call_type=0, status="2", start=at)
         return {"primary": c, "direction": "0", "chain": [mobile], "legs": legs | {out}, "shape": "followme",
-                "links": {c: "primary", one: "bridge", two: "local", out: "bridge"},
+                "links": {c: "primary", one: "local", two: "local", out: "bridge"},
                 "participants": {desk: ("no_answer", None), mobile: ("answered", 1)}}
     dc = pbx.chan(desk)
     d = pbx.uid(at + 9)
@@ -192,7 +192,7 @@ def forwarded_to_mobile(pbx: Pbx, at: float, phone: str, desk: str, mobile: str,
     pbx.leave(at + 40, c, cc, phone, desk, b)
     pbx.hangup(at + 40, c, phone=phone, extensions=[desk], call_type=0, status="2", start=at)
     return {"primary": c, "direction": "0", "chain": [desk], "legs": legs | {d}, "shape": "followme",
-            "links": {c: "primary", one: "local", two: "forwarding", d: "bridge"},
+            "links": {c: "primary", one: "forwarding", two: "forwarding", d: "bridge"},
             "participants": {desk: ("answered", 1), mobile: ("no_answer", None)}}
 
 
@@ -233,7 +233,7 @@ def attended_transfer(pbx: Pbx, at: float, phone: str, hops: list[str]) -> dict[
         pbx.hangup(t + 12, two, phone=phone, extensions=[nxt], call_type=2, status="2", start=t, trunk=None)
         pbx.leave(t + 13, one, one_name, nxt, holder, main)
         legs |= {one, two, n}
-        links.update({one: "bridge", two: "bridge", n: "bridge"})
+        links.update({one: "local", two: "local", n: "bridge"})
         holder, holder_uid, holder_chan, main, t = nxt, n, nc, target, t + 30
     pbx.leave(t, holder_uid, holder_chan, holder, phone, main)
     pbx.leave(t, c, cc, phone, holder, main)
@@ -277,7 +277,7 @@ def unanswered_consultation(pbx: Pbx, at: float, phone: str, agent: str, consult
     if bridged:
         return {"primary": c, "direction": "0", "chain": [agent], "legs": {c, a, one, two},
                 "shape": "consultation_unanswered",
-                "links": {c: "primary", a: "bridge", one: "bridge", two: "local"},
+                "links": {c: "primary", a: "bridge", one: "local", two: "local"},
                 "participants": {agent: ("answered", 1), consulted: ("no_answer", None)}}
     return {"primary": c, "direction": "0", "chain": [agent], "legs": {c, a}, "shape": "direct",
             "links": {c: "primary", a: "bridge"}, "unlinked": {one, two},
@@ -358,7 +358,7 @@ def followme_after_transfer(pbx: Pbx, at: float, phone: str, agent: str, desk: s
     pbx.add(at + 21, "new_callerid", two, Channel=two_name, CallerIDNum=phone, ConnectedLineNum=TRUNK)
     pbx.dial(at + 21, two, mobile, [phone], call_type=1)
     legs = {c, a, one, two}
-    links = {c: "primary", a: "bridge", one: "bridge", two: "local"}
+    links = {c: "primary", a: "bridge", one: "local", two: "local"}  # Local halves: rule 2
     b2 = pbx.new_bridge()
     pbx.bridge(at + 30, c, cc, phone, "<unknown>", b2)
     pbx.bridge(at + 30, one, one_name, TRUNK, phone, b2)
@@ -376,8 +376,9 @@ def followme_after_transfer(pbx: Pbx, at: float, phone: str, agent: str, desk: s
     pbx.leave(at + 90, c, cc, phone, desk, b2)  # stale: FollowMe rang the desk phone first
     pbx.hangup(at + 90, two, phone=mobile, extensions=[phone], call_type=1, status="2", start=at + 21)
     pbx.hangup(at + 90, c, phone=phone, extensions=[agent], call_type=0, status="2", start=at)
+    # two holders: a transfer first (the caller's own channel dialled on: blind), FollowMe second
     return {"primary": c, "direction": "0", "chain": [agent, mobile], "legs": legs, "links": links,
-            "shape": "followme",
+            "shape": "transfer_blind",
             "participants": {agent: ("answered", 1), desk: ("no_answer", None), mobile: ("answered", 2)}}
 
 

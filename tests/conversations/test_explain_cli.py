@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from asterisk_pipeline.model import LINKS, SHAPES
-from tests.conversations.examples import example_names, load_example
+from tests.conversations.examples import example_names, load_example, spec_expected
 from tests.conversations.test_recorded_examples import ENT, _day, _rows
 from tests.factories import append, create_day_file
 
@@ -31,7 +31,7 @@ def _cli(tmp_path: Path, db: str, *args: str) -> str:
 @pytest.mark.parametrize("name", example_names())
 def test_explain_cites_the_rows_that_make_the_call(tmp_path: Path, name: str, strip: bool):
     example = load_example(name)
-    expected = example["expected"]["conversations"][0]
+    expected = spec_expected(example)[0]
     day = _day(example)
     path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
     append(path, _rows(example, strip), "APIlogs")
@@ -73,7 +73,7 @@ def test_explain_cites_the_rows_that_make_the_call(tmp_path: Path, name: str, st
         elif leg["link"] == "local":  # the two halves of one Local channel name
             channels = {r["body"]["Channel"].rsplit(";", 1)[0] for r in rows}
             assert channels == {leg["on"]} and {r["Uniqueid"] for r in rows} == {leg["unique_id"], leg["linked_to"]}
-        else:  # forwarding: a dial ringing the target (or the line a trunk attempt used)
+        else:  # forwarding: a dial ringing the target
             assert any(r["event"] == "dial" for r in rows)
     # every holder of the chain, with the bridge rows that made it one
     assert [entry["party"] for entry in why["chain"]] == expected["transfer_chain"]

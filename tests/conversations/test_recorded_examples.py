@@ -11,14 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.conversations.examples import example_names, load_example, strip_bridge_ids
+from tests.conversations.examples import (
+    example_names,
+    failed_trunk_attempts,
+    load_example,
+    spec_expected,
+    strip_bridge_ids,
+)
 from tests.conversations.warehouse_view import conversations
 from tests.factories import append, create_day_file
 from tests.warehouse.snapshot import snapshot
@@ -45,8 +51,9 @@ def _import(engine: Engine, settings: Settings, path: Path, flow: Flow, day: dat
 
 
 def _expected(example: dict[str, Any]) -> list[dict[str, Any]]:
+    """The operator's answer, legs as SPEC §4.2 counts them (see ``failed_trunk_attempts``)."""
     assert example["expected"]["conversation_count"] == len(example["expected"]["conversations"])
-    return example["expected"]["conversations"]
+    return spec_expected(example)
 
 
 def _answers(engine: Engine) -> list[dict[str, Any]]:
@@ -77,6 +84,14 @@ def test_history_import_gives_the_operators_answer(warehouse: Engine, settings: 
     append(path, _rows(example, strip), "APIlogs")
     _import(warehouse, settings, path, Flow.HISTORY, day)
     assert _answers(warehouse) == _expected(example)
+    # a failed trunk attempt stays an unlinked event: stored, with no call and no leg (SPEC §4.2)
+    attempts = failed_trunk_attempts(example)
+    with warehouse.connect() as conn:
+        events = conn.execute(text(
+            "SELECT unique_id, call_id FROM call_events WHERE enterprise_id = :e"), {"e": ENT.number}).all()
+        legs = {uid for (uid,) in conn.execute(text("SELECT unique_id FROM call_legs"))}
+    assert {uid for uid, call_id in events if uid in attempts and call_id is None} == attempts
+    assert not attempts & legs
 
 
 @pytest.mark.parametrize("name", example_names())
