@@ -47,4 +47,4 @@ clean:
 ## calls appended continuously) and `dagster dev` on http://127.0.0.1:3000. Ctrl-C stops it all.
 .PHONY: run
 run: $(STAMP)
-	$(BIN)/python -m asterisk_pipeline.defs.demo
+	$(BIN)/python -m asterisk_pipeline.devtools.demo

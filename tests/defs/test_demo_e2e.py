@@ -38,7 +38,7 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "asterisk_pipeline.defs.demo",
+            "asterisk_pipeline.devtools.demo",
             "--port",
             str(port),
             "--days",

@@ -5,7 +5,7 @@ transport, no SSH), migrates the warehouse and registers the enterprises through
 appending live calls to today's files, runs ``dagster dev`` on port 3000 with a one-minute
 live schedule and the REST sidecar on port 8007. Ctrl-C stops everything this started.
 
-    python -m asterisk_pipeline.defs.demo [--port 3000] [--api-port 8007] [--calls-per-day 200] [--days 14]
+    python -m asterisk_pipeline.devtools.demo [--port 3000] [--api-port 8007] [--calls-per-day 200] [--days 14]
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 
 from ..names import CALLS, LIVE_JOB
 from ..settings import Settings, env_var
-from ..simulate import append_calls, day_file_path, simulate_fleet, token_for
 from ..warehouse.db import mask_url
+from .fleet import day_file_path, simulate_fleet, token_for
+from .live import append_calls
 
 SEED_ENTERPRISES = {
     "0100": "Radis1",
