@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
+from . import rows
 from .calls import (
     LAST_SECOND,
     SimCall,
@@ -103,40 +104,35 @@ class Conv:
     def bridge(self, t: int, leg: Leg, me: Party, other: Party, buid: str,
                exten: str = "") -> None:
         """A channel enters a bridge; only the Alternative tables' body names the bridge."""
-        self.add(t, "bridge", leg.uid, {
-            "Token": self.tok, "UniqueId": leg.uid, "Channel": leg.chan, "Exten": exten,
-            "CallerIDNum": me[0], "CallerIDName": me[1], "ConnectedLineNum": other[0],
-            "ConnectedLineName": other[1]}, {"BridgeUniqueid": buid})
+        self.add(t, "bridge", leg.uid, rows.body(self.tok, leg.uid, Channel=leg.chan, Exten=exten,
+            CallerIDNum=me[0], CallerIDName=me[1], ConnectedLineNum=other[0],
+            ConnectedLineName=other[1]), {"BridgeUniqueid": buid})
 
     def leave(self, t: int, leg: Leg, me: Party, other: Party, buid: str, left: int) -> None:
-        self.add(t, "bridge_leave", leg.uid, {
-            "Token": self.tok, "UniqueId": leg.uid, "Channel": leg.chan, "CallerIDNum": me[0],
-            "CallerIDName": me[1], "ConnectedLineNum": other[0], "ConnectedLineName": other[1],
-            "BridgeUniqueid": buid, "BridgeNumChannels": str(left)})
+        self.add(t, "bridge_leave", leg.uid, rows.body(self.tok, leg.uid, Channel=leg.chan,
+            CallerIDNum=me[0], CallerIDName=me[1], ConnectedLineNum=other[0],
+            ConnectedLineName=other[1], BridgeUniqueid=buid, BridgeNumChannels=str(left)))
 
     def callerid(self, t: int, leg: Leg, me: Party, other: Party, context: str,
                  exten: str) -> None:
-        self.add(t, "new_callerid", leg.uid, {
-            "Token": self.tok, "UniqueId": leg.uid, "Channel": leg.chan, "CallerIDNum": me[0],
-            "CallerIDName": me[1], "ConnectedLineNum": other[0], "ConnectedLineName": other[1],
-            "Context": context, "Exten": exten})
+        self.add(t, "new_callerid", leg.uid, rows.body(self.tok, leg.uid, Channel=leg.chan,
+            CallerIDNum=me[0], CallerIDName=me[1], ConnectedLineNum=other[0],
+            ConnectedLineName=other[1], Context=context, Exten=exten))
 
     def dial(self, t: int, uid: str, phone: str, exts: Any, ct: int, trunk: str,
              ext_phone: str = "") -> None:
         self.dialled.append((uid, norm_exts(exts)))
-        self.add(t, "dial", uid, {
-            "Token": self.tok, "UniqueId": uid, "Phone": phone, "Extensions": exts,
-            "CallType": self.ct(ct), "Trunk": trunk, "ExtTrunk": "", "ExtPhone": ext_phone})
+        self.add(t, "dial", uid, rows.body(self.tok, uid, Phone=phone, Extensions=exts,
+            CallType=self.ct(ct), Trunk=trunk, ExtTrunk="", ExtPhone=ext_phone))
 
     def hangup(self, t: int, uid: str, *, phone: str, exts: Any, ct: int, received: int,
                start: int | None, end: int, status: str, trunk: str | None) -> None:
         """A hangup row written a few seconds after its EndTime; no Trunk key when None."""
         ts = self.ts
-        body: dict[str, Any] = {
-            "Token": self.tok, "UniqueId": uid, "Phone": phone, "Extensions": exts,
-            "CallType": self.ct(ct), "DateReceived": ts[min(received, LAST_SECOND)],
-            "StartTime": "" if start is None else ts[min(start, LAST_SECOND)],
-            "EndTime": ts[min(end, LAST_SECOND)], "CallStatus": status}
+        body: dict[str, Any] = rows.body(self.tok, uid, Phone=phone, Extensions=exts,
+            CallType=self.ct(ct), DateReceived=ts[min(received, LAST_SECOND)],
+            StartTime="" if start is None else ts[min(start, LAST_SECOND)], EndTime=ts[min(end,
+            LAST_SECOND)], CallStatus=status)
         if trunk is not None:
             body["Trunk"] = trunk
         self.add(max(t, end), "hangup", uid, body)
@@ -178,8 +174,8 @@ def incoming_start(
     """start, the caller's new_callerid and one dial row per ring group; returns (caller, t)."""
     caller = c.sip(s0, trunk)
     c.trunk = trunk
-    c.add(s0, "start", caller.uid, {"Token": c.tok, "UniqueId": caller.uid, "Phone": phone,
-                                    "CallType": c.ct(0), "Trunk": trunk})
+    c.add(s0, "start", caller.uid, rows.body(c.tok, caller.uid, Phone=phone, CallType=c.ct(0),
+        Trunk=trunk))
     c.callerid(s0, caller, (phone, name), UNKNOWN, "from-out-office", trunk)
     t = s0 + c.rng.randint(0, 1)
     for i, group in enumerate(groups):

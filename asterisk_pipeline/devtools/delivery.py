@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from .calls import SimEvent
-from .rows import encode
+from .rows import StoredRow, encode, row, stored
 
 _UNDELIVERED = (
     ("<Response [500]>", "Internal Server Error", 0.25),
@@ -55,7 +55,7 @@ class RowMaker:
         self.alternative = alternative
         self.undelivered = undelivered
 
-    def rows(self, ev: SimEvent, text: str | None, when: str) -> list[tuple[Any, ...]]:
+    def rows(self, ev: SimEvent, text: str | None, when: str) -> list[StoredRow]:
         """One row, or the failed row plus its retry."""
         r = self.rng.random
         x = r()
@@ -68,8 +68,9 @@ class RowMaker:
             else:
                 status = "<Response [200]>" if y < 0.93 else ("ok" if y < 0.97 else "OK")
             response = "" if r() < 0.6 else '{"status":"ok"}'
-            row = (when, ev.event, ev.uniqueid, text, status, response, round(0.005 + r() * 0.4, 4))
-            return [row]
+            made = stored(row(when, ev.event, ev.uniqueid, text, status), response,
+                          round(0.005 + r() * 0.4, 4))
+            return [made]
         y = r()
         for status, response, edge in _UNDELIVERED:
             if y < edge:
@@ -80,7 +81,7 @@ class RowMaker:
             elapsed = 0.0
         else:
             elapsed = round(0.001 + r() * 0.05, 4)
-        rows = [(when, ev.event, ev.uniqueid, text, status, response, elapsed)]
+        rows = [stored(row(when, ev.event, ev.uniqueid, text, status), response, elapsed)]
         if r() < _RETRY_SHARE:
             if ev.raw:
                 retry = text
@@ -89,7 +90,7 @@ class RowMaker:
                 if self.alternative and ev.alt_extra:
                     body = {**body, **ev.alt_extra}
                 retry = _reserialize(self.rng, body)
-            rows.append((when, ev.event, ev.uniqueid, retry, "''", "", 0.0))
+            rows.append(stored(row(when, ev.event, ev.uniqueid, retry, "''")))
         return rows
 
 

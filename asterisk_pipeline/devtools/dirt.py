@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from . import rows
 from .calls import EVENT_TYPES, SimEvent, epoch_of_midnight
 from .dialplan import NAMES
 from .rows import encode
@@ -90,22 +91,21 @@ def _dirty_event(
         ))
         return SimEvent(sec, choice(("hangup", "dial", "bridge")), uid, text, raw=True, dirty=True)
     if kind == "json_list":
-        text = choice((encode([{"Token": tok, "UniqueId": uid, "CallStatus": "2"}]), "[]",
+        text = choice((encode([rows.body(tok, uid, CallStatus="2")]), "[]",
                        encode(["hangup", uid])))
         return SimEvent(sec, choice(("hangup", "dial")), uid, text, raw=True, dirty=True)
     if kind == "json_scalar":
         text = choice((encode(f"hangup {uid}"), "null", "42", "true", '"ok"'))
         return SimEvent(sec, choice(("hangup", "start")), uid, text, raw=True, dirty=True)
     if kind == "blank_hangup":
-        body: dict[str, Any] = {"Token": tok, "Phone": phone, "Extensions": [],
-                                "CallType": "0", "DateReceived": ts[sec], "StartTime": ts[sec],
-                                "EndTime": ts[sec], "CallStatus": "0"}
+        body: dict[str, Any] = rows.body(tok, None, Phone=phone, Extensions=[], CallType="0",
+            DateReceived=ts[sec], StartTime=ts[sec], EndTime=ts[sec], CallStatus="0")
         if rng.random() < 0.5:
             body = {"Token": tok, "UniqueId": "", **{k: v for k, v in body.items() if k != "Token"}}
         return SimEvent(sec, "hangup", "", body, dirty=True)
     if kind == "bad_times":
-        body = {"Token": tok, "UniqueId": uid, "Phone": phone, "Extensions": [],
-                "CallType": "0", "CallStatus": choice(("0", "2", ""))}
+        body = rows.body(tok, uid, Phone=phone, Extensions=[], CallType="0",
+                         CallStatus=choice(("0", "2", "")))
         for key in ("DateReceived", "StartTime"):
             if rng.random() < 0.7:
                 body[key] = _bad_time(rng, day)
@@ -115,26 +115,23 @@ def _dirty_event(
         return SimEvent(sec, "hangup", uid, body, dirty=True)
     if kind in ("weird_chars", "sql"):
         pool = _WEIRD_TEXT if kind == "weird_chars" else _SQL_TEXT
-        return SimEvent(sec, "new_callerid", uid, {
-            "Token": tok, "UniqueId": uid, "Channel": f"SIP/{choice(pool)}-0000beef",
-            "CallerIDNum": phone, "CallerIDName": choice(pool), "ConnectedLineNum": "",
-            "ConnectedLineName": choice(pool), "Context": "from-trunk", "Exten": "s"},
+        return SimEvent(sec, "new_callerid", uid, rows.body(tok, uid,
+            Channel=f"SIP/{choice(pool)}-0000beef", CallerIDNum=phone, CallerIDName=choice(pool),
+            ConnectedLineNum="", ConnectedLineName=choice(pool), Context="from-trunk", Exten="s"),
             dirty=True)
     if kind == "unknown_event":
-        return SimEvent(sec, choice(_UNKNOWN_EVENTS), uid, {
-            "Token": tok, "UniqueId": uid, "Variable": "QUEUE", "Value": choice(NAMES)},
+        return SimEvent(sec, choice(_UNKNOWN_EVENTS), uid, rows.body(tok, uid, Variable="QUEUE",
+            Value=choice(NAMES)),
             dirty=True)
     if kind == "uid_mismatch":
         other = f"{epoch_of_midnight(day) + sec}.{rng.randint(1, 999_999)}{rng.randint(0, 9)}"
-        return SimEvent(sec, "new_callerid", uid, {
-            "Token": tok, "UniqueId": other, "Channel": "Local/s@from-queue-0000abcd;1",
-            "CallerIDNum": phone, "CallerIDName": "", "ConnectedLineNum": "",
-            "ConnectedLineName": "", "Context": "from-queue", "Exten": "s"}, dirty=True)
+        return SimEvent(sec, "new_callerid", uid, rows.body(tok, other,
+            Channel="Local/s@from-queue-0000abcd;1", CallerIDNum=phone, CallerIDName="",
+            ConnectedLineNum="", ConnectedLineName="", Context="from-queue", Exten="s"), dirty=True)
     # huge: a ~100 KB body
     chunk = "Журнал | trace\tline \"q\"\n"
-    return SimEvent(sec, "UserEvent", uid, {
-        "Token": tok, "UniqueId": uid, "UserEvent": "Debug",
-        "Data": (chunk * (100_000 // len(chunk) + 1))[:100_000]}, dirty=True)
+    return SimEvent(sec, "UserEvent", uid, rows.body(tok, uid, UserEvent="Debug",
+        Data=(chunk * (100_000 // len(chunk) + 1))[:100_000]), dirty=True)
 
 
 def dirty_probability(dirty_share: float) -> float:

@@ -49,7 +49,7 @@ class AppendResult(int):
         return obj
 
 
-def _file_state(con: sqlite3.Connection, day: date) -> tuple[int, int | None]:
+def file_state(con: sqlite3.Connection, day: date) -> tuple[int, int | None]:
     """(highest UniqueId sequence number, last local second of ``day``) over the API tables."""
     max_seq = 0
     last: int | None = None
@@ -96,7 +96,7 @@ def append_calls(
     con = connect(path)
     try:
         ensure_api_tables(con, dict.fromkeys((*ALL_API_TABLES, *tables)))
-        max_seq, last = _file_state(con, day)
+        max_seq, last = file_state(con, day)
     finally:
         con.close()
     first = (8 * 3600 if not_before is None else 0) if last is None else last

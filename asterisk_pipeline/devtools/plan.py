@@ -184,12 +184,13 @@ def _simple_answered_share(complex_share: float) -> float:
 def plan_calls(
     *, token: str, day: date, calls: int, seed: int, dirty_share: float = 0.0,
     start_id: int = 0, first_second: int | None = None, complex_share: float = COMPLEX_SHARE,
-    busy: bool = False,
+    busy: bool = False, last_second: int | None = None,
 ) -> list[SimCall]:
     """Generate calls without writing them (for split writes with :func:`append_events`).
 
-    Calls start after local second ``first_second`` (default: spread over the whole day) and
-    their UniqueId sequence numbers are above ``start_id``. ``complex_share`` as in
+    Calls start after local second ``first_second`` (default: spread over the whole day), and
+    with ``last_second`` too anywhere between the two (a writer following a clock); their
+    UniqueId sequence numbers are above ``start_id``. ``complex_share`` as in
     :func:`write_day_file`; each returned conversation carries its ground truth. ``busy``: the
     busy day (its starts from 10:00; ``first_second`` is then ignored).
     """
@@ -200,6 +201,9 @@ def plan_calls(
                                 phones, busy=True))
     if first_second is None:
         starts = start_seconds(rng, calls)
+    elif last_second is not None:
+        high = max(first_second, min(last_second, LAST_SECOND))
+        starts = sorted(rng.randint(first_second, high) for _ in range(calls))
     else:
         remaining = max(1, LAST_SECOND - first_second)
         gap = max(1.0, min(90.0, remaining / (calls + 1)))

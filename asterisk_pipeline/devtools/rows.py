@@ -10,10 +10,11 @@ escapes) and the ``YYYY-MM-DD HH:MM:SS`` local time. Only the standard library i
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -24,28 +25,27 @@ from typing import Any
 Row = tuple[Any, Any, Any, Any, Any]
 #: The columns of :data:`Row`, in order.
 ROW_COLUMNS: tuple[str, ...] = ("DateTime", "event", "Uniqueid", "request", "status")
+#: A row as stored: :data:`Row`, then the delivery's ``response`` and ``responseTime``.
+StoredRow = tuple[Any, Any, Any, Any, Any, Any, Any]
 #: The column list of a webhook-log table (the PBX's own DDL).
-COLUMNS = "id INTEGER PRIMARY KEY, DateTime, event, Uniqueid, request, status, response, responseTime"
+COLUMNS = (
+    "id INTEGER PRIMARY KEY, DateTime, event, Uniqueid, request, status, response, responseTime"
+)
 #: Events whose body names a bridge, not a channel: no ``UniqueId`` key.
 BRIDGE_EVENTS = frozenset({"bridge_create", "bridge_destroy"})
 #: The PBX's local-time format of ``DateTime`` and of the body's times.
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
 #: The three webhook-log tables of a Listen_AMI file (the third one is ignored by the pipeline).
 ALL_API_TABLES: tuple[str, ...] = ("APIlogs", "AlternativeAPIlogs", "Alternative2APIlogs")
-
-
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-API_DDL = (
-    "CREATE TABLE {name} (id INTEGER PRIMARY KEY, DateTime, event, Uniqueid, request, status, "
-    "response, responseTime)"
-)
-
-
+API_DDL = "CREATE TABLE {name} (" + COLUMNS + ")"
 INSERT = (
     "INSERT INTO {name} (DateTime, event, Uniqueid, request, status, response, responseTime) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_WITH_ID = (
+    "INSERT INTO {name} (id, DateTime, event, Uniqueid, request, status, response, responseTime) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 # One encoder for the hot path: identical output to json.dumps(obj, ensure_ascii=False) without
@@ -63,8 +63,8 @@ def day_timestamps(day: date) -> tuple[str, ...]:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
-    return con
+    """Autocommit (one COMMIT per statement, as the listener), waiting for a locked file."""
+    return sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
 
 
 def existing_tables(con: sqlite3.Connection) -> set[str]:
@@ -85,28 +85,30 @@ def check_table(name: str) -> None:
 
 
 def append_rows(
-    path: Path, table: str,
-    rows: Iterable[tuple[str | None, str | None, str | None, str | None, str | None]],
+    path: Path, table: str, rows: Iterable[Row], *, ids: Sequence[int] | None = None,
+    response: Any = "", response_time: Any = 0.0,
 ) -> list[int]:
-    """Append hand-made (DateTime, event, Uniqueid, request, status) rows, one COMMIT per row.
+    """Append hand-made rows, one COMMIT per row (as the listener does); returns their ids.
 
-    ``response`` is written as ``''`` and ``responseTime`` as ``0.0``; the table is created with
-    the real DDL when missing. Returns the new rows' ids in order.
+    Each row is stored with ``response`` and ``responseTime`` (``''`` and ``0.0``: what the
+    pipeline never reads); the table is created with the real DDL when missing. ``ids`` sets the
+    ids explicitly (a damaged or hand-made file: ids <= 0, near 2**63).
     """
     check_table(table)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ids: list[int] = []
+    made: list[int] = []
     con = connect(path)
     try:
         ensure_api_tables(con, (table,))
-        sql = INSERT.format(name=table)
-        for when, event, uniqueid, request, status in rows:
-            cur = con.execute(sql, (when, event, uniqueid, request, status, "", 0.0))
-            ids.append(int(cur.lastrowid or 0))
+        sql = (INSERT if ids is None else _INSERT_WITH_ID).format(name=table)
+        keys: Iterable[tuple[int, ...]] = ((i,) for i in ids) if ids is not None else itertools.repeat(())
+        for key, item in zip(keys, rows, strict=ids is not None):
+            cur = con.execute(sql, (*key, *stored(item, response, response_time)))
+            made.append(int(cur.lastrowid or 0))
     finally:
         con.close()
-    return ids
+    return made
 
 
 def timestamp(moment: datetime) -> str:
@@ -131,6 +133,11 @@ def row(at: Any, event: Any, uid: Any, request: Mapping[str, Any] | Any, status:
     """One row; a mapping ``request`` is encoded as the listener does, anything else is stored
     as it is (a raw text, ``None``, a damaged value)."""
     return (at, event, uid, encode(request) if isinstance(request, Mapping) else request, status)
+
+
+def stored(row: Row, response: Any = "", response_time: Any = 0.0) -> StoredRow:
+    """The row with its delivery details, in the table's column order."""
+    return (*row, response, response_time)
 
 
 def create_tables(path: Path, tables: Iterable[str] = ("APIlogs", "AlternativeAPIlogs")) -> Path:

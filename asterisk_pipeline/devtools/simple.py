@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from . import rows
 from .calls import (
     ANSWERED_SHARE,
     LAST_SECOND,
@@ -80,25 +81,24 @@ def build_call(
 
     t = s0
     if ct == 0:
-        add(SimEvent(t, "start", uid, {"Token": tok, "UniqueId": uid, "Phone": phone,
-                                        "CallType": 0 if r() < 0.5 else "0", "Trunk": trunk}))
+        add(SimEvent(t, "start", uid, rows.body(tok, uid, Phone=phone,
+            CallType=0 if r() < 0.5 else "0", Trunk=trunk)))
         t += randint(0, 2)
     for i, group in enumerate(dials):
         if i:
             t += randint(8, 30)
         dial_exts = encode_exts(rng, group) if r() >= 0.03 else ([""] if r() < 0.5 else [])
-        body = {"Token": tok, "UniqueId": uid, "Phone": phone, "Extensions": dial_exts,
-                "CallType": ct_val, "Trunk": trunk or "", "ExtTrunk": "", "ExtPhone": ""}
+        body = rows.body(tok, uid, Phone=phone, Extensions=dial_exts, CallType=ct_val,
+            Trunk=trunk or "", ExtTrunk="", ExtPhone="")
         if ct == 1 and r() < 0.3:
             body["ExternalInitiated"] = True
         add(SimEvent(min(t, last), "dial", uid, body))
         dialled.append(norm_exts(dial_exts))
         if r() < 0.7:  # the PBX updates the connected line for every ring group
             t += randint(0, 1)
-            add(SimEvent(min(t, last), "new_callerid", uid, {
-                "Token": tok, "UniqueId": uid, "Channel": chan_out, "CallerIDNum": phone,
-                "CallerIDName": caller_name, "ConnectedLineNum": group[0],
-                "ConnectedLineName": ext_name, "Context": context, "Exten": exten}))
+            add(SimEvent(min(t, last), "new_callerid", uid, rows.body(tok, uid, Channel=chan_out,
+                CallerIDNum=phone, CallerIDName=caller_name, ConnectedLineNum=group[0],
+                ConnectedLineName=ext_name, Context=context, Exten=exten)))
     t += randint(2, 45)
 
     intermediate = r() < 0.15
@@ -107,20 +107,17 @@ def build_call(
         bt = min(t, last)
         add(SimEvent(bt, "bridge_create", "", bridge_body(tok, buid, "0")))
         ans_num = answerer if r() >= 0.03 else f"{answerer} "
-        b_caller = {"Token": tok, "UniqueId": uid, "Channel": chan_out, "Exten": exten,
-                    "CallerIDNum": phone, "CallerIDName": caller_name,
-                    "ConnectedLineNum": answerer, "ConnectedLineName": ext_name}
-        b_agent = {"Token": tok, "UniqueId": uid, "Channel": chan_in, "Exten": exten,
-                   "CallerIDNum": ans_num, "CallerIDName": ext_name,
-                   "ConnectedLineNum": phone, "ConnectedLineName": caller_name}
+        b_caller = rows.body(tok, uid, Channel=chan_out, Exten=exten, CallerIDNum=phone,
+            CallerIDName=caller_name, ConnectedLineNum=answerer, ConnectedLineName=ext_name)
+        b_agent = rows.body(tok, uid, Channel=chan_in, Exten=exten, CallerIDNum=ans_num,
+            CallerIDName=ext_name, ConnectedLineNum=phone, ConnectedLineName=caller_name)
         pair = (b_caller, b_agent) if r() < 0.5 else (b_agent, b_caller)
         for b in pair:
             add(SimEvent(bt, "bridge", uid, b, {"BridgeUniqueid": buid}))
         if r() < 0.8:  # connected line of the answering party
-            add(SimEvent(bt, "new_callerid", uid, {
-                "Token": tok, "UniqueId": uid, "Channel": chan_in, "CallerIDNum": answerer,
-                "CallerIDName": ext_name, "ConnectedLineNum": phone,
-                "ConnectedLineName": caller_name, "Context": "macro-dial-one", "Exten": "s"}))
+            add(SimEvent(bt, "new_callerid", uid, rows.body(tok, uid, Channel=chan_in,
+                CallerIDNum=answerer, CallerIDName=ext_name, ConnectedLineNum=phone,
+                ConnectedLineName=caller_name, Context="macro-dial-one", Exten="s")))
         t += min(3600, int(rng.expovariate(1 / 150)) + 1)
         t_mid = randint(bt, t) if intermediate else t
         end = min(t, last)
@@ -130,10 +127,9 @@ def build_call(
             (chan_out, phone, caller_name, answerer, ext_name),
             (chan_in, answerer, ext_name, phone, caller_name),
         )):
-            add(SimEvent(end, "bridge_leave", uid, {
-                "Token": tok, "UniqueId": uid, "Channel": chan, "CallerIDNum": num,
-                "CallerIDName": name, "ConnectedLineNum": cnum, "ConnectedLineName": cname,
-                "BridgeUniqueid": buid, "BridgeNumChannels": str(1 - n)}))
+            add(SimEvent(end, "bridge_leave", uid, rows.body(tok, uid, Channel=chan,
+                CallerIDNum=num, CallerIDName=name, ConnectedLineNum=cnum, ConnectedLineName=cname,
+                BridgeUniqueid=buid, BridgeNumChannels=str(1 - n))))
         add(SimEvent(end, "bridge_destroy", "", bridge_body(tok, buid, "0")))
         hangup_exts: list[str] = [answerer]
         if r() < 0.05:
@@ -152,17 +148,15 @@ def build_call(
         if holding:
             chan_queue = f"Local/{dials[-1][0]}@from-queue-{rng.getrandbits(32):08x};2"
             for n, chan in enumerate((chan_out, chan_queue)):
-                add(SimEvent(end, "bridge_leave", uid, {
-                    "Token": tok, "UniqueId": uid, "Channel": chan, "CallerIDNum": phone,
-                    "CallerIDName": caller_name, "ConnectedLineNum": "", "ConnectedLineName": "",
-                    "BridgeUniqueid": buid, "BridgeNumChannels": str(1 - n)}))
+                add(SimEvent(end, "bridge_leave", uid, rows.body(tok, uid, Channel=chan,
+                    CallerIDNum=phone, CallerIDName=caller_name, ConnectedLineNum="",
+                    ConnectedLineName="", BridgeUniqueid=buid, BridgeNumChannels=str(1 - n))))
             add(SimEvent(end, "bridge_destroy", "", bridge_body(tok, buid, "0")))
         hangup_exts = dialed if r() >= 0.2 else []
 
-    hangup = {"Token": tok, "UniqueId": uid, "Phone": phone,
-              "Extensions": encode_exts(rng, hangup_exts), "CallType": ct_val,
-              "DateReceived": ts[s0], "StartTime": ts[s0] if r() >= 0.08 else "",
-              "EndTime": ts[end], "CallStatus": status}
+    hangup = rows.body(tok, uid, Phone=phone, Extensions=encode_exts(rng, hangup_exts),
+        CallType=ct_val, DateReceived=ts[s0], StartTime=ts[s0] if r() >= 0.08 else "",
+        EndTime=ts[end], CallStatus=status)
     if trunk is not None:
         hangup["Trunk"] = trunk
     if ct == 1 and r() < 0.3:
@@ -182,9 +176,9 @@ def build_call(
 
 
 def bridge_body(tok: str, buid: str, channels: str) -> dict[str, Any]:
-    return {"Token": tok, "BridgeUniqueid": buid, "BridgeType": "basic",
-            "BridgeTechnology": "simple_bridge", "BridgeCreator": "<unknown>",
-            "BridgeName": "<unknown>", "BridgeNumChannels": channels}
+    return rows.body(tok, None, BridgeUniqueid=buid, BridgeType="basic",
+        BridgeTechnology="simple_bridge", BridgeCreator="<unknown>", BridgeName="<unknown>",
+        BridgeNumChannels=channels)
 
 
 def _intermediate_hangup(
@@ -193,9 +187,8 @@ def _intermediate_hangup(
 ) -> SimEvent:
     """A second, earlier hangup body of the same call; never the one SPEC §4.2 chooses."""
     second = min(second, LAST_SECOND)
-    body: dict[str, Any] = {"Token": tok, "UniqueId": uid, "Phone": phone,
-                            "Extensions": encode_exts(rng, exts), "CallType": ct_val,
-                            "DateReceived": ts[s0], "StartTime": ts[s0]}
+    body: dict[str, Any] = rows.body(tok, uid, Phone=phone, Extensions=encode_exts(rng, exts),
+        CallType=ct_val, DateReceived=ts[s0], StartTime=ts[s0])
     x = rng.random()
     if x < 0.6:
         body["EndTime"] = ts[second]
