@@ -81,7 +81,8 @@ def cli_hint(settings: Settings, home: Path) -> tuple[str, str]:
     if settings.database_url:  # the demo's children got it from this shell's environment
         return (mask_url(settings.database_url),
                 f"{export}  (and {env_var('database_url')} as in this shell)")
-    return Settings(home=home).resolved_database_url, f"{export}   then e.g. asterisk-pipeline stats"
+    warehouse = Settings(home=home).resolved_database_url
+    return warehouse, f"{export}   then e.g. asterisk-pipeline stats"
 
 
 def _cli(*args: str, env: dict[str, str]) -> None:

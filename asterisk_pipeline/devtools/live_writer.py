@@ -51,7 +51,8 @@ class LiveWriter:
         self.commit_every_row = commit_every_row
         self.ticks = 0
         self._since: datetime | None = None  # the local time the previous tick reached
-        self._next_id = {n: LIVE_ID_BASE + i * LIVE_ID_STRIDE for i, n in enumerate(self.enterprises)}
+        self._next_id = {number: LIVE_ID_BASE + index * LIVE_ID_STRIDE
+                         for index, number in enumerate(self.enterprises)}
         self._seen: set[tuple[str, date]] = set()  # (enterprise, day) files whose ids were read
         self._pending: dict[str, list[SimCall]] = {n: [] for n in self.enterprises}
 

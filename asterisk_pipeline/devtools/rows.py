@@ -102,7 +102,8 @@ def append_rows(
     try:
         ensure_api_tables(con, (table,))
         sql = (INSERT if ids is None else _INSERT_WITH_ID).format(name=table)
-        keys: Iterable[tuple[int, ...]] = ((i,) for i in ids) if ids is not None else itertools.repeat(())
+        keys: Iterable[tuple[int, ...]] = (
+            itertools.repeat(()) if ids is None else ((row_id,) for row_id in ids))
         for key, item in zip(keys, rows, strict=ids is not None):
             cur = con.execute(sql, (*key, *stored(item, response, response_time)))
             made.append(int(cur.lastrowid or 0))
