@@ -2,8 +2,10 @@
 
 Simulates 14 days of history for the seed enterprises under ``$ASTERISK_HOME/demo-logs`` (local
 transport, no SSH), migrates the warehouse and registers the enterprises through the CLI, keeps
-appending live calls to today's files as the PBX clock moves (``live_writer``), runs ``dagster dev`` on port 3000 with a one-minute
-live schedule and the REST sidecar on port 8007. Ctrl-C stops everything this started.
+appending live calls to today's files as the PBX clock moves (:mod:`.live_writer`), runs
+``dagster dev`` on port 3000 with a one-minute live schedule and the REST sidecar on port 8007.
+A busy port stops it before anything starts; its banner names the warehouse and the one line
+that points the CLI at it. Ctrl-C stops everything this started.
 
     python -m asterisk_pipeline.devtools.demo [--port 3000] [--api-port 8007] [--calls-per-day 200] [--days 14]
 """
@@ -60,7 +62,8 @@ def busy_ports(ports: Sequence[tuple[str, int, str, str]]) -> list[str]:
     """
     errors = []
     for what, port, host, option in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
             # as uvicorn and the webserver bind: a port in TIME_WAIT is free, a listener is not
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
