@@ -26,8 +26,10 @@ test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make quick: the development loop: lint, then the suite without `slow` tests and without the
-## PostgreSQL half of the tests that run on both databases; stops at the first failure.
+## PostgreSQL half of the tests that run on both databases (the SSH tests included: sshd as for
+## make test); stops at the first failure.
 quick: lint
+	./scripts/ensure-sshd.sh
 	$(BIN)/python -m pytest -x -q -m "not slow" -k "not postgresql" $(PYTEST_ARGS)
 
 ## make bench: every benchmark in benchmarks/, printing figures and same-run baselines.
@@ -47,4 +49,4 @@ clean:
 ## calls appended continuously) and `dagster dev` on http://127.0.0.1:3000. Ctrl-C stops it all.
 .PHONY: run
 run: $(STAMP)
-	$(BIN)/python -m asterisk_pipeline.defs.demo
+	$(BIN)/python -m asterisk_pipeline.devtools.demo

@@ -589,7 +589,8 @@ def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from .simulate import simulate_fleet, truth_path
+    from .devtools.calls import truth_path
+    from .devtools.fleet import simulate_fleet
     from .warehouse.registry import validate_number
 
     numbers = [n.strip() for n in args.enterprises.split(",") if n.strip()]

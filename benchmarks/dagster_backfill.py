@@ -45,6 +45,7 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from asterisk_pipeline.api.dagster_client import DagsterClient
+from asterisk_pipeline.devtools.fleet import simulate_fleet, token_for
 from asterisk_pipeline.names import (
     ENTERPRISES_PARTITIONS,
     FLOW_HISTORY,
@@ -52,7 +53,6 @@ from asterisk_pipeline.names import (
     LIVE_JOB,
     TAG_FLOW,
 )
-from asterisk_pipeline.simulate import simulate_fleet, token_for
 from benchmarks.import_throughput import BENCH_DATA, fresh_database
 
 ENTERPRISES = ("0100", "0200", "0201", "0327", "0367")

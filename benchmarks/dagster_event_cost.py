@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from asterisk_pipeline.simulate import simulate_fleet, token_for
+from asterisk_pipeline.devtools.fleet import simulate_fleet, token_for
 from benchmarks.import_throughput import BENCH_DATA, fresh_database
 
 ENTERPRISE = "0327"

@@ -46,7 +46,8 @@ import psutil
 import psycopg
 from psycopg import sql
 
-from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATA = ROOT / "bench-data"

@@ -36,9 +36,10 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.ssh_fixtures
 
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.live import append_calls
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import append_calls, write_day_file
 from asterisk_pipeline.sync.fleet import CycleReport, live_cycle
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import upgrade

@@ -1,6 +1,6 @@
 """``make soak``: the demo stack for an hour, sampled (issue 12 part 4). Not part of ``make bench``.
 
-Starts ``python -m asterisk_pipeline.defs.demo`` (five simulated PBXes, the live writer, ``dagster
+Starts ``python -m asterisk_pipeline.devtools.demo`` (five simulated PBXes, the live writer, ``dagster
 dev`` with the one-minute live schedule, the REST sidecar) on free ports under its own
 ``ASTERISK_HOME``, then every ``--every`` seconds samples the RSS of each process of its tree by
 role (webserver, daemon, code server, sidecar, demo/live writer, each run process) with psutil.
@@ -67,7 +67,7 @@ def role_of(process: psutil.Process) -> str | None:
         return "code_server"
     if "asterisk-pipeline serve" in cmd or ("serve" in cmd and "asterisk" in cmd and "--port" in cmd):
         return "sidecar"
-    if "asterisk_pipeline.defs.demo" in cmd:
+    if "asterisk_pipeline.devtools.demo" in cmd:
         return "demo"
     if "dagster dev" in cmd or cmd.endswith("/dagster dev") or " dev -w " in cmd:
         return "dagster_dev"
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("ASTERISK_DATABASE_URL", None)  # the embedded warehouse under home
     log = open(out / "demo.log", "wb")  # noqa: SIM115 - closed at the end
     demo = subprocess.Popen(
-        [sys.executable, "-m", "asterisk_pipeline.defs.demo", "--port", str(port),
+        [sys.executable, "-m", "asterisk_pipeline.devtools.demo", "--port", str(port),
          "--api-port", str(api_port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )

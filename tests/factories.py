@@ -1,22 +1,23 @@
-"""Hand-made Listen_AMI files and bodies for tests (the simulator makes the big realistic ones)."""
+"""Hand-made Listen_AMI files and bodies for tests (the simulator makes the big realistic ones).
+
+Rows and bodies come from the one Listen_AMI row builder (``asterisk_pipeline.devtools.rows``),
+which the simulator and ``tests/conversations/shapes.py`` use too; what is added here is what
+only tests need: hostile columns and values a damaged file holds, and explicit ids.
+"""
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from asterisk_pipeline.devtools import rows as listen_ami
+from asterisk_pipeline.devtools.rows import COLUMNS, Row
 from asterisk_pipeline.model import SourceRow
 
 TOKEN = "375001"
-COLUMNS = "id INTEGER PRIMARY KEY, DateTime, event, Uniqueid, request, status, response, responseTime"
-
-Row = tuple[Any, Any, Any, Any, Any]  # DateTime, event, Uniqueid, request, status
-
-
-ROW_NAMES = ("DateTime", "event", "Uniqueid", "request", "status")
+ROW_NAMES = listen_ami.ROW_COLUMNS
 
 
 class RawText(bytes):
@@ -69,7 +70,7 @@ def append(path: Path, rows: Iterable[Row], table: str = "APIlogs",
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({COLUMNS})")
         conn.commit()
     names: tuple[str, ...] = (*ROW_NAMES, "response", "responseTime")
-    values: Iterable[Sequence[Any]] = ((*row, "", 0.01) for row in rows)
+    values: Iterable[Sequence[Any]] = (listen_ami.stored(row, "", 0.01) for row in rows)
     if ids is not None:
         names = ("id", *names)
         values = ((row_id, *rest) for row_id, rest in zip(ids, values, strict=True))
@@ -77,15 +78,13 @@ def append(path: Path, rows: Iterable[Row], table: str = "APIlogs",
 
 
 def body(**fields: Any) -> str:
-    return json.dumps({"Token": TOKEN, **fields}, ensure_ascii=False)
+    """A request text: ``Token`` and ``fields`` only (a UniqueId only when among them)."""
+    return listen_ami.encode(listen_ami.body(TOKEN, None, **fields))
 
 
 def row(event: str, uid: str, at: str = "2025-07-03 10:00:00", status: Any = "<Response [200]>", **fields: Any) -> Row:
     """A well-formed row whose body carries UniqueId (except bridge_create/destroy)."""
-    payload = dict(fields)
-    if event not in ("bridge_create", "bridge_destroy"):
-        payload.setdefault("UniqueId", uid)
-    return (at, event, uid, body(**payload), status)
+    return listen_ami.row(at, event, uid, listen_ami.event_body(TOKEN, event, uid, **fields), status)
 
 
 def hangup(uid: str, *, at: str = "2025-07-03 10:01:40", status: Any = "<Response [200]>",

@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
+from asterisk_pipeline.devtools.live import append_calls
 from asterisk_pipeline.fleet import Fleet, FleetConfigError, load_fleet_file
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import append_calls, day_file_path, token_for, write_day_file
 from asterisk_pipeline.sync.fleet import live_cycle, live_days, sync_history_range
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_pipeline.simulate import write_day_file
+from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.warehouse.db import make_engine
 from asterisk_pipeline.warehouse.migrate import upgrade
 from tests.warehouse.snapshot import count, snapshot

@@ -16,7 +16,21 @@ from typing import Any
 
 import pytest
 
-from asterisk_pipeline import simulate as sim
+from asterisk_pipeline.devtools.calls import (
+    BUSY_SHAPES,
+    CALL_SHAPES,
+    EVENT_TYPES,
+    SHAPES,
+    SimCall,
+    norm_exts,
+    truth_path,
+    write_truth,
+)
+from asterisk_pipeline.devtools.dayfile import DayFileSummary, write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, simulate_fleet, token_for
+from asterisk_pipeline.devtools.live import append_calls, append_events
+from asterisk_pipeline.devtools.plan import plan_calls
+from asterisk_pipeline.devtools.rows import ALL_API_TABLES, append_rows
 
 DAY = date(2025, 7, 3)
 TOKEN = "100327"
@@ -90,7 +104,7 @@ def chosen_hangups(path: Path, table: str = "APIlogs") -> dict[str, dict[str, An
 
 
 def assert_primaries_match(
-    chosen: dict[str, dict[str, Any]], summary: sim.DayFileSummary,
+    chosen: dict[str, dict[str, Any]], summary: DayFileSummary,
 ) -> None:
     """Every conversation's primary has its final hangup, with the promised status."""
     for call in summary.conversations:
@@ -113,37 +127,37 @@ def all_tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.fixture(scope="module")
-def clean_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sim.DayFileSummary]:
-    path = sim.day_file_path(tmp_path_factory.mktemp("clean"), "0327", DAY)
-    return path, sim.write_day_file(path, token=TOKEN, day=DAY, calls=1000, seed=7, dirty_share=0.0)
+def clean_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DayFileSummary]:
+    path = day_file_path(tmp_path_factory.mktemp("clean"), "0327", DAY)
+    return path, write_day_file(path, token=TOKEN, day=DAY, calls=1000, seed=7, dirty_share=0.0)
 
 
 @pytest.fixture(scope="module")
-def dirty_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sim.DayFileSummary]:
-    path = sim.day_file_path(tmp_path_factory.mktemp("dirty"), "0327", DAY)
-    summary = sim.write_day_file(path, token=TOKEN, day=DAY, calls=2000, seed=11, dirty_share=0.05)
+def dirty_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DayFileSummary]:
+    path = day_file_path(tmp_path_factory.mktemp("dirty"), "0327", DAY)
+    summary = write_day_file(path, token=TOKEN, day=DAY, calls=2000, seed=11, dirty_share=0.05)
     return path, summary
 
 
 @pytest.fixture(scope="module")
-def very_dirty_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sim.DayFileSummary]:
+def very_dirty_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DayFileSummary]:
     path = tmp_path_factory.mktemp("vdirty") / "Listen_AMI_2025-07-03.db"
-    return path, sim.write_day_file(path, token=TOKEN, day=DAY, calls=1500, seed=3, dirty_share=0.2)
+    return path, write_day_file(path, token=TOKEN, day=DAY, calls=1500, seed=3, dirty_share=0.2)
 
 
 # ------------------------------------------------------------------------------------ tests
 
 
 def test_day_file_path_and_tokens() -> None:
-    assert sim.day_file_path(Path("/r"), "0327", DAY) == Path("/r/0327/Listen_AMI_2025-07-03.db")
-    assert sim.token_for("0327") == "100327"
-    assert sim.token_for("7") == "100007"
-    assert sim.token_for("acme") == sim.token_for("acme")
-    assert sim.token_for("acme").isdigit() and sim.token_for("acme") != sim.token_for("acme2")
+    assert day_file_path(Path("/r"), "0327", DAY) == Path("/r/0327/Listen_AMI_2025-07-03.db")
+    assert token_for("0327") == "100327"
+    assert token_for("7") == "100007"
+    assert token_for("acme") == token_for("acme")
+    assert token_for("acme").isdigit() and token_for("acme") != token_for("acme2")
 
 
 def test_schema_is_the_pbx_one_and_left_in_rollback_journal_mode(
-    clean_file: tuple[Path, sim.DayFileSummary],
+    clean_file: tuple[Path, DayFileSummary],
 ) -> None:
     path, _ = clean_file
     con = sqlite3.connect(path)
@@ -152,7 +166,7 @@ def test_schema_is_the_pbx_one_and_left_in_rollback_journal_mode(
         mode = con.execute("PRAGMA journal_mode").fetchone()[0]
     finally:
         con.close()
-    for name in sim.ALL_API_TABLES:
+    for name in ALL_API_TABLES:
         assert ddl[name] == API_DDL.format(name)
     assert {"ScriptEvents", "AMIEventLog"} <= set(ddl)
     assert mode == "delete"
@@ -161,20 +175,20 @@ def test_schema_is_the_pbx_one_and_left_in_rollback_journal_mode(
 
 def test_same_seed_same_rows_other_seed_differs(tmp_path: Path) -> None:
     kwargs: dict[str, Any] = {"token": TOKEN, "day": DAY, "calls": 300, "dirty_share": 0.05}
-    a = sim.write_day_file(tmp_path / "a" / "f.db", seed=5, **kwargs)
-    b = sim.write_day_file(tmp_path / "b" / "f.db", seed=5, **kwargs)
-    c = sim.write_day_file(tmp_path / "c" / "f.db", seed=6, **kwargs)
+    a = write_day_file(tmp_path / "a" / "f.db", seed=5, **kwargs)
+    b = write_day_file(tmp_path / "b" / "f.db", seed=5, **kwargs)
+    c = write_day_file(tmp_path / "c" / "f.db", seed=6, **kwargs)
     assert all_tables(a.path) == all_tables(b.path)
     assert (a.calls, a.answered, a.rows, a.dirty_rows) == (
         b.calls, b.answered, b.rows, b.dirty_rows)
     assert rows(a.path, "APIlogs") != rows(c.path, "APIlogs")
     # overwriting gives the same file again, not an appended one
-    again = sim.write_day_file(a.path, seed=5, **kwargs)
+    again = write_day_file(a.path, seed=5, **kwargs)
     assert all_tables(again.path) == all_tables(b.path)
 
 
 def test_summary_matches_the_file_even_with_dirt(
-    dirty_file: tuple[Path, sim.DayFileSummary],
+    dirty_file: tuple[Path, DayFileSummary],
 ) -> None:
     path, summary = dirty_file
     assert summary.path == path and summary.day == DAY and summary.enterprise == "0327"
@@ -189,7 +203,7 @@ def test_summary_matches_the_file_even_with_dirt(
     assert 0.30 <= summary.answered / summary.calls <= 0.45
 
 
-def test_every_event_type_and_body_contract(clean_file: tuple[Path, sim.DayFileSummary]) -> None:
+def test_every_event_type_and_body_contract(clean_file: tuple[Path, DayFileSummary]) -> None:
     path, summary = clean_file
     assert summary.dirty_rows == 0
     for table in ("APIlogs", "AlternativeAPIlogs"):
@@ -207,12 +221,12 @@ def test_every_event_type_and_body_contract(clean_file: tuple[Path, sim.DayFileS
                 assert re.fullmatch(r"\d{10}\.\d+", uid) and body["UniqueId"] == uid
             if event == "bridge":
                 assert ("BridgeUniqueid" in body) == (table != "APIlogs")
-        assert set(sim.EVENT_TYPES) <= set(seen), seen
-        assert set(seen) == set(sim.EVENT_TYPES)
+        assert set(EVENT_TYPES) <= set(seen), seen
+        assert set(seen) == set(EVENT_TYPES)
 
 
 def test_rows_are_in_time_order_and_uniqueids_carry_the_start_epoch(
-    clean_file: tuple[Path, sim.DayFileSummary],
+    clean_file: tuple[Path, DayFileSummary],
 ) -> None:
     path, _ = clean_file
     api = rows(path, "APIlogs")
@@ -228,7 +242,7 @@ def test_rows_are_in_time_order_and_uniqueids_carry_the_start_epoch(
     assert len(set(seqs)) == len(seqs)
 
 
-def test_encodings_are_mixed_like_real_data(clean_file: tuple[Path, sim.DayFileSummary]) -> None:
+def test_encodings_are_mixed_like_real_data(clean_file: tuple[Path, DayFileSummary]) -> None:
     path, _ = clean_file
     chosen = chosen_hangups(path)
     call_types = Counter(type(b["CallType"]).__name__ for b in chosen.values())
@@ -274,7 +288,7 @@ def test_encodings_are_mixed_like_real_data(clean_file: tuple[Path, sim.DayFileS
 
 
 def test_delivery_statuses_and_retries(
-    tmp_path: Path, clean_file: tuple[Path, sim.DayFileSummary],
+    tmp_path: Path, clean_file: tuple[Path, DayFileSummary],
 ) -> None:
     path, _ = clean_file
     api = rows(path, "APIlogs")
@@ -301,30 +315,30 @@ def test_delivery_statuses_and_retries(
             retries += 1
     assert retries > 500
 
-    everything = sim.write_day_file(tmp_path / "all.db", token=TOKEN, day=DAY, calls=100, seed=1,
+    everything = write_day_file(tmp_path / "all.db", token=TOKEN, day=DAY, calls=100, seed=1,
                                     dirty_share=0.0, live_share_undelivered=0.0)
     assert all(is_delivered(r[5]) for r in rows(everything.path, "AlternativeAPIlogs"))
-    nothing = sim.write_day_file(tmp_path / "none.db", token=TOKEN, day=DAY, calls=100, seed=1,
+    nothing = write_day_file(tmp_path / "none.db", token=TOKEN, day=DAY, calls=100, seed=1,
                                  dirty_share=0.0, live_share_undelivered=1.0)
     assert not any(is_delivered(r[5]) for r in rows(nothing.path, "AlternativeAPIlogs"))
 
 
 def test_dirty_share_is_respected(
-    dirty_file: tuple[Path, sim.DayFileSummary], clean_file: tuple[Path, sim.DayFileSummary],
+    dirty_file: tuple[Path, DayFileSummary], clean_file: tuple[Path, DayFileSummary],
 ) -> None:
     path, summary = dirty_file
-    api_rows = sum(summary.rows[t] for t in sim.ALL_API_TABLES)
+    api_rows = sum(summary.rows[t] for t in ALL_API_TABLES)
     assert 0.035 <= summary.dirty_rows / api_rows <= 0.065
     rejected = sum(1 for r in rows(path, "APIlogs") if body_of(r[4]) is None)
     assert 0 < rejected < summary.dirty_rows
 
     path, summary = clean_file
     assert summary.dirty_rows == 0
-    for table in sim.ALL_API_TABLES:
+    for table in ALL_API_TABLES:
         assert all(body_of(r[4]) is not None for r in rows(path, table))
 
 
-def test_every_kind_of_dirt_is_present(very_dirty_file: tuple[Path, sim.DayFileSummary]) -> None:
+def test_every_kind_of_dirt_is_present(very_dirty_file: tuple[Path, DayFileSummary]) -> None:
     path, summary = very_dirty_file
     found: Counter[str] = Counter()
     for _, _, event, uid, request, *_ in rows(path, "APIlogs"):
@@ -344,7 +358,7 @@ def test_every_kind_of_dirt_is_present(very_dirty_file: tuple[Path, sim.DayFileS
             continue
         if len(request) >= 100_000:
             found["huge"] += 1
-        if event not in sim.EVENT_TYPES:
+        if event not in EVENT_TYPES:
             found["unknown_event"] += 1
         if event == "hangup" and not uid and not str(value.get("UniqueId", "")).strip():
             found["blank_hangup"] += 1
@@ -370,13 +384,13 @@ def test_every_kind_of_dirt_is_present(very_dirty_file: tuple[Path, sim.DayFileS
 
 def test_append_calls_adds_fresh_calls_after_the_existing_rows(tmp_path: Path) -> None:
     path = tmp_path / "live.db"
-    sim.write_day_file(path, token=TOKEN, day=DAY, calls=200, seed=2, dirty_share=0.0)
+    write_day_file(path, token=TOKEN, day=DAY, calls=200, seed=2, dirty_share=0.0)
     before = {t: rows(path, t) for t in ("APIlogs", "AlternativeAPIlogs")}
     old_uids = {r[3] for t in before.values() for r in t if r[3]}
     old_max_seq = max(int(u.split(".")[1]) for u in old_uids)
     last_time = max(r[1] for r in before["APIlogs"])
 
-    result = sim.append_calls(path, token=TOKEN, day=DAY, calls=15, seed=9)
+    result = append_calls(path, token=TOKEN, day=DAY, calls=15, seed=9)
     assert isinstance(result, int) and result == sum(result.per_table.values())
     assert len(result.calls) == 15
     for table, old in before.items():
@@ -397,13 +411,13 @@ def test_append_calls_adds_fresh_calls_after_the_existing_rows(tmp_path: Path) -
         con.close()
 
     # a second append continues, never reusing a UniqueId
-    second = sim.append_calls(path, token=TOKEN, day=DAY, calls=5, seed=9, commit_every_row=False)
+    second = append_calls(path, token=TOKEN, day=DAY, calls=5, seed=9, commit_every_row=False)
     assert not {c.unique_id for c in second.calls} & {c.unique_id for c in result.calls}
 
 
 def test_append_calls_creates_a_missing_file_with_the_real_tables(tmp_path: Path) -> None:
     path = tmp_path / "new" / "Listen_AMI_2025-07-03.db"
-    result = sim.append_calls(path, token=TOKEN, day=DAY, calls=3, seed=1,
+    result = append_calls(path, token=TOKEN, day=DAY, calls=3, seed=1,
                               tables=("AlternativeAPIlogs",), dirty_share=0.0)
     assert set(result.per_table) == {"AlternativeAPIlogs"}
     assert len(rows(path, "AlternativeAPIlogs")) == result
@@ -414,29 +428,29 @@ def test_append_calls_creates_a_missing_file_with_the_real_tables(tmp_path: Path
 def test_append_calls_can_follow_a_clock_and_an_id_floor(tmp_path: Path) -> None:
     """The demo's live writer: calls start at "now" (not 08:00) with ids in their own range."""
     path = tmp_path / "Listen_AMI_2025-07-03.db"
-    first = sim.append_calls(path, token=TOKEN, day=DAY, calls=3, seed=1, dirty_share=0.0,
+    first = append_calls(path, token=TOKEN, day=DAY, calls=3, seed=1, dirty_share=0.0,
                              not_before=2 * 3600, min_id=900_000_000)
     times = [r[1] for r in rows(path, "APIlogs")]
     assert min(times) >= "2025-07-03 02:00:00" and max(times) < "2025-07-03 03:00:00"
     assert min(int(c.unique_id.split(".")[1]) for c in first.calls) > 900_000_000
     # A clock behind the file's last row never moves new calls before it.
     last = max(times)
-    sim.append_calls(path, token=TOKEN, day=DAY, calls=2, seed=2, dirty_share=0.0,
+    append_calls(path, token=TOKEN, day=DAY, calls=2, seed=2, dirty_share=0.0,
                      not_before=3600, min_id=900_000_000)
     assert all(r[1] >= last for r in rows(path, "APIlogs")[len(times):])
 
 
 def test_hangups_can_arrive_in_a_later_batch(tmp_path: Path) -> None:
     path = tmp_path / "split.db"
-    sim.write_day_file(path, token=TOKEN, day=DAY, calls=20, seed=4, dirty_share=0.0)
-    early = tuple(e for e in sim.EVENT_TYPES if e != "hangup")
-    first = sim.append_calls(path, token=TOKEN, day=DAY, calls=6, seed=4, only_events=early)
+    write_day_file(path, token=TOKEN, day=DAY, calls=20, seed=4, dirty_share=0.0)
+    early = tuple(e for e in EVENT_TYPES if e != "hangup")
+    first = append_calls(path, token=TOKEN, day=DAY, calls=6, seed=4, only_events=early)
     uids = {c.unique_id for c in first.calls}
     assert first > 0
     assert not uids & set(chosen_hangups(path))
     assert not any(r[2] == "hangup" for r in rows(path, "APIlogs") if r[3] in uids)
 
-    later = sim.append_events(path, first.calls, only_events=("hangup",))
+    later = append_events(path, first.calls, only_events=("hangup",))
     assert later.per_table["APIlogs"] >= 6
     chosen = chosen_hangups(path)
     assert uids <= set(chosen)
@@ -447,7 +461,7 @@ def test_hangups_can_arrive_in_a_later_batch(tmp_path: Path) -> None:
 
 def test_append_rows_writes_hand_made_rows(tmp_path: Path) -> None:
     path = tmp_path / "hand.db"
-    ids = sim.append_rows(path, "AlternativeAPIlogs", [
+    ids = append_rows(path, "AlternativeAPIlogs", [
         ("2025-07-03 10:00:00", "hangup", "1751526000.1", '{"Token": "1"}', "<Response [500]>"),
         (None, None, None, None, None),
         ("2025-07-03 10:00:01", "hangup", "", "not json", "''"),
@@ -459,7 +473,7 @@ def test_append_rows_writes_hand_made_rows(tmp_path: Path) -> None:
         (2, None, None, None, None, None),
         (3, "2025-07-03 10:00:01", "hangup", "", "not json", "''"),
     ]
-    assert sim.append_rows(path, "AlternativeAPIlogs", [(None, "x", None, None, None)]) == [4]
+    assert append_rows(path, "AlternativeAPIlogs", [(None, "x", None, None, None)]) == [4]
     con = sqlite3.connect(path)
     try:
         sql = con.execute(
@@ -468,11 +482,11 @@ def test_append_rows_writes_hand_made_rows(tmp_path: Path) -> None:
         con.close()
     assert sql[0] == API_DDL.format("AlternativeAPIlogs")
     with pytest.raises(ValueError):
-        sim.append_rows(path, "APIlogs; DROP TABLE x", [])
+        append_rows(path, "APIlogs; DROP TABLE x", [])
 
 
 def test_simulate_fleet(tmp_path: Path) -> None:
-    summaries = sim.simulate_fleet(tmp_path, enterprises=["0327", "acme"], days=2, calls_per_day=40,
+    summaries = simulate_fleet(tmp_path, enterprises=["0327", "acme"], days=2, calls_per_day=40,
                                    end_date=DAY, seed=3)
     assert [(s.enterprise, s.day) for s in summaries] == [
         ("0327", DAY - timedelta(days=1)), ("0327", DAY),
@@ -480,21 +494,21 @@ def test_simulate_fleet(tmp_path: Path) -> None:
     ]
     uids: set[str] = set()
     for s in summaries:
-        assert s.path == sim.day_file_path(tmp_path, s.enterprise, s.day) and s.path.exists()
+        assert s.path == day_file_path(tmp_path, s.enterprise, s.day) and s.path.exists()
         assert s.calls == 40
         chosen = chosen_hangups(s.path)
-        assert {b["Token"] for b in chosen.values()} == {sim.token_for(s.enterprise)}
+        assert {b["Token"] for b in chosen.values()} == {token_for(s.enterprise)}
         assert not uids & set(chosen)
         uids |= set(chosen)
         assert all(r[1].startswith(s.day.isoformat()) for r in rows(s.path, "APIlogs"))
-    again = sim.simulate_fleet(tmp_path / "again", enterprises=["0327", "acme"], days=2,
+    again = simulate_fleet(tmp_path / "again", enterprises=["0327", "acme"], days=2,
                                calls_per_day=40, end_date=DAY, seed=3)
     assert [all_tables(a.path) for a in again] == [all_tables(s.path) for s in summaries]
 
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
-        sim.write_day_file(
+        write_day_file(
             tmp_path / "x.db", token=TOKEN, day=DAY, calls=1, seed=1, dirty_share=1.0)
 
 
@@ -502,10 +516,10 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def shaped_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sim.DayFileSummary]:
+def shaped_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DayFileSummary]:
     """A default day (complex shapes on) of 2,000 conversations, without dirt."""
-    path = sim.day_file_path(tmp_path_factory.mktemp("shapes"), "0327", DAY)
-    return path, sim.write_day_file(path, token=TOKEN, day=DAY, calls=2000, seed=21,
+    path = day_file_path(tmp_path_factory.mktemp("shapes"), "0327", DAY)
+    return path, write_day_file(path, token=TOKEN, day=DAY, calls=2000, seed=21,
                                     dirty_share=0.0)
 
 
@@ -520,11 +534,11 @@ def rows_by_leg(path: Path, table: str = "APIlogs") -> dict[str, list[tuple[str,
 
 
 def test_every_shape_appears_in_a_default_day_and_simple_calls_stay_the_majority(
-    shaped_file: tuple[Path, sim.DayFileSummary],
+    shaped_file: tuple[Path, DayFileSummary],
 ) -> None:
     _, summary = shaped_file
-    assert set(summary.shapes) == set(sim.SHAPES), summary.shapes
-    assert all(summary.shapes[shape] >= 5 for shape in sim.SHAPES), summary.shapes
+    assert set(summary.shapes) == set(SHAPES), summary.shapes
+    assert all(summary.shapes[shape] >= 5 for shape in SHAPES), summary.shapes
     complex_share = 1 - summary.shapes["simple"] / summary.calls
     assert 0.15 <= complex_share <= 0.25
     assert Counter(c.shape for c in summary.conversations) == summary.shapes
@@ -533,7 +547,7 @@ def test_every_shape_appears_in_a_default_day_and_simple_calls_stay_the_majority
 
 
 def test_ground_truth_legs_are_the_files_uniqueids(
-    shaped_file: tuple[Path, sim.DayFileSummary],
+    shaped_file: tuple[Path, DayFileSummary],
 ) -> None:
     path, summary = shaped_file
     by_leg = rows_by_leg(path)
@@ -557,14 +571,14 @@ def test_ground_truth_legs_are_the_files_uniqueids(
 
 
 def test_hangup_bodies_of_the_legs_are_the_recorded_ones(
-    shaped_file: tuple[Path, sim.DayFileSummary],
+    shaped_file: tuple[Path, DayFileSummary],
 ) -> None:
     """SPEC §2.3 facts, shape by shape, read back from the APIlogs rows."""
     path, summary = shaped_file
     by_leg = rows_by_leg(path)
     chosen = chosen_hangups(path)
 
-    def leg_hangups(call: sim.SimCall) -> list[dict[str, Any]]:
+    def leg_hangups(call: SimCall) -> list[dict[str, Any]]:
         return [chosen[u] for u in call.legs[1:] if u in chosen]
 
     for call in summary.conversations:
@@ -576,16 +590,16 @@ def test_hangup_bodies_of_the_legs_are_the_recorded_ones(
             hops = len(call.transfer_chain) - 1
             assert hops == 1 if call.shape == "attended_transfer" else hops in (2, 3)
             assert str(primary["CallType"]) == "0" and primary["CallStatus"] == "2"
-            assert sim._norm_exts(primary["Extensions"]) == call.transfer_chain[:1]
+            assert norm_exts(primary["Extensions"]) == call.transfer_chain[:1]
             legs = leg_hangups(call)
-            assert [sim._norm_exts(b["Extensions"]) for b in legs] == [
+            assert [norm_exts(b["Extensions"]) for b in legs] == [
                 (p,) for p in call.transfer_chain[1:]]
             assert all(str(b["CallType"]) == "2" and b["Phone"] == call.phone
                        and b["CallStatus"] == "2" and "Trunk" not in b for b in legs)
         elif call.shape == "blind_transfer_busy":
             assert str(primary["CallType"]) == "2" and primary["CallStatus"] == "0"
             assert len(call.transfer_chain) == 1 and call.answered
-            (busy,) = sim._norm_exts(primary["Extensions"])
+            (busy,) = norm_exts(primary["Extensions"])
             assert busy != call.transfer_chain[0]
         elif call.shape == "unanswered_consultation":
             (leg,) = leg_hangups(call)
@@ -596,7 +610,7 @@ def test_hangup_bodies_of_the_legs_are_the_recorded_ones(
             mobile = leg["Phone"]
             assert str(leg["CallType"]) == "1" and leg["Extensions"] == [call.phone]
             dials = [b for event, b in by_leg[call.unique_id] if event == "dial"]
-            assert mobile in sim._norm_exts(dials[-1]["Extensions"])
+            assert mobile in norm_exts(dials[-1]["Extensions"])
             if call.shape == "followme_mobile":
                 assert call.transfer_chain == (mobile,) and leg["CallStatus"] == "2"
             else:
@@ -613,7 +627,7 @@ def test_hangup_bodies_of_the_legs_are_the_recorded_ones(
 
 
 def test_overlapping_conversations_share_a_party_but_no_uniqueid(
-    shaped_file: tuple[Path, sim.DayFileSummary],
+    shaped_file: tuple[Path, DayFileSummary],
 ) -> None:
     _, summary = shaped_file
     by_primary = {c.unique_id: c for c in summary.conversations}
@@ -639,7 +653,7 @@ def test_overlapping_conversations_share_a_party_but_no_uniqueid(
 
 
 def test_bridge_uniqueid_only_in_alternative_bridge_rows(
-    shaped_file: tuple[Path, sim.DayFileSummary],
+    shaped_file: tuple[Path, DayFileSummary],
 ) -> None:
     path, _ = shaped_file
     for table in ("APIlogs", "AlternativeAPIlogs"):
@@ -655,7 +669,7 @@ def test_bridge_uniqueid_only_in_alternative_bridge_rows(
 
 
 def test_local_halves_have_consecutive_uniqueids(
-    shaped_file: tuple[Path, sim.DayFileSummary],
+    shaped_file: tuple[Path, DayFileSummary],
 ) -> None:
     path, summary = shaped_file
     halves: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -687,21 +701,21 @@ def test_local_halves_have_consecutive_uniqueids(
 
 def test_complex_shapes_are_deterministic_and_can_be_turned_off(tmp_path: Path) -> None:
     kwargs: dict[str, Any] = {"token": TOKEN, "day": DAY, "calls": 400, "dirty_share": 0.02}
-    a = sim.write_day_file(tmp_path / "a.db", seed=8, **kwargs)
-    b = sim.write_day_file(tmp_path / "b.db", seed=8, **kwargs)
+    a = write_day_file(tmp_path / "a.db", seed=8, **kwargs)
+    b = write_day_file(tmp_path / "b.db", seed=8, **kwargs)
     assert all_tables(a.path) == all_tables(b.path)
     assert a.conversations == b.conversations and a.shapes == b.shapes
-    off = sim.write_day_file(tmp_path / "off.db", seed=8, complex_share=0.0, **kwargs)
+    off = write_day_file(tmp_path / "off.db", seed=8, complex_share=0.0, **kwargs)
     assert set(off.shapes) == {"simple"} and off.hangup_uids == off.calls == 400
     assert all(c.legs == (c.unique_id,) for c in off.conversations)
     assert all_tables(off.path) != all_tables(a.path)
-    planned = sim.plan_calls(token=TOKEN, day=DAY, calls=50, seed=3)
-    assert planned == sim.plan_calls(token=TOKEN, day=DAY, calls=50, seed=3)
+    planned = plan_calls(token=TOKEN, day=DAY, calls=50, seed=3)
+    assert planned == plan_calls(token=TOKEN, day=DAY, calls=50, seed=3)
     assert len(planned) == 50
     starts = [c.start_second for c in planned]
     assert starts == sorted(starts)
     with pytest.raises(ValueError):
-        sim.plan_calls(token=TOKEN, day=DAY, calls=5, seed=3, complex_share=1.5)
+        plan_calls(token=TOKEN, day=DAY, calls=5, seed=3, complex_share=1.5)
 
 
 # ------------------------------------------------- SPEC shape, links, participants; busy day
@@ -712,7 +726,7 @@ def _channels(by_leg: dict[str, list[tuple[str, dict[str, Any]]]], uid: str) -> 
 
 
 def test_truth_names_shape_links_and_participants_as_the_rows_show(
-    shaped_file: tuple[Path, sim.DayFileSummary],
+    shaped_file: tuple[Path, DayFileSummary],
 ) -> None:
     """Each leg's link is what its rows allow (a bridge leg has bridge rows, a Local or
     forwarding leg is a Local half, a forwarding leg is never bridged); every dial target of the
@@ -721,7 +735,7 @@ def test_truth_names_shape_links_and_participants_as_the_rows_show(
     by_leg = rows_by_leg(path, "AlternativeAPIlogs")
     links: Counter[str] = Counter()
     for call in summary.conversations:
-        assert call.call_shape in sim.CALL_SHAPES
+        assert call.call_shape in CALL_SHAPES
         assert [uid for uid, _ in call.links] == list(call.linked_legs)
         assert call.links[0] == (call.unique_id, "primary")
         for uid, link in call.links[1:]:
@@ -741,7 +755,7 @@ def test_truth_names_shape_links_and_participants_as_the_rows_show(
         for uid in call.linked_legs:
             for event, body in by_leg[uid]:
                 if event == "dial":
-                    targets = sim._norm_exts(body["Extensions"])
+                    targets = norm_exts(body["Extensions"])
                     assert set(targets) - {call.phone} <= set(people), (call.unique_id, targets)
         expected = {"1": "outgoing", "2": "internal"}.get(call.direction)
         if expected:
@@ -751,17 +765,17 @@ def test_truth_names_shape_links_and_participants_as_the_rows_show(
         elif not call.transfer_chain and not call.shape.startswith(("followme", "unanswered_cons")):
             assert call.call_shape == "unanswered"
     assert set(links) == {"bridge", "local", "forwarding"}
-    assert {c.call_shape for c in summary.conversations} == set(sim.CALL_SHAPES) - {"transfer"}
+    assert {c.call_shape for c in summary.conversations} == set(CALL_SHAPES) - {"transfer"}
 
 
 def test_busy_day_is_every_shape_at_once_and_deterministic(tmp_path: Path) -> None:
     kwargs: dict[str, Any] = {"token": TOKEN, "day": DAY, "calls": 800, "seed": 5, "dirty_share": 0.0,
                               "complex_share": 0.5, "busy": True}
-    a = sim.write_day_file(sim.day_file_path(tmp_path / "a", "0327", DAY), **kwargs)
-    b = sim.write_day_file(sim.day_file_path(tmp_path / "b", "0327", DAY), **kwargs)
+    a = write_day_file(day_file_path(tmp_path / "a", "0327", DAY), **kwargs)
+    b = write_day_file(day_file_path(tmp_path / "b", "0327", DAY), **kwargs)
     assert all_tables(a.path) == all_tables(b.path) and a.conversations == b.conversations
-    assert {c.call_shape for c in a.conversations} == set(sim.CALL_SHAPES)
-    assert set(a.shapes) == set(sim.SHAPES) | set(sim.BUSY_SHAPES)
+    assert {c.call_shape for c in a.conversations} == set(CALL_SHAPES)
+    assert set(a.shapes) == set(SHAPES) | set(BUSY_SHAPES)
     starts = [c.start_second for c in a.conversations]
     # within calls/10 s from 10:00 (the second call of a pair may start while the first is on)
     assert min(starts) >= 10 * 3600 and sum(s < 10 * 3600 + 80 for s in starts) > 0.9 * len(starts)
@@ -771,13 +785,13 @@ def test_busy_day_is_every_shape_at_once_and_deterministic(tmp_path: Path) -> No
     for call in a.conversations:
         for uid in call.legs:
             assert owner.setdefault(uid, call.unique_id) == call.unique_id
-    truth = sim.write_truth(a.path, a.conversations)
-    assert truth == sim.truth_path(a.path) and truth.name == "Listen_AMI_2025-07-03.truth.jsonl"
+    truth = write_truth(a.path, a.conversations)
+    assert truth == truth_path(a.path) and truth.name == "Listen_AMI_2025-07-03.truth.jsonl"
     lines = [json.loads(line) for line in truth.read_text().splitlines()]
     assert lines == [c.truth() for c in a.conversations]
     assert lines[0].keys() >= {"primary", "shape", "legs", "chain", "participants", "unlinked"}
-    planned = sim.plan_calls(token=TOKEN, day=DAY, calls=200, seed=5, complex_share=0.5, busy=True)
-    assert {c.shape for c in planned} & set(sim.BUSY_SHAPES)
+    planned = plan_calls(token=TOKEN, day=DAY, calls=200, seed=5, complex_share=0.5, busy=True)
+    assert {c.shape for c in planned} & set(BUSY_SHAPES)
 
 
 def test_simulate_busy_from_the_cli(tmp_path: Path) -> None:
@@ -786,9 +800,9 @@ def test_simulate_busy_from_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "logs"
     assert main(["simulate", str(out), "--enterprises", "0327", "--busy", "500",
                  "--end-date", "2025-07-03"]) == 0
-    day = sim.day_file_path(out, "0327", DAY)
-    truth = [json.loads(line) for line in sim.truth_path(day).read_text().splitlines()]
-    assert len(truth) == 500 and {t["shape"] for t in truth} == set(sim.CALL_SHAPES)
+    day = day_file_path(out, "0327", DAY)
+    truth = [json.loads(line) for line in truth_path(day).read_text().splitlines()]
+    assert len(truth) == 500 and {t["shape"] for t in truth} == set(CALL_SHAPES)
     with sqlite3.connect(day) as con:
         uids = {u for (u,) in con.execute("SELECT DISTINCT Uniqueid FROM APIlogs WHERE Uniqueid != ''")}
     legs = {leg["unique_id"] for t in truth for leg in t["legs"]} | {

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from asterisk_pipeline.api.dagster_client import DagsterClient
-from asterisk_pipeline.simulate import day_file_path, simulate_fleet, token_for, write_day_file
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, simulate_fleet, token_for
 from tests.conftest import _db_url, new_pg_database
 from tests.dagster_dev import dagster_dev, free_port, wait_until
 

@@ -11,9 +11,10 @@ from sqlalchemy import Engine, text
 
 from asterisk_pipeline.api.app import create_app
 from asterisk_pipeline.api.dagster_client import DagsterClient
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import token_for
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import token_for, write_day_file
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise

@@ -18,7 +18,8 @@ import psutil
 import pytest
 from sqlalchemy import text
 
-from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from tests.api.conftest import (
     CALLS_PER_DAY,
     LEGACY_FIRST,

@@ -1,7 +1,7 @@
 """The busy day of the simulator against the warehouse, conversation by conversation.
 
 Why a module: the busy-day tests and the ``shapes_busy_day`` benchmark hold the warehouse to the
-same ground truth (:meth:`asterisk_pipeline.simulate.SimCall.truth`) with the same comparison.
+same ground truth (:meth:`asterisk_pipeline.devtools.calls.SimCall.truth`) with the same comparison.
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from asterisk_pipeline import simulate as sim
+from asterisk_pipeline.devtools.calls import SimCall, write_truth
+from asterisk_pipeline.devtools.dayfile import DayFileSummary, write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 
 ENTERPRISE = "0327"
 DAY = date(2025, 7, 3)
@@ -26,13 +28,13 @@ SHAPE_FIELDS: tuple[str, ...] = ("shape", "links")
 _COLUMNS = "DateTime, event, Uniqueid, request, status, response, responseTime"
 
 
-def write_busy_day(root: Path, calls: int, seed: int = 19) -> sim.DayFileSummary:
+def write_busy_day(root: Path, calls: int, seed: int = 19) -> DayFileSummary:
     """A busy day of ``calls`` conversations (half of them multi-UniqueId), without dirt: the
     truth is about conversations, malformed rows are another suite's business."""
-    path = sim.day_file_path(root, ENTERPRISE, DAY)
-    summary = sim.write_day_file(path, token=sim.token_for(ENTERPRISE), day=DAY, calls=calls,
+    path = day_file_path(root, ENTERPRISE, DAY)
+    summary = write_day_file(path, token=token_for(ENTERPRISE), day=DAY, calls=calls,
                                  seed=seed, dirty_share=0.0, complex_share=0.5, busy=True)
-    sim.write_truth(path, summary.conversations)
+    write_truth(path, summary.conversations)
     return summary
 
 
@@ -121,7 +123,7 @@ class Verdict:
         return "\n".join(lines)
 
 
-def compare(seen: Picture, truth: Iterable[sim.SimCall], fields: Sequence[str] = CORE_FIELDS) -> Verdict:
+def compare(seen: Picture, truth: Iterable[SimCall], fields: Sequence[str] = CORE_FIELDS) -> Verdict:
     """Every conversation of the truth against the warehouse, field by field."""
     verdict = Verdict(tuple(fields))
     primaries = set()

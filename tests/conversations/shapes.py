@@ -1,5 +1,6 @@
 """Conversations built row by row in the test, in the shapes of SPEC §2.3 (channels, bridges,
-Local halves with consecutive UniqueIds, the hangups each leg leaves)."""
+Local halves with consecutive UniqueIds, the hangups each leg leaves). Rows and bodies come from
+the one Listen_AMI row builder (``asterisk_pipeline.devtools.rows``)."""
 from __future__ import annotations
 
 import itertools
@@ -8,7 +9,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-Row = tuple[str, str, str, str, str]  # DateTime, event, Uniqueid, request, status
+from asterisk_pipeline.devtools import rows as listen_ami
+from asterisk_pipeline.devtools.rows import Row
+
+TOKEN = "375000000003"
 TRUNK = "0001363"
 
 
@@ -34,13 +38,11 @@ class Pbx:
         return f"{base};1", f"{base};2"
 
     def when(self, at: float) -> str:
-        return (self.t0 + timedelta(seconds=at)).strftime("%Y-%m-%d %H:%M:%S")
+        return listen_ami.timestamp(self.t0 + timedelta(seconds=at))
 
     def add(self, at: float, event: str, uid: str, status: str = "<Response [200]>", **fields: Any) -> None:
-        body = {"Token": "375000000003", **fields}
-        if event not in ("bridge_create", "bridge_destroy"):
-            body["UniqueId"] = uid
-        self.rows.append((at, next(self.order), (self.when(at), event, uid, json.dumps(body), status)))
+        body = listen_ami.event_body(TOKEN, event, uid, **fields)
+        self.rows.append((at, next(self.order), listen_ami.row(self.when(at), event, uid, body, status)))
 
     # -- building blocks ------------------------------------------------------------------------
 
@@ -85,7 +87,7 @@ class Pbx:
             if strip_bridge_ids and row[1] == "bridge":
                 body = json.loads(row[3])
                 body.pop("BridgeUniqueid", None)
-                row = (row[0], row[1], row[2], json.dumps(body), row[4])
+                row = listen_ami.row(row[0], row[1], row[2], body, row[4])
             out.append(row)
         return out
 

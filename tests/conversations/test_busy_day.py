@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from asterisk_pipeline import simulate as sim
+from asterisk_pipeline.devtools.calls import BUSY_SHAPES, CALL_SHAPES, SHAPES
+from asterisk_pipeline.devtools.dayfile import DayFileSummary
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
@@ -39,14 +40,14 @@ CONVERSATIONS = 2_000
 
 
 @pytest.fixture(scope="module")
-def busy(tmp_path_factory: pytest.TempPathFactory) -> sim.DayFileSummary:
+def busy(tmp_path_factory: pytest.TempPathFactory) -> DayFileSummary:
     return write_busy_day(tmp_path_factory.mktemp("busy"), CONVERSATIONS)
 
 
 @pytest.fixture(scope="module", params=[
     ("sqlite", "history"), ("sqlite", "live"), ("postgresql", "history"), ("postgresql", "live"),
 ], ids="-".join)
-def imported(request: pytest.FixtureRequest, busy: sim.DayFileSummary,
+def imported(request: pytest.FixtureRequest, busy: DayFileSummary,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Picture]:
     """The busy day imported once per database and flow; both comparisons read the same tables."""
     kind, flow = request.param
@@ -67,7 +68,7 @@ def imported(request: pytest.FixtureRequest, busy: sim.DayFileSummary,
         yield picture(engine)
 
 
-def _import(engine: Engine, busy: sim.DayFileSummary, tmp_path: Path, flow: str) -> None:
+def _import(engine: Engine, busy: DayFileSummary, tmp_path: Path, flow: str) -> None:
     """History: the day's APIlogs at once (no BridgeUniqueid on bridge rows, as in production).
     Live: AlternativeAPIlogs as the listener writes it, a cycle after every 2,000-6,000 rows
     (each cycle boundary cuts through hundreds of conversations in progress)."""
@@ -85,12 +86,12 @@ def _import(engine: Engine, busy: sim.DayFileSummary, tmp_path: Path, flow: str)
         assert outcome.ok, outcome
 
 
-def test_the_busy_day_is_busy(busy: sim.DayFileSummary):
+def test_the_busy_day_is_busy(busy: DayFileSummary):
     """Every shape of SPEC §4.2, thousands in progress at once, parties shared between them."""
     truth = busy.conversations
     assert len(truth) >= CONVERSATIONS
-    assert {c.call_shape for c in truth} == set(sim.CALL_SHAPES)
-    assert {c.shape for c in truth} == set(sim.SHAPES) | set(sim.BUSY_SHAPES)
+    assert {c.call_shape for c in truth} == set(CALL_SHAPES)
+    assert {c.shape for c in truth} == set(SHAPES) | set(BUSY_SHAPES)
     edges = sorted([(c.start_second, 1) for c in truth] + [(c.end_second, -1) for c in truth])
     in_progress = peak = 0
     for _, step in edges:
@@ -105,18 +106,18 @@ def test_the_busy_day_is_busy(busy: sim.DayFileSummary):
     assert sum(bool(c.loose) for c in truth) >= 10
 
 
-def test_busy_day_equals_ground_truth(imported: Picture, busy: sim.DayFileSummary):
+def test_busy_day_equals_ground_truth(imported: Picture, busy: DayFileSummary):
     """Every one of the 2,000 conversations equals the simulator's truth on every field: the
     primary (no call that is no conversation), its legs with their links, the chain, the
     participants with their status and the shape; the forwards rule 3 cannot place stay legs
     without a call, and no other leg is without one."""
     verdict = compare(imported, busy.conversations, (*CORE_FIELDS, *SHAPE_FIELDS))
     assert verdict.ok, verdict.report()
-    assert set(verdict.per_shape) == set(sim.CALL_SHAPES)
+    assert set(verdict.per_shape) == set(CALL_SHAPES)
     assert all(n == good for n, good in verdict.per_shape.values())
 
 
-def test_busy_day_never_puts_a_leg_in_another_conversation(imported: Picture, busy: sim.DayFileSummary):
+def test_busy_day_never_puts_a_leg_in_another_conversation(imported: Picture, busy: DayFileSummary):
     """The sharpest failure named apart: a leg of one conversation stored in another's call, or a
     failed trunk attempt made a leg (SPEC §4.2: it stays an unlinked event)."""
     owner = {uid: c.unique_id for c in busy.conversations for uid in c.legs}

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from asterisk_pipeline import simulate as sim
+from asterisk_pipeline.devtools.calls import SHAPES
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
@@ -23,11 +25,11 @@ DAY = date(2025, 7, 3)
 
 @pytest.mark.parametrize("flow", [Flow.HISTORY, Flow.LIVE])
 def test_simulated_day_gives_the_ground_truth(engine: Engine, tmp_path: Path, flow: Flow):
-    path = sim.day_file_path(tmp_path / "logs", ENT.number, DAY)
-    summary = sim.write_day_file(path, token=sim.token_for(ENT.number), day=DAY, calls=600, seed=3,
+    path = day_file_path(tmp_path / "logs", ENT.number, DAY)
+    summary = write_day_file(path, token=token_for(ENT.number), day=DAY, calls=600, seed=3,
                                  dirty_share=0.0)
     truth = {c.unique_id: c for c in summary.conversations}
-    assert {c.shape for c in truth.values()} == set(sim.SHAPES)
+    assert {c.shape for c in truth.values()} == set(SHAPES)
     with write_transaction(engine) as conn:
         upsert_enterprise(conn, ENT)
     settings = Settings(home=tmp_path / "home", live_import_all=True)

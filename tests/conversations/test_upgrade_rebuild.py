@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from asterisk_pipeline import simulate as sim
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
@@ -59,7 +60,7 @@ def _mirror(tmp_path: Path, simulated_days: int = 0) -> Path:
     root = tmp_path / "mirror"
     for offset in range(simulated_days):
         day = date(2025, 7, 1 + offset)
-        sim.write_day_file(sim.day_file_path(root, ENT.number, day), token=sim.token_for(ENT.number),
+        write_day_file(day_file_path(root, ENT.number, day), token=token_for(ENT.number),
                            day=day, calls=1500, seed=offset, dirty_share=0.01)
     for name in example_names():
         example = load_example(name)

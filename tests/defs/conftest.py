@@ -20,9 +20,10 @@ from sqlalchemy import Engine
 from asterisk_pipeline.defs import build_definitions
 from asterisk_pipeline.defs.assets import build_history_sync
 from asterisk_pipeline.defs.resources import FleetResource, QualityThresholds, WarehouseResource
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.private_pg import private_pg  # noqa: F401 - a fixture of the tests here

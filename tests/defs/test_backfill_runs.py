@@ -26,8 +26,8 @@ from sqlalchemy import Engine, create_engine, text
 from asterisk_pipeline import names
 from asterisk_pipeline.defs import build_definitions
 from asterisk_pipeline.defs.assets import build_history_sync
+from asterisk_pipeline.devtools.fleet import token_for
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import token_for
 from tests.defs.conftest import DAYS, NUMBERS, add_enterprises, settings_without_env
 
 CLI = str(Path(sys.executable).with_name("asterisk-pipeline"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -38,7 +40,7 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "asterisk_pipeline.defs.demo",
+            "asterisk_pipeline.devtools.demo",
             "--port",
             str(port),
             "--days",
@@ -151,3 +153,15 @@ def test_demo_runs_dagster_dev_end_to_end(tmp_path: Path) -> None:
     for url in (f"http://127.0.0.1:{port}/server_info", f"http://127.0.0.1:{api_port}/"):
         with pytest.raises(OSError):  # nothing listens any more
             urllib.request.urlopen(url, timeout=2)
+    # the banner's one line points the CLI of another shell (elsewhere) at the demo's warehouse
+    hint = re.search(r"\[demo\] CLI on it: +export (ASTERISK_HOME)=(\S+)", output)
+    assert hint, output[-3000:]
+    assert f"[demo] warehouse:         sqlite:///{tmp_path / 'home'}/asterisk.db" in output
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shell = {k: v for k, v in os.environ.items() if not k.startswith("ASTERISK_")}
+    shell[hint.group(1)] = shlex.split(hint.group(2))[0]
+    stats = subprocess.run([str(Path(sys.executable).parent / "asterisk-pipeline"), "stats", "--json"],
+                           cwd=elsewhere, env=shell, capture_output=True, text=True, check=False)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout) and not (elsewhere / ".asterisk").exists()

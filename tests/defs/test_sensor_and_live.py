@@ -24,10 +24,11 @@ from sqlalchemy import Engine, text
 
 from asterisk_pipeline.defs.live import LIVE_TAGS, build_live_schedule, live_sync_job
 from asterisk_pipeline.defs.sensors import enterprise_partitions_sensor
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
 from asterisk_pipeline.names import LIVE_JOB as LIVE_JOB_NAME
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
 from tests.defs.conftest import DEFAULTS, NUMBERS, add_enterprises, settings_without_env
 
 live_sync_schedule = build_live_schedule(DEFAULTS)

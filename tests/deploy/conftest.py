@@ -25,8 +25,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from asterisk_pipeline.api.dagster_client import DagsterClient
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, simulate_fleet, token_for
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS, LIVE_JOB
-from asterisk_pipeline.simulate import day_file_path, simulate_fleet, token_for, write_day_file
 from tests.conftest import _db_url, new_pg_database, service_missing
 from tests.dagster_dev import free_port
 from tests.deploy import cluster as c

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from tests.dagster_dev import wait_until
 from tests.faults.report import FaultResult
 from tests.faults.stack import (

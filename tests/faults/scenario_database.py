@@ -17,7 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from tests.dagster_dev import wait_until
 from tests.faults.report import FaultResult
 from tests.faults.stack import (

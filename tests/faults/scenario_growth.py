@@ -20,9 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from asterisk_pipeline.devtools.fleet import token_for
+from asterisk_pipeline.devtools.live import append_calls
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import append_calls, token_for
 from tests.faults.report import FaultResult
 from tests.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite
 

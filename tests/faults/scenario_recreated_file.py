@@ -31,10 +31,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
+from asterisk_pipeline.devtools.live import append_calls
 from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import append_calls, day_file_path, token_for, write_day_file
 from asterisk_pipeline.sync.fleet import sync_history_day, sync_live
 from asterisk_pipeline.sync.unit import SyncOutcome, import_day_file
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction

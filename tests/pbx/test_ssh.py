@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.live import append_calls
 from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.pbx.files import DayFile
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import append_calls, write_day_file
 from asterisk_pipeline.sync.fleet import live_cycle, sync_history_day, sync_live
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise

@@ -19,6 +19,8 @@ from asterisk_pipeline.defs import quality
 from asterisk_pipeline.defs.checks import enterprise_numbers_valid
 from asterisk_pipeline.defs.resources import WarehouseResource
 from asterisk_pipeline.defs.sensors import enterprise_partitions_sensor
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.fleet import Fleet, FleetConfigError
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS
@@ -26,7 +28,6 @@ from asterisk_pipeline.pbx.local import LocalTransport
 from asterisk_pipeline.pbx.ssh import SshOptions, SshTarget, SshTransport
 from asterisk_pipeline.pbx.transport import CopyCache, RemoteFile, TransportError
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import day_file_path, token_for, write_day_file
 from asterisk_pipeline.sync.fleet import live_cycle, sync_history_range
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import (

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from asterisk_pipeline.devtools.dayfile import write_day_file
+from asterisk_pipeline.devtools.fleet import token_for
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.simulate import token_for, write_day_file
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.maintenance import refresh_statistics, stale_tables

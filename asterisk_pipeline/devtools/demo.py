@@ -2,29 +2,35 @@
 
 Simulates 14 days of history for the seed enterprises under ``$ASTERISK_HOME/demo-logs`` (local
 transport, no SSH), migrates the warehouse and registers the enterprises through the CLI, keeps
-appending live calls to today's files, runs ``dagster dev`` on port 3000 with a one-minute
-live schedule and the REST sidecar on port 8007. Ctrl-C stops everything this started.
+appending live calls to today's files as the PBX clock moves (:mod:`.live_writer`), runs
+``dagster dev`` on port 3000 with a one-minute live schedule and the REST sidecar on port 8007.
+A busy port stops it before anything starts; its banner names the warehouse and the one line
+that points the CLI at it. Ctrl-C stops everything this started.
 
-    python -m asterisk_pipeline.defs.demo [--port 3000] [--api-port 8007] [--calls-per-day 200] [--days 14]
+    python -m asterisk_pipeline.devtools.demo [--port 3000] [--api-port 8007] [--calls-per-day 200] [--days 14]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..names import CALLS, LIVE_JOB
 from ..settings import Settings, env_var
-from ..simulate import append_calls, day_file_path, simulate_fleet, token_for
 from ..warehouse.db import mask_url
+from .fleet import simulate_fleet, token_for
+from .live_writer import LiveWriter
 
 SEED_ENTERPRISES = {
     "0100": "Radis1",
@@ -35,49 +41,51 @@ SEED_ENTERPRISES = {
 }
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-# Live files of each enterprise get their own UniqueId range, far from the history ranges.
-LIVE_ID_BASE = 9 * 10**8
-LIVE_ID_STRIDE = 10**7
-LIVE_LAG_S = 300  # live calls start within the last five minutes
+UI_HOST = "127.0.0.1"  # where dagster dev listens
 
 
-def _today(zone: ZoneInfo) -> date:
-    return datetime.now(zone).date()
-
-
-def _append_live(
-    logs: Path, number: str, index: int, zone: ZoneInfo, *, calls: int, seed: int, dirty_share: float
-) -> None:
-    """Complete calls in today's file, starting in the last few minutes of the PBX clock.
-
-    Calls follow the clock, so the demo never shows calls later than now; UniqueIds start in the
-    enterprise's own live range, above the history files' ids.
-    """
-    now = datetime.now(zone)
-    seconds_today = now.hour * 3600 + now.minute * 60 + now.second
-    append_calls(
-        day_file_path(logs, number, now.date()),
-        token=token_for(number),
-        day=now.date(),
-        calls=calls,
-        seed=seed,
-        dirty_share=dirty_share,
-        not_before=max(0, seconds_today - LIVE_LAG_S),
-        min_id=LIVE_ID_BASE + index * LIVE_ID_STRIDE,
-    )
-
-
-def _live_writer(logs: Path, zone: ZoneInfo, stop: threading.Event, every_s: float) -> None:
-    """Appends a couple of complete calls per enterprise every ``every_s`` seconds."""
-    tick = 0
+def _live_writer(writer: LiveWriter, stop: threading.Event, every_s: float) -> None:
+    """A tick of the clock-following writer every ``every_s`` seconds (a locked file just waits
+    for the next tick: its rows stay pending)."""
     while not stop.wait(every_s):
-        tick += 1
-        for index, number in enumerate(SEED_ENTERPRISES):
+        try:
+            writer.tick()
+        except Exception as exc:  # noqa: BLE001
+            print(f"[demo] live writer: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def busy_ports(ports: Sequence[tuple[str, int, str, str]]) -> list[str]:
+    """One message per (what, port, host, option) whose port cannot be bound on ``host``.
+
+    Why before anything starts: ``dagster dev`` only logs "address already in use" after the demo
+    printed its URL, and the sidecar then talks to whatever holds the port.
+    """
+    errors = []
+    for what, port, host, option in ports:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # as uvicorn and the webserver bind: a port in TIME_WAIT is free, a listener is not
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                _append_live(logs, number, index, zone, calls=1 + (tick + index) % 3,
-                             seed=tick * 100 + index, dirty_share=0.01)
-            except Exception as exc:  # noqa: BLE001 - a locked file just waits for the next tick
-                print(f"[demo] live writer: {number}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                probe.bind((host, port))
+            except OSError as exc:
+                errors.append(f"port {port} on {host} ({what}) is not free: {exc.strerror}; "
+                              f"stop what holds it or choose another port with {option} N")
+    return errors
+
+
+def cli_hint(settings: Settings, home: Path) -> tuple[str, str]:
+    """(the demo's warehouse, the one line that points the CLI of another shell at it).
+
+    Why: the CLI's default home is ``./.asterisk``, not the demo's; without the line
+    ``asterisk-pipeline stats`` opened another (empty) database.
+    """
+    export = f"export {env_var('home')}={shlex.quote(str(home))}"
+    if settings.database_url:  # the demo's children got it from this shell's environment
+        return (mask_url(settings.database_url),
+                f"{export}  (and {env_var('database_url')} as in this shell)")
+    warehouse = Settings(home=home).resolved_database_url
+    return warehouse, f"{export}   then e.g. asterisk-pipeline stats"
 
 
 def _cli(*args: str, env: dict[str, str]) -> None:
@@ -100,12 +108,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings()
+    wanted = [("Dagster UI", args.port, UI_HOST, "--port")]
+    if args.api_port:
+        wanted.append(("REST sidecar", args.api_port, settings.api_host, "--api-port"))
+    errors = busy_ports(wanted)
+    for error in errors:
+        print(f"[demo] error: {error}", file=sys.stderr)
+    if errors:
+        return 2
     # The demo keeps its data apart from a real home unless ASTERISK_HOME names one.
     home = (settings.home if "home" in settings.model_fields_set else ROOT / ".asterisk" / "demo").resolve()
     logs = home / "demo-logs"
     dagster_home = home / "dagster"
     zone = ZoneInfo(settings.pbx_timezone)
-    today = _today(zone)
+    today = datetime.now(zone).date()
     first_day = today - timedelta(days=args.days)
     # The children (CLI, dagster dev, the sidecar) read their Settings from this environment:
     # the caller's, with the demo's fleet, home and a one-minute live schedule in front.
@@ -135,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         end_date=today - timedelta(days=1),
         seed=7,
     )
-    for index, number in enumerate(SEED_ENTERPRISES):  # today's files exist from the start
-        _append_live(logs, number, index, zone, calls=1, seed=index, dirty_share=0.0)
+    writer = LiveWriter(logs, list(SEED_ENTERPRISES), lambda: datetime.now(zone))
+    writer.tick(lambda tick, index: 1)  # today's files exist from the start
     _cli("db", "upgrade", env=env)
     for number, name in SEED_ENTERPRISES.items():
         _cli(
@@ -157,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
 
     stop = threading.Event()
-    writer = threading.Thread(
-        target=_live_writer, args=(logs, zone, stop, args.live_every), daemon=True
+    writing = threading.Thread(
+        target=_live_writer, args=(writer, stop, args.live_every), daemon=True
     )
     dagster = subprocess.Popen(
         [str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-p", str(args.port)],
@@ -170,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         # preexec_fn is unsafe with threads: the writer thread is only started after this fork.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
-    writer.start()
+    writing.start()
     url = f"http://127.0.0.1:{args.port}"
+    warehouse, hint = cli_hint(settings, home)
     sidecar = None
     if args.api_port:
         sidecar = subprocess.Popen(
@@ -184,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         f"[demo] live runs:         {url}/jobs/{LIVE_JOB} (schedule every minute)\n"
         f"[demo] history backfill:  {url}/assets/{CALLS} → Materialize → pick dates/enterprises\n"
         f"[demo] the enterprise sensor adds the 5 partitions within ~45 s of start.\n"
-        f"[demo] warehouse: {mask_url(settings.database_url) if settings.database_url else home / 'asterisk.db'};  "
-        f"logs: {logs};  DAGSTER_HOME={dagster_home}\n"
+        f"[demo] warehouse:         {warehouse}\n"
+        f"[demo] CLI on it:         {hint}\n"
+        f"[demo] logs: {logs};  DAGSTER_HOME={dagster_home}\n"
         + (f"[demo] REST sidecar:      http://127.0.0.1:{args.api_port}  (docs: /docs; try "
            f"curl -s http://127.0.0.1:{args.api_port}/sync/live/status | jq)\n" if sidecar else "")
         + "[demo] Ctrl-C stops everything.\n",
@@ -215,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(dagster.pid, signal.SIGKILL)
                 dagster.wait()
-        writer.join(timeout=10)
+        writing.join(timeout=10)
     return code
 
 
