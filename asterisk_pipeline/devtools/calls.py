@@ -170,7 +170,7 @@ def epoch_of_midnight(day: date) -> int:
 
 def norm_exts(value: Any) -> tuple[str, ...]:
     """SPEC §2.2 Extensions normalization (used for SimCall.extensions)."""
-    items = value.split("&") if isinstance(value, str) else value
+    items = value.split("&") if isinstance(value, str) else value if isinstance(value, (list, tuple)) else ()
     out: list[str] = []
     for item in items:
         text = str(item).strip()

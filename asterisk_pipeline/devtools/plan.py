@@ -150,13 +150,14 @@ def _mark_ambiguous_forwards(calls: list[SimCall]) -> list[SimCall]:
         placed = {uid for uid, kind in link.items() if kind != "forwarding"}
         own = {uid for uid, kind in link.items() if kind in ("primary", "bridge")}
         seconds = [e.second for e in call.events if e.uniqueid in placed]
+        # a dirty row's body may be raw text: the import rejects it, so it rings nobody here
         targets = {x for e in call.events if e.event == "dial" and e.uniqueid in own
-                   for x in norm_exts(e.body["Extensions"])}
+                   and isinstance(e.body, dict) for x in norm_exts(e.body.get("Extensions"))}
         for target in targets:
             dialling[target].append((min(seconds), max(seconds)))
         moved = [e for e in call.events if link.get(e.uniqueid) == "forwarding"]
         if moved:
-            channel = next(e.body["Channel"] for e in moved if "Channel" in e.body)
+            channel = next(e.body["Channel"] for e in moved if isinstance(e.body, dict) and "Channel" in e.body)
             forwards.append((index, _local_target(channel), min(e.second for e in moved)))
     out = list(calls)
     for index, target, begun in forwards:
