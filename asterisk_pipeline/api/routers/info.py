@@ -9,11 +9,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from ... import __version__
-from .. import health, queries
+from .. import health as rules
+from .. import queries
 from ..metrics import render_metrics
 from ..models import EnterpriseOut, Enterprises, Health, Root
 from ..state import State
-from .params import UNAVAILABLE
+from .params import UNAVAILABLE, UNAVAILABLE_JSON
 
 router = APIRouter()
 
@@ -26,17 +27,17 @@ def root(state: State) -> Root:
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}},
             summary="200 when the database answers and the last live sync is recent, else 503")
-def get_health(state: State) -> JSONResponse:
+def health(state: State) -> JSONResponse:
     max_age = state.settings.health_max_live_age_minutes * 60
     try:
         with state.engine.connect() as conn:
-            report = health.check(conn, datetime.now(UTC), max_age)
+            report = rules.check(conn, datetime.now(UTC), max_age)
     except SQLAlchemyError as exc:
-        report = health.database_down(exc, max_age)
-    return JSONResponse(status_code=health.status_code(report), content=report.model_dump(mode="json"))
+        report = rules.database_down(exc, max_age)
+    return JSONResponse(status_code=rules.status_code(report), content=report.model_dump(mode="json"))
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses=UNAVAILABLE,
+@router.get("/metrics", response_class=PlainTextResponse, responses=UNAVAILABLE_JSON,
             summary="Prometheus metrics: syncs, failures, rows, calls, last success age")
 def metrics(state: State) -> PlainTextResponse:
     def collect(conn: Connection) -> str:

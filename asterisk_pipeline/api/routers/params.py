@@ -45,6 +45,11 @@ Timeout = Annotated[float | None, Query(gt=0, description="Seconds ?wait=true ma
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Error, "description": "Database (or Dagster webserver) unavailable"},
 }
+#: UNAVAILABLE for an endpoint whose own answer is not JSON (its errors still are).
+UNAVAILABLE_JSON: dict[int | str, dict[str, Any]] = {
+    503: {"description": UNAVAILABLE[503]["description"],
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+}
 SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
     200: {"model": SyncStarted, "description": "With ?wait=true: the sync ended, statistics included"},
     400: {"model": Error, "description": "A body that cannot be read at all (not UTF-8 JSON)"},
