@@ -14,6 +14,7 @@ from .. import queries
 from ..models import Conflict, SyncStarted
 from ..state import ApiState
 from ..syncs import AlreadyRunning, Started
+from .params import WaitRequest
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +28,14 @@ def conflict(busy: AlreadyRunning, what: str) -> JSONResponse:
     return JSONResponse(status_code=409, content=body.model_dump(mode="json"))
 
 
-async def answer(state: ApiState, started: Started, message: str, enterprise: str | None, wait: bool,
-                 timeout: float | None, **extra: Any) -> JSONResponse:
+async def answer(state: ApiState, started: Started, message: str, enterprise: str | None, waiting: WaitRequest,
+                 **extra: Any) -> JSONResponse:
     log.info("%s sync %s %s started for %s: %s", started.flow, started.kind, started.id,
              ",".join(started.enterprises), started.url)
     status, finished, statistics = "QUEUED", False, None
-    if wait:
-        limit = min(timeout or state.settings.api_wait_timeout_s, state.settings.api_wait_timeout_s)
+    if waiting.wait:
+        most = state.settings.api_wait_timeout_s
+        limit = min(waiting.timeout or most, most)
         outcome = await state.dagster(state.launcher.wait(started, limit))
         log.info("%s %s ended waiting: %s (finished: %s)", started.kind, started.id, outcome.status, outcome.done)
         status, finished = outcome.status, outcome.done

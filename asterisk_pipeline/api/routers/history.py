@@ -14,7 +14,7 @@ from ..ranges import InvalidRange, history_range
 from ..state import ApiState, State
 from ..syncs import AlreadyRunning
 from .answers import answer, conflict
-from .params import SYNC_ERRORS, EnterprisePath, Timeout, Wait, enterprise_segment
+from .params import SYNC_ERRORS, EnterprisePath, Waiting, WaitRequest, enterprise_segment
 
 router = APIRouter()
 
@@ -26,7 +26,7 @@ HistoryBody = Annotated[HistorySyncRequest | None, Body(openapi_examples={
 
 
 async def start_history(state: ApiState, numbers: list[str], request: HistorySyncRequest, enterprise: str | None,
-                        wait: bool, timeout: float | None) -> JSONResponse:
+                        waiting: WaitRequest) -> JSONResponse:
     settings = state.settings
     try:
         first, last = history_range(request.date_from, request.date_to, today=state.today(),
@@ -42,24 +42,23 @@ async def start_history(state: ApiState, numbers: list[str], request: HistorySyn
     except AlreadyRunning as busy:
         return conflict(busy, f"history {enterprise or ''}".strip())
     who = enterprise or f"{len(numbers)} enterprises"
-    return await answer(state, started, f"history sync {first}..{last} started for {who}", enterprise, wait,
-                        timeout, date_from=first, date_to=last, force_all=request.force_all,
+    return await answer(state, started, f"history sync {first}..{last} started for {who}", enterprise, waiting,
+                        date_from=first, date_to=last, force_all=request.force_all,
                         partitions=started.partitions)
 
 
 @router.post("/sync/all", status_code=202, response_model=SyncStarted, responses=SYNC_ERRORS,
              summary="History import for every active enterprise")
-async def sync_history_all(state: State, body: HistoryBody = None, wait: Wait = False,
-                           timeout: Timeout = None) -> JSONResponse:
+async def sync_history_all(state: State, waiting: Waiting, body: HistoryBody = None) -> JSONResponse:
     numbers = await run_in_threadpool(state.active_numbers)
     if not numbers:
         raise HTTPException(404, "no active enterprises")
-    return await start_history(state, numbers, body or HistorySyncRequest(), None, wait, timeout)
+    return await start_history(state, numbers, body or HistorySyncRequest(), None, waiting)
 
 
 @router.post(f"/sync/{enterprise_segment('all', 'status')}", status_code=202, response_model=SyncStarted,
              responses=SYNC_ERRORS, summary="History import of one enterprise (APIlogs)")
-async def sync_history_one(state: State, enterprise: EnterprisePath, body: HistoryBody = None, wait: Wait = False,
-                           timeout: Timeout = None) -> JSONResponse:
+async def sync_history_one(state: State, enterprise: EnterprisePath, waiting: Waiting,
+                           body: HistoryBody = None) -> JSONResponse:
     await run_in_threadpool(state.require_active, enterprise)  # the path wins over the body's enterprise_id
-    return await start_history(state, [enterprise], body or HistorySyncRequest(), enterprise, wait, timeout)
+    return await start_history(state, [enterprise], body or HistorySyncRequest(), enterprise, waiting)

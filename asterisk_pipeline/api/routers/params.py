@@ -9,9 +9,10 @@ route: 405 with its ``Allow`` header.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query
 from starlette.convertors import Convertor, register_url_convertor
 
 from ..limits import MAX_BODY_BYTES
@@ -39,8 +40,24 @@ def enterprise_segment(*fixed: str) -> str:
 
 EnterprisePath = Annotated[str, Path(
     pattern=NUMBER_PATTERN, description="Enterprise number, e.g. 0327", examples=["0327"])]
-Wait = Annotated[bool, Query(description="Block until the sync ends (up to `timeout` s) and return its statistics")]
-Timeout = Annotated[float | None, Query(gt=0, description="Seconds ?wait=true may block (default and maximum: ASTERISK_API_WAIT_TIMEOUT_S)")]
+
+@dataclass(frozen=True)
+class WaitRequest:
+    """``?wait=true[&timeout=S]``: answer once the sync ended (at most ``timeout`` s)."""
+
+    wait: bool = False
+    timeout: float | None = None
+
+
+def _wait_request(
+    wait: Annotated[bool, Query(description="Block until the sync ends (up to `timeout` s) and return its statistics")] = False,
+    timeout: Annotated[float | None, Query(gt=0, description="Seconds ?wait=true may block (default and maximum: ASTERISK_API_WAIT_TIMEOUT_S)")] = None,
+) -> WaitRequest:
+    return WaitRequest(wait, timeout)
+
+
+#: The ``wait`` and ``timeout`` query parameters of a sync request.
+Waiting = Annotated[WaitRequest, Depends(_wait_request)]
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Error, "description": "Database (or Dagster webserver) unavailable"},
