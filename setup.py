@@ -19,6 +19,9 @@ RUNTIME = [
     "pydantic-settings==2.16.3",
     "paramiko==5.1.0",
     "fastapi==0.165.0",
+    # The sidecar's /docs and /redoc without internet: Swagger UI 5 and ReDoc 2 assets shipped
+    # in the wheel and served by the sidecar itself (FastAPI's defaults load them from a CDN).
+    "fastapi-offline==1.7.7",
     "uvicorn==0.54.0",
     "orjson==3.13.0",
     "httpx==0.28.1",

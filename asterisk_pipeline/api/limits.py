@@ -12,34 +12,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .errors import error_body
 
 #: SPEC §5: request bodies larger than this answer 413 unread.
 MAX_BODY_BYTES = 64 * 1024
 #: Request line + headers larger than this answer 431 (uvicorn/httptools set no bound at all).
 MAX_HEADER_BYTES = 64 * 1024
-#: Longest excerpt of a client's input that a 4xx answer repeats.
-EXCERPT_CHARS = 80
-
-
-def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> Any:
-    """``value`` when its JSON is short, else the start of its JSON text and its length.
-
-    Used on the ``input`` of validation errors: a wrong-typed 60 KiB body must not come back
-    whole. The work is bounded because bodies are (``MAX_BODY_BYTES``) and so are headers."""
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value).decode("utf-8", "replace")
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    if len(text) <= limit:
-        return value
-    return f"{text[:limit]}… ({len(text)} chars)"
-
-
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -49,7 +31,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 async def _refuse(send: Send, status: int, detail: str) -> None:
     """A short JSON error that also closes the connection (the rest of the body stays unread)."""
-    body = json.dumps({"detail": detail}).encode()
+    body = json.dumps(error_body(detail)).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close")]})
@@ -157,7 +139,7 @@ def guarded_protocol(header_timeout_s: float, max_header_bytes: int = MAX_HEADER
             self._disarm()
             if self.transport.is_closing():
                 return
-            body = json.dumps({"detail": reason}).encode()
+            body = json.dumps(error_body(reason)).encode()
             phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
             self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                                  b"connection: close\r\n\r\n%s" % (status, phrase, len(body), body))

@@ -48,8 +48,31 @@ class HistorySyncRequest(BaseModel):
         return self
 
 
+class FieldError(BaseModel):
+    """One invalid input of a 422 (pydantic's error, its input cut to a short excerpt)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int] = Field(description='Where: e.g. ["body", "date_from"], ["path", "enterprise"]')
+    msg: str
+    type: str = Field(description='pydantic\'s error type, e.g. "string_pattern_mismatch", "value_error"')
+    input: Any = Field(default=None, description="The offending input, at most an 80-character excerpt")
+    ctx: dict[str, Any] | None = None
+
+
 class Error(BaseModel):
-    detail: Any = Field(description="What is wrong, in words (or FastAPI's list of field errors)")
+    """The body of every error answer (4xx and 5xx; /health's 503 is its health report)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"detail": "enterprise 0999 is unknown or not active", "errors": []},
+        {"detail": "invalid input: body.date_from: Value error, must be a date string YYYY-MM-DD",
+         "errors": [{"loc": ["body", "date_from"], "msg": "Value error, must be a date string YYYY-MM-DD",
+                     "type": "value_error", "input": "2025/06/22"}]},
+    ]})
+
+    detail: str = Field(description="What is wrong, in one sentence (always a string)")
+    errors: list[FieldError] = Field(
+        default_factory=list, description="422: each invalid input; empty for every other error")
 
 
 class SyncStarted(BaseModel):
@@ -82,8 +105,14 @@ class SyncStarted(BaseModel):
     )
 
 
-class Conflict(BaseModel):
-    detail: str
+class Conflict(Error):
+    """409: the error shape, plus the sync that is already queued or running."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "detail": "a live 0327 sync is already queued or running (run 4f1c0c52-9d1e-4b1f-a0f5-6f9f1c9b2a11)",
+        "errors": [], "kind": "run", "id": "4f1c0c52-9d1e-4b1f-a0f5-6f9f1c9b2a11",
+        "dagster_url": "http://127.0.0.1:3000/runs/4f1c0c52-9d1e-4b1f-a0f5-6f9f1c9b2a11"}]})
+
     kind: str = Field(description='"run" or "backfill"')
     id: str
     dagster_url: str

@@ -20,6 +20,11 @@ from sqlalchemy import Engine, create_engine
 from asterisk_pipeline.api.dagster_client import DagsterClient
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, simulate_fleet, token_for
+from asterisk_pipeline.model import Enterprise, Flow
+from asterisk_pipeline.settings import Settings
+from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.warehouse.db import write_transaction
+from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.conftest import _db_url, new_pg_database
 from tests.dagster_dev import dagster_dev, free_port, wait_until
 
@@ -29,6 +34,11 @@ HISTORY_DAYS = 7  # the default range of a history request without dates is the 
 CALLS_PER_DAY = 12
 TODAY_CALLS = 8
 CLI = str(Path(sys.executable).with_name("asterisk-pipeline"))
+SECRET = "pbx-secret-never-shown"
+NOWHERE = f"http://127.0.0.1:{free_port()}"  # nothing listens: Dagster "down"
+#: The day the ``filled`` warehouse holds (history and live flow, 30 calls of 0327).
+FILLED_DAY = date(2025, 7, 3)
+FILLED_CALLS = 30
 
 
 @dataclass
@@ -123,3 +133,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+@pytest.fixture
+def filled(engine: Engine, db_url: str, tmp_path: Path) -> str:
+    """0327 with one imported history day and one live day; 0100 registered, inactive."""
+    vos = Enterprise("0327", "VOS", "vos.lan", SECRET, "10.0.0.1", token_for("0327"))
+    with write_transaction(engine) as conn:
+        upsert_enterprise(conn, vos)
+        upsert_enterprise(conn, Enterprise("0100", "Radis1", "radis.lan", SECRET, None, token_for("0100")),
+                          active=False)
+    day = FILLED_DAY
+    path = write_day_file(tmp_path / f"Listen_AMI_{day}.db", token=token_for("0327"), day=day, calls=FILLED_CALLS,
+                          seed=4, dirty_share=0.0, live_share_undelivered=1.0).path
+    settings = Settings(home=tmp_path)
+    for flow in (Flow.HISTORY, Flow.LIVE):
+        assert import_day_file(engine, vos, path, flow=flow, file_date=day, settings=settings).ok
+    return db_url

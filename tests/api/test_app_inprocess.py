@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -17,33 +16,12 @@ from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
-from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.dagster_dev import free_port
-
-SECRET = "pbx-secret-never-shown"
-NOWHERE = f"http://127.0.0.1:{free_port()}"  # nothing listens: Dagster "down"
+from tests.api.conftest import NOWHERE, SECRET
 
 
 def _client(db_url: str, tmp_path: Path, **overrides: object) -> TestClient:
     settings = Settings(home=tmp_path, database_url=db_url, dagster_url=NOWHERE, **overrides)
     return TestClient(create_app(settings, DagsterClient(NOWHERE, timeout_s=2)))
-
-
-@pytest.fixture
-def filled(engine: Engine, db_url: str, tmp_path: Path) -> str:
-    """0327 with one imported history day and one live day; 0100 registered, inactive."""
-    vos = Enterprise("0327", "VOS", "vos.lan", SECRET, "10.0.0.1", token_for("0327"))
-    with write_transaction(engine) as conn:
-        upsert_enterprise(conn, vos)
-        upsert_enterprise(conn, Enterprise("0100", "Radis1", "radis.lan", SECRET, None, token_for("0100")),
-                          active=False)
-    day = date(2025, 7, 3)
-    path = write_day_file(tmp_path / f"Listen_AMI_{day}.db", token=token_for("0327"), day=day, calls=30,
-                          seed=4, dirty_share=0.0, live_share_undelivered=1.0).path
-    settings = Settings(home=tmp_path)
-    for flow in (Flow.HISTORY, Flow.LIVE):
-        assert import_day_file(engine, vos, path, flow=flow, file_date=day, settings=settings).ok
-    return db_url
 
 
 def test_answers_from_the_warehouse(filled: str, engine: Engine, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ HTML, and binds beyond loopback. The hung-webserver case runs on the live stack 
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -94,6 +95,18 @@ def _status_line(sock: socket.socket, within: float) -> bytes:
     return data.split(b"\r\n", 1)[0]
 
 
+def _whole_answer(sock: socket.socket, within: float) -> bytes:
+    """Everything the server sends on ``sock`` until it closes it."""
+    sock.settimeout(within)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return data
+
+
 def _port(api: str) -> int:
     return int(api.rsplit(":", 1)[1])
 
@@ -175,7 +188,10 @@ def test_headers_over_64_kib_answer_431(sidecar: Sidecar) -> None:
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n")
         except OSError:
             pass  # answered and closed while we were still sending
-        assert _status_line(sock, within=5).startswith(b"HTTP/1.1 431")
+        answer = _whole_answer(sock, within=5)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
+    body = json.loads(answer.split(b"\r\n\r\n", 1)[1])  # the one error shape, from the protocol too
+    assert set(body) == {"detail", "errors"} and "larger than 65536 bytes" in body["detail"]
     assert httpx.get(f"{sidecar.api}/health", headers={"X-Fine": "a" * 4000}).status_code == 503  # no live sync yet
 
 

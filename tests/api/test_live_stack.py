@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -351,18 +352,37 @@ def test_a_hung_webserver_delays_only_the_requests_that_need_it(stack: Stack) ->
     ("post", "/sync/live/0327?wait=maybe", None, 422, "boolean"),
     ("post", "/sync/live/0327?wait=true&timeout=-1", None, 422, "greater than 0"),
     ("get", "/sync/nothing-here", None, 405, "Method Not Allowed"),
+    ("post", "/sync/status", None, 405, "Method Not Allowed: POST /sync/status accepts GET"),
+    ("post", "/sync/live/status", None, 405, "Method Not Allowed"),
+    ("post", "/sync/live/today", None, 405, "Method Not Allowed"),
+    ("get", "/no/such/page", None, 404, "Not Found"),
 ])
 def test_bad_input_gets_a_clear_4xx(stack: Stack, method: str, path: str, body: Any, code: int, words: str) -> None:
     kwargs = {} if body is None else {"json": body}
     response = getattr(httpx, method)(f"{stack.api}{path}", **kwargs)
     assert response.status_code == code, response.text
     assert words in response.text
+    answer = response.json()  # the one error shape: a sentence, and the field errors of a 422
+    assert set(answer) == {"detail", "errors"} and isinstance(answer["detail"], str)
+    assert bool(answer["errors"]) == (code == 422), answer
+    if code == 405:
+        assert response.headers["allow"] in ("GET", "POST")
 
 
 def test_malformed_json_body_is_422(stack: Stack) -> None:
     response = httpx.post(f"{stack.api}/sync/0327", content=b'{"force_all": tru',
                           headers={"Content-Type": "application/json"})
     assert response.status_code == 422 and "JSON decode error" in response.text
+
+
+def test_docs_load_from_the_sidecar_alone(stack: Stack) -> None:
+    """/docs and /redoc name no other host; every asset they load comes from the sidecar."""
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{stack.api}{page}").text
+        assert "http://" not in html and "https://" not in html, html
+        for asset in re.findall(r"""(?:src|href)=["'](/[^"']+)""", html):
+            response = httpx.get(f"{stack.api}{asset}")
+            assert response.status_code == 200 and len(response.content) > 1000, asset
 
 
 def test_metrics(stack: Stack) -> None:
