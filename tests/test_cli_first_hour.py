@@ -84,7 +84,7 @@ def test_no_schema_yet_names_the_database_with_its_password_masked(tmp_path: Pat
 
 def _bridged_call(path: Path, table: str, live: bool) -> None:
     """Call 1.1 answered by 201: the same rows in either table; the live bodies of the bridge
-    rows carry BridgeUniqueid, the APIlogs ones do not (SPEC §2)."""
+    rows carry BridgeUniqueid, the APIlogs ones do not (SPEC §2.2)."""
     bridge = {"BridgeUniqueid": "b7f0c2aa-0001"} if live else {}
     append(path, [
         row("start", "1.1", at="2025-07-03 10:00:00", Phone="+375291112233", Trunk="trunk1"),

@@ -91,7 +91,7 @@ def call_detail(conn: Connection, call_id: int) -> dict[str, Any]:
     return {"call": call, "legs": legs, "participants": participants, "timeline": events}
 
 
-#: A body key only AlternativeAPIlogs writes (SPEC §2: absent from APIlogs ``bridge`` bodies): the
+#: A body key only AlternativeAPIlogs writes (SPEC §2.2: absent from APIlogs ``bridge`` bodies): the
 #: same event seen by both flows differs by it alone, so it is stored as two events.
 _LIVE_ONLY_KEYS = frozenset({"BridgeUniqueid"})
 
