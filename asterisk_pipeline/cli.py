@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Configuration comes from ASTERISK_* environment variables (see README). Exit codes: "
         "0 done; 1 the work failed (a sync, an import, no such call); 2 nothing attempted: bad "
         "arguments, an unknown enterprise, a database that cannot be opened (bad URL, unreachable, "
-        "missing) or a read-only warehouse for a command that writes; 141 the reader of the output "
+        "missing, no schema yet: the message names it and how to name another) or a read-only "
+        "warehouse for a command that writes; 141 the reader of the output "
         "went away (e.g. `| head`). Commands that only read (stats, calls show, enterprise list) "
         "never create a database file, and answer from a read-only SQLite warehouse.",
     )
