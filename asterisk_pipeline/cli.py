@@ -4,22 +4,32 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from .model import Enterprise, Flow
 from .pbx.files import date_from_name
-from .settings import Settings
+from .settings import Settings, env_var
+from .warehouse.registry import validate_number
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from .fleet import Fleet
+
+#: 141 = 128 + SIGPIPE: what a shell reports for a tool whose reader went away (``… | head``).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BROKEN_PIPE = 0, 1, 2, 141
+DISTRIBUTION = "asterisk-pipeline"
 
 
 class CliError(Exception):
@@ -43,6 +53,24 @@ def _positive(value: str) -> int:
     return number
 
 
+def _enterprise(value: str) -> str:
+    """An enterprise number as an argument: the registry's charset (``validate_number``), or a
+    usage error (exit 2) before anything is opened."""
+    try:
+        return validate_number(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asterisk-pipeline",
@@ -50,12 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Configuration comes from ASTERISK_* environment variables (see README). Exit codes: "
         "0 done; 1 the work failed (a sync, an import, no such call); 2 nothing attempted: bad "
         "arguments, an unknown enterprise, a database that cannot be opened (bad URL, unreachable, "
-        "missing) or a read-only warehouse for a command that writes. A read-only SQLite warehouse "
-        "still answers stats, calls show and enterprise list.",
+        "missing, no schema yet: the message names it and how to name another) or a read-only "
+        "warehouse for a command that writes; 141 the reader of the output "
+        "went away (e.g. `| head`). Commands that only read (stats, calls show, enterprise list) "
+        "never create a database file, and answer from a read-only SQLite warehouse.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    db_help = "SQLAlchemy URL of the central database (default: $ASTERISK_DATABASE_URL or SQLite under $ASTERISK_HOME)"
+    db_help = (f"SQLAlchemy URL of the central database (default: ${env_var('database_url')}, else "
+               f"the SQLite file ${env_var('home')}/asterisk.db; ${env_var('home')} defaults to ./.asterisk)")
 
     db = commands.add_parser("db", help="central database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -65,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     enterprise = commands.add_parser("enterprise", help="the enterprises table (embedded setups, demos)")
     ent_commands = enterprise.add_subparsers(dest="enterprise_command", required=True, metavar="ACTION")
     add = ent_commands.add_parser("add", help="add or update an enterprise")
-    add.add_argument("number", help="enterprise number, e.g. 0327")
+    add.add_argument("number", type=_enterprise, help="enterprise number, e.g. 0327 (1-32 of A-Z a-z 0-9 _ -)")
     add.add_argument("--name")
     add.add_argument("--host", help="PBX host name")
     add.add_argument("--ip")
@@ -86,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         "enterprises, a database that cannot be opened or is read-only).",
     )
     imp.add_argument("path", type=Path, help="path of a Listen_AMI_YYYY-MM-DD.db file")
-    imp.add_argument("--enterprise", required=True, help="enterprise number (must exist in enterprises)")
+    imp.add_argument("--enterprise", type=_enterprise, required=True, metavar="NUMBER",
+                     help="enterprise number (must exist in enterprises)")
     imp.add_argument("--flow", required=True, choices=[f.value for f in Flow],
                      help="history reads APIlogs, live reads AlternativeAPIlogs")
     imp.add_argument("--date", type=_date, help="file date when the name does not carry it")
@@ -101,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         "JSON line per file synced; exits 1 if any sync failed, 2 (syncing nothing) when an "
         "--enterprise is unknown or inactive.",
     )
-    live.add_argument("--enterprise", action="append", metavar="NUMBER",
+    live.add_argument("--enterprise", type=_enterprise, action="append", metavar="NUMBER",
                       help="only these (repeatable); one not active in enterprises is exit code 2")
     live.add_argument("--db", metavar="URL", help=db_help)
     history = sync_commands.add_parser(
@@ -110,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Prints one JSON line per day; exits 1 if any day failed, 2 when the enterprise is unknown "
         "or inactive.",
     )
-    history.add_argument("--enterprise", required=True, metavar="NUMBER")
+    history.add_argument("--enterprise", type=_enterprise, required=True, metavar="NUMBER")
     history.add_argument("--date-from", type=_date, required=True)
     history.add_argument("--date-to", type=_date, required=True)
     history.add_argument("--force", action="store_true", help="re-import days already imported")
@@ -133,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--by-shape", action="store_true", help="per shape: calls, answered, average duration")
     stats.add_argument("--date-from", type=_date, metavar="YYYY-MM-DD", help="first PBX-local day (inclusive)")
     stats.add_argument("--date-to", type=_date, metavar="YYYY-MM-DD", help="last PBX-local day (inclusive)")
-    stats.add_argument("--enterprise", action="append", metavar="NUMBER", help="only these (repeatable); one neither in enterprises nor in calls is exit code 2")
+    stats.add_argument("--enterprise", type=_enterprise, action="append", metavar="NUMBER", help="only these (repeatable); one neither in enterprises nor in calls is exit code 2")
     stats.add_argument("--db", metavar="URL", help=db_help)
 
     calls_cmd = commands.add_parser("calls", help="look at one conversation, or rebuild them")
@@ -142,12 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
         "show", help="one conversation: call, legs, participants and event timeline",
         description="What happened to this call? Prints the conversation a UniqueId (its primary or "
         "any of its legs) belongs to: direction, who rang, who answered, each transfer, and every "
-        "event in time order (PBX-local times). Exits 1 when no call holds the UniqueId, 2 for an "
-        "unknown --enterprise. Reads only: works on a read-only warehouse.",
+        "event in time order, once even when both flows stored it, in the PBX's local time (the "
+        "zone is named). Exits 1 when no call holds the UniqueId, 2 for an unknown --enterprise. "
+        "Reads only: works on a read-only warehouse.",
     )
     show.add_argument("unique_id", metavar="UNIQUEID")
-    show.add_argument("--enterprise", metavar="NUMBER", help="when the UniqueId exists on several PBXes")
-    show.add_argument("--json", action="store_true", help="print JSON (UTC times)")
+    show.add_argument("--enterprise", type=_enterprise, metavar="NUMBER",
+                      help="when the UniqueId exists on several PBXes")
+    show.add_argument("--json", action="store_true",
+                      help="print JSON (UTC times; each timeline event lists the tables it was seen in)")
     show.add_argument(
         "--explain", action="store_true",
         help="also say why it is one call: for every leg the rule (bridge, Local halves, "
@@ -165,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rows; days rebuilt without it list the calls that may differ. Progress goes to stderr, "
         "one JSON line per day to stdout.",
     )
-    rebuild.add_argument("--enterprise", metavar="NUMBER", help="only this enterprise (unknown: exit code 2)")
+    rebuild.add_argument("--enterprise", type=_enterprise, metavar="NUMBER", help="only this enterprise (unknown: exit code 2)")
     rebuild.add_argument("--date-from", type=_date, help="first file date (default: the first stored)")
     rebuild.add_argument("--date-to", type=_date, help="last file date (default: the last stored)")
     rebuild.add_argument("--warehouse-only", action="store_true",
@@ -210,6 +246,44 @@ def build_parser() -> argparse.ArgumentParser:
 READ_ONLY_COMMANDS = "stats, calls show, enterprise list"
 
 
+@dataclass
+class Invocation:
+    """What one run of the CLI shares between its steps: the arguments, the settings, and the
+    fleet — read from the fleet file at most once, and only by a command that needs it."""
+
+    args: argparse.Namespace
+    settings: Settings
+
+    @cached_property
+    def fleet(self) -> Fleet:
+        from .fleet import Fleet
+
+        return Fleet.load(self.settings)
+
+    def warehouse(
+        self, *, write: bool, enterprises: Sequence[str] = (), active: bool = False,
+    ) -> Engine:
+        """The command's central database (``--db`` or the settings), connected, with its
+        schema, and every named enterprise known (``active``: and enabled) — or a CliError."""
+        engine = _engine(self.args.db, self.settings, write=write)
+        _require_schema(engine, self.args.db or self.settings.resolved_database_url, self.settings)
+        _check_enterprises(engine, enterprises, active=active)
+        return engine
+
+
+def _elsewhere(settings: Settings, shown_target: str) -> str:
+    """How to point the CLI at another warehouse, in one clause (and where the demo keeps its
+    own, when there is one under $ASTERISK_HOME: ``make run`` writes .asterisk/demo/asterisk.db)."""
+    from .warehouse.db import mask_url
+
+    hint = f"or point the CLI at another warehouse with --db URL or {env_var('database_url')}=URL"
+    demo = (settings.home / "demo" / "asterisk.db").resolve()
+    demo_url = f"sqlite:///{demo}"
+    if demo.exists() and mask_url(demo_url) != shown_target:
+        hint += f" (the demo's is {demo_url})"
+    return hint
+
+
 def _engine(url: str | None, settings: Settings, *, write: bool = True) -> Engine:
     """The central database, connected, or a one-line CliError naming it (password masked).
 
@@ -217,7 +291,13 @@ def _engine(url: str | None, settings: Settings, *, write: bool = True) -> Engin
     read-only mount or file) read-only; one that writes is refused there before it starts."""
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
-    from .warehouse.db import make_engine, mask_url, sqlite_path, sqlite_read_only_reason
+    from .warehouse.db import (
+        make_engine,
+        mask_url,
+        sqlite_in_wal_mode,
+        sqlite_path,
+        sqlite_read_only_reason,
+    )
 
     target = url or settings.resolved_database_url
     shown = mask_url(target)
@@ -233,9 +313,14 @@ def _engine(url: str | None, settings: Settings, *, write: bool = True) -> Engin
                 f"the warehouse {shown} is read-only ({reason}): this command writes to it;"
                 f" only {READ_ONLY_COMMANDS} work there"
             )
-        if not write and not path.exists():
-            raise CliError(f"no warehouse at {shown}: run `asterisk-pipeline db upgrade`")
-        read_only = reason is not None
+        if not write and not path.exists():  # a read never creates the file
+            raise CliError(
+                f"no warehouse at {shown}: create it with `asterisk-pipeline db upgrade`,"
+                f" {_elsewhere(settings, shown)}"
+            )
+        # A read opens anything but a warehouse in WAL mode read-only: an empty file or a
+        # foreign database stays byte for byte as it was.
+        read_only = reason is not None or (not write and not sqlite_in_wal_mode(path))
     try:
         engine = make_engine(target, read_only=read_only)
         with engine.connect():
@@ -268,15 +353,9 @@ def _check_enterprises(engine: Engine, numbers: Sequence[str], *, active: bool) 
     with an enterprise that still has stored calls after leaving the ``enterprises`` table."""
     from sqlalchemy import select
 
-    from .warehouse.registry import validate_number
     from .warehouse.schema import calls, enterprises
 
-    wanted = list(dict.fromkeys(numbers))
-    for number in wanted:
-        try:
-            validate_number(number)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+    wanted = list(dict.fromkeys(numbers))  # valid already: the arguments' type (_enterprise)
     if not wanted:
         return
     with engine.connect() as conn:
@@ -309,33 +388,33 @@ def _listed(numbers: list[str]) -> str:
     return f"{'enterprise' if one else 'enterprises'} {', '.join(numbers)} {'is' if one else 'are'}"
 
 
-def _require_schema(engine: Engine) -> None:
+def _require_schema(engine: Engine, url: str, settings: Settings) -> None:
+    from .warehouse.db import mask_url
     from .warehouse.migrate import current_revision
 
     if current_revision(engine) is None:
-        raise CliError("the central database has no schema yet: run `asterisk-pipeline db upgrade`")
+        shown = mask_url(url)
+        raise CliError(
+            f"the central database {shown} has no schema yet: run `asterisk-pipeline db upgrade`,"
+            f" {_elsewhere(settings, shown)}"
+        )
 
 
-def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_db_upgrade(run: Invocation) -> int:
     from .warehouse.db import mask_url
     from .warehouse.migrate import current_revision, upgrade
 
-    engine = _engine(args.db, settings)
+    engine = _engine(run.args.db, run.settings)
     upgrade(engine)
     print(f"database at revision {current_revision(engine)} ({mask_url(engine.url)})")
     return EXIT_OK
 
 
-def cmd_enterprise_add(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_enterprise_add(run: Invocation) -> int:
     from .warehouse.db import write_transaction
-    from .warehouse.registry import upsert_enterprise, validate_number
+    from .warehouse.registry import upsert_enterprise
 
-    try:
-        validate_number(args.number)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    engine = _engine(args.db, settings)
-    _require_schema(engine)
+    args, engine = run.args, run.warehouse(write=True)
     with write_transaction(engine) as conn:
         upsert_enterprise(
             conn,
@@ -347,14 +426,12 @@ def cmd_enterprise_add(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_enterprise_list(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_enterprise_list(run: Invocation) -> int:
     from sqlalchemy import select
 
     from .warehouse.schema import enterprises
 
-    engine = _engine(args.db, settings, write=False)
-    _require_schema(engine)
-    with engine.connect() as conn:
+    with run.warehouse(write=False).connect() as conn:
         rows = conn.execute(select(enterprises).order_by(enterprises.c.number)).all()
     for row in rows:
         state = "active" if row.is_enabled and row.active else "inactive"
@@ -362,21 +439,17 @@ def cmd_enterprise_list(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_import_file(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_import_file(run: Invocation) -> int:
     from .sync import import_day_file
-    from .warehouse.registry import get_enterprise, validate_number
+    from .warehouse.registry import get_enterprise
 
-    try:
-        validate_number(args.enterprise)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    args = run.args
     file_date = args.date or date_from_name(args.path.name)
     if file_date is None:
         raise CliError(
             f"cannot tell the date of {args.path.name!r}: name it Listen_AMI_YYYY-MM-DD.db or pass --date"
         )
-    engine = _engine(args.db, settings)
-    _require_schema(engine)
+    engine = run.warehouse(write=True)
     with engine.connect() as conn:
         enterprise = get_enterprise(conn, args.enterprise)
     if enterprise is None:
@@ -386,25 +459,23 @@ def cmd_import_file(args: argparse.Namespace, settings: Settings) -> int:
         )
     outcome = import_day_file(
         engine, enterprise, args.path, flow=Flow(args.flow), file_date=file_date,
-        settings=settings, force=args.force,
+        settings=run.settings, force=args.force,
     )
     print(json.dumps(outcome.summary(), ensure_ascii=False))
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
-def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from .fleet import Fleet
+def cmd_stats(run: Invocation) -> int:
     from .warehouse.stats import DayRange, call_stats, extension_stats, shape_stats
 
+    args = run.args
     try:
         days = DayRange(args.date_from, args.date_to)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    engine = _engine(args.db, settings, write=False)
-    _require_schema(engine)
-    _check_enterprises(engine, args.enterprise or [], active=False)
+    engine = run.warehouse(write=False, enterprises=args.enterprise or [])
     only = set(args.enterprise) if args.enterprise else None
-    zone_of = Fleet.load(settings).timezone
+    zone_of = run.fleet.timezone
     header: list[str]
     cells: Callable[[Any], list[str]]
     with engine.connect() as conn:
@@ -449,14 +520,11 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
         print("(no calls yet)")
 
 
-def cmd_calls_show(args: argparse.Namespace, settings: Settings) -> int:
-    from .fleet import Fleet
+def cmd_calls_show(run: Invocation) -> int:
     from .warehouse.call_view import call_detail, find_calls, unlinked_leg
 
-    engine = _engine(args.db, settings, write=False)
-    _require_schema(engine)
-    if args.enterprise:
-        _check_enterprises(engine, [args.enterprise], active=False)
+    args = run.args
+    engine = run.warehouse(write=False, enterprises=[args.enterprise] if args.enterprise else [])
     with engine.connect() as conn:
         found = find_calls(conn, args.unique_id, args.enterprise)
         if len(found) > 1:
@@ -480,16 +548,15 @@ def cmd_calls_show(args: argparse.Namespace, settings: Settings) -> int:
 
             number = detail["call"]["enterprise_id"]
             enterprise = get_enterprise(conn, number) or Enterprise(number)
-            detail["explain"] = explain_call(conn, enterprise, Fleet.load(settings).timezone(enterprise), detail)
+            detail["explain"] = explain_call(conn, enterprise, run.fleet.timezone(enterprise), detail)
     if args.json:
         print(json.dumps(detail, default=lambda v: v.isoformat(), ensure_ascii=False))
         return EXIT_OK
-    zone = Fleet.load(settings).timezone(detail["call"]["enterprise_id"])
-    print(_render_call(detail, zone))
+    print(_render_call(detail, run.fleet.timezone(detail["call"]["enterprise_id"])))
     return EXIT_OK
 
 
-def _render_call(detail: dict[str, Any], zone: Any) -> str:
+def _render_call(detail: dict[str, Any], zone: ZoneInfo) -> str:
     def local(value: Any) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
 
@@ -511,6 +578,7 @@ def _render_call(detail: dict[str, Any], zone: Any) -> str:
          f" {answered} (CallStatus {call['call_status']})"),
         (f"  answered by {call['answered_by'] or '-'} at {local(call['answered_at'])};"
          f" talked last: {call['final_extension'] or '-'}"),
+        f"  times: PBX-local, {zone.key}",
         f"  shape: {call.get('shape') or '-'}",
         f"  held by: {' → '.join(chain) if chain else '-'} ({max(len(chain) - 1, 0)} transfer{plural})",
         f"  rang: {rang or '-'}",
@@ -521,7 +589,7 @@ def _render_call(detail: dict[str, Any], zone: Any) -> str:
             f"    {leg['role']:<7} {leg['link'] or '-':<10} {leg['unique_id']:<18} {leg['channel'] or '-':<44}"
             f" CallType {leg['call_type'] or '-'} CallStatus {leg['call_status'] or '-'}"
         )
-    lines.append("  timeline:")
+    lines.append(f"  timeline ({zone.key}):")
     for event in detail["timeline"]:
         lines.append(f"    {local(event['at'])}  {event['unique_id']:<18} {event['what']}")
     if "explain" in detail:
@@ -556,15 +624,13 @@ def _render_explain(why: dict[str, Any]) -> list[str]:
     return lines
 
 
-def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_calls_rebuild(run: Invocation) -> int:
     from .sync.rebuild import DayRebuild, rebuild_calls
 
+    args = run.args
     if args.date_from and args.date_to and args.date_from > args.date_to:
         raise CliError("--date-from is after --date-to")
-    engine = _engine(args.db, settings)
-    _require_schema(engine)
-    if args.enterprise:
-        _check_enterprises(engine, [args.enterprise], active=False)
+    engine = run.warehouse(write=True, enterprises=[args.enterprise] if args.enterprise else [])
     began = time.monotonic()
 
     def progress(day: DayRebuild, done: int, total: int) -> None:
@@ -578,7 +644,7 @@ def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     reports = rebuild_calls(
-        engine, settings, enterprise=args.enterprise, date_from=args.date_from,
+        engine, run.settings, enterprise=args.enterprise, date_from=args.date_from,
         date_to=args.date_to, use_files=not args.warehouse_only, progress=progress,
     )
     inexact = sum(len(r.not_exact) for r in reports)
@@ -588,11 +654,11 @@ def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_simulate(run: Invocation) -> int:
     from .devtools.calls import truth_path
     from .devtools.fleet import simulate_fleet
-    from .warehouse.registry import validate_number
 
+    args = run.args
     numbers = [n.strip() for n in args.enterprises.split(",") if n.strip()]
     if not numbers:
         raise CliError("--enterprises needs at least one number")
@@ -625,19 +691,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_sync_live(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_sync_live(run: Invocation) -> int:
     from .sync.fleet import live_cycle
-    from .warehouse.registry import validate_number
 
-    for number in args.enterprise or []:
-        try:
-            validate_number(number)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
-    engine = _engine(args.db, settings)
-    _require_schema(engine)
-    _check_enterprises(engine, args.enterprise or [], active=True)
-    report = live_cycle(engine, settings, numbers=args.enterprise)
+    args = run.args
+    engine = run.warehouse(write=True, enterprises=args.enterprise or [], active=True)
+    report = live_cycle(engine, run.settings, numbers=args.enterprise)
     for outcome in report.outcomes:
         print(json.dumps(outcome.summary(), ensure_ascii=False))
     print(json.dumps({
@@ -647,26 +706,20 @@ def cmd_sync_live(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def cmd_sync_history(args: argparse.Namespace, settings: Settings) -> int:
-    from .fleet import Fleet
+def cmd_sync_history(run: Invocation) -> int:
     from .sync.fleet import sync_history_range
-    from .warehouse.registry import get_enterprise, validate_number
+    from .warehouse.registry import get_enterprise
 
-    try:
-        validate_number(args.enterprise)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    args = run.args
     if args.date_from > args.date_to:
         raise CliError("--date-from is after --date-to")
-    engine = _engine(args.db, settings)
-    _require_schema(engine)
-    _check_enterprises(engine, [args.enterprise], active=True)
+    engine = run.warehouse(write=True, enterprises=[args.enterprise], active=True)
     with engine.connect() as conn:
         enterprise = get_enterprise(conn, args.enterprise, active_only=True)
     if enterprise is None:  # disabled between the check and here
         raise CliError(f"enterprise {args.enterprise} is inactive")
     outcomes = sync_history_range(
-        engine, Fleet.load(settings), enterprise, args.date_from, args.date_to, force=args.force
+        engine, run.fleet, enterprise, args.date_from, args.date_to, force=args.force
     )
     for outcome in outcomes:
         print(json.dumps(outcome.summary(), ensure_ascii=False))
@@ -675,18 +728,19 @@ def cmd_sync_history(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if any(not o.ok for o in outcomes) else EXIT_OK
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_serve(run: Invocation) -> int:
     """Run the sidecar in this process (one worker: the sync reservations live in it)."""
     import uvicorn
 
     from .api.app import create_app
     from .api.limits import guarded_protocol, is_loopback
 
+    args = run.args
     overrides = {k: v for k, v in {
         "database_url": args.db, "dagster_url": args.dagster_url,
         "api_host": args.host, "api_port": args.port,
     }.items() if v is not None}
-    settings = settings.model_copy(update=overrides)
+    settings = run.settings.model_copy(update=overrides)
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not is_loopback(settings.api_host) and not token.strip():
         raise CliError(
@@ -694,8 +748,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "could start syncs. Set ASTERISK_API_TOKEN (the POST endpoints then need "
             "'Authorization: Bearer <token>') or bind to 127.0.0.1."
         )
-    engine = _engine(None, settings)
-    _require_schema(engine)
+    engine = Invocation(argparse.Namespace(db=None), settings).warehouse(write=True)
     engine.dispose()
     logging.getLogger("asterisk_pipeline").setLevel(logging.INFO)  # sync launches, failures
     app = create_app(settings)
@@ -710,7 +763,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-HANDLERS = {
+HANDLERS: dict[tuple[str, str | None], Callable[[Invocation], int]] = {
     ("db", "upgrade"): cmd_db_upgrade,
     ("enterprise", "add"): cmd_enterprise_add,
     ("enterprise", "list"): cmd_enterprise_list,
@@ -737,8 +790,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import DBAPIError
 
     try:
-        settings = Settings()
-        return handler(args, settings)
+        code = handler(Invocation(args, Settings()))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except CliError as exc:
         print(f"asterisk-pipeline: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -750,6 +806,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"asterisk-pipeline: central database error: {_first_line(exc.orig or exc)}"
               " (-v for details)", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``… | head``): the Python documentation's recipe — point
+    stdout at /dev/null so the interpreter's final flush cannot fail again, and exit quietly
+    with 141 (128 + SIGPIPE), the status a shell shows for a tool its pipe reader left: a
+    pipeline under ``set -o pipefail`` sees the output was cut, no traceback is printed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -147,6 +147,7 @@ def test_reads_of_a_missing_warehouse_create_nothing(tmp_path: Path):
     for args in READS:
         line = _one_line_error(cli(*args, env=env, check=False))
         assert f"no warehouse at sqlite:///{missing}" in line and "db upgrade" in line
+        assert "--db URL or ASTERISK_DATABASE_URL" in line
     assert not missing.parent.exists()
 
 
@@ -224,8 +225,12 @@ def test_an_unknown_enterprise_exits_2_in_every_command(fleet_env: dict[str, str
     mixed = _one_line_error(cli("sync", "live", "--enterprise", "9999", "--enterprise", "0400",
                                 env=fleet_env, check=False))
     assert "9999 is not in the enterprises table" in mixed and "0400 is inactive" in mixed
-    typo = _one_line_error(cli("stats", "--enterprise", "03|27", env=fleet_env, check=False))
-    assert "invalid enterprise number" in typo
+    for args in (("stats", "--enterprise", "03|27"), ("enterprise", "add", "03|27"),
+                 ("calls", "show", "1.1", "--enterprise", "03|27")):
+        typo = cli(*args, env=fleet_env, check=False)  # the argument's type: argparse's usage error
+        assert typo.returncode == 2 and typo.stdout == "", (args, typo.stderr)
+        assert "argument" in typo.stderr and "invalid enterprise number '03|27'" in typo.stderr
+        assert "Traceback" not in typo.stderr
     engine = create_engine(db_url)
     with engine.connect() as conn:  # a refused sync was not even attempted
         assert conn.execute(text("SELECT count(*) FROM sync_runs")).scalar() == 0

@@ -1,7 +1,7 @@
 """The sidecar's reads of the warehouse: small, index-backed queries, one job each.
 
 Every function takes an open connection and returns plain data ready for JSON. Times are
-returned as aware UTC datetimes (SQLite hands back naive UTC text: normalized here).
+returned as aware UTC datetimes (the schema's ``UtcTime`` columns read them so on both databases).
 """
 from __future__ import annotations
 
@@ -19,14 +19,6 @@ from ..warehouse.schema import calls, download_sync, enterprises, sync_runs
 #: Sync-run rows newer than this many ids are counted into the change marker (see change_marker);
 #: a commit later than that is still seen within the cache's max age (60 s).
 _MARKER_WINDOW = 1_000
-
-
-def utc(value: Any) -> datetime | None:
-    """A stored time as aware UTC (PostgreSQL: aware; SQLite: naive UTC or its text)."""
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def ping(conn: Connection) -> None:
@@ -78,7 +70,7 @@ def data_sources(conn: Connection) -> list[dict[str, Any]]:
         ).group_by(calls.c.data_source).order_by(calls.c.data_source)
     ).all()
     return [
-        {"data_source": r[0], "total_calls": int(r[1]), "first_call": utc(r[2]), "last_call": utc(r[3])}
+        {"data_source": r[0], "total_calls": int(r[1]), "first_call": r[2], "last_call": r[3]}
         for r in rows
     ]
 
@@ -122,14 +114,14 @@ def download_sync_rows(conn: Connection) -> list[dict[str, Any]]:
     ).all()
     out = []
     for r in rows:
-        success, failure = utc(r[2]), utc(r[3])
+        success, failure = r[2], r[3]
         failing = failure is not None and (success is None or failure > success)
         out.append({
             "enterprise_id": r[0],
             "asterisk_host": r[1],
             "last_sync": success,
             "last_failed_sync": failure,
-            "last_check": utc(r[4]),
+            "last_check": r[4],
             "total_downloaded": int(r[5]),
             "failed_events": int(r[6]),
             "last_error": r[7] if failing else None,
@@ -152,7 +144,7 @@ def last_success_by_enterprise(conn: Connection, flow: str) -> dict[str, datetim
         .where(and_(enterprises.c.is_enabled, enterprises.c.active))
         .order_by(enterprises.c.number)
     ).all()
-    return {r[0]: utc(r[1]) for r in rows if is_valid_number(r[0])}  # the active set, as synced
+    return {r[0]: r[1] for r in rows if is_valid_number(r[0])}  # the active set, as synced
 
 
 def sync_counts(conn: Connection) -> list[tuple[str, str, str, int]]:

@@ -155,14 +155,6 @@ def rejected_share(conn: Connection) -> RejectedShare:
     return RejectedShare(int(rejected), int(events))
 
 
-def _utc(value: datetime | str | None) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite may hand back text
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def stale_live_enterprises(
     conn: Connection,
     max_age: timedelta,
@@ -180,7 +172,7 @@ def stale_live_enterprises(
     )
     result: dict[str, datetime | None] = {}
     for number in numbers:
-        when = _utc(last.get(number))
+        when = last.get(number)
         if when is None or now - when > max_age:
             result[number] = when
     return result

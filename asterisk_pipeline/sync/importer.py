@@ -21,7 +21,7 @@ import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -434,20 +434,10 @@ def sighting_row(row: ConvRow, body_hash: bytes) -> SightingRow:
 def stored_conv_row(stored: store.StoredRow, live_table: bool) -> ConvRow | None:
     """A sighting read back, as the same ConvRow the import built from the source row."""
     return conv_row(
-        (stored.file_date, stored.source_id), _db_time(stored.event_timestamp), stored.unique_id,
+        (stored.file_date, stored.source_id), stored.event_timestamp, stored.unique_id,
         stored.event_type, parse_body(stored.raw_json), stored.raw_json, stored.delivered,
         live_table,
     )
-
-
-def _db_time(value: Any) -> datetime | None:
-    """A stored UTC time: aware from PostgreSQL, naive text from SQLite."""
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 # ---------------------------------------------------------------------------------------------

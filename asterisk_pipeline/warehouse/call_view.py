@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
 
+from .utc import UtcDateTime
 
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+_AT = UtcDateTime()
+
+
+def _times(sql: str, *names: str) -> Any:
+    """``text(sql)`` whose time columns ``names`` read back as aware UTC."""
+    return text(sql).columns(**dict.fromkeys(names, _AT))
 
 
 def _json(value: Any) -> Any:
@@ -38,70 +39,110 @@ def unlinked_leg(conn: Connection, unique_id: str, enterprise: str | None) -> li
     """A forwarding leg stored without a call (SPEC §4.2 rule 3)."""
     where = " AND enterprise_id = :ent" if enterprise else ""
     rows = conn.execute(
-        text(
+        _times(
             "SELECT enterprise_id, unique_id, link, channel, call_type, call_status, phone_number,"
             " extensions, start_time, end_time FROM call_legs WHERE call_id IS NULL"
-            " AND unique_id = :uid" + where
+            " AND unique_id = :uid" + where, "start_time", "end_time",
         ),
         {"uid": unique_id, "ent": enterprise},
     ).mappings().all()
-    return [_leg(dict(r)) for r in rows]
-
-
-def _leg(row: dict[str, Any]) -> dict[str, Any]:
-    row["start_time"], row["end_time"] = _utc(row.get("start_time")), _utc(row.get("end_time"))
-    return row
+    return [dict(r) for r in rows]
 
 
 def call_detail(conn: Connection, call_id: int) -> dict[str, Any]:
     call = dict(conn.execute(
-        text(
+        _times(
             "SELECT id, enterprise_id, unique_id, call_type, call_status, phone_number, trunk,"
             " main_extension, is_answered, answered_by, answered_at, final_extension,"
             " transfer_chain, leg_count, shape, start_time, end_time, duration, data_source,"
-            " asterisk_host FROM calls WHERE id = :id"
+            " asterisk_host FROM calls WHERE id = :id", "answered_at", "start_time", "end_time",
         ),
         {"id": call_id},
     ).mappings().one())
-    for key in ("answered_at", "start_time", "end_time"):
-        call[key] = _utc(call[key])
     call["transfer_chain"] = _json(call["transfer_chain"]) or []
     call["is_answered"] = bool(call["is_answered"])
-    legs = [_leg(dict(r)) for r in conn.execute(
-        text(
+    legs = [dict(r) for r in conn.execute(
+        _times(
             "SELECT unique_id, role, link, channel, call_type, call_status, phone_number, extensions,"
             " start_time, end_time FROM call_legs WHERE call_id = :id"
-            " ORDER BY CASE WHEN role = 'primary' THEN 0 ELSE 1 END, start_time, unique_id"
+            " ORDER BY CASE WHEN role = 'primary' THEN 0 ELSE 1 END, start_time, unique_id",
+            "start_time", "end_time",
         ),
         {"id": call_id},
     ).mappings()]
-    participants = []
-    for r in conn.execute(
-        text(
+    participants = [dict(r) for r in conn.execute(
+        _times(
             "SELECT extension, participant_status, ring_order, talk_order, dial_start,"
             " answer_time, hangup_time FROM call_participants WHERE call_id = :id"
-            " ORDER BY ring_order"
+            " ORDER BY ring_order", "dial_start", "answer_time", "hangup_time",
         ),
         {"id": call_id},
-    ).mappings():
-        item = dict(r)
-        for key in ("dial_start", "answer_time", "hangup_time"):
-            item[key] = _utc(item[key])
-        participants.append(item)
+    ).mappings()]
     raw = "raw_data::text" if conn.dialect.name == "postgresql" else "raw_data"
-    events = []
-    for r in conn.execute(
-        text(
-            f"SELECT unique_id, event_type, event_timestamp, source_table, source_id, {raw} AS body"
-            " FROM call_events WHERE call_id = :id ORDER BY event_timestamp, file_date, source_id"
+    rows = conn.execute(
+        _times(
+            f"SELECT unique_id, event_type, body_hash, event_timestamp, source_table, source_id, {raw} AS body"
+            " FROM call_events WHERE call_id = :id ORDER BY event_timestamp, file_date, source_id",
+            "event_timestamp",
         ),
         {"id": call_id},
-    ).mappings():
-        events.append({
-            "at": _utc(r["event_timestamp"]), "unique_id": r["unique_id"], "event": r["event_type"],
-            "source": f"{r['source_table']}#{r['source_id']}", "what": describe(r["event_type"], _json(r["body"])),
-        })
+    ).mappings()
+    events = _timeline([{**r, "body": _json(r["body"])} for r in rows], _sighted_in(conn, call_id))
     return {"call": call, "legs": legs, "participants": participants, "timeline": events}
+
+
+#: A body key only AlternativeAPIlogs writes (SPEC §2.2: absent from APIlogs ``bridge`` bodies): the
+#: same event seen by both flows differs by it alone, so it is stored as two events.
+_LIVE_ONLY_KEYS = frozenset({"BridgeUniqueid"})
+
+
+def _sighted_in(conn: Connection, call_id: int) -> dict[tuple[str, str, bytes], list[str]]:
+    """The source tables each of the call's events was read from (its sightings, SPEC §4.3)."""
+    tables: dict[tuple[str, str, bytes], list[str]] = {}
+    for uid, kind, digest, table in conn.execute(
+        text(
+            "SELECT DISTINCT s.unique_id, s.event_type, s.body_hash, s.source_table FROM event_sightings s"
+            " JOIN call_events e ON e.enterprise_id = s.enterprise_id AND e.unique_id = s.unique_id"
+            " AND e.event_type = s.event_type AND e.body_hash = s.body_hash"
+            " WHERE e.call_id = :id ORDER BY s.source_table"
+        ),
+        {"id": call_id},
+    ):
+        tables.setdefault((uid, kind, bytes(digest)), []).append(table)
+    return tables
+
+
+def _timeline(rows: list[dict[str, Any]], sighted_in: dict[tuple[str, str, bytes], list[str]]) -> list[dict[str, Any]]:
+    """One entry per event, in time order: an event both flows stored (its APIlogs body lacks
+    only the keys AlternativeAPIlogs adds) is shown once, from the fuller body, with ``tables``
+    naming every table it was seen in. Two bodies with different values of such a key stay two."""
+    entries: list[dict[str, Any]] = []
+    alike: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        body = r["body"] if isinstance(r["body"], dict) else {}
+        key = (r["event_timestamp"], r["unique_id"], r["event_type"],
+               json.dumps({k: v for k, v in body.items() if k not in _LIVE_ONLY_KEYS}, sort_keys=True))
+        source = f"{r['source_table']}#{r['source_id']}"
+        entry = next((e for e in alike.get(key, []) if _same_event(e["body"], body)), None)
+        if entry is None:
+            entry = {"at": r["event_timestamp"], "unique_id": r["unique_id"], "event": r["event_type"],
+                     "source": source, "tables": [], "body": body}
+            alike.setdefault(key, []).append(entry)
+            entries.append(entry)
+        elif len(body) > len(entry["body"]):  # the fuller sighting names the event
+            entry["body"], entry["source"] = body, source
+        for table in sighted_in.get((r["unique_id"], r["event_type"], bytes(r["body_hash"])), [r["source_table"]]):
+            if table not in entry["tables"]:
+                entry["tables"].append(table)
+    for entry in entries:
+        entry["what"] = describe(entry["event"], entry.pop("body"))
+        entry["tables"].sort()
+    return entries
+
+
+def _same_event(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Bodies alike but for the live-only keys: one event unless both carry such a key, differently."""
+    return all(one[k] == other[k] for k in _LIVE_ONLY_KEYS if k in one and k in other)
 
 
 def describe(event: str, body: dict[str, Any]) -> str:

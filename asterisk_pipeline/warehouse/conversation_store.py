@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Date, bindparam, text
 from ..model import ROW_ID_MIN
 from .sql import execute, statement
 from .staging import COLUMNS, Stager
+from .utc import as_utc
 
 SIGHTING_COLUMNS = (
     "enterprise_id, source_table, file_date, source_id, unique_id, event_type, body_hash,"
@@ -34,11 +35,17 @@ class StoredRow(NamedTuple):
 
     file_date: date
     source_id: int
-    event_timestamp: Any
+    event_timestamp: datetime | None  # aware UTC
     unique_id: str
     event_type: str
     delivered: bool
     raw_json: str
+
+
+def _stored_row(fd: Any, sid: Any, at: Any, uid: str, kind: str, ok: Any, raw_json: str) -> StoredRow:
+    """A row of the raw-SQL reads below (some go through staging probes, which no column type
+    reaches): its time read as ``UtcDateTime`` reads it."""
+    return StoredRow(_as_date(fd), int(sid), as_utc(at), uid, kind, bool(ok), raw_json)
 
 
 class LegOwner(NamedTuple):
@@ -112,7 +119,7 @@ class SightingReader:
 
     def _rows(self, result: Iterable[Any]) -> list[StoredRow]:
         rows = [
-            StoredRow(_as_date(fd), int(sid), at, uid, kind, bool(ok), raw_json)
+            _stored_row(fd, sid, at, uid, kind, ok, raw_json)
             for fd, sid, at, uid, kind, ok, raw_json in result
         ]
         rows.sort(key=lambda r: (r.file_date, r.source_id))
@@ -320,7 +327,7 @@ def events_without_sightings(
         {"ent": enterprise, "fd": file_date, "tbl": table, **{f"k{i}": n for i, n in enumerate(names)}},
     )
     return [
-        (StoredRow(_as_date(fd), int(sid), at, uid, kind, bool(ok), raw_json), bytes(digest))
+        (_stored_row(fd, sid, at, uid, kind, ok, raw_json), bytes(digest))
         for fd, sid, at, uid, kind, ok, raw_json, digest in result
     ]
 
@@ -352,7 +359,7 @@ def sightings_of(conn: Connection, enterprise: str, table: str, unique_ids: Iter
         " ORDER BY s.file_date, s.source_id"
     ).bindparams(bindparam("uids", expanding=True))
     return [
-        StoredRow(_as_date(fd), int(sid), at, uid, kind, bool(ok), raw_json)
+        _stored_row(fd, sid, at, uid, kind, ok, raw_json)
         for fd, sid, at, uid, kind, ok, raw_json in conn.execute(
             query, {"ent": enterprise, "tbl": table, "uids": keys}
         )

@@ -74,6 +74,18 @@ def sqlite_read_only_reason(path: Path) -> str | None:
     return None
 
 
+def sqlite_in_wal_mode(path: Path) -> bool:
+    """Whether the file is a SQLite database in WAL mode (header bytes 18-19 are 2), as every
+    warehouse this package opened for writing is. Anything else — empty, another journal mode,
+    not SQLite — a normal open would change (switching it to WAL writes the header)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
+
+
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for the central database. ``read_only`` (SQLite only) opens the file without
     ever writing it — nor creating it, its directory or a WAL: what a read-only command needs

@@ -4,7 +4,8 @@ The Alembic migrations create exactly this (a test compares them). ``enterprises
 the platform in production; it is described here so that the pipeline can read it, and created
 by the first migration only where it is absent.
 
-Timestamps are UTC: ``timestamptz`` on PostgreSQL, naive UTC text on SQLite.
+Timestamps are UTC: ``timestamptz`` on PostgreSQL, naive UTC text on SQLite, read back as aware
+UTC datetimes on both (``UtcTime``, see ``utc.py``).
 ``raw_data`` is ``json`` (validated text), not ``jsonb``: it is written a million rows at a time
 and read rarely, and ``json`` keeps bodies byte-exact, ``\\u0000`` escapes included.
 """
@@ -17,7 +18,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -31,6 +31,8 @@ from sqlalchemy import (
     text,
 )
 
+from .utc import UtcDateTime
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -42,7 +44,7 @@ metadata = MetaData(naming_convention=NAMING)
 
 # BIGINT identities on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-UtcTime = DateTime(timezone=True)
+UtcTime = UtcDateTime()
 
 enterprises = Table(
     "enterprises",

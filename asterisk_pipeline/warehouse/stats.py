@@ -10,7 +10,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, DateTime, bindparam, text
+from sqlalchemy import Connection, bindparam, text
+
+from .utc import UtcDateTime
 
 #: how a conversation without a shape (imported before shapes were computed) is reported
 UNKNOWN_SHAPE = "unknown"
@@ -69,7 +71,7 @@ class DayRange:
 
 ZoneOf = Callable[[str], ZoneInfo]
 _CHAIN_LENGTH = "coalesce(json_array_length(transfer_chain), 0)"
-_UTC = DateTime(timezone=True)
+_UTC = UtcDateTime()
 
 
 def _zone(zone_of: ZoneOf | None, ent: str, cache: dict[str, ZoneInfo]) -> ZoneInfo:
@@ -142,7 +144,7 @@ def call_stats(
         result = conn.execute(
             _text(
                 "SELECT enterprise_id, data_source, start_time, is_answered, duration, leg_count,"
-                f" {_CHAIN_LENGTH} FROM calls{where}", params,
+                f" {_CHAIN_LENGTH} FROM calls{where}", params, reads_start=True,
             ),
             params,
         )
@@ -205,7 +207,7 @@ def shape_stats(
             rows: Any = (
                 (ent, shape, _local_day(start, _zone(zone_of, ent, zones)), 1, 1 if ok else 0,
                  duration, 1 if duration is not None else 0)
-                for ent, shape, start, ok, duration in conn.execute(_text(sql, params), params)
+                for ent, shape, start, ok, duration in conn.execute(_text(sql, params, reads_start=True), params)
             )
         else:
             sql = (
@@ -229,23 +231,22 @@ def shape_stats(
     ]
 
 
-def _text(sql: str, params: dict[str, Any]) -> Any:
+def _text(sql: str, params: dict[str, Any], *, reads_start: bool = False) -> Any:
+    """The statement with its bounds typed like ``calls.start_time``; ``reads_start``: the
+    selected ``start_time`` reads back as aware UTC too."""
     statement = text(sql)
     if "ents" in params:
         statement = statement.bindparams(bindparam("ents", expanding=True))
     for bound in ("lo", "hi"):
         if bound in params:  # stored the way the calls table stores it (SQLite: text in UTC)
             statement = statement.bindparams(bindparam(bound, type_=_UTC))
+    if reads_start:
+        return statement.columns(start_time=_UTC)
     return statement
 
 
-def _local_day(value: Any, zone: ZoneInfo) -> str | None:
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(zone).date().isoformat()
+def _local_day(value: datetime | None, zone: ZoneInfo) -> str | None:
+    return value.astimezone(zone).date().isoformat() if value is not None else None
 
 
 def _stats(ent: str, source: str, day: str | None, calls: int, answered: int, avg: Any,
