@@ -182,8 +182,10 @@ ALL_CHECKS = [
 # the same run would be skipped: they run in their own job, on a schedule and from the UI.
 warehouse_checks_job = define_asset_job(
     names.CHECKS_JOB,
-    selection=AssetSelection.checks(*ALL_CHECKS),
-    description="Every warehouse check (integrity, rejected share, live freshness).",
+    # sync_statistics rides along: nothing else materializes it, and its figures age like the checks
+    selection=AssetSelection.checks(*ALL_CHECKS) | AssetSelection.assets(names.SYNC_STATISTICS),
+    description="Every warehouse check (integrity, rejected share, live freshness) and the"
+    " sync_statistics headline figures.",
     tags={names.TAG_FLOW: names.FLOW_CHECKS},
 )
 
