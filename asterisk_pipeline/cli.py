@@ -363,6 +363,7 @@ def cmd_enterprise_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import_file(args: argparse.Namespace, settings: Settings) -> int:
+    from .pbx.fleet import Fleet
     from .sync import import_day_file
     from .warehouse.registry import get_enterprise, validate_number
 
@@ -385,15 +386,15 @@ def cmd_import_file(args: argparse.Namespace, settings: Settings) -> int:
             "(add it with `asterisk-pipeline enterprise add`)"
         )
     outcome = import_day_file(
-        engine, enterprise, args.path, flow=Flow(args.flow), file_date=file_date,
-        settings=settings, force=args.force,
+        engine, Fleet.load(settings), enterprise, args.path, flow=Flow(args.flow), file_date=file_date,
+        force=args.force,
     )
     print(json.dumps(outcome.summary(), ensure_ascii=False))
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from .fleet import Fleet
+    from .pbx.fleet import Fleet
     from .warehouse.stats import DayRange, call_stats, extension_stats, shape_stats
 
     try:
@@ -450,7 +451,7 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def cmd_calls_show(args: argparse.Namespace, settings: Settings) -> int:
-    from .fleet import Fleet
+    from .pbx.fleet import Fleet
     from .warehouse.call_view import call_detail, find_calls, unlinked_leg
 
     engine = _engine(args.db, settings, write=False)
@@ -557,6 +558,7 @@ def _render_explain(why: dict[str, Any]) -> list[str]:
 
 
 def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from .pbx.fleet import Fleet
     from .sync.rebuild import DayRebuild, rebuild_calls
 
     if args.date_from and args.date_to and args.date_from > args.date_to:
@@ -578,7 +580,7 @@ def cmd_calls_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     reports = rebuild_calls(
-        engine, settings, enterprise=args.enterprise, date_from=args.date_from,
+        engine, Fleet.load(settings), enterprise=args.enterprise, date_from=args.date_from,
         date_to=args.date_to, use_files=not args.warehouse_only, progress=progress,
     )
     inexact = sum(len(r.not_exact) for r in reports)
@@ -625,7 +627,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sync_live(args: argparse.Namespace, settings: Settings) -> int:
-    from .sync.fleet import live_cycle
+    from .pbx.fleet import Fleet
+    from .sync import live_cycle
     from .warehouse.registry import validate_number
 
     for number in args.enterprise or []:
@@ -636,7 +639,7 @@ def cmd_sync_live(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(args.db, settings)
     _require_schema(engine)
     _check_enterprises(engine, args.enterprise or [], active=True)
-    report = live_cycle(engine, settings, numbers=args.enterprise)
+    report = live_cycle(engine, Fleet.load(settings), numbers=args.enterprise)
     for outcome in report.outcomes:
         print(json.dumps(outcome.summary(), ensure_ascii=False))
     print(json.dumps({
@@ -647,8 +650,8 @@ def cmd_sync_live(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sync_history(args: argparse.Namespace, settings: Settings) -> int:
-    from .fleet import Fleet
-    from .sync.fleet import sync_history_range
+    from .pbx.fleet import Fleet
+    from .sync import sync_history_range
     from .warehouse.registry import get_enterprise, validate_number
 
     try:

@@ -28,9 +28,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
-from ..fleet import Fleet
 from ..model import Flow
 from ..names import ALL_ENTERPRISES, FLOW_CHECKS, FLOW_LIVE, TAG_ENTERPRISES, TAG_FLOW
+from ..pbx.fleet import Fleet
 from ..settings import Settings
 from ..warehouse.db import make_engine, mask_url
 from . import queries

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from asterisk_pipeline.api.app import create_app
 from asterisk_pipeline.api.dagster_client import DagsterClient
 from asterisk_pipeline.model import Enterprise, Flow
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.simulate import token_for, write_day_file
 from asterisk_pipeline.sync import import_day_file
@@ -41,7 +42,7 @@ def filled(engine: Engine, db_url: str, tmp_path: Path) -> str:
                           seed=4, dirty_share=0.0, live_share_undelivered=1.0).path
     settings = Settings(home=tmp_path)
     for flow in (Flow.HISTORY, Flow.LIVE):
-        assert import_day_file(engine, vos, path, flow=flow, file_date=day, settings=settings).ok
+        assert import_day_file(engine, Fleet.load(settings), vos, path, flow=flow, file_date=day).ok
     return db_url
 
 
@@ -70,8 +71,7 @@ def test_status_follows_a_new_import_immediately(filled: str, engine: Engine, tm
         day = date(2025, 7, 4)
         path = write_day_file(tmp_path / f"Listen_AMI_{day}.db", token=token_for("0327"), day=day,
                               calls=5, seed=9, dirty_share=0.0, start_id=10**7).path
-        assert import_day_file(engine, vos, path, flow=Flow.HISTORY, file_date=day,
-                               settings=Settings(home=tmp_path)).ok
+        assert import_day_file(engine, Fleet.load(Settings(home=tmp_path)), vos, path, flow=Flow.HISTORY, file_date=day).ok
         after = api.get("/sync/live/status").json()["data_sources"]
         total = lambda rows: sum(r["total_calls"] for r in rows)
         assert total(after) == total(before) + 5

@@ -22,10 +22,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import Enterprise
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.simulate import append_calls, token_for
-from asterisk_pipeline.sync.fleet import sync_live
+from asterisk_pipeline.sync import sync_live
 from tests.faults.pbx_sshd import sshd_pbx
 from tests.faults.report import FaultResult
 from tests.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite
