@@ -70,10 +70,12 @@ def test_live_cycle_imports_then_only_new_rows(engine: Engine, local_settings: S
 
 def test_registry_changes_apply_on_the_next_cycle(engine: Engine, local_settings: Settings):
     _add(engine, "0100")
-    assert {o.enterprise for o in live_cycle(engine, Fleet.load(local_settings), now=NOON).outcomes} == {"0100"}
+    report = live_cycle(engine, Fleet.load(local_settings), now=NOON)
+    assert {o.enterprise for o in report.outcomes} == {"0100"}
     _add(engine, "0200")
     _add(engine, "0100", active=False)
-    assert {o.enterprise for o in live_cycle(engine, Fleet.load(local_settings), now=NOON).outcomes} == {"0200"}
+    report = live_cycle(engine, Fleet.load(local_settings), now=NOON)
+    assert {o.enterprise for o in report.outcomes} == {"0200"}
 
 
 def test_a_failing_enterprise_does_not_stop_the_others(engine: Engine, local_settings: Settings):

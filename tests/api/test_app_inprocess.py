@@ -71,7 +71,8 @@ def test_status_follows_a_new_import_immediately(filled: str, engine: Engine, tm
         day = date(2025, 7, 4)
         path = write_day_file(tmp_path / f"Listen_AMI_{day}.db", token=token_for("0327"), day=day,
                               calls=5, seed=9, dirty_share=0.0, start_id=10**7).path
-        assert import_day_file(engine, Fleet.load(Settings(home=tmp_path)), vos, path, flow=Flow.HISTORY, file_date=day).ok
+        assert import_day_file(engine, Fleet.load(Settings(home=tmp_path)), vos, path,
+                               flow=Flow.HISTORY, file_date=day).ok
         after = api.get("/sync/live/status").json()["data_sources"]
         total = lambda rows: sum(r["total_calls"] for r in rows)
         assert total(after) == total(before) + 5

@@ -73,7 +73,8 @@ def _import(engine: Engine, busy: sim.DayFileSummary, tmp_path: Path, flow: str)
     Live: AlternativeAPIlogs as the listener writes it, a cycle after every 2,000-6,000 rows
     (each cycle boundary cuts through hundreds of conversations in progress)."""
     if flow == "history":
-        outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, busy.path, flow=Flow.HISTORY, file_date=DAY)
+        outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, busy.path,
+                                  flow=Flow.HISTORY, file_date=DAY)
         assert outcome.ok, outcome
         return
     settings = Settings(home=tmp_path / "home", live_import_all=True)

@@ -185,7 +185,8 @@ def test_statistics_on_both_databases(engine: Engine, tmp_path: Path):
     for pbx, day in days:
         path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
         append(path, pbx.sorted_rows(), "APIlogs")
-        outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), enterprise, path, flow=Flow.HISTORY, file_date=date.fromisoformat(day))
+        outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), enterprise, path,
+                                  flow=Flow.HISTORY, file_date=date.fromisoformat(day))
         assert outcome.ok, outcome
     with write_transaction(engine) as conn:
         conn.execute(text("UPDATE calls SET shape = NULL"))

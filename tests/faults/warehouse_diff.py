@@ -80,7 +80,8 @@ def clean_import(workdir: Path, enterprises: list[Enterprise], files: list[tuple
     add_enterprises(engine, enterprises)
     by_number = {e.number: e for e in enterprises}
     for number, path in files:
-        outcome = import_day_file(engine, Fleet.load(settings or Settings()), by_number[number], path, flow=Flow(flow),
+        outcome = import_day_file(engine, Fleet.load(settings or Settings()), by_number[number], path,
+                                  flow=Flow(flow),
                                   file_date=date_from_name(path.name))
         if not outcome.ok:
             raise RuntimeError(f"clean import of {path} failed: {outcome.error}")

@@ -140,7 +140,8 @@ def test_importing_any_rows_never_raises_and_accounts_for_each(
     engine = make_engine(sqlite_url)
     try:
         add_enterprise(engine)
-        outcome = import_day_file(engine, Fleet.load(Settings(database_url=sqlite_url, home=tmp_path / "home", pbx_timezone=TZ.key)),
+        settings = Settings(database_url=sqlite_url, home=tmp_path / "home", pbx_timezone=TZ.key)
+        outcome = import_day_file(engine, Fleet.load(settings),
                                   ENTERPRISE, path, flow=flow, file_date=day)
         assert outcome.status == "success", outcome.summary()
         assert outcome.rows_read == len(rows)

@@ -56,7 +56,8 @@ def test_ids_at_and_below_zero_are_read(engine: Engine, tmp_path: Path) -> None:
     assert outcome.ok and outcome.rows_read == len(ids) and outcome.new_calls == len(ids), outcome
     again = import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.HISTORY, file_date=DAY)
     assert again.ok and again.rows_read == 0  # the cursor followed them
-    forced = import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.HISTORY, file_date=DAY, force=True)
+    forced = import_day_file(engine, Fleet.load(settings), ENT, path,
+                             flow=Flow.HISTORY, file_date=DAY, force=True)
     assert forced.ok and forced.rows_read == len(ids) and forced.new_events == 0
     assert _count(engine, "calls") == len(ids)
 
@@ -78,7 +79,8 @@ def test_ids_that_are_not_integers_fail_as_unreadable(engine: Engine, tmp_path: 
     _enterprise(engine)
     path = tmp_path / "Listen_AMI_2025-07-03.db"
     _write(path, [1, 2, "three"], columns=COLUMNS.replace("id INTEGER PRIMARY KEY", "id TEXT"))
-    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path, flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path,
+                              flow=Flow.HISTORY, file_date=DAY)
     assert not outcome.ok and outcome.error_kind == "unreadable", outcome
     assert _count(engine, "call_events") == 0  # a file that cannot be read to the end imports nothing
     with engine.connect() as conn:
@@ -125,7 +127,8 @@ def test_a_view_in_place_of_the_table_is_read_or_refused_never_a_traceback(engin
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("CREATE VIEW APIlogs AS SELECT * FROM real_rows")
         conn.commit()
-    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path, flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path,
+                              flow=Flow.HISTORY, file_date=DAY)
     assert not outcome.ok and outcome.error_kind == "unreadable", outcome
     assert "view" in (outcome.error or "")
 
@@ -140,7 +143,8 @@ def test_implausible_times_store_no_times_and_no_durations(engine: Engine, tmp_p
             conn.execute("INSERT INTO APIlogs (DateTime, event, Uniqueid, request, status) VALUES (?, ?, ?, ?, ?)",
                          (value, event, uid, request, status))
         conn.commit()
-    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path, flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path,
+                              flow=Flow.HISTORY, file_date=DAY)
     assert outcome.ok and outcome.new_calls == 2 and outcome.rejected == 0, outcome
     with engine.connect() as conn:
         calls = list(conn.execute(text("SELECT start_time, end_time, duration FROM calls ORDER BY unique_id")))
@@ -153,7 +157,8 @@ def test_a_directory_named_like_a_day_file_is_a_recorded_failure(engine: Engine,
     _enterprise(engine)
     path = tmp_path / "Listen_AMI_2025-07-03.db"
     path.mkdir()
-    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path, flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path,
+                              flow=Flow.HISTORY, file_date=DAY)
     assert not outcome.ok and outcome.error_kind == "unreadable", outcome
     assert "not a regular file" in (outcome.error or "")
     with pytest.raises(SourceError):

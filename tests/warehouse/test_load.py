@@ -220,7 +220,8 @@ def test_unreadable_file_imports_nothing_and_is_recorded_as_failed(enterprises: 
     if locker:
         locker.execute("BEGIN EXCLUSIVE")
     try:
-        outcome = import_day_file(enterprises, Fleet.load(settings), ENT, path, flow=Flow.HISTORY, file_date=DAY)
+        outcome = import_day_file(enterprises, Fleet.load(settings), ENT, path,
+                                  flow=Flow.HISTORY, file_date=DAY)
     finally:
         if locker:
             locker.execute("ROLLBACK")
@@ -241,7 +242,8 @@ def test_unreadable_file_imports_nothing_and_is_recorded_as_failed(enterprises: 
 
 def test_success_after_failure_is_recorded_truthfully(enterprises: Engine, tmp_path: Path, settings: Settings):
     path = tmp_path / "Listen_AMI_2025-07-03.db"
-    assert not import_day_file(enterprises, Fleet.load(settings), ENT, path, flow=Flow.HISTORY, file_date=DAY).ok
+    assert not import_day_file(enterprises, Fleet.load(settings), ENT, path,
+                               flow=Flow.HISTORY, file_date=DAY).ok
     day_file(tmp_path, one_call("10.1"), tables=("APIlogs",))
     run(enterprises, path, Flow.HISTORY, settings)
     with enterprises.connect() as conn:

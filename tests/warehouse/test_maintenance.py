@@ -38,7 +38,8 @@ def test_an_import_that_grows_the_tables_refreshes_their_statistics(pg_url: str,
     path = tmp_path / f"Listen_AMI_{DAY}.db"
     write_day_file(path, token=token_for("0327"), day=DAY, calls=400, seed=3)
     assert _last_analyze(pg_url, "call_events") is None
-    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path)), enterprise, path, flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path)), enterprise, path,
+                              flow=Flow.HISTORY, file_date=DAY)
     assert outcome.ok and outcome.new_events > 2_000
     # Table counters reach pg_stat with up to ~1 s delay: the import itself may not see them yet.
     deadline = time.monotonic() + 10
