@@ -25,7 +25,7 @@ from .warehouse.registry import validate_number
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from .fleet import Fleet
+    from .pbx.fleet import Fleet
 
 #: 141 = 128 + SIGPIPE: what a shell reports for a tool whose reader went away (``… | head``).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BROKEN_PIPE = 0, 1, 2, 141
@@ -256,7 +256,7 @@ class Invocation:
 
     @cached_property
     def fleet(self) -> Fleet:
-        from .fleet import Fleet
+        from .pbx.fleet import Fleet
 
         return Fleet.load(self.settings)
 
@@ -458,8 +458,8 @@ def cmd_import_file(run: Invocation) -> int:
             "(add it with `asterisk-pipeline enterprise add`)"
         )
     outcome = import_day_file(
-        engine, enterprise, args.path, flow=Flow(args.flow), file_date=file_date,
-        settings=run.settings, force=args.force,
+        engine, run.fleet, enterprise, args.path, flow=Flow(args.flow), file_date=file_date,
+        force=args.force,
     )
     print(json.dumps(outcome.summary(), ensure_ascii=False))
     return EXIT_OK if outcome.ok else EXIT_FAILED
@@ -644,7 +644,7 @@ def cmd_calls_rebuild(run: Invocation) -> int:
         )
 
     reports = rebuild_calls(
-        engine, run.settings, enterprise=args.enterprise, date_from=args.date_from,
+        engine, run.fleet, enterprise=args.enterprise, date_from=args.date_from,
         date_to=args.date_to, use_files=not args.warehouse_only, progress=progress,
     )
     inexact = sum(len(r.not_exact) for r in reports)
@@ -692,11 +692,11 @@ def cmd_simulate(run: Invocation) -> int:
 
 
 def cmd_sync_live(run: Invocation) -> int:
-    from .sync.fleet import live_cycle
+    from .sync import live_cycle
 
     args = run.args
     engine = run.warehouse(write=True, enterprises=args.enterprise or [], active=True)
-    report = live_cycle(engine, run.settings, numbers=args.enterprise)
+    report = live_cycle(engine, run.fleet, numbers=args.enterprise)
     for outcome in report.outcomes:
         print(json.dumps(outcome.summary(), ensure_ascii=False))
     print(json.dumps({
@@ -707,7 +707,7 @@ def cmd_sync_live(run: Invocation) -> int:
 
 
 def cmd_sync_history(run: Invocation) -> int:
-    from .sync.fleet import sync_history_range
+    from .sync import sync_history_range
     from .warehouse.registry import get_enterprise
 
     args = run.args

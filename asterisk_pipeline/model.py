@@ -48,9 +48,6 @@ class Flow(str, Enum):
         return HISTORY_TABLE if self is Flow.HISTORY else LIVE_TABLE
 
 
-DATA_SOURCES = ("downloaded", "live", "migrated")
-
-
 @dataclass(frozen=True, slots=True)
 class Enterprise:
     """One row of ``enterprises`` as the pipeline needs it."""

@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.ssh_fixtur
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.live import append_calls
 from asterisk_pipeline.model import Enterprise
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync.fleet import CycleReport, live_cycle
+from asterisk_pipeline.sync import CycleReport, live_cycle
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
@@ -143,7 +144,7 @@ def _append(servers: list[Any], seed: int) -> int:
 
 def _cycle(engine: Any, settings: Settings, memory: dict[str, int] | None = None) -> CycleReport:
     with peak_rss() as rss:
-        report = live_cycle(engine, settings, now=NOW)
+        report = live_cycle(engine, Fleet.load(settings), now=NOW)
     if memory is not None:
         memory["before"], memory["peak"] = rss()
     failed = report.failed

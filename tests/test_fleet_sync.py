@@ -11,10 +11,11 @@ from sqlalchemy import Engine, text
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.devtools.live import append_calls
-from asterisk_pipeline.fleet import Fleet, FleetConfigError, load_fleet_file
 from asterisk_pipeline.model import Enterprise
+from asterisk_pipeline.pbx.fleet import Fleet, FleetConfigError, load_fleet_file
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync.fleet import live_cycle, live_days, sync_history_range
+from asterisk_pipeline.sync import live_cycle, sync_history_range
+from asterisk_pipeline.sync.cycles import live_days
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.warehouse.snapshot import count
@@ -50,20 +51,20 @@ def _add(engine: Engine, *numbers: str, active: bool = True) -> None:
 
 def test_live_cycle_imports_then_only_new_rows(engine: Engine, local_settings: Settings, fleet_dir: Path):
     _add(engine, "0100", "0200", "0327")
-    first = live_cycle(engine, local_settings, now=NOON)
+    first = live_cycle(engine, Fleet.load(local_settings), now=NOON)
     today = [o for o in first.outcomes if o.file_date == DAY.isoformat()]
     assert len(today) == 3 and all(o.ok for o in today)
     assert all(o.rows_read > 100 and o.new_events > 0 for o in today)
     calls_after_first = count(engine, "calls", "data_source = 'live'")
     assert calls_after_first > 0
 
-    again = live_cycle(engine, local_settings, now=NOON)
+    again = live_cycle(engine, Fleet.load(local_settings), now=NOON)
     assert all(o.rows_read == 0 for o in again.outcomes if o.file_date == DAY.isoformat())
 
     path = day_file_path(fleet_dir, "0327", DAY)
     added = append_calls(path, token=token_for("0327"), day=DAY, calls=5, seed=9,
                          tables=("AlternativeAPIlogs",), live_share_undelivered=1.0)
-    third = live_cycle(engine, local_settings, now=NOON, numbers=["0327"])
+    third = live_cycle(engine, Fleet.load(local_settings), now=NOON, numbers=["0327"])
     outcome = next(o for o in third.outcomes if o.file_date == DAY.isoformat())
     assert outcome.rows_read == int(added) and outcome.new_calls == 5
     assert count(engine, "calls", "data_source = 'live'") == calls_after_first + 5
@@ -71,15 +72,17 @@ def test_live_cycle_imports_then_only_new_rows(engine: Engine, local_settings: S
 
 def test_registry_changes_apply_on_the_next_cycle(engine: Engine, local_settings: Settings):
     _add(engine, "0100")
-    assert {o.enterprise for o in live_cycle(engine, local_settings, now=NOON).outcomes} == {"0100"}
+    report = live_cycle(engine, Fleet.load(local_settings), now=NOON)
+    assert {o.enterprise for o in report.outcomes} == {"0100"}
     _add(engine, "0200")
     _add(engine, "0100", active=False)
-    assert {o.enterprise for o in live_cycle(engine, local_settings, now=NOON).outcomes} == {"0200"}
+    report = live_cycle(engine, Fleet.load(local_settings), now=NOON)
+    assert {o.enterprise for o in report.outcomes} == {"0200"}
 
 
 def test_a_failing_enterprise_does_not_stop_the_others(engine: Engine, local_settings: Settings):
     _add(engine, "0100", "0999", "0327")  # 0999 has no log directory
-    report = live_cycle(engine, local_settings, now=NOON)
+    report = live_cycle(engine, Fleet.load(local_settings), now=NOON)
     by_enterprise = {o.enterprise: o for o in report.outcomes if o.file_date == DAY.isoformat()}
     assert by_enterprise["0100"].ok and by_enterprise["0327"].ok
     assert not by_enterprise["0999"].ok and by_enterprise["0999"].error_kind == "missing_file"
@@ -95,17 +98,17 @@ def test_live_window_reads_yesterday_until_finished_after_midnight(engine: Engin
     fleet = Fleet.load(local_settings)
     ent = _enterprise("0327")
     just_after_midnight = datetime(2025, 7, 4, 0, 1, tzinfo=MINSK)
-    assert live_days(just_after_midnight, fleet, ent, engine) == [DAY, DAY + timedelta(days=1)]
+    assert live_days(just_after_midnight, fleet.pbx(ent), engine) == [DAY, DAY + timedelta(days=1)]
     write_day_file(day_file_path(fleet_dir, "0327", DAY + timedelta(days=1)), token=token_for("0327"),
                    day=DAY + timedelta(days=1), calls=5, seed=4, start_id=50_000)
     # a cycle inside the grace period does not finish yesterday
-    live_cycle(engine, local_settings, now=just_after_midnight)
-    assert live_days(just_after_midnight, fleet, ent, engine) == [DAY, DAY + timedelta(days=1)]
+    live_cycle(engine, Fleet.load(local_settings), now=just_after_midnight)
+    assert live_days(just_after_midnight, fleet.pbx(ent), engine) == [DAY, DAY + timedelta(days=1)]
     later = datetime(2025, 7, 4, 0, 10, tzinfo=MINSK)
-    report = live_cycle(engine, local_settings, now=later)
+    report = live_cycle(engine, Fleet.load(local_settings), now=later)
     assert {o.file_date for o in report.outcomes} == {"2025-07-03", "2025-07-04"}
     # ... one that started after midnight + grace does
-    assert live_days(later, fleet, ent, engine) == [DAY + timedelta(days=1)]
+    assert live_days(later, fleet.pbx(ent), engine) == [DAY + timedelta(days=1)]
 
 
 def test_per_enterprise_time_zone_decides_today(engine: Engine, local_settings: Settings, tmp_path: Path):
@@ -114,8 +117,8 @@ def test_per_enterprise_time_zone_decides_today(engine: Engine, local_settings: 
     settings = local_settings.model_copy(update={"fleet_file": fleet_file})
     fleet = Fleet.load(settings)
     utc_evening = datetime(2025, 7, 3, 20, 0, tzinfo=UTC)  # 23:00 Minsk, 05:00 Tokyo next day
-    assert live_days(utc_evening, fleet, _enterprise("0327"), engine)[-1] == date(2025, 7, 4)
-    assert live_days(utc_evening, fleet, _enterprise("0100"), engine)[-1] == date(2025, 7, 3)
+    assert live_days(utc_evening, fleet.pbx(_enterprise("0327")), engine)[-1] == date(2025, 7, 4)
+    assert live_days(utc_evening, fleet.pbx(_enterprise("0100")), engine)[-1] == date(2025, 7, 3)
 
 
 def test_history_range_imports_each_day_once(engine: Engine, local_settings: Settings, fleet_dir: Path):
@@ -150,8 +153,8 @@ def test_fleet_uses_password_variable_named_in_file(tmp_path: Path, monkeypatch:
     path.write_text('[enterprises."0327"]\nhost = "127.0.1.9"\npassword_env = "PBX_0327_PW"\n')
     monkeypatch.setenv("PBX_0327_PW", "from-the-environment")
     fleet = Fleet.load(Settings(home=tmp_path, fleet_file=path, ssh_password="shared"))
-    special = fleet.transport(_enterprise("0327"))
-    shared = fleet.transport(Enterprise("0100", ip="127.0.1.8"))
+    special = fleet.pbx(_enterprise("0327")).transport()
+    shared = fleet.pbx(Enterprise("0100", ip="127.0.1.8")).transport()
     assert special.target.password == "from-the-environment" and special.target.host == "127.0.1.9"  # type: ignore[attr-defined]
     assert shared.target.password == "shared" and shared.target.port == 5059  # type: ignore[attr-defined]
     assert "from-the-environment" not in repr(special.target)  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from .. import __version__
-from ..fleet import Fleet
+from ..pbx.fleet import Fleet
 from ..settings import Settings
 from ..warehouse.db import make_engine, mask_url
 from . import errors

@@ -40,8 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import names
 from ..model import SHAPES, Enterprise
 from ..settings import Settings
-from ..sync import SyncOutcome
-from ..sync.fleet import sync_history_day
+from ..sync import SyncOutcome, sync_history_day
 from ..warehouse.db import retry_database
 from ..warehouse.registry import get_enterprise
 from ..warehouse.schema import download_sync

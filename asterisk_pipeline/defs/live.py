@@ -33,8 +33,7 @@ from pydantic import Field
 
 from .. import names
 from ..settings import Settings
-from ..sync import SyncOutcome
-from ..sync.fleet import live_cycle
+from ..sync import SyncOutcome, live_cycle
 from .assets import OWNERS
 from .partitions import enterprises_partitions
 from .resources import FleetResource, WarehouseResource
@@ -100,7 +99,7 @@ def live_sync(
     """Materialize live_calls for each enterprise that synced; fail the run listing the rest."""
     with warehouse.engine() as engine:
         report = live_cycle(
-            engine, fleet.settings(), numbers=config.enterprises, dagster_run_id=context.run_id,
+            engine, fleet.fleet(), numbers=config.enterprises, dagster_run_id=context.run_id,
             on_enterprises=lambda numbers: context.instance.add_run_tags(
                 context.run_id, {names.TAG_COVERED: ",".join(numbers)}
             ),

@@ -17,7 +17,7 @@ from dagster import ConfigurableResource
 from pydantic import Field, field_validator
 from sqlalchemy import Engine
 
-from ..fleet import Fleet
+from ..pbx.fleet import Fleet
 from ..settings import DEFAULT_LIVE_FRESHNESS_MINUTES, DEFAULT_MAX_REJECTED_SHARE, Settings
 from ..warehouse.db import make_engine
 
@@ -74,7 +74,8 @@ class FleetResource(ConfigurableResource):
         return Settings(**overrides)
 
     def fleet(self) -> Fleet:
-        """The fleet of this run; the fleet file is read again each time."""
+        """The fleet of this run, built once per run and handed to every sync in it (the fleet
+        file is read again by each run, so an edit takes effect at the next one)."""
         return Fleet.load(self.settings())
 
 

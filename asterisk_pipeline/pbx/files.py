@@ -85,17 +85,6 @@ class DayFile:
             conn.text_factory = _text_or_bytes
         return conn
 
-    def max_id(self, table: str) -> int:
-        """Highest row id of a source table (0 when empty)."""
-        _check_table(table)
-        with closing(self._connect()) as conn:
-            self._require_table(conn, table)
-            try:
-                value = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
-            except sqlite3.Error as exc:
-                raise _classify(self.path, exc) from exc
-        return int(value or 0)
-
     def read_rows(
         self, table: str, after_id: int = BEFORE_FIRST_ROW, chunk_rows: int = 20_000,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,

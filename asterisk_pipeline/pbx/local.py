@@ -67,7 +67,7 @@ class LocalTransport:
         path = self._path(day)
         if not path.is_file():
             raise TransportError(TransportErrorKind.MISSING_FILE, f"{path} does not exist")
-        return LocalCopy(path, 0, from_cache=False)
+        return LocalCopy(path, 0)
 
     def pbx_clock(self) -> datetime | None:
         return None  # a mirror or mount has no clock of its own: the central clock rules

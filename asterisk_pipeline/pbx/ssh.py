@@ -438,11 +438,11 @@ class SshTransport:
         wal = self._stat_wal(day)
         cached = cache.fresh(remote, wal)
         if cached is not None:
-            return LocalCopy(cached, 0, from_cache=True)
+            return LocalCopy(cached, 0)
         partial = cache.root / f".{file_name(day)}.{secrets.token_hex(4)}.part"
         try:
             copied_bytes = self._with_retries(lambda: self._copy_consistent(day, remote, partial))
-            return LocalCopy(cache.store(remote, partial, wal), copied_bytes, from_cache=False)
+            return LocalCopy(cache.store(remote, partial, wal), copied_bytes)
         except FileNotFoundError as exc:
             raise TransportError(
                 TransportErrorKind.MISSING_FILE, f"{self.label}: {file_name(day)} vanished during the copy"

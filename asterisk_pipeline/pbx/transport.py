@@ -76,8 +76,7 @@ class LocalCopy:
     """A day file readable on local disk, and what it cost to get it there."""
 
     path: Path
-    bytes_transferred: int
-    from_cache: bool
+    bytes_transferred: int  # 0 when read in place or served from the cache
 
 
 class Transport(Protocol):

@@ -1,10 +1,23 @@
 """The one unit of work and the cycles over it: fetch → read → classify → assemble → write → record.
 
-``unit`` runs one (enterprise, day file, flow) and records its outcome; ``importer`` is the read
-itself, top-down; ``fleet`` reaches the PBXes (live cycle, history ranges); ``rebuild``
-re-assembles stored conversations. Every shell (CLI, Dagster, the sidecar through Dagster)
-calls these.
-"""
-from .unit import SyncOutcome, import_day_file, new_run_record, record_failure, run_import
+The front door, for every shell (CLI, Dagster, the sidecar through Dagster), each handed the one
+``Fleet`` its shell built: the live cycle over the fleet (``live_cycle``; ``sync_live`` for one
+enterprise), the history flow (``sync_history_day``, ``sync_history_range``) and the import of a
+day file on local disk (``import_day_file``); each ends in a ``SyncOutcome``.
 
-__all__ = ["SyncOutcome", "import_day_file", "new_run_record", "record_failure", "run_import"]
+Inside: ``cycles`` reaches the PBXes, ``unit`` runs one import and records its outcome,
+``importer`` is the read itself, top-down, ``sources`` where its rows come from. Beside them,
+``rebuild`` re-assembles stored conversations and ``explain`` says why a call is one call.
+"""
+from .cycles import CycleReport, live_cycle, sync_history_day, sync_history_range, sync_live
+from .unit import SyncOutcome, import_day_file
+
+__all__ = [
+    "CycleReport",
+    "SyncOutcome",
+    "import_day_file",
+    "live_cycle",
+    "sync_history_day",
+    "sync_history_range",
+    "sync_live",
+]

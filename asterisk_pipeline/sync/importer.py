@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from ..conversations import Conversation, ConvRow, assemble, conv_row, parse_channel
 from ..model import (
@@ -46,8 +46,8 @@ from ..normalize import classify_row, parse_body, unprocessable
 from ..pbx.files import SourceError, SourceErrorKind
 from ..warehouse import conversation_store as store
 from ..warehouse.cursors import Cursor, read_cursor, save_cursor
+from ..warehouse.db import lock_enterprise
 from ..warehouse.events import CallIds, ChunkPipeline, EventRow, EventWriter, SightingRow
-from ..warehouse.sql import execute
 from ..warehouse.staging import Stager
 from .sources import RowSource, replaced_reason, row_digest
 
@@ -66,12 +66,19 @@ QUIET = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class ImportRequest:
+    """One import: which enterprise's file of which day and flow, read in which time zone."""
+
     enterprise: Enterprise
     flow: Flow
     file_date: date
-    tz: ZoneInfo
+    tz: ZoneInfo  # the PBX's zone (``Fleet.timezone``): its local times are read in it
     force: bool = False  # ignore the cursor and read every row again (history force_all)
     live_import_all: bool = False
+    # For the run record only (``unit.run_import``): what fetching the rows cost, which Dagster
+    # run asked, and when the sync began (a live cycle's "now"; None: when the import starts).
+    bytes_transferred: int = 0
+    dagster_run_id: str | None = None
+    started: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -94,17 +101,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def lock_enterprise(conn: Connection, enterprise: str) -> None:
-    """One writer per enterprise at a time on PostgreSQL (SQLite's IMMEDIATE transaction
-    already serializes writers): events are deduplicated before they are COPYed, and call ids
-    reserved, on the premise that nobody else writes this enterprise's rows meanwhile."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"asterisk-pipeline:import:{enterprise}"},
-        )
-
-
 def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> ImportResult:
     """Import the rows of one file and flow above the cursor; the caller owns the transaction.
 
@@ -113,7 +109,6 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
     """
     enterprise = request.enterprise.number
     table = request.flow.table
-    params = {"ent": enterprise, "ds": request.flow.data_source, "tbl": table, "fd": request.file_date}
     lock_enterprise(conn, enterprise)
     cursor = read_cursor(conn, enterprise, request.file_date, table)
     replaced = None
@@ -146,16 +141,7 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
         new_calls += tally.new_calls
         updated_calls += tally.updated_calls
     rows_read, events_read, rejected = reading.rows_read, reading.events_read, reading.rejected
-    if "stage_rejects" in stager.created:  # staged by the writer when a row was rejected
-        execute(
-            conn,
-            "INSERT INTO rejected_events (enterprise_id, file_date, source_table, source_id,"
-            " data_source, event_type, unique_id, raw_text, reason)"
-            " SELECT :ent, :fd, :tbl, source_id, :ds, event_type, unique_id, raw_text, reason"
-            " FROM stage_rejects WHERE true"
-            " ON CONFLICT (enterprise_id, file_date, source_table, source_id) DO NOTHING",
-            params,
-        )
+    writer.store_rejects()
     cursor_after = _advanced(cursor, reading, from_start=start_after == generation_start)
     if cursor_after != cursor or rows_read or replaced:
         save_cursor(conn, enterprise, request.file_date, table, cursor_after)

@@ -20,18 +20,17 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ..conversations import CONVERSATION_TYPES, ConvRow, conv_row
-from ..fleet import Fleet
 from ..model import BEFORE_FIRST_ROW, LIVE_TABLE, Enterprise, Event, Flow
 from ..normalize import classify_row
 from ..pbx.files import DayFile, SourceError
+from ..pbx.fleet import Fleet
 from ..pbx.transport import TransportError
-from ..settings import Settings
 from ..warehouse import conversation_store as store
-from ..warehouse.db import write_transaction
+from ..warehouse.db import lock_enterprise, write_transaction
 from ..warehouse.events import CallIds
 from ..warehouse.registry import get_enterprise
 from ..warehouse.staging import Stager
-from .importer import ImportRequest, lock_enterprise, settle, sighting_row, stored_conv_row
+from .importer import ImportRequest, settle, sighting_row, stored_conv_row
 
 log = logging.getLogger("asterisk_pipeline.sync.rebuild")
 
@@ -50,7 +49,7 @@ class DayRebuild:
 
 
 def rebuild_calls(
-    engine: Engine, settings: Settings, *, enterprise: str | None = None,
+    engine: Engine, fleet: Fleet, *, enterprise: str | None = None,
     date_from: date | None = None, date_to: date | None = None, use_files: bool = True,
     progress: Callable[[DayRebuild, int, int], None] | None = None,
 ) -> list[DayRebuild]:
@@ -59,11 +58,10 @@ def rebuild_calls(
         days = store.stored_days(conn, enterprise, date_from, date_to)
         numbers = sorted({d[0] for d in days})
         known = {n: get_enterprise(conn, n) for n in numbers}
-    fleet = Fleet.load(settings)
     reports = []
     for done, (number, day, table) in enumerate(days, start=1):
         ent = known.get(number) or Enterprise(number)
-        report = _rebuild_day(engine, settings, fleet, ent, day, table, use_files)
+        report = _rebuild_day(engine, fleet, ent, day, table, use_files)
         reports.append(report)
         if progress is not None:
             progress(report, done, len(days))
@@ -71,20 +69,19 @@ def rebuild_calls(
 
 
 def _rebuild_day(
-    engine: Engine, settings: Settings, fleet: Fleet, enterprise: Enterprise, day: date, table: str,
-    use_files: bool,
+    engine: Engine, fleet: Fleet, enterprise: Enterprise, day: date, table: str, use_files: bool,
 ) -> DayRebuild:
     began = time.monotonic()
     flow = Flow.LIVE if table == LIVE_TABLE else Flow.HISTORY
     tz = fleet.timezone(enterprise)
-    request = ImportRequest(enterprise, flow, day, tz, live_import_all=settings.live_import_all)
+    request = ImportRequest(enterprise, flow, day, tz, live_import_all=fleet.settings.live_import_all)
     report = DayRebuild(enterprise.number, day.isoformat(), table)
     with write_transaction(engine) as conn:
         lock_enterprise(conn, enterprise.number)
         stager = Stager(conn)
         missing = store.events_without_sightings(stager, enterprise.number, day, table, CONVERSATION_TYPES)
         if missing:
-            replayed = _replay_day_file(stager, settings, fleet, request) if use_files else False
+            replayed = _replay_day_file(stager, fleet, request) if use_files else False
             if replayed:
                 report.source = "day file"
             else:
@@ -118,13 +115,15 @@ def _rebuild_day(
     return report
 
 
-def _replay_day_file(stager: Stager, settings: Settings, fleet: Fleet, request: ImportRequest) -> bool:
+def _replay_day_file(stager: Stager, fleet: Fleet, request: ImportRequest) -> bool:
     """Sightings of every row of the day file, when the file can be had; False otherwise."""
     enterprise, day, table = request.enterprise, request.file_date, request.flow.table
+    settings = fleet.settings
     try:
-        transport = fleet.transport(enterprise)
+        pbx = fleet.pbx(enterprise)
+        transport = pbx.transport()
         try:
-            copy = transport.local_copy(day, fleet.cache_dir(enterprise))
+            copy = transport.local_copy(day, pbx.cache_dir)
         finally:
             transport.close()
         path: Path = copy.path

@@ -1,6 +1,7 @@
 """The unit of work: one enterprise, one day file, one flow → rows in the warehouse + statistics.
 
-Everything that syncs (CLI, Dagster, the sidecar through Dagster) calls ``import_day_file``.
+Every sync ends in ``run_import``: the cycles (``cycles``: live windows and history days
+fetched from the PBXes) and ``import_day_file`` (a day file on local disk, ``import``).
 Success is recorded in the same transaction as the data; a failure rolls the data back and is
 recorded afterwards in its own transaction, with its kind and message, so ``download_sync``
 never says "success, 0 events" for a sync that did not happen.
@@ -9,21 +10,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..fleet import Fleet
 from ..model import Enterprise, Flow, SyncCounts
 from ..pbx.files import DayFile, SourceError
+from ..pbx.fleet import Fleet
 from ..pbx.transport import TransportError
-from ..settings import Settings
 from ..warehouse.db import retry_database, write_transaction
 from ..warehouse.history import RunRecord, record_run
 from ..warehouse.maintenance import refresh_statistics
@@ -77,65 +75,43 @@ class SyncOutcome:
 
 
 def import_day_file(
-    engine: Engine,
-    enterprise: Enterprise,
-    path: Path,
-    *,
-    flow: Flow,
-    file_date: date,
-    settings: Settings,
+    engine: Engine, fleet: Fleet, enterprise: Enterprise, path: Path, *, flow: Flow, file_date: date,
     force: bool = False,
-    bytes_transferred: int = 0,
-    dagster_run_id: str | None = None,
-    tz: ZoneInfo | None = None,
 ) -> SyncOutcome:
-    """Import one local day file for one enterprise; never raises for a bad file."""
-    day_file = DayFile(path, busy_timeout_s=settings.sqlite_busy_timeout_s)
-    return run_import(
-        engine, enterprise, flow=flow, file_date=file_date, settings=settings,
-        rows=FileRows(day_file, flow.table, settings.read_chunk_rows, settings.read_chunk_bytes),
-        force=force, bytes_transferred=lambda: bytes_transferred,
-        dagster_run_id=dagster_run_id, tz=tz,
-    )
+    """Import one local day file for one enterprise; never raises for a bad file.
 
-
-def run_import(
-    engine: Engine,
-    enterprise: Enterprise,
-    *,
-    flow: Flow,
-    file_date: date,
-    settings: Settings,
-    rows: RowSource,
-    force: bool = False,
-    bytes_transferred: Callable[[], int] = lambda: 0,
-    dagster_run_id: str | None = None,
-    tz: ZoneInfo | None = None,
-    started: datetime | None = None,
-) -> SyncOutcome:
-    """Import rows (from a file or a PBX) in one transaction and record the outcome truthfully.
-
-    ``started`` is the clock of the caller (a live cycle's "now"); finished_at is that plus the
-    measured elapsed time, so the two always agree.
+    The file's local times are read in the enterprise's PBX zone (``Fleet.timezone``).
     """
-    # UTC always: SQLite stores the wall-clock fields of an aware datetime and drops its zone.
-    started = (started or datetime.now(UTC)).astimezone(UTC)
-    began = time.monotonic()
-    clock = lambda: started + timedelta(seconds=time.monotonic() - began)
+    settings = fleet.settings
     request = ImportRequest(
-        enterprise=enterprise,
-        flow=flow,
-        file_date=file_date,
-        tz=tz or Fleet.load(settings).timezone(enterprise),
-        force=force,
+        enterprise, flow, file_date, fleet.timezone(enterprise), force=force,
         live_import_all=settings.live_import_all,
     )
-    base = replace(new_run_record(enterprise, flow, file_date, started), dagster_run_id=dagster_run_id)
+    day_file = DayFile(path, busy_timeout_s=settings.sqlite_busy_timeout_s)
+    return run_import(
+        engine, request, FileRows(day_file, flow.table, settings.read_chunk_rows, settings.read_chunk_bytes)
+    )
+
+
+def run_import(engine: Engine, request: ImportRequest, rows: RowSource) -> SyncOutcome:
+    """Import rows (from a file or a PBX) in one transaction and record the outcome truthfully.
+
+    ``request.started`` is the clock of the caller (a live cycle's "now"); finished_at is that
+    plus the measured elapsed time, so the two always agree.
+    """
+    enterprise, flow, file_date = request.enterprise, request.flow, request.file_date
+    # UTC always: SQLite stores the wall-clock fields of an aware datetime and drops its zone.
+    started = (request.started or datetime.now(UTC)).astimezone(UTC)
+    began = time.monotonic()
+    clock = lambda: started + timedelta(seconds=time.monotonic() - began)
+    base = replace(
+        new_run_record(enterprise, flow, file_date, started), dagster_run_id=request.dagster_run_id
+    )
     try:
         with write_transaction(engine) as conn:
             result = import_rows(conn, request, rows)
             record = replace(
-                _with_counts(base, result.counts, bytes_transferred(), clock()),
+                _with_counts(base, result.counts, request.bytes_transferred, clock()),
                 file_replaced=result.file_replaced,
             )
             record_run(conn, record)
@@ -144,7 +120,7 @@ def run_import(
         if not isinstance(exc, (SourceError, TransportError)):  # a file's own fault needs no traceback
             log.exception("%s error importing %s for %s", kind, file_date, enterprise.number)
         failed = replace(
-            base, counts=SyncCounts(bytes_transferred=_safe_bytes(bytes_transferred)), finished_at=clock()
+            base, counts=SyncCounts(bytes_transferred=request.bytes_transferred), finished_at=clock()
         )
         return record_failure(engine, failed, kind, message)
     refresh_statistics(engine)
@@ -189,13 +165,6 @@ def _is_driver_error(exc: BaseException) -> bool:
         klass.__name__ == "Error" and klass.__module__ in ("psycopg", "psycopg.errors", "sqlite3")
         for klass in type(exc).__mro__
     )
-
-
-def _safe_bytes(bytes_transferred: Callable[[], int]) -> int:
-    try:
-        return bytes_transferred()
-    except Exception:  # noqa: BLE001 - a failure is recorded even when its counter is not
-        return 0
 
 
 def new_run_record(enterprise: Enterprise, flow: Flow, day: date, started: datetime) -> RunRecord:

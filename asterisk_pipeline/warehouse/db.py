@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -152,6 +152,18 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(sqlite_immediate=True)
         with conn.begin():
             yield conn
+
+
+def lock_enterprise(conn: Connection, enterprise: str) -> None:
+    """One writer per enterprise at a time on PostgreSQL (SQLite's IMMEDIATE transaction
+    already serializes writers): events are deduplicated before they are COPYed, and call ids
+    reserved, on the premise that nobody else writes this enterprise's rows meanwhile. Held
+    until the transaction ends."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"asterisk-pipeline:import:{enterprise}"},
+        )
 
 
 def retry_database(fn: Callable[[], T], *, engine: Engine, seconds: float) -> T:

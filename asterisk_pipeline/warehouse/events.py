@@ -8,7 +8,8 @@ Why call ids are reserved up front: an event should carry its ``call_id`` when i
 but the call is only built once its hangup is seen. So the first time a UniqueId shows up, its
 existing call is looked up or a call id is reserved (from the ``calls`` sequence on PostgreSQL;
 above ``max(id)`` under SQLite's write lock). Reserved ids that end up without a call are
-cleared — or pointed at the call a concurrent import created — by ``settle_reserved_ids``.
+cleared by the read's last conversation write (``conversation_store.link_events`` points their
+events at no call); no other import writes the enterprise meanwhile (``db.lock_enterprise``).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, text
 
 from ..model import Rejected
 from .conversation_store import insert_sightings
+from .sql import execute
 from .staging import Stager
 
 
@@ -146,6 +148,21 @@ class EventWriter:
             [(r.source_id, r.event_type, r.unique_id, r.raw_text, r.reason) for r in rejects],
         )
         insert_sightings(stager, self.enterprise, self.source_table, self.file_date, sightings)
+
+    def store_rejects(self) -> None:
+        """Move the rejects staged by ``write`` into ``rejected_events`` (a row rejected before
+        keeps its first reason)."""
+        if "stage_rejects" not in self.stager.created:  # nothing was rejected
+            return
+        execute(
+            self.stager.conn,
+            "INSERT INTO rejected_events (enterprise_id, file_date, source_table, source_id,"
+            " data_source, event_type, unique_id, raw_text, reason)"
+            " SELECT :ent, :fd, :tbl, source_id, :ds, event_type, unique_id, raw_text, reason"
+            " FROM stage_rejects WHERE true"
+            " ON CONFLICT (enterprise_id, file_date, source_table, source_id) DO NOTHING",
+            {"ent": self.enterprise, "ds": self.data_source, "tbl": self.source_table, "fd": self.file_date},
+        )
 
     def _not_stored_yet(self, events: list[EventRow]) -> list[EventRow]:
         """The first copy of each identity in the chunk that ``call_events`` does not hold.

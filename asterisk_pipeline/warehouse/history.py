@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from ..model import SyncCounts
 from .schema import download_sync, sync_runs
@@ -75,3 +75,18 @@ def record_run(conn: Connection, run: RunRecord) -> None:
             index_elements=["enterprise_id", "asterisk_host"], set_=changes
         )
     )
+
+
+def succeeded_since(conn: Connection, enterprise: str, flow: str, file_date: date, since: datetime) -> bool:
+    """Whether a sync of this enterprise's file of ``file_date`` in ``flow`` succeeded that
+    started at or after ``since`` (the live flow: was yesterday read in full after midnight)."""
+    found = conn.execute(
+        select(sync_runs.c.id).where(
+            sync_runs.c.enterprise_id == enterprise,
+            sync_runs.c.flow == flow,
+            sync_runs.c.file_date == file_date,
+            sync_runs.c.status == "success",
+            sync_runs.c.started_at >= since,
+        ).limit(1)
+    ).first()
+    return found is not None

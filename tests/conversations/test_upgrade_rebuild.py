@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.model import Enterprise, Flow
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.sync.rebuild import rebuild_calls
@@ -100,7 +101,7 @@ def _fresh_import(engine: Engine, files: list[Path], settings: Settings) -> None
     for path in files:
         day = date.fromisoformat(path.stem.removeprefix("Listen_AMI_"))
         for flow in (Flow.HISTORY, Flow.LIVE):
-            outcome = import_day_file(engine, ENT, path, flow=flow, file_date=day, settings=settings)
+            outcome = import_day_file(engine, Fleet.load(settings), ENT, path, flow=flow, file_date=day)
             assert outcome.ok, outcome
 
 
@@ -141,12 +142,12 @@ def _upgrade_and_compare(tmp_path: Path, mirror_settings: Settings, old_db: str,
     fresh = make_engine(fresh_db)
     _fresh_import(fresh, files, mirror_settings)
     assert _conversation_tables(old)["calls"] != _conversation_tables(fresh)["calls"]  # one call per UniqueId
-    reports = rebuild_calls(old, mirror_settings)
+    reports = rebuild_calls(old, Fleet.load(mirror_settings))
     assert {r.source for r in reports} == {"day file"}  # the previous version merged bridge rows
     assert all(not r.not_exact for r in reports)
     assert _conversation_tables(old) == _conversation_tables(fresh)
     # and rebuilding a new-schema warehouse changes nothing
-    again = rebuild_calls(fresh, mirror_settings)
+    again = rebuild_calls(fresh, Fleet.load(mirror_settings))
     assert {r.source for r in again} == {"warehouse"}
     assert _conversation_tables(fresh) == _conversation_tables(old)
     old.dispose()
@@ -159,7 +160,7 @@ def test_rebuild_without_the_day_files_says_which_calls_may_differ(tmp_path: Pat
     _old_import(_previous_version(tmp_path), old_db, files, tmp_path / "oldhome")
     old = make_engine(old_db)
     upgrade(old)
-    reports = rebuild_calls(old, Settings(home=tmp_path / "nofiles"), use_files=False)
+    reports = rebuild_calls(old, Fleet.load(Settings(home=tmp_path / "nofiles")), use_files=False)
     assert {r.source for r in reports} == {"events (previous version)"}
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     _fresh_import(fresh, files, mirror_settings)
@@ -227,7 +228,7 @@ def test_rebuild_fills_shape_and_link_of_a_warehouse_imported_before_them(engine
         conn.execute(text("UPDATE calls SET shape = NULL"))
         conn.execute(text("UPDATE call_legs SET link = NULL"))
     assert _conversation_tables(engine) != imported
-    rebuild_calls(engine, mirror_settings)
+    rebuild_calls(engine, Fleet.load(mirror_settings))
     assert _conversation_tables(engine) == imported
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM calls WHERE shape IS NULL")).scalar_one() == 0

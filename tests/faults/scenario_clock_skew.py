@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 
 from asterisk_pipeline.devtools.fleet import token_for
 from asterisk_pipeline.devtools.live import append_calls
-from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import Enterprise
-from asterisk_pipeline.sync.fleet import sync_live
+from asterisk_pipeline.pbx.fleet import Fleet
+from asterisk_pipeline.sync import sync_live
 from tests.faults.pbx_sshd import sshd_pbx
 from tests.faults.report import FaultResult
 from tests.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite

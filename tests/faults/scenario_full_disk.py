@@ -21,11 +21,11 @@ from sqlalchemy import select
 
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import token_for
-from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import Enterprise
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.pbx.transport import quick_check
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync.fleet import sync_history_range
+from asterisk_pipeline.sync import sync_history_range
 from asterisk_pipeline.warehouse.schema import sync_runs
 from tests.faults.pbx_sshd import sshd_missing, sshd_pbx
 from tests.faults.report import FaultResult

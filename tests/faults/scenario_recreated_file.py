@@ -34,11 +34,10 @@ from sqlalchemy import Engine
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.devtools.live import append_calls
-from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import Enterprise, Flow
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync.fleet import sync_history_day, sync_live
-from asterisk_pipeline.sync.unit import SyncOutcome, import_day_file
+from asterisk_pipeline.sync import SyncOutcome, import_day_file, sync_history_day, sync_live
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
@@ -160,8 +159,7 @@ def recreated_file(workdir: Path, *, transport: str, flow: Flow) -> FaultResult:
         reference = _engine(workdir / "clean.db", enterprise)
         whole = workdir / "whole-day.db"
         _concatenate(kept, whole)
-        clean = import_day_file(reference, enterprise, whole, flow=flow, file_date=DAY,
-                                settings=settings, tz=MINSK)
+        clean = import_day_file(reference, Fleet.load(settings), enterprise, whole, flow=flow, file_date=DAY)
         got, want = _comparable(engine), _comparable(reference)
         engine.dispose()
         reference.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 
 from asterisk_pipeline.model import Event, Flow, Rejected, SourceRow
 from asterisk_pipeline.normalize import classify_row
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import make_engine
@@ -139,8 +140,9 @@ def test_importing_any_rows_never_raises_and_accounts_for_each(
     engine = make_engine(sqlite_url)
     try:
         add_enterprise(engine)
-        outcome = import_day_file(engine, ENTERPRISE, path, flow=flow, file_date=day,
-                                  settings=Settings(database_url=sqlite_url, home=tmp_path / "home"), tz=TZ)
+        settings = Settings(database_url=sqlite_url, home=tmp_path / "home", pbx_timezone=TZ.key)
+        outcome = import_day_file(engine, Fleet.load(settings),
+                                  ENTERPRISE, path, flow=flow, file_date=day)
         assert outcome.status == "success", outcome.summary()
         assert outcome.rows_read == len(rows)
         assert outcome.rows_read == outcome.new_events + outcome.duplicates + outcome.rejected

@@ -38,7 +38,6 @@ def test_reads_in_chunks_above_the_cursor(tmp_path: Path):
     rows = _all(day_file, after=240)
     assert [r.id for r in rows] == list(range(241, 251))
     assert _all(day_file, after=250) == []
-    assert day_file.max_id("APIlogs") == 250
     assert _all(day_file, "AlternativeAPIlogs") == []
 
 

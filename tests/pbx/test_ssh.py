@@ -12,11 +12,11 @@ from sqlalchemy import Engine, text
 
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.live import append_calls
-from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.pbx.files import DayFile
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync.fleet import live_cycle, sync_history_day, sync_live
+from asterisk_pipeline.sync import live_cycle, sync_history_day, sync_live
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.warehouse.snapshot import count
@@ -197,7 +197,7 @@ def test_a_host_that_never_answers_times_out_while_others_finish(engine: Engine,
     servers[1].freeze()
     try:
         began = time.monotonic()
-        report = live_cycle(engine, settings, now=NOON)
+        report = live_cycle(engine, Fleet.load(settings), now=NOON)
         elapsed = time.monotonic() - began
     finally:
         servers[1].thaw()
@@ -213,7 +213,7 @@ def test_a_host_that_never_answers_times_out_while_others_finish(engine: Engine,
 def test_history_range_lists_over_sftp_and_skips_unchanged_copies(engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path):
     from datetime import timedelta
 
-    from asterisk_pipeline.sync.fleet import sync_history_range
+    from asterisk_pipeline.sync import sync_history_range
 
     server = _pbx(sshd_factory, "127.0.1.18")
     for offset in (1, 2):

@@ -21,14 +21,14 @@ from asterisk_pipeline.defs.resources import WarehouseResource
 from asterisk_pipeline.defs.sensors import enterprise_partitions_sensor
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, token_for
-from asterisk_pipeline.fleet import Fleet, FleetConfigError
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS
+from asterisk_pipeline.pbx.fleet import Fleet, FleetConfigError
 from asterisk_pipeline.pbx.local import LocalTransport
 from asterisk_pipeline.pbx.ssh import SshOptions, SshTarget, SshTransport
 from asterisk_pipeline.pbx.transport import CopyCache, RemoteFile, TransportError
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync.fleet import live_cycle, sync_history_range
+from asterisk_pipeline.sync import live_cycle, sync_history_range
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import (
     EXCERPT_CHARS,
@@ -96,7 +96,7 @@ def test_bad_rows_are_skipped_and_reported_with_the_local_transport(
     outside_stat = (outside / FILE).stat()
 
     with caplog.at_level(logging.WARNING, logger="asterisk_pipeline.registry"):
-        report = live_cycle(engine, settings, now=NOON)
+        report = live_cycle(engine, Fleet.load(settings), now=NOON)
         history = [o for e in VALID for o in sync_history_range(
             engine, Fleet.load(settings), Enterprise(e, "", None, None, None, token_for(e)), DAY, DAY)]
 
@@ -134,22 +134,20 @@ def test_fleet_refuses_an_unsafe_number_and_paths_outside_their_roots(tmp_path: 
     for number in ("../x", "/etc", "03|27", "a\x00b", "9" * 100, ".."):
         enterprise = Enterprise(number, "", None, None, None, None)
         with pytest.raises(FleetConfigError, match="unsafe"):
-            fleet.transport(enterprise)
-        with pytest.raises(FleetConfigError, match="unsafe"):
-            fleet.cache_dir(enterprise)
+            fleet.pbx(enterprise)  # before any path (cache, mirror) is built from it
     # a mirror directory or a cache directory that is a link leading out of its root
     (tmp_path / "elsewhere").mkdir()
     (logs / "0100").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(FleetConfigError, match="outside"):
-        fleet.transport(Enterprise("0100", "", None, None, None, None))
+    with pytest.raises(FleetConfigError, match="local mirror directory .* outside"):
+        fleet.pbx(Enterprise("0100", "", None, None, None, None))
     fleet.settings.cache_dir.mkdir(parents=True, exist_ok=True)
     (fleet.settings.cache_dir / "0200").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(FleetConfigError, match="outside"):
-        fleet.cache_dir(Enterprise("0200", "", None, None, None, None))
+    with pytest.raises(FleetConfigError, match="cache directory .* outside"):
+        fleet.pbx(Enterprise("0200", "", None, None, None, None))
     # a remote directory that is not a plain absolute path
     ssh = Fleet.load(Settings(home=tmp_path / "home", remote_dir="/var/log/../../etc"))
     with pytest.raises(FleetConfigError, match="remote_dir"):
-        ssh.transport(Enterprise("0300", "", "pbx.lan", None, None, None))
+        ssh.pbx(Enterprise("0300", "", "pbx.lan", None, None, None))
 
 
 def test_a_link_out_of_the_mirror_is_refused_and_recorded(engine: Engine, tmp_path: Path):
@@ -165,7 +163,7 @@ def test_a_link_out_of_the_mirror_is_refused_and_recorded(engine: Engine, tmp_pa
     day_file_path(logs, "0327", DAY).symlink_to(inside)
     _add_valid(engine)
     settings = Settings(home=tmp_path / "home", transport="local", local_logs_dir=logs)
-    report = live_cycle(engine, settings, now=NOON)
+    report = live_cycle(engine, Fleet.load(settings), now=NOON)
     today = {o.enterprise: o for o in report.outcomes if o.file_date == DAY.isoformat()}
     assert today["0100"].error_kind == "config" and "outside" in (today["0100"].error or "")
     assert today["0327"].ok and today["0327"].new_calls > 0
@@ -219,7 +217,7 @@ def test_bad_rows_over_ssh_write_nothing_outside_the_cache(
     _add_valid(engine, host=server.host)
     watched = tmp_path.parent
     before = _files(watched)
-    report = live_cycle(engine, settings, now=NOON)
+    report = live_cycle(engine, Fleet.load(settings), now=NOON)
     today = {o.enterprise: o for o in report.outcomes if o.file_date == DAY.isoformat()}
     assert set(today) == set(VALID) and all(o.ok and o.new_calls > 0 for o in today.values())
     assert all(o.bytes_transferred > 0 for o in today.values())  # the copies really happened

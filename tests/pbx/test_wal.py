@@ -25,11 +25,11 @@ from sqlalchemy import Engine, text
 
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import token_for
-from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.pbx.files import DayFile, is_wal_mode, wal_path
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync.fleet import sync_history_day, sync_live
+from asterisk_pipeline.sync import sync_history_day, sync_live
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.pbx.test_ssh import _settings

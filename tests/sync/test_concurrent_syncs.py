@@ -18,11 +18,14 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from asterisk_pipeline.model import BEFORE_FIRST_ROW, Enterprise, Flow, SourceRow
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.pbx.local import LocalTransport
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file, run_import
-from asterisk_pipeline.sync.fleet import _fetch_above
+from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync.cycles import fetch_above
+from asterisk_pipeline.sync.importer import ImportRequest
 from asterisk_pipeline.sync.sources import Anchors, FetchedRows
+from asterisk_pipeline.sync.unit import run_import
 from asterisk_pipeline.warehouse.cursors import read_cursor
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
@@ -65,7 +68,7 @@ def _fetch(engine: Engine, directory: Path, day: date, settings: Settings) -> Fe
     """What a live sync fetches from the PBX before it opens its transaction."""
     with engine.connect() as conn:
         cursor = read_cursor(conn, ENT.number, day, LIVE)
-    return _fetch_above(LocalTransport(directory), day, LIVE, cursor.file_last_id, settings)
+    return fetch_above(LocalTransport(directory), day, LIVE, cursor.file_last_id, settings)
 
 
 def _file_replaced_runs(engine: Engine) -> int:
@@ -88,22 +91,22 @@ def test_interleaved_fetches_equal_one_import(
     thirds = [len(rows) // 3, 2 * len(rows) // 3, len(rows)]
     outcomes = []
     append(path, rows[: thirds[0]], LIVE)
-    outcomes.append(import_day_file(engine, ENT, path, flow=Flow.LIVE, file_date=day, settings=settings))
+    outcomes.append(import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.LIVE, file_date=day))
     append(path, rows[thirds[0] : thirds[1]], LIVE)
     early = _fetch(engine, directory, day, settings)
     append(path, rows[thirds[1] :], LIVE)
     late = _fetch(engine, directory, day, settings)
     assert len(late.fetched) > len(early.fetched) > 0
     for source in ((late, early) if later_commits_first else (early, late)):
-        outcomes.append(run_import(engine, ENT, flow=Flow.LIVE, file_date=day, settings=settings,
-                                   rows=source, tz=tz))
-    outcomes.append(import_day_file(engine, ENT, path, flow=Flow.LIVE, file_date=day, settings=settings))
+        request = ImportRequest(ENT, Flow.LIVE, day, tz, live_import_all=settings.live_import_all)
+        outcomes.append(run_import(engine, request, source))
+    outcomes.append(import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.LIVE, file_date=day))
     assert all(o.ok and o.file_replaced is None for o in outcomes), outcomes
     assert sum(o.rows_read for o in outcomes) == len(rows)  # every row read exactly once
     assert _file_replaced_runs(engine) == 0
 
     once = _warehouse(db_url, tmp_path, pg_template, "once")
-    assert import_day_file(once, ENT, path, flow=Flow.LIVE, file_date=day, settings=settings).ok
+    assert import_day_file(once, Fleet.load(settings), ENT, path, flow=Flow.LIVE, file_date=day).ok
     assert snapshot(engine) == snapshot(once)
     engine.dispose()
     once.dispose()
@@ -172,7 +175,7 @@ def test_two_cli_syncs_behind_a_held_lock_equal_one_import(
 
     once = _warehouse(db_url, tmp_path, pg_template, "once")
     settings = Settings(home=tmp_path / "home2", live_import_all=True)
-    assert import_day_file(once, ENT, path, flow=Flow.LIVE, file_date=today, settings=settings).ok
+    assert import_day_file(once, Fleet.load(settings), ENT, path, flow=Flow.LIVE, file_date=today).ok
     mine, theirs = snapshot(engine), snapshot(once)
     assert mine["calls"] == theirs["calls"] and mine["legs"] == theirs["legs"]
     assert mine == theirs

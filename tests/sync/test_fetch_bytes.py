@@ -9,10 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from asterisk_pipeline.fleet import Fleet
 from asterisk_pipeline.model import BEFORE_FIRST_ROW, LIVE_TABLE, Enterprise
+from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.pbx.ssh import SshTransport
-from asterisk_pipeline.sync.fleet import sync_live
+from asterisk_pipeline.sync import sync_live
 from tests.factories import body, create_day_file, hangup
 from tests.pbx.test_ssh import NOON, _enterprise, _settings
 from tests.warehouse.snapshot import count
@@ -42,7 +42,7 @@ def test_a_capped_exec_keeps_whole_rows_and_at_least_one(sshd_factory, ssh_clien
     _big_rows(server.served_dir / FILE, calls=12, pad=200_000)
     settings = _settings(tmp_path, server, ssh_client_key)
     enterprise = Enterprise("0327", host=server.host)
-    transport = Fleet.load(settings).transport(enterprise)
+    transport = Fleet.load(settings).pbx(enterprise).transport()
     assert isinstance(transport, SshTransport)
     try:
         one = transport.fetch_rows(DAY, LIVE_TABLE, BEFORE_FIRST_ROW, 1000, max_bytes=64 * 1024)

@@ -1,4 +1,8 @@
-"""The fleet: which PBX belongs to which enterprise and how to reach it.
+"""The fleet: which PBX belongs to which enterprise, how to reach it, and its time zone.
+
+Built once by each shell (the Dagster resource, the CLI, the sidecar) and handed to every sync;
+a sync asks it once per enterprise for that enterprise's ``Pbx`` (time zone, cache directory,
+transport) and goes on from there.
 
 Shared defaults come from Settings (port 5059, user, key file, password from the environment
 or a secrets file); an optional TOML file (``ASTERISK_FLEET_FILE``) overrides them per
@@ -20,17 +24,19 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
-from .model import Enterprise
-from .pbx.local import LocalTransport
-from .pbx.remote_query import validate_remote_path
-from .pbx.ssh import SshOptions, SshTarget, SshTransport
-from .pbx.transport import Transport
-from .settings import Settings, _zone
-from .warehouse.registry import number_excerpt, validate_number
+from ..model import Enterprise
+from ..settings import Settings, _zone
+from ..warehouse.registry import number_excerpt, validate_number
+from .local import LocalTransport
+from .remote_query import validate_remote_path
+from .ssh import SshOptions, SshTarget, SshTransport
+from .transport import Transport
 
 
 class FleetConfigError(ValueError):
@@ -97,7 +103,7 @@ def load_fleet_file(path: Path | None) -> dict[str, Overrides]:
 
 @dataclass(frozen=True)
 class Fleet:
-    """Settings plus overrides: answers "how do I reach enterprise N" for one sync."""
+    """Settings plus the fleet file's overrides: how to reach enterprise N, and its zone."""
 
     settings: Settings
     overrides: dict[str, Overrides]
@@ -131,10 +137,20 @@ class Fleet:
                 f"enterprise number {number_excerpt(enterprise.number)} is unsafe; not used in a path"
             ) from None
 
-    def transport(self, enterprise: Enterprise) -> Transport:
+    def pbx(self, enterprise: Enterprise) -> Pbx:
+        """Everything one sync needs to know of this enterprise's PBX, resolved once.
+
+        Refused with ``FleetConfigError`` (before anything connects or copies) when the number
+        or a path built from it is unsafe, or the fleet cannot say how to reach the PBX.
+        """
         number = self._number(enterprise)
         o, s = self._for(number), self.settings
-        self.cache_dir(enterprise)  # refused here, before anything connects or copies
+        root = s.cache_dir
+        cache_dir = _within(root, root / number, "cache directory")
+        return Pbx(enterprise, self.timezone(number), cache_dir, self._opener(enterprise, number, o))
+
+    def _opener(self, enterprise: Enterprise, number: str, o: Overrides) -> Callable[[], Transport]:
+        s = self.settings
         if (o.transport or s.transport) == "local":
             if o.local_dir:  # the operator's own path for this enterprise: it is the root
                 root = Path(o.local_dir)
@@ -144,7 +160,7 @@ class Fleet:
                 raise FleetConfigError(
                     f"enterprise {number}: local transport needs ASTERISK_LOCAL_LOGS_DIR or local_dir"
                 )
-            return LocalTransport(root, s.sqlite_busy_timeout_s)
+            return partial(LocalTransport, root, s.sqlite_busy_timeout_s)
         remote_dir = PurePosixPath(o.remote_dir or s.remote_dir)
         try:
             validate_remote_path(remote_dir)
@@ -163,9 +179,9 @@ class Fleet:
             password=password,
             remote_dir=remote_dir,
         )
-        return SshTransport(target, self.ssh_options())
+        return partial(SshTransport, target, self._ssh_options())
 
-    def ssh_options(self) -> SshOptions:
+    def _ssh_options(self) -> SshOptions:
         s = self.settings
         return SshOptions(
             known_hosts=s.known_hosts_path,
@@ -176,7 +192,16 @@ class Fleet:
             busy_timeout_ms=int(s.sqlite_busy_timeout_s * 1000),
         )
 
-    def cache_dir(self, enterprise: Enterprise) -> Path:
-        """``<cache>/<number>``, refused unless it resolves inside the cache root."""
-        root = self.settings.cache_dir
-        return _within(root, root / self._number(enterprise), "cache directory")
+
+@dataclass(frozen=True)
+class Pbx:
+    """One enterprise's PBX as the fleet resolved it for one sync."""
+
+    enterprise: Enterprise
+    timezone: ZoneInfo
+    cache_dir: Path  # ``<cache>/<number>``, inside the cache root
+    _open: Callable[[], Transport] = field(repr=False)  # the target holds credentials
+
+    def transport(self) -> Transport:
+        """A new transport (one SSH connection, opened on first use); the caller closes it."""
+        return self._open()
