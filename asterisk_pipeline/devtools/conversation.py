@@ -293,7 +293,8 @@ def attended_hop(c: Conv, t: int, talk: Talk, target_p: Party) -> tuple[Leg, str
     tgt_p: Party = (target, target_name)
     t += randint(1, 2)
     c.callerid(t, View(two, (holder_p[0], "<unknown>"), UNKNOWN), "dialexecute", target)
-    c.callerid(t, View(one, (target, "<unknown>"), (holder_p[0], "<unknown>")), "dialexecute", target)
+    c.callerid(t, View(one, (target, "<unknown>"), (holder_p[0], "<unknown>")), "dialexecute",
+        target)
     t += randint(2, 15)
     side = c.create(t)
     t += randint(0, 1)
@@ -315,7 +316,8 @@ def attended_hop(c: Conv, t: int, talk: Talk, target_p: Party) -> tuple[Leg, str
         t += 1
         c.leave(t, View(two, (holder_p[0], "<unknown>"), tgt_p), side, 2)
         c.callerid(t, View(two, caller_p, tgt_p), "dialexecute", target)
-        c.hangup(t + randint(1, 3), two.uid, HangupRow(phone=caller_p[0], exts=[target], ct=2, received=consult, start=None, end=moved, status="2", trunk=None))
+        c.hangup(t + randint(1, 3), two.uid, HangupRow(phone=caller_p[0], exts=[target], ct=2,
+            received=consult, start=None, end=moved, status="2", trunk=None))
         t += randint(2, 4)
         c.leave(t, View(one, (target, "<unknown>"), (holder_p[0], "<unknown>")), talk_bridge, 0)
         c.destroy(t, talk_bridge)
@@ -333,7 +335,8 @@ def attended_hop(c: Conv, t: int, talk: Talk, target_p: Party) -> tuple[Leg, str
     c.callerid(t, View(two, caller_p, tgt_p), "dialexecute", target)
     t += 1
     c.destroy(t, side)
-    c.hangup(t + randint(1, 3), two.uid, HangupRow(phone=caller_p[0], exts=[target], ct=2, received=consult, start=None, end=moved, status="2", trunk=None))
+    c.hangup(t + randint(1, 3), two.uid, HangupRow(phone=caller_p[0], exts=[target], ct=2,
+        received=consult, start=None, end=moved, status="2", trunk=None))
     return t_leg, talk_bridge, t
 
 
@@ -347,7 +350,8 @@ def internal_rows(
     ct = 0 if misleading else 2
     me = c.sip(s0, caller_ext)
     c.dial(s0, me.uid, DialRow(caller_ext, encode_exts(c.rng, [callee]), ct, ""))
-    c.callerid(s0, View(me, (caller_ext, c.rng.choice(NAMES)), (callee, "")), "from-internal", callee)
+    c.callerid(s0, View(me, (caller_ext, c.rng.choice(NAMES)), (callee, "")), "from-internal",
+        callee)
     them = c.sip(s0, callee)
     t = s0 + randint(2, 15)
     buid = c.create(t)

@@ -54,7 +54,9 @@ class Victim(NamedTuple):
         return day_timestamps(self.day)
 
 
-def add_dirt(rng: random.Random, events: list[SimEvent], victim: Victim, p: float) -> list[SimEvent]:
+def add_dirt(
+    rng: random.Random, events: list[SimEvent], victim: Victim, p: float,
+) -> list[SimEvent]:
     """Insert malformed rows after about ``p`` of the call's events (and maybe spoil its hangup)."""
     out: list[SimEvent] = []
     final = events[-1]  # the final hangup

@@ -223,7 +223,13 @@ def plan_calls(
     :func:`write_day_file`; each returned conversation carries its ground truth. ``busy``: the
     busy day (its starts from 10:00; ``first_second`` is then ignored).
     """
-    spec = DaySpec(**day)
+    return plan_day(DaySpec(**day), first_second, last_second)
+
+
+def plan_day(
+    spec: DaySpec, first_second: int | None = None, last_second: int | None = None,
+) -> list[SimCall]:
+    """:func:`plan_calls` of a :class:`DaySpec`."""
     rng = random.Random(
         f"plan|{spec.seed}|{spec.token}|{spec.day.isoformat()}|{spec.start_id}|{first_second}")
     if spec.busy:

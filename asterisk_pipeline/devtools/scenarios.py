@@ -61,7 +61,8 @@ def _build_transfer(d: Draft, shape: str) -> SimCall:
     t += randint(5, 120)
     if shape in ("attended_transfer", "attended_transfer_chain"):
         for target in people[1:]:
-            holder, talk, t = attended_hop(c, t, Talk(Side(caller, caller_p), Side(holder, holder_p), talk), (target, rng.choice(NAMES)))
+            held = Talk(Side(caller, caller_p), Side(holder, holder_p), talk)
+            holder, talk, t = attended_hop(c, t, held, (target, rng.choice(NAMES)))
             holder_p = (target, "")
             chain.append(target)
             t += randint(5, 120)
@@ -79,7 +80,8 @@ def _build_transfer(d: Draft, shape: str) -> SimCall:
         c.callerid(t, View(two, (first, "<unknown>"), UNKNOWN), "dialexecute", target)
         c.callerid(t, View(one, (target, "<unknown>"), (first, "<unknown>")), "dialexecute", target)
         t += randint(10, 30)  # target rings, nobody answers, A goes back to the caller
-        c.hangup(t + randint(0, 2), two.uid, HangupRow(phone=first, exts=[""], ct=2, received=consult, start=None, end=t, status="0", trunk=None))
+        c.hangup(t + randint(0, 2), two.uid, HangupRow(phone=first, exts=[""], ct=2,
+            received=consult, start=None, end=t, status="0", trunk=None))
         c.leave(t, View(one, (target, "<unknown>"), (first, "<unknown>")), hold, 1)
         c.leave(t, View(holder, holder_p, caller_p), hold, 0)
         c.destroy(t, hold)
@@ -104,7 +106,8 @@ def _build_transfer(d: Draft, shape: str) -> SimCall:
             chain.append(target)
             end = t + randint(5, 300)
             hang_up_bridge(c, end, Talk(Side(caller, caller_p), Side(b_leg, b_p), second))
-    return c.finish(Outcome(shape=shape, direction="0", ct=ct, status=status, answered=True, s0=s0, end=end, exts=exts, chain=chain, phone=phone, final=final))
+    return c.finish(Outcome(shape=shape, direction="0", ct=ct, status=status, answered=True, s0=s0,
+        end=end, exts=exts, chain=chain, phone=phone, final=final))
 
 
 def _build_followme(d: Draft, shape: str) -> SimCall:
@@ -162,7 +165,8 @@ def _build_followme(d: Draft, shape: str) -> SimCall:
         end = t + randint(10, 400)
         hang_up_bridge(c, end, Talk(Side(two, caller_p), Side(out, mob_p), outer))
         hang_up_bridge(c, end, Talk(Side(caller, caller_p), Side(one, mob_p), buid))
-        c.hangup(end + randint(1, 3), two.uid, HangupRow(phone=mobile, exts=[phone], ct=1, received=fwd, start=answer, end=end, status="2", trunk=line))
+        c.hangup(end + randint(1, 3), two.uid, HangupRow(phone=mobile, exts=[phone], ct=1,
+            received=fwd, start=answer, end=end, status="2", trunk=line))
         final.update(exts=encode_exts(rng, [mobile]), status="2")
         chain, exts = [mobile], [mobile]
     elif desk is not None:  # 2-13: a desk phone answers, the forward is cancelled
@@ -170,7 +174,8 @@ def _build_followme(d: Draft, shape: str) -> SimCall:
         c.create(t, buid)
         desk_p: Party = (other, rng.choice(NAMES))
         c.bridge(t, View(caller, caller_p, (other, "")), buid, exten=trunk)
-        c.hangup(t + randint(5, 14), two.uid, HangupRow(phone=mobile, exts=[phone], ct=1, received=fwd, start=fwd, end=t + randint(2, 11), status="0", trunk=line))
+        c.hangup(t + randint(5, 14), two.uid, HangupRow(phone=mobile, exts=[phone], ct=1,
+            received=fwd, start=fwd, end=t + randint(2, 11), status="0", trunk=line))
         t += randint(1, 14)
         c.bridge(t, View(desk, (other, ""), caller_p), buid)
         end = t + randint(2, 300)
@@ -179,14 +184,16 @@ def _build_followme(d: Draft, shape: str) -> SimCall:
         chain, exts = [other], [other]
     else:  # the caller gives up while everybody rings
         end = t + randint(5, 30)
-        c.hangup(end, two.uid, HangupRow(phone=mobile, exts=[phone], ct=1, received=fwd, start=fwd, end=end, status="0", trunk=line))
+        c.hangup(end, two.uid, HangupRow(phone=mobile, exts=[phone], ct=1, received=fwd, start=fwd,
+            end=end, status="0", trunk=line))
         final.update(exts=encode_exts(rng, [manager, mobile, other]), status="0")
         chain, exts = [], [manager, mobile, other]
     c.trunk_attempts.extend(leg.uid for _, leg in lines)
     if outcome != "mobile":  # never bridged: the forward joins by its target only (rule 3)
         c.forwarding.update((one.uid, two.uid))
     state.mobile_busy_until[mobile] = end + 10
-    return c.finish(Outcome(shape=shape, direction="0", ct=0, status=final["status"], answered=bool(chain), s0=s0, end=end, exts=exts, chain=chain, phone=phone, final=final))
+    return c.finish(Outcome(shape=shape, direction="0", ct=0, status=final["status"],
+        answered=bool(chain), s0=s0, end=end, exts=exts, chain=chain, phone=phone, final=final))
 
 
 def _build_internal(d: Draft, shape: str) -> SimCall:
@@ -202,7 +209,8 @@ def _build_internal(d: Draft, shape: str) -> SimCall:
     final = {"phone": caller_ext, "exts": encode_exts(rng, [callee]),
              "ct": 0 if misleading else 2, "received": s0, "start": s0, "status": "2",
              "trunk": "" if misleading else None}
-    return c.finish(Outcome(shape=shape, direction="2", ct=final["ct"], status="2", answered=True, s0=s0, end=end, exts=[callee], chain=[callee], phone=caller_ext, final=final))
+    return c.finish(Outcome(shape=shape, direction="2", ct=final["ct"], status="2", answered=True,
+        s0=s0, end=end, exts=[callee], chain=[callee], phone=caller_ext, final=final))
 
 
 def _build_busy_manager(d: Draft) -> tuple[SimCall, SimCall]:
@@ -224,7 +232,8 @@ def _build_busy_manager(d: Draft) -> tuple[SimCall, SimCall]:
     a_p: Party = (agent, rng.choice(NAMES))
     talk, t = answer_call(k, t, Side(caller, caller_p), Side(a_leg, a_p), trunk)
     t += randint(5, 60)
-    e_leg, talk, t = attended_hop(k, t, Talk(Side(caller, caller_p), Side(a_leg, a_p), talk), (manager, ""))
+    e_leg, talk, t = attended_hop(k, t, Talk(Side(caller, caller_p), Side(a_leg, a_p), talk),
+        (manager, ""))
     end = t + randint(10, 300)
     hang_up_bridge(k, end, Talk(Side(caller, caller_p), Side(e_leg, (manager, "")), talk))
     i_end = t + randint(10, 200)  # the internal call outlives the hand-over
@@ -233,8 +242,12 @@ def _build_busy_manager(d: Draft) -> tuple[SimCall, SimCall]:
                "received": s0, "start": s0, "status": "2", "trunk": None}
     k_final = {"phone": phone, "exts": encode_exts(rng, [agent]), "ct": 0, "received": s1,
                "start": s1, "status": "2", "trunk": trunk}
-    a = inner.finish(Outcome(shape="busy_manager", direction="2", ct=2, status="2", answered=True, s0=s0, end=i_end, exts=[manager], chain=[manager], phone=colleague, final=i_final, related=[k.legs[0]]))
-    b = k.finish(Outcome(shape="busy_manager", direction="0", ct=0, status="2", answered=True, s0=s1, end=end, exts=[agent], chain=[agent, manager], phone=phone, final=k_final, related=[inner.legs[0]]))
+    a = inner.finish(Outcome(shape="busy_manager", direction="2", ct=2, status="2", answered=True,
+        s0=s0, end=i_end, exts=[manager], chain=[manager], phone=colleague, final=i_final,
+        related=[k.legs[0]]))
+    b = k.finish(Outcome(shape="busy_manager", direction="0", ct=0, status="2", answered=True,
+        s0=s1, end=end, exts=[agent], chain=[agent, manager], phone=phone, final=k_final,
+        related=[inner.legs[0]]))
     return a, b
 
 
@@ -270,7 +283,9 @@ def _build_concurrent(d: Draft) -> tuple[SimCall, SimCall]:
         next_seq = c.seq + randint(1, 3)
     primaries = [m[0].legs[0] for m in made]
     out = [
-        c.finish(Outcome(shape="concurrent_caller", direction="0", ct=0, status=final["status"], answered=answered, s0=begin, end=end, exts=[agent], chain=[agent] if answered else [], phone=phone, final=final, related=[primaries[1 - n]]))
+        c.finish(Outcome(shape="concurrent_caller", direction="0", ct=0, status=final["status"],
+            answered=answered, s0=begin, end=end, exts=[agent], chain=[agent] if answered else [],
+            phone=phone, final=final, related=[primaries[1 - n]]))
         for n, (c, begin, end, answered, agent, final) in enumerate(made)
     ]
     return out[0], out[1]
@@ -303,7 +318,9 @@ def _build_handover(d: Draft) -> SimCall:
     hang_up_bridge(c, end, Talk(Side(caller, caller_p), Side(b_leg, b_p), talk))
     final = {"phone": phone, "exts": encode_exts(rng, [first]), "ct": 0, "received": s0,
              "start": s0, "status": "2", "trunk": trunk}
-    return c.finish(Outcome(shape="transfer_unknown", direction="0", ct=0, status="2", answered=True, s0=s0, end=end, exts=[first], chain=[first, second], phone=phone, final=final))
+    return c.finish(Outcome(shape="transfer_unknown", direction="0", ct=0, status="2",
+        answered=True, s0=s0, end=end, exts=[first], chain=[first, second], phone=phone,
+        final=final))
 
 
 def _build_transfer_to_followme(d: Draft) -> SimCall:
@@ -317,7 +334,8 @@ def _build_transfer_to_followme(d: Draft) -> SimCall:
     phone = caller_phone(rng, state)
     name = caller_name_for(rng, phone)
     trunk = rng.choice(pbx.trunks)
-    free = [(e, m) for e, m in mobiles_of(pbx.token).items() if state.mobile_busy_until.get(m, -1) < s0]
+    free = [(e, m) for e, m in mobiles_of(pbx.token).items() if state.mobile_busy_until.get(m,
+        -1) < s0]
     manager, mobile = rng.choice(free) if free else (
         rng.choice(pbx.extensions), external_phone(rng).lstrip("+"))
     first = rng.choice([e for e in pbx.extensions if e != manager])
@@ -367,7 +385,8 @@ def _build_transfer_to_followme(d: Draft) -> SimCall:
     c.bridge(t, View(caller, caller_p, mob_p), side, exten=trunk)
     c.leave(t, View(two, (first, "<unknown>"), mob_p), side, 2)
     c.callerid(t, View(two, caller_p, mob_p), "dialexecute", number)
-    c.hangup(t + randint(1, 3), two.uid, HangupRow(phone=phone, exts=[number], ct=2, received=consult, start=None, end=moved, status="2", trunk=None))
+    c.hangup(t + randint(1, 3), two.uid, HangupRow(phone=phone, exts=[number], ct=2,
+        received=consult, start=None, end=moved, status="2", trunk=None))
     t += randint(1, 2)
     c.leave(t, View(one, (number, "<unknown>"), (first, "<unknown>")), talk, 0)
     c.destroy(t, talk)
@@ -378,11 +397,14 @@ def _build_transfer_to_followme(d: Draft) -> SimCall:
     c.leave(end, View(out, mob_p, caller_p), outer, 1)
     c.leave(end, View(m2, caller_p, mob_p), outer, 0)
     c.destroy(end, outer)
-    c.hangup(end + randint(1, 3), m2.uid, HangupRow(phone=mobile, exts=[phone], ct=1, received=answer, start=answer, end=end, status="2", trunk=line))
+    c.hangup(end + randint(1, 3), m2.uid, HangupRow(phone=mobile, exts=[phone], ct=1,
+        received=answer, start=answer, end=end, status="2", trunk=line))
     state.mobile_busy_until[mobile] = end + 10
     final = {"phone": phone, "exts": encode_exts(rng, [first]), "ct": 0, "received": s0,
              "start": s0, "status": "2", "trunk": trunk}
-    return c.finish(Outcome(shape="transfer_to_followme", direction="0", ct=0, status="2", answered=True, s0=s0, end=end, exts=[first], chain=[first, mobile], phone=phone, final=final))
+    return c.finish(Outcome(shape="transfer_to_followme", direction="0", ct=0, status="2",
+        answered=True, s0=s0, end=end, exts=[first], chain=[first, mobile], phone=phone,
+        final=final))
 
 
 def build_complex(d: Draft, shape: str) -> list[SimCall]:
