@@ -103,7 +103,8 @@ class Conv:
 
     Why one object: every body of a conversation shares Token, CallType encoding and optional
     extra keys, and its UniqueIds must come from one contiguous sequence range (Local halves get
-    consecutive ones, as Asterisk gives them).
+    consecutive ones, as Asterisk gives them). Drawn from ``d``: its generator, PBX, day, first
+    UniqueId sequence number and dirt probability.
     """
 
     def __init__(self, d: Draft) -> None:
