@@ -11,15 +11,15 @@ import heapq
 import itertools
 import random
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Unpack
 
-from .calls import COMPLEX_SHARE, LAST_SECOND, SimCall, SimEvent, epoch_of_midnight
+from .calls import LAST_SECOND, SimCall, SimEvent, epoch_of_midnight
 from .delivery import RowMaker, request_texts
-from .plan import busy_starts, iter_calls, start_seconds
+from .plan import DayArgs, DaySpec, busy_starts, iter_calls, start_seconds
 from .rows import ALL_API_TABLES, API_DDL, INSERT, connect, day_timestamps
 
 _OTHER_DDL = {
@@ -72,12 +72,17 @@ def _remove_file(path: Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
+#: The share of malformed rows of a day file unless told (a plan's default is none).
+DAY_FILE_DIRTY_SHARE = 0.01
+
+
 def write_day_file(
-    path: Path, *, token: str, day: date, calls: int, seed: int, dirty_share: float = 0.01,
-    live_share_undelivered: float = 0.9, start_id: int = 0,
-    complex_share: float = COMPLEX_SHARE, busy: bool = False,
+    path: Path, *, live_share_undelivered: float = 0.9, **day: Unpack[DayArgs],
 ) -> DayFileSummary:
     """Create (or overwrite) one complete day file in a single fast transaction.
+
+    ``day``: the :class:`.plan.DaySpec` fields - ``token``, ``day``, ``calls``, ``seed`` and the
+    options ``dirty_share`` (default 0.01 here), ``start_id``, ``complex_share``, ``busy``.
 
     ``complex_share`` is the share of start slots given to a multi-UniqueId conversation shape
     (SPEC §2.3, see :data:`SHAPES`); 0 gives the historical file of one UniqueId per call. The
@@ -89,39 +94,25 @@ def write_day_file(
     failed (a failure is followed by a ``"''"`` retry row half of the time).
     ``busy``: the busy day of the module docstring (``calls`` conversations at once).
     """
+    day.setdefault("dirty_share", DAY_FILE_DIRTY_SHARE)
+    spec = DaySpec(**day)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_file(path)
-    rng = random.Random(f"day|{seed}|{token}|{day.isoformat()}|{start_id}")
-    api_maker = RowMaker(random.Random(f"api|{seed}|{token}|{day}"), False, 0.0)
-    alt_maker = RowMaker(random.Random(f"alt|{seed}|{token}|{day}"), True, live_share_undelivered)
-    alt2_maker = RowMaker(random.Random(f"alt2|{seed}|{token}|{day}"), True, 0.5)
-    ts = day_timestamps(day)
-
+    token, when = spec.token, spec.day
+    rng = random.Random(f"day|{spec.seed}|{token}|{when.isoformat()}|{spec.start_id}")
+    makers = _Makers(
+        RowMaker(random.Random(f"api|{spec.seed}|{token}|{when}"), False, 0.0),
+        RowMaker(random.Random(f"alt|{spec.seed}|{token}|{when}"), True, live_share_undelivered),
+        RowMaker(random.Random(f"alt2|{spec.seed}|{token}|{when}"), True, 0.5),
+    )
     phones: tuple[str, ...] = ()
-    if busy:
-        starts, phones = busy_starts(rng, calls)
+    if spec.busy:
+        starts, phones = busy_starts(rng, spec.calls)
     else:
-        starts = start_seconds(rng, calls)
-    tally = [0, 0, 0]  # conversations, answered, UniqueIds with a hangup
-    shapes: dict[str, int] = {}
-    truth: list[SimCall] = []
-
-    def counted(source: Iterable[SimCall]) -> Iterator[SimCall]:
-        for call in source:
-            tally[0] += 1
-            tally[1] += call.answered
-            tally[2] += len({e.uniqueid for e in call.events
-                             if e.event == "hangup" and e.uniqueid})
-            shapes[call.shape] = shapes.get(call.shape, 0) + 1
-            truth.append(replace(call, events=()))
-            yield call
-
-    stream = _interleave(counted(iter_calls(rng, token, day, starts, start_id, dirty_share,
-                                             complex_share, phones, busy)))
-
-    counts = {name: 0 for name in (*ALL_API_TABLES, *_OTHER_DDL)}
-    dirty_rows = 0
+        starts = start_seconds(rng, spec.calls)
+    tally = _Tally()
+    stream = _interleave(tally.counted(iter_calls(rng, spec, starts, phones)))
     con = connect(path)
     try:
         con.execute("PRAGMA journal_mode=OFF")
@@ -131,45 +122,82 @@ def write_day_file(
             con.execute(API_DDL.format(name=name))
         for ddl in _OTHER_DDL.values():
             con.execute(ddl)
-        ins_api = INSERT.format(name="APIlogs")
-        ins_alt = INSERT.format(name="AlternativeAPIlogs")
-        alt2_rows: list[tuple[Any, ...]] = []
-        chunk_size = 20_000
-        while True:
-            chunk = list(itertools.islice(stream, chunk_size))
-            if not chunk:
-                break
-            api_rows: list[tuple[Any, ...]] = []
-            alt_rows: list[tuple[Any, ...]] = []
-            api_rows_of, alt_rows_of = api_maker.rows, alt_maker.rows
-            for ev in chunk:
-                api_text, alt_text = request_texts(ev)
-                when = ts[ev.second]
-                a = api_rows_of(ev, api_text, when)
-                b = alt_rows_of(ev, alt_text, when)
-                api_rows += a
-                alt_rows += b
-                if ev.dirty:
-                    dirty_rows += len(a) + len(b)
-                if len(alt2_rows) < 12:
-                    c = alt2_maker.rows(ev, alt_text, when)
-                    alt2_rows += c
-                    if ev.dirty:
-                        dirty_rows += len(c)
-            con.executemany(ins_api, api_rows)
-            con.executemany(ins_alt, alt_rows)
-            counts["APIlogs"] += len(api_rows)
-            counts["AlternativeAPIlogs"] += len(alt_rows)
-        con.executemany(INSERT.format(name="Alternative2APIlogs"), alt2_rows)
-        counts["Alternative2APIlogs"] = len(alt2_rows)
-        counts.update(_write_side_tables(con, rng, token, day))
+        counts, dirty_rows = _write_events(con, stream, makers, day_timestamps(when))
+        counts.update(_write_side_tables(con, rng, token, when))
         con.execute("COMMIT")
         con.execute("PRAGMA journal_mode=DELETE")
         con.execute("PRAGMA synchronous=FULL")
     finally:
         con.close()
-    return DayFileSummary(path, _enterprise_of(path), day, tally[0], tally[1], counts, dirty_rows,
-                          tally[2], shapes, tuple(truth))
+    return DayFileSummary(path, _enterprise_of(path), when, tally.calls, tally.answered, counts,
+                          dirty_rows, tally.hangup_uids, tally.shapes, tuple(tally.truth))
+
+
+@dataclass
+class _Tally:
+    """What the summary counts while the conversations stream past."""
+
+    calls: int = 0
+    answered: int = 0
+    hangup_uids: int = 0  # UniqueIds with a hangup
+    shapes: dict[str, int] = field(default_factory=dict)
+    truth: list[SimCall] = field(default_factory=list)
+
+    def counted(self, source: Iterable[SimCall]) -> Iterator[SimCall]:
+        for call in source:
+            self.calls += 1
+            self.answered += call.answered
+            self.hangup_uids += len({e.uniqueid for e in call.events
+                                     if e.event == "hangup" and e.uniqueid})
+            self.shapes[call.shape] = self.shapes.get(call.shape, 0) + 1
+            self.truth.append(replace(call, events=()))
+            yield call
+
+
+class _Makers(NamedTuple):
+    """One row maker per webhook-log table (each with its own generator)."""
+
+    api: RowMaker
+    alt: RowMaker
+    alt2: RowMaker
+
+
+def _write_events(
+    con: sqlite3.Connection, stream: Iterator[SimEvent], makers: _Makers, ts: Sequence[str],
+) -> tuple[dict[str, int], int]:
+    """Every event's rows in chunks (only the first dozen go to Alternative2APIlogs too);
+    returns (rows per table, malformed rows)."""
+    counts = {name: 0 for name in (*ALL_API_TABLES, *_OTHER_DDL)}
+    dirty_rows = 0
+    ins_api = INSERT.format(name="APIlogs")
+    ins_alt = INSERT.format(name="AlternativeAPIlogs")
+    alt2_rows: list[tuple[Any, ...]] = []
+    chunk_size = 20_000
+    api_rows_of, alt_rows_of = makers.api.rows, makers.alt.rows
+    while chunk := list(itertools.islice(stream, chunk_size)):
+        api_rows: list[tuple[Any, ...]] = []
+        alt_rows: list[tuple[Any, ...]] = []
+        for ev in chunk:
+            api_text, alt_text = request_texts(ev)
+            when = ts[ev.second]
+            a = api_rows_of(ev, api_text, when)
+            b = alt_rows_of(ev, alt_text, when)
+            api_rows += a
+            alt_rows += b
+            if ev.dirty:
+                dirty_rows += len(a) + len(b)
+            if len(alt2_rows) < 12:
+                c = makers.alt2.rows(ev, alt_text, when)
+                alt2_rows += c
+                if ev.dirty:
+                    dirty_rows += len(c)
+        con.executemany(ins_api, api_rows)
+        con.executemany(ins_alt, alt_rows)
+        counts["APIlogs"] += len(api_rows)
+        counts["AlternativeAPIlogs"] += len(alt_rows)
+    con.executemany(INSERT.format(name="Alternative2APIlogs"), alt2_rows)
+    counts["Alternative2APIlogs"] = len(alt2_rows)
+    return counts, dirty_rows
 
 
 def _enterprise_of(path: Path) -> str:

@@ -72,9 +72,7 @@ class RowMaker:
                           round(0.005 + r() * 0.4, 4))
             return [made]
         y = r()
-        for status, response, edge in _UNDELIVERED:
-            if y < edge:
-                break
+        status, response, _ = next(item for item in _UNDELIVERED if y < item[2])
         if status == "Timeout":
             elapsed = round(5.0 + r() * 5.0, 3)
         elif status is None or status == "''":

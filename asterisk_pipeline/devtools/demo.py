@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -94,6 +94,44 @@ def _cli(*args: str, env: dict[str, str]) -> None:
     )
 
 
+def _environment(home: Path, dagster_home: Path, first_day: date) -> dict[str, str]:
+    """The children's environment (CLI, dagster dev, the sidecar read their Settings from it):
+    the caller's, with the demo's fleet, home and a one-minute live schedule in front."""
+    demo_settings = {
+        "home": str(home),
+        "transport": "local",
+        "local_logs_dir": str(home / "demo-logs"),
+        "live_interval_minutes": "1",
+        "history_start": first_day.isoformat(),
+    }
+    return {
+        **os.environ,
+        **{env_var(field): value for field, value in demo_settings.items()},
+        "DAGSTER_HOME": str(dagster_home),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def _stop(
+    dagster: subprocess.Popen[bytes], sidecar: subprocess.Popen[bytes] | None,
+) -> None:
+    """Stop the sidecar, then dagster dev's process group; kill what does not stop in time."""
+    if sidecar is not None and sidecar.poll() is None:
+        sidecar.terminate()  # uvicorn shuts down on SIGTERM
+        try:
+            sidecar.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            sidecar.kill()
+            sidecar.wait()
+    if dagster.poll() is None:
+        os.killpg(dagster.pid, signal.SIGINT)  # dagster dev shuts its webserver and daemon down
+        try:
+            dagster.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(dagster.pid, signal.SIGKILL)
+            dagster.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,22 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     dagster_home = home / "dagster"
     zone = ZoneInfo(settings.pbx_timezone)
     today = datetime.now(zone).date()
-    first_day = today - timedelta(days=args.days)
-    # The children (CLI, dagster dev, the sidecar) read their Settings from this environment:
-    # the caller's, with the demo's fleet, home and a one-minute live schedule in front.
-    demo_settings = {
-        "home": str(home),
-        "transport": "local",
-        "local_logs_dir": str(logs),
-        "live_interval_minutes": "1",
-        "history_start": first_day.isoformat(),
-    }
-    env = {
-        **os.environ,
-        **{env_var(field): value for field, value in demo_settings.items()},
-        "DAGSTER_HOME": str(dagster_home),
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    env = _environment(home, dagster_home, first_day=today - timedelta(days=args.days))
 
     print(
         f"[demo] simulating {len(SEED_ENTERPRISES)} PBXes × {args.days} days under {logs} ...",
@@ -219,20 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n[demo] stopping ...", flush=True)
     finally:
         stop.set()
-        if sidecar is not None and sidecar.poll() is None:
-            sidecar.terminate()  # uvicorn shuts down on SIGTERM
-            try:
-                sidecar.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                sidecar.kill()
-                sidecar.wait()
-        if dagster.poll() is None:
-            os.killpg(dagster.pid, signal.SIGINT)  # dagster dev shuts its webserver and daemon down
-            try:
-                dagster.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(dagster.pid, signal.SIGKILL)
-                dagster.wait()
+        _stop(dagster, sidecar)
         writing.join(timeout=10)
     return code
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from datetime import date
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -99,3 +100,20 @@ def mobiles_of(token: str) -> dict[str, str]:
 
 def caller_name_for(rng: random.Random, phone: str) -> str:
     return f"-{phone}" if rng.random() < 0.5 else rng.choice(NAMES)
+
+
+class Draft(NamedTuple):
+    """Where a conversation is drawn: what every shape builder takes.
+
+    Why one record: the generator, the enterprise's PBX, the day, the start second, the first
+    UniqueId sequence number, the dirt probability and the generator's memory always travel
+    together from the day's plan to the builders and the rows they write.
+    """
+
+    rng: random.Random
+    pbx: Pbx
+    day: date
+    s0: int  # local start second
+    seq: int  # the first UniqueId gets this sequence number
+    dirty_p: float
+    state: State

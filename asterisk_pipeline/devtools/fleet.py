@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Required, TypedDict, Unpack
 
 from .calls import COMPLEX_SHARE, write_truth
 from .dayfile import DayFileSummary, write_day_file
@@ -29,30 +30,59 @@ def token_for(enterprise: str) -> str:
     return str(1_000_000_000 + int.from_bytes(digest[:8], "big") % 9_000_000_000)
 
 
-def simulate_fleet(
-    outdir: Path, *, enterprises: Sequence[str], days: int, calls_per_day: int, end_date: date,
-    seed: int = 1, dirty_share: float = 0.01, complex_share: float = COMPLEX_SHARE,
-    busy: bool = False, truth: bool = False,
-) -> list[DayFileSummary]:
-    """``days`` day files per enterprise up to ``end_date`` inclusive, in ``outdir/<number>/``.
+class FleetArgs(TypedDict, total=False):
+    """The keyword form of :class:`FleetSpec`."""
+
+    enterprises: Required[Sequence[str]]
+    days: Required[int]
+    calls_per_day: Required[int]
+    end_date: Required[date]
+    seed: int
+    dirty_share: float
+    complex_share: float
+    busy: bool
+    truth: bool
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    """A simulated fleet: ``days`` day files per enterprise up to ``end_date`` inclusive, of
+    ``calls_per_day`` conversations each (every one a busy day with ``busy``), drawn as
+    :class:`.plan.DaySpec` says; ``truth``: each day file gets its ground truth beside it."""
+
+    enterprises: Sequence[str]
+    days: int
+    calls_per_day: int
+    end_date: date
+    seed: int = 1
+    dirty_share: float = 0.01
+    complex_share: float = COMPLEX_SHARE
+    busy: bool = False
+    truth: bool = False
+
+
+def simulate_fleet(outdir: Path, **fleet: Unpack[FleetArgs]) -> list[DayFileSummary]:
+    """The day files of a :class:`FleetSpec` (``fleet``: its fields), in ``outdir/<number>/``.
 
     Each enterprise gets its own UniqueId sequence range, so no two calls of the fleet share a
-    UniqueId. Returned in (enterprise, day) order. ``busy``: every day is a busy day of
-    ``calls_per_day`` conversations; ``truth``: each day file gets its ground truth beside it.
+    UniqueId. Returned in (enterprise, day) order.
     """
-    per_day = calls_per_day * (3 if not complex_share else 5) + 10  # UniqueIds per day, at most
+    spec = FleetSpec(**fleet)
+    days = spec.days
+    per_day = spec.calls_per_day * (3 if not spec.complex_share else 5) + 10  # UniqueIds a day
     stride = max(10**6, days * per_day)
     out: list[DayFileSummary] = []
-    for index, enterprise in enumerate(enterprises):
+    for index, enterprise in enumerate(spec.enterprises):
         token = token_for(enterprise)
         for k in range(days):
-            day = end_date - timedelta(days=days - 1 - k)
+            day = spec.end_date - timedelta(days=days - 1 - k)
             summary = write_day_file(
                 day_file_path(Path(outdir), enterprise, day), token=token, day=day,
-                calls=calls_per_day, seed=seed, dirty_share=dirty_share,
-                start_id=index * stride + k * per_day, complex_share=complex_share, busy=busy,
+                calls=spec.calls_per_day, seed=spec.seed, dirty_share=spec.dirty_share,
+                start_id=index * stride + k * per_day, complex_share=spec.complex_share,
+                busy=spec.busy,
             )
-            if truth:
+            if spec.truth:
                 write_truth(summary.path, summary.conversations)
             out.append(replace(summary, enterprise=enterprise))
     return out

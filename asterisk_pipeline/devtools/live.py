@@ -10,13 +10,14 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Self
+from typing import NamedTuple, Required, Self, TypedDict, Unpack
 
-from .calls import COMPLEX_SHARE, LAST_SECOND, SimCall
+from .calls import COMPLEX_SHARE, LAST_SECOND, SimCall, SimEvent
 from .delivery import RowMaker, request_texts
-from .plan import plan_calls
+from .plan import DaySpec, plan_day
 from .rows import (
     ALL_API_TABLES,
     INSERT,
@@ -76,14 +77,52 @@ def file_state(con: sqlite3.Connection, day: date) -> tuple[int, int | None]:
     return max_seq, last
 
 
+class WriteArgs(TypedDict, total=False):
+    """The keyword form of :class:`Writing`."""
+
+    tables: tuple[str, ...]
+    commit_every_row: bool
+    live_share_undelivered: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class Writing:
+    """How appended rows are written: each event to every table in ``tables`` (APIlogs first),
+    one INSERT + COMMIT per row (``commit_every_row``) or one transaction, with
+    ``live_share_undelivered`` of the Alternative deliveries failed; ``seed`` seeds the
+    delivery statuses."""
+
+    tables: tuple[str, ...] = ("APIlogs", "AlternativeAPIlogs")
+    commit_every_row: bool = True
+    live_share_undelivered: float = 0.9
+    seed: int = 0
+
+
+class AppendArgs(TypedDict, total=False):
+    """What :func:`append_calls` takes besides where to start: the day (as :class:`.plan.DaySpec`
+    without ``start_id`` and ``busy``) and the :class:`Writing` options (its seed is the day's)."""
+
+    token: Required[str]
+    day: Required[date]
+    calls: Required[int]
+    seed: Required[int]
+    dirty_share: float
+    complex_share: float
+    tables: tuple[str, ...]
+    commit_every_row: bool
+    live_share_undelivered: float
+
+
 def append_calls(
-    path: Path, *, token: str, day: date, calls: int, seed: int, dirty_share: float = 0.0,
-    commit_every_row: bool = True, tables: tuple[str, ...] = ("APIlogs", "AlternativeAPIlogs"),
-    only_events: tuple[str, ...] | None = None, live_share_undelivered: float = 0.9,
-    not_before: int | None = None, min_id: int = 0, complex_share: float = COMPLEX_SHARE,
+    path: Path, *, only_events: tuple[str, ...] | None = None, not_before: int | None = None,
+    min_id: int = 0, **options: Unpack[AppendArgs],
 ) -> AppendResult:
     """Append complete new calls after the file's last row, as the live listener would.
 
+    ``options``: ``token``, ``day``, ``calls``, ``seed`` and optionally ``dirty_share`` (default
+    0), ``complex_share`` (as :func:`.dayfile.write_day_file`) and the :class:`Writing` options
+    ``tables``, ``commit_every_row``, ``live_share_undelivered``.
     UniqueIds are fresh (sequence numbers above every one in the file and above ``min_id``) and
     the calls start after the file's latest ``DateTime`` of ``day`` (08:00 in a new or empty
     file), and not before local second ``not_before`` (a writer following the clock). With
@@ -92,36 +131,55 @@ def append_calls(
     Returns the total rows appended (an ``int``; ``.per_table`` has the split per table).
     """
     path = Path(path)
+    default = Writing()
+    writing = Writing(tables=options.get("tables", default.tables),
+                      commit_every_row=options.get("commit_every_row", default.commit_every_row),
+                      live_share_undelivered=options.get("live_share_undelivered",
+                                                         default.live_share_undelivered),
+                      seed=options["seed"])
+    day = options["day"]
     path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(path)
     try:
-        ensure_api_tables(con, dict.fromkeys((*ALL_API_TABLES, *tables)))
+        ensure_api_tables(con, dict.fromkeys((*ALL_API_TABLES, *writing.tables)))
         max_seq, last = file_state(con, day)
     finally:
         con.close()
     first = (8 * 3600 if not_before is None else 0) if last is None else last
     if not_before is not None:
         first = max(first, min(not_before, LAST_SECOND - 1))
-    planned = plan_calls(token=token, day=day, calls=calls, seed=seed, dirty_share=dirty_share,
-                         start_id=max(max_seq, min_id), first_second=first,
-                         complex_share=complex_share)
-    return append_events(path, planned, only_events=only_events, tables=tables,
-                         commit_every_row=commit_every_row,
-                         live_share_undelivered=live_share_undelivered, seed=seed)
+    spec = DaySpec(token=options["token"], day=day, calls=options["calls"], seed=options["seed"],
+                   dirty_share=options.get("dirty_share", 0.0),
+                   complex_share=options.get("complex_share", COMPLEX_SHARE),
+                   start_id=max(max_seq, min_id))
+    planned = plan_day(spec, first_second=first)
+    return _append(path, _picked(planned, only_events, ()), planned, writing)
 
 
 def append_events(
     path: Path, calls: Sequence[SimCall], *, only_events: Iterable[str] | None = None,
-    exclude_events: Iterable[str] = (), tables: tuple[str, ...] = ("APIlogs", "AlternativeAPIlogs"),
-    commit_every_row: bool = True, live_share_undelivered: float = 0.9, seed: int = 0,
+    exclude_events: Iterable[str] = (), **writing: Unpack[WriteArgs],
 ) -> AppendResult:
     """Write (some of) the events of planned calls, time-ordered, one INSERT + COMMIT per row.
 
     Each event goes to every table in ``tables`` (APIlogs first), like the listener that tries
-    both webhooks. E.g. write everything but the hangups now and the hangups in a later cycle.
+    both webhooks (``writing``: the :class:`Writing` options). E.g. write everything but the
+    hangups now and the hangups in a later cycle.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    return _append(Path(path), _picked(calls, only_events, exclude_events), calls,
+                   Writing(**writing))
+
+
+class _Picked(NamedTuple):
+    """The events to write, time-ordered, and the selection they were picked by."""
+
+    events: list[tuple[SimEvent, date]]
+    key: str  # seeds the row makers: the same selection of the same calls, the same rows
+
+
+def _picked(
+    calls: Sequence[SimCall], only_events: Iterable[str] | None, exclude_events: Iterable[str],
+) -> _Picked:
     wanted = None if only_events is None else set(only_events)
     skipped = set(exclude_events)
     picked = [
@@ -130,21 +188,31 @@ def append_events(
         if (wanted is None or ev.event in wanted) and ev.event not in skipped
     ]
     picked.sort(key=lambda item: (item[3], item[0], item[1]))
-    key = f"{seed}|{calls[0].unique_id if calls else ''}|{sorted(wanted or [])}|{sorted(skipped)}"
+    key = f"{calls[0].unique_id if calls else ''}|{sorted(wanted or [])}|{sorted(skipped)}"
+    return _Picked([(ev, ev_day) for _, _, ev, ev_day in picked], key)
+
+
+def _append(
+    path: Path, picked: _Picked, calls: Sequence[SimCall], writing: Writing,
+) -> AppendResult:
+    """Write the picked events' rows into every table of ``writing``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tables = writing.tables
+    key = f"{writing.seed}|{picked.key}"
     makers: dict[str, RowMaker] = {}
     for name in tables:
         check_table(name)
         makers[name] = RowMaker(random.Random(f"append|{name}|{key}"), name != "APIlogs",
-                                 live_share_undelivered)
+                                 writing.live_share_undelivered)
     per_table = {name: 0 for name in tables}
     dirty_rows = 0
     con = connect(path)
     try:
         ensure_api_tables(con, dict.fromkeys((*ALL_API_TABLES, *tables)))
-        if not commit_every_row:
+        if not writing.commit_every_row:
             con.execute("BEGIN")
         inserts = {name: INSERT.format(name=name) for name in tables}
-        for _, _, ev, ev_day in picked:
+        for ev, ev_day in picked.events:
             api_text, alt_text = request_texts(ev)
             when = day_timestamps(ev_day)[ev.second]
             for name in tables:
@@ -154,7 +222,7 @@ def append_events(
                 per_table[name] += len(rows)
                 if ev.dirty:
                     dirty_rows += len(rows)
-        if not commit_every_row:
+        if not writing.commit_every_row:
             con.execute("COMMIT")
     finally:
         con.close()

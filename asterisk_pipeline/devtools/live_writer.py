@@ -68,8 +68,7 @@ class LiveWriter:
         for index, number in enumerate(self.enterprises):
             count = calls(self.ticks, index) if calls else 1 + (self.ticks + index) % 3
             if count > 0 and start <= now:
-                self._plan(number, now.date(), _second(start), _second(now), count,
-                           seed=self.ticks * 100 + index)
+                self._plan(number, start, now, count, seed=self.ticks * 100 + index)
             written += self._write_due(number, now)
         return written
 
@@ -77,7 +76,9 @@ class LiveWriter:
         """Planned rows not written yet (their time has not come)."""
         return sum(len(call.events) for calls in self._pending.values() for call in calls)
 
-    def _plan(self, number: str, day: date, first: int, last: int, count: int, seed: int) -> None:
+    def _plan(self, number: str, start: datetime, now: datetime, count: int, seed: int) -> None:
+        """``count`` calls of ``now``'s day starting between ``start`` and ``now``."""
+        day = now.date()
         if (number, day) not in self._seen:  # ids above every one the file already holds
             self._seen.add((number, day))
             path = day_file_path(self.logs, number, day)
@@ -90,7 +91,7 @@ class LiveWriter:
                 self._next_id[number] = max(self._next_id[number], max_seq)
         planned = plan_calls(token=token_for(number), day=day, calls=count, seed=seed,
                              dirty_share=self.dirty_share, start_id=self._next_id[number],
-                             first_second=first, last_second=last)
+                             first_second=_second(start), last_second=_second(now))
         self._next_id[number] = max(
             self._next_id[number], *(int(uid.rsplit(".", 1)[1]) for c in planned for uid in c.legs))
         self._pending[number].extend(planned)

@@ -19,8 +19,9 @@ import itertools
 import random
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
+from typing import Required, TypedDict, Unpack
 
 from .calls import (
     ANSWERED_SHARE,
@@ -31,9 +32,8 @@ from .calls import (
     SimCall,
     norm_exts,
 )
-from .dialplan import Pbx, State, external_phone, pbx_of
+from .dialplan import Draft, State, external_phone, pbx_of
 from .dirt import dirty_probability
-from .rows import day_timestamps
 from .scenarios import build_complex
 from .simple import build_call
 
@@ -69,42 +69,38 @@ def busy_starts(rng: random.Random, n: int) -> tuple[list[int], tuple[str, ...]]
 
 
 def iter_calls(
-    rng: random.Random, token: str, day: date, starts: Sequence[int], first_seq: int,
-    dirty_share: float, complex_share: float = 0.0, phones: Sequence[str] = (),
-    busy: bool = False,
+    rng: random.Random, spec: DaySpec, starts: Sequence[int], phones: Sequence[str] = (),
 ) -> Iterator[SimCall]:
-    """Conversations in start order, one per start second (a paired shape takes two starts).
+    """Conversations of ``spec`` in start order, one per start second (a paired shape takes two
+    starts); UniqueId sequence numbers above ``spec.start_id``.
 
     With ``complex_share`` 0 no extra random draw is made: the output is the historical one.
     ``busy`` draws the busy-day shapes too, and callers from ``phones`` when given.
     """
-    pbx = pbx_of(token)
-    ts = day_timestamps(day)
-    dirty_p = dirty_probability(dirty_share)
-    if not 0.0 <= complex_share <= 1.0:
+    pbx, dirty_p = pbx_of(spec.token), dirty_probability(spec.dirty_share)
+    if not 0.0 <= spec.complex_share <= 1.0:
         raise ValueError("complex_share must be in [0, 1]")
-    seq = first_seq
-    state = State(phones)
-    if not complex_share:
+    base = Draft(rng, pbx, spec.day, 0, spec.start_id, dirty_p, State(phones))
+    if not spec.complex_share:
+        seq = spec.start_id
         for s0 in starts:
             seq += rng.randint(1, 3)
-            yield build_call(rng, pbx, day, ts, s0, seq, dirty_p, state=state)
+            yield build_call(base._replace(s0=s0, seq=seq))
         return
-    if busy:  # every call first: whether rule 3 can place a forward depends on the others
-        built = list(_iter_complex(rng, pbx, day, ts, starts, seq, dirty_p, complex_share, state,
-                                   _BUSY_COMPLEX_SHAPES, _BUSY_COMPLEX_WEIGHTS))
+    if spec.busy:  # every call first: whether rule 3 can place a forward depends on the others
+        built = list(_iter_complex(base, starts, spec.complex_share, busy=True))
         yield from _mark_ambiguous_forwards(built)
         return
-    yield from _iter_complex(rng, pbx, day, ts, starts, seq, dirty_p, complex_share, state,
-                             _COMPLEX_SHAPES, _COMPLEX_WEIGHTS)
+    yield from _iter_complex(base, starts, spec.complex_share, busy=False)
 
 
 def _iter_complex(
-    rng: random.Random, pbx: Pbx, day: date, ts: Sequence[str], starts: Sequence[int], seq: int,
-    dirty_p: float, complex_share: float, state: State, shapes: Sequence[str],
-    weights: Sequence[float],
+    base: Draft, starts: Sequence[int], complex_share: float, *, busy: bool,
 ) -> Iterator[SimCall]:
     """The conversations of :func:`iter_calls` with complex shapes on, in start order."""
+    rng, seq = base.rng, base.seq
+    shapes, weights = ((_BUSY_COMPLEX_SHAPES, _BUSY_COMPLEX_WEIGHTS) if busy
+                       else (_COMPLEX_SHAPES, _COMPLEX_WEIGHTS))
     simple_answered = _simple_answered_share(complex_share)
     pending: list[tuple[int, int, SimCall]] = []  # built, not yet yielded (may start later)
     order = itertools.count()
@@ -123,10 +119,10 @@ def _iter_complex(
                     shape = "attended_transfer"
                 else:
                     i += 1  # the second conversation takes the next start's place
-            made = build_complex(rng, pbx, day, s0, seq, dirty_p, shape, state)
+            made = build_complex(base._replace(s0=s0, seq=seq), shape)
             seq = max(int(uid.rsplit(".", 1)[1]) for call in made for uid in call.legs)
         else:
-            made = [build_call(rng, pbx, day, ts, s0, seq, dirty_p, simple_answered, state)]
+            made = [build_call(base._replace(s0=s0, seq=seq), simple_answered)]
         for call in made:
             heapq.heappush(pending, (call.start_second, next(order), call))
     while pending:
@@ -182,34 +178,79 @@ def _simple_answered_share(complex_share: float) -> float:
     return max(0.05, (ANSWERED_SHARE - conv * 0.96) / (1.0 - conv))
 
 
+class DayArgs(TypedDict, total=False):
+    """The keyword form of :class:`DaySpec`: what the public entry points take as ``**day``."""
+
+    token: Required[str]
+    day: Required[date]
+    calls: Required[int]
+    seed: Required[int]
+    dirty_share: float
+    start_id: int
+    complex_share: float
+    busy: bool
+
+
+@dataclass(frozen=True)
+class DaySpec:
+    """What a simulated day of one enterprise is: its PBX token, the day, how many
+    conversations, the seed, the share of malformed rows, where UniqueId sequence numbers start,
+    the share of multi-UniqueId shapes and whether it is the busy day.
+
+    Why one record: these travel together from every entry point (a day file, a plan, a live
+    append, a fleet) down to :func:`iter_calls`.
+    """
+
+    token: str
+    day: date
+    calls: int
+    seed: int
+    dirty_share: float = 0.0
+    start_id: int = 0
+    complex_share: float = COMPLEX_SHARE
+    busy: bool = False
+
+
 def plan_calls(
-    *, token: str, day: date, calls: int, seed: int, dirty_share: float = 0.0,
-    start_id: int = 0, first_second: int | None = None, complex_share: float = COMPLEX_SHARE,
-    busy: bool = False, last_second: int | None = None,
+    *, first_second: int | None = None, last_second: int | None = None, **day: Unpack[DayArgs],
 ) -> list[SimCall]:
     """Generate calls without writing them (for split writes with :func:`append_events`).
 
+    ``day``: the :class:`DaySpec` fields (``token``, ``day``, ``calls``, ``seed``, ...).
     Calls start after local second ``first_second`` (default: spread over the whole day), and
     with ``last_second`` too anywhere between the two (a writer following a clock); their
     UniqueId sequence numbers are above ``start_id``. ``complex_share`` as in
     :func:`write_day_file`; each returned conversation carries its ground truth. ``busy``: the
     busy day (its starts from 10:00; ``first_second`` is then ignored).
     """
-    rng = random.Random(f"plan|{seed}|{token}|{day.isoformat()}|{start_id}|{first_second}")
-    if busy:
-        starts, phones = busy_starts(rng, calls)
-        return list(iter_calls(rng, token, day, starts, start_id, dirty_share, complex_share,
-                                phones, busy=True))
+    return plan_day(DaySpec(**day), first_second, last_second)
+
+
+def plan_day(
+    spec: DaySpec, first_second: int | None = None, last_second: int | None = None,
+) -> list[SimCall]:
+    """:func:`plan_calls` of a :class:`DaySpec`."""
+    rng = random.Random(
+        f"plan|{spec.seed}|{spec.token}|{spec.day.isoformat()}|{spec.start_id}|{first_second}")
+    if spec.busy:
+        starts, phones = busy_starts(rng, spec.calls)
+        return list(iter_calls(rng, spec, starts, phones))
+    return list(iter_calls(rng, spec, _planned_starts(rng, spec.calls, first_second, last_second)))
+
+
+def _planned_starts(
+    rng: random.Random, calls: int, first_second: int | None, last_second: int | None,
+) -> list[int]:
+    """Start seconds of :func:`plan_calls` (see there)."""
     if first_second is None:
-        starts = start_seconds(rng, calls)
-    elif last_second is not None:
+        return start_seconds(rng, calls)
+    if last_second is not None:
         high = max(first_second, min(last_second, LAST_SECOND))
-        starts = sorted(rng.randint(first_second, high) for _ in range(calls))
-    else:
-        remaining = max(1, LAST_SECOND - first_second)
-        gap = max(1.0, min(90.0, remaining / (calls + 1)))
-        starts, s = [], float(first_second)
-        for _ in range(calls):
-            s += rng.expovariate(1.0 / gap)
-            starts.append(min(LAST_SECOND, int(s) + 1))
-    return list(iter_calls(rng, token, day, starts, start_id, dirty_share, complex_share))
+        return sorted(rng.randint(first_second, high) for _ in range(calls))
+    remaining = max(1, LAST_SECOND - first_second)
+    gap = max(1.0, min(90.0, remaining / (calls + 1)))
+    starts, s = [], float(first_second)
+    for _ in range(calls):
+        s += rng.expovariate(1.0 / gap)
+        starts.append(min(LAST_SECOND, int(s) + 1))
+    return starts

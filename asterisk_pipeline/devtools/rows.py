@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 #: A row as the listener logs it, before delivery details: DateTime, event, Uniqueid, request,
 #: status (any of them may be anything in a damaged file, hence ``Any``).
@@ -84,14 +84,26 @@ def check_table(name: str) -> None:
         raise ValueError(f"not a plain table name: {name!r}")
 
 
+class Delivery(NamedTuple):
+    """What a row's webhook delivery answered: ``response`` and ``responseTime`` (the pipeline
+    never reads them)."""
+
+    response: Any = ""
+    response_time: Any = 0.0
+
+
+#: The delivery of a hand-made row unless told: what the pipeline never reads.
+UNREAD = Delivery()
+
+
 def append_rows(
     path: Path, table: str, rows: Iterable[Row], *, ids: Sequence[int] | None = None,
-    response: Any = "", response_time: Any = 0.0,
+    delivery: Delivery = UNREAD,
 ) -> list[int]:
     """Append hand-made rows, one COMMIT per row (as the listener does); returns their ids.
 
-    Each row is stored with ``response`` and ``responseTime`` (``''`` and ``0.0``: what the
-    pipeline never reads); the table is created with the real DDL when missing. ``ids`` sets the
+    Each row is stored with the ``delivery``'s ``response`` and ``responseTime`` (``''`` and
+    ``0.0`` unless told); the table is created with the real DDL when missing. ``ids`` sets the
     ids explicitly (a damaged or hand-made file: ids <= 0, near 2**63).
     """
     check_table(table)
@@ -105,7 +117,7 @@ def append_rows(
         keys: Iterable[tuple[int, ...]] = (
             itertools.repeat(()) if ids is None else ((row_id,) for row_id in ids))
         for key, item in zip(keys, rows, strict=ids is not None):
-            cur = con.execute(sql, (*key, *stored(item, response, response_time)))
+            cur = con.execute(sql, (*key, *stored(item, *delivery)))
             made.append(int(cur.lastrowid or 0))
     finally:
         con.close()
