@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from sqlalchemy import Engine
 
 from ..pbx.fleet import Fleet
-from ..settings import DEFAULT_LIVE_FRESHNESS_MINUTES, DEFAULT_MAX_REJECTED_SHARE, Settings
+from ..settings import Settings
 from ..warehouse.db import make_engine
 
 TRANSPORTS = ("ssh", "local")
@@ -98,21 +98,18 @@ class WarehouseResource(ConfigurableResource):
             engine.dispose()
 
 
+def _as_in_settings(name: str) -> Any:
+    """A field declared as Settings declares it (pydantic takes a FieldInfo as the default)."""
+    return Settings.model_fields[name]
+
+
 class QualityThresholds(ConfigurableResource):
     """Limits of the warehouse checks (``ASTERISK_MAX_REJECTED_SHARE``,
     ``ASTERISK_LIVE_FRESHNESS_MINUTES``); a checks run may override them in its run config."""
 
-    max_rejected_share: float = Field(
-        default=DEFAULT_MAX_REJECTED_SHARE,
-        ge=0,
-        le=1,
-        description="The rejected-share check warns above this share of rejected source rows",
-    )
-    live_freshness_minutes: float = Field(
-        default=DEFAULT_LIVE_FRESHNESS_MINUTES,
-        gt=0,
-        description="The live-freshness check fails for an enterprise whose last live sync is older",
-    )
+    # the same fields as Settings (bounds, defaults, descriptions): one definition of each limit
+    max_rejected_share: float = _as_in_settings("max_rejected_share")
+    live_freshness_minutes: float = _as_in_settings("live_freshness_minutes")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QualityThresholds:
