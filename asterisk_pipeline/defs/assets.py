@@ -270,7 +270,7 @@ def _split(key: str) -> dict[str, str]:
     owners=OWNERS,
     group_name=names.GROUP_STATISTICS,
 )
-def sync_statistics(warehouse: WarehouseResource) -> MaterializeResult:
+def sync_statistics(warehouse: WarehouseResource) -> MaterializeResult[None]:
     """Read-only: everything comes from the warehouse's own statistics queries."""
     with warehouse.engine() as engine, engine.connect() as conn:
         stats = call_stats(conn)

@@ -24,7 +24,7 @@ from ..warehouse.db import make_engine
 TRANSPORTS = ("ssh", "local")
 
 
-class FleetResource(ConfigurableResource):
+class FleetResource(ConfigurableResource["FleetResource"]):
     """The PBX fleet. Unset fields (None) take the ``ASTERISK_*`` value of ``Settings``."""
 
     # Dagster config types have no Literal: validated by hand below.
@@ -79,7 +79,7 @@ class FleetResource(ConfigurableResource):
         return Fleet.load(self.settings())
 
 
-class WarehouseResource(ConfigurableResource):
+class WarehouseResource(ConfigurableResource["WarehouseResource"]):
     """The central database. ``database_url`` overrides ``ASTERISK_DATABASE_URL`` (tests only:
     a URL may hold a password, and resource fields show in the UI)."""
 
@@ -103,7 +103,7 @@ def _as_in_settings(name: str) -> Any:
     return Settings.model_fields[name]
 
 
-class QualityThresholds(ConfigurableResource):
+class QualityThresholds(ConfigurableResource["QualityThresholds"]):
     """Limits of the warehouse checks (``ASTERISK_MAX_REJECTED_SHARE``,
     ``ASTERISK_LIVE_FRESHNESS_MINUTES``); a checks run may override them in its run config."""
 

@@ -244,7 +244,7 @@ def _read(
                 except Exception as exc:  # noqa: BLE001 - a value no rule foresaw: quarantined
                     rejects.append(unprocessable(row, exc))
                     continue
-                events.append(outcome[:8])  # type: ignore[arg-type]  # Event starts with EventRow
+                events.append(outcome[:8])  # Event starts with EventRow
                 if seen is not None:
                     fresh.append(seen)
                     sightings.append(sighting_row(seen, outcome.body_hash))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -103,7 +104,7 @@ def run_import(engine: Engine, request: ImportRequest, rows: RowSource) -> SyncO
     # UTC always: SQLite stores the wall-clock fields of an aware datetime and drops its zone.
     started = (request.started or datetime.now(UTC)).astimezone(UTC)
     began = time.monotonic()
-    clock = lambda: started + timedelta(seconds=time.monotonic() - began)
+    clock: Callable[[], datetime] = lambda: started + timedelta(seconds=time.monotonic() - began)
     base = replace(
         new_run_record(enterprise, flow, file_date, started), dagster_run_id=request.dagster_run_id
     )

@@ -31,7 +31,7 @@ class AsteriskCeleryRunLauncher(CeleryRunLauncher):
         broker: str | None = None,
         backend: str | None = None,
         include: list[str] | None = None,
-        config_source: dict | None = None,
+        config_source: dict[str, object] | None = None,
         inst_data: ConfigurableClassData | None = None,
         ping_timeout_seconds: int = 2,
         ping_attempts: int = 3,

@@ -124,7 +124,8 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         self._schedule_storage = PooledScheduleStorage(
             postgres_url, should_autocreate_tables, token_provider
         )
-        super(DagsterPostgresStorage, self).__init__()
+        # dagster's MayHaveInstanceWeakref.__init__ carries no annotations
+        super(DagsterPostgresStorage, self).__init__()  # type: ignore[no-untyped-call]
 
     @classmethod
     def from_config_value(  # type: ignore[override]  # the parent's builds its own class

@@ -16,7 +16,7 @@ UtcTime = sa.DateTime(timezone=True)
 NOW = sa.func.current_timestamp()
 
 
-def _id() -> sa.Column:
+def _id() -> sa.Column[int]:
     return sa.Column("id", BigId, primary_key=True, autoincrement=True)
 
 
