@@ -223,6 +223,14 @@ class UidView:
 def _view(unique_id: str, rows: list[ConvRow]) -> UidView:
     rows.sort(key=_ORDER)
     own = next((r.channel for r in rows if r.channel and r.unique_id == unique_id), None)
+    # One UniqueId carrying both channels of a call (the one-UniqueId files): its own channel is
+    # the calling party's — the start row's Phone (incoming), else an extension's dial or hangup
+    # Phone (internal) — whichever channel's row came first.
+    calling = next((r.phone for r in rows if r.kind == "start" and r.phone), None) or next(
+        (r.phone for r in rows if r.kind in ("dial", "hangup") and is_extension(r.phone)), None)
+    if calling is not None:
+        own = next((r.channel for r in rows if r.channel and r.unique_id == unique_id
+                    and r.caller == calling and not r.channel.startswith("Local/")), own)
     view = UidView(unique_id, rows, parse_channel(own))
     next_leave: str | None = None
     derived: list[tuple[ConvRow, str | None]] = []
@@ -768,7 +776,7 @@ def _conversation(
                  links[v.unique_id].rule if v.unique_id in links else None)
             for v in ordered_legs
         )
-    shape = _shape(kind, chain, forwarded, consulted, primary)
+    shape = _shape(kind, chain, forwarded, consulted, primary, len(participants))
     call = Call(
         unique_id=primary.unique_id, enterprise_id=enterprise.number, token=enterprise.secret,
         start_time=start, end_time=end, duration=duration, phone_number=phone, trunk=trunk,
@@ -837,15 +845,15 @@ def _consulted_parties(consulted: dict[str, tuple[UidView, ConvRow]], members: l
 
 def _shape(
     kind: str | None, chain: list[str], forwarded: bool, consulted: dict[str, tuple[UidView, ConvRow]],
-    primary: UidView,
+    primary: UidView, rang: int,
 ) -> str:
     """SPEC §4.2 ``calls.shape``: what happened, from the links and holds.
 
     Direction first (outgoing, internal); then two or more holders (attended when a consultation
     hop answered, blind when the caller's own channel dialled on after its first bridge) — a
     transfer to a FollowMe number is a transfer first; then a forwarding/FollowMe target that
-    rang; nobody holding; an unanswered consultation; and a call its own dial rang to several
-    parties ('group') or one ('direct').
+    rang; nobody holding; an unanswered consultation; and a call that rang several parties
+    ('group': ``rang``, its participants — in turn or at once) or one ('direct').
     """
     if kind == "1":
         return "outgoing"
@@ -864,7 +872,7 @@ def _shape(
         return "unanswered"
     if consulted and all(t not in chain for t in consulted):
         return "consultation_unanswered"
-    return "group" if len({e for d in primary.dials for e in d.extensions}) > 1 else "direct"
+    return "group" if rang > 1 else "direct"
 
 
 def _hangup_status(hangup: ConvRow) -> str | None:

@@ -149,7 +149,7 @@ def blind_transfer_to_busy(pbx: Pbx, at: float, phone: str, agent: str, busy: st
     pbx.leave(at + 40, a, ac, agent, phone, b)
     pbx.leave(at + 40, c, cc, phone, agent, b)
     pbx.hangup(at + 41, c, phone=phone, extensions=[busy], call_type=2, status="0", start=at)
-    return {"primary": c, "direction": "0", "chain": [agent], "legs": {c, a}, "shape": "direct",
+    return {"primary": c, "direction": "0", "chain": [agent], "legs": {c, a}, "shape": "group",
             "links": {c: "primary", a: "bridge"},
             "participants": {agent: ("answered", 1), busy: ("no_answer", None)}}
 

@@ -25,9 +25,11 @@ def _without_hop_hangups(pbx: Pbx) -> dict[str, Any]:
 
 
 BUILDERS: dict[str, list[Callable[[Pbx], dict[str, Any]]]] = {
-    "direct": [lambda p: shapes.answered_incoming(p, 0, PHONE, "151", group=["151"]),
-               lambda p: shapes.blind_transfer_to_busy(p, 0, PHONE, "151", "152")],
-    "group": [lambda p: shapes.answered_incoming(p, 0, PHONE, "151")],
+    "direct": [lambda p: shapes.answered_incoming(p, 0, PHONE, "151", group=["151"])],
+    # several parties rang (SPEC §4.2 'group'): a ring group, or a blind transfer whose target was
+    # busy — the caller's one holder rang first, the busy colleague after
+    "group": [lambda p: shapes.answered_incoming(p, 0, PHONE, "151"),
+              lambda p: shapes.blind_transfer_to_busy(p, 0, PHONE, "151", "152")],
     "transfer": [_without_hop_hangups],
     "transfer_attended": [lambda p: shapes.attended_transfer(p, 0, PHONE, ["151", "152"]),
                           lambda p: shapes.attended_transfer(p, 0, PHONE, ["151", "152", "150"])],
