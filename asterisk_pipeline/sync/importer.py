@@ -18,6 +18,7 @@ A kill at any point rolls everything back, so a re-run starts from the same curs
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -367,14 +368,25 @@ class OpenConversations:
             self.last[ra] = late
 
     def _ended(self, root: str) -> bool:
-        """Every call's own channel in the group has hung up: a long talk without events (an
-        hour between the bridge and its leave) keeps its conversation open however quiet."""
+        """Every call's own channel in the group has hung up, and every channel that entered a
+        bridge has left it: a long talk without events (an hour between the bridge and its leave)
+        keeps its conversation open however quiet. The leave matters because APIlogs ``bridge``
+        rows carry no BridgeUniqueid: until a channel's leave names its bridge, the group cannot
+        know which call that channel sits in (a Local half parked in the caller's bridge)."""
         for uid in self.members[root]:
             rows = self.rows[uid]
             own = any(r.kind in ("start", "dial") for r in rows) and not any(
                 r.channel is not None and r.channel.startswith("Local/") for r in rows
             )
             if own and not any(r.kind == "hangup" for r in rows):
+                return False
+            inside: Counter[str | None] = Counter()
+            for r in rows:
+                if r.kind == "bridge":
+                    inside[r.channel] += 1
+                elif r.kind == "bridge_leave":
+                    inside[r.channel] -= 1
+            if any(n > 0 for n in inside.values()):
                 return False
         return True
 

@@ -3,6 +3,7 @@ every shape, imported whole, in live cycles of a few rows, and as history with a
 BridgeUniqueid on bridge rows; ambiguous forwarding legs stored without a call."""
 from __future__ import annotations
 
+import json
 import random
 from datetime import date
 from pathlib import Path
@@ -156,3 +157,69 @@ def test_conversations_written_on_the_way_equal_one_assembly(db_url: str, pg_tem
             print(key, "holding only:", sorted(set(pictures[1][key]) - set(pictures[0][key]))[:2])
     assert pictures[0] == pictures[1]
     assert len(pictures[0]["calls"]) == len(expected)
+
+
+def _parked_transfer(pbx: Pbx, phone: str, agent: str, target: str, talk: float) -> dict:
+    """An attended transfer as the simulator and the PBX write it: the caller stays in its first
+    bridge throughout, the consultation's ;1 half and then the target move into it, and only the
+    caller's last leave (``talk`` seconds later) names that bridge on the caller's side."""
+    c, a = pbx.uid(0), pbx.uid(1)
+    cc, ac = pbx.chan(shapes.TRUNK), pbx.chan(agent)
+    main, consult, side = pbx.new_bridge(), pbx.new_bridge(), pbx.new_bridge()
+    pbx.start(0, c, phone, cc)
+    pbx.dial(0.5, c, phone, [agent])
+    pbx.bridge(1, c, cc, phone, agent, main)
+    pbx.bridge(3, a, ac, agent, phone, main)
+    one_name, two_name = pbx.local(target)
+    one, two, t = pbx.uid(100), pbx.uid(100), pbx.uid(101)
+    tc = pbx.chan(target)
+    pbx.bridge(100, a, ac, agent, phone, consult)
+    pbx.add(100, "new_callerid", two, Channel=two_name, CallerIDNum=agent, ConnectedLineNum="<unknown>")
+    pbx.add(100, "new_callerid", one, Channel=one_name, CallerIDNum=target, ConnectedLineNum=agent)
+    pbx.bridge(110, two, two_name, agent, target, side)
+    pbx.bridge(112, t, tc, target, agent, side)
+    pbx.leave(160, a, ac, agent, target, consult)
+    pbx.leave(160, one, one_name, target, agent, consult)
+    pbx.bridge(161, one, one_name, target, phone, main)
+    pbx.leave(161, t, tc, target, agent, side)
+    pbx.bridge(162, t, tc, target, phone, main)
+    pbx.leave(162, one, one_name, target, phone, main)
+    pbx.leave(163, two, two_name, agent, target, side)
+    pbx.hangup(165, two, phone=phone, extensions=[target], call_type=2, status="2", start=100, trunk=None)
+    pbx.leave(162 + talk, t, tc, target, phone, main)
+    pbx.leave(162 + talk, c, cc, phone, target, main)
+    pbx.hangup(162 + talk, c, phone=phone, extensions=[agent], call_type=0, status="2", start=0)
+    return {"primary": c, "legs": {c, a, one, two, t}, "chain": [agent, target]}
+
+
+def test_a_local_half_parked_in_the_callers_bridge_longer_than_quiet(
+        db_url: str, pg_template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The caller talks with the transfer's target for ten minutes without a row, and APIlogs
+    ``bridge`` rows name no bridge: until the caller's last leave, the consultation (the agent's
+    channel, both Local halves) is tied to the caller by nothing, and its own rows have all
+    ended. Other calls keep the read busy enough to flush: the consultation must not be written
+    as legs without a call — the target's channel is still inside a bridge it has not left.
+    Found on the 20,000-conversation busy day (14 transfers lost their middle legs)."""
+    from asterisk_pipeline.sync import importer
+
+    pbx = Pbx()
+    transfer = _parked_transfer(pbx, "375291110001", "150", "151", talk=600)
+    for i in range(60):  # calls every 15 s: the read's newest row moves on, its open rows flush
+        shapes.answered_incoming(pbx, 20 + 15 * i, "375291110002", "152")
+    rows = pbx.sorted_rows(strip_bridge_ids=True)
+    settings = Settings(home=tmp_path / "home", read_chunk_rows=100)
+    monkeypatch.setattr(importer, "FLUSH_ROWS", 30)
+    engine = _new_warehouse(db_url, tmp_path, pg_template, "parked")
+    path = create_day_file(tmp_path / "parked-file" / "Listen_AMI_2025-07-03.db")
+    append(path, rows, "APIlogs")
+    _load(engine, settings, path, Flow.HISTORY)
+    with engine.connect() as conn:
+        legs = set(conn.execute(text(
+            "SELECT l.unique_id FROM call_legs l JOIN calls c ON c.id = l.call_id WHERE c.unique_id = :u"),
+            {"u": transfer["primary"]}).scalars())
+        chain = conn.execute(text("SELECT transfer_chain FROM calls WHERE unique_id = :u"),
+                             {"u": transfer["primary"]}).scalar_one()
+    assert legs == transfer["legs"]
+    assert count(engine, "call_legs", "call_id IS NULL") == 0
+    assert (json.loads(chain) if isinstance(chain, str) else chain) == transfer["chain"]
+    engine.dispose()
