@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -64,22 +64,40 @@ class ConvRow(NamedTuple):
     call_type: str | None = None  # CallType of a dial or hangup ('2': a consultation hop)
 
 
-def conv_row(
-    order: Order, at: datetime | None, unique_id: str, kind: str, body: dict[str, Any],
-    canonical: str, delivered: bool, live_table: bool,
-) -> ConvRow | None:
-    """The assembly's view of one event; None when a conversation never reads it.
+class SourceEvent(Protocol):
+    """What :func:`conv_row` reads of one parsed source row: an import's ``Event``, or a
+    sighting read back from the warehouse with its body."""
+
+    @property
+    def unique_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def event_timestamp(self) -> datetime | None: ...
+    @property
+    def canonical_json(self) -> str: ...
+    @property
+    def delivered(self) -> bool: ...
+    @property
+    def body(self) -> dict[str, Any]: ...
+
+
+def conv_row(event: SourceEvent, order: Order, live_table: bool) -> ConvRow | None:
+    """The assembly's view of one event read at ``order`` (file date, source id); None when a
+    conversation never reads it.
 
     Runs once per source row: each event type reads only the fields it carries.
     """
+    unique_id, kind = event.unique_id, event.event_type
     if not unique_id or kind not in CONVERSATION_TYPES:
         return None
-    get = body.get
+    at, delivered = event.event_timestamp, event.delivered
+    get = event.body.get
     if kind == "hangup":
         return ConvRow(
             order, at, unique_id, kind, None, None, None, None,
             normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
-            delivered, live_table, canonical, parse_plausible(get("EndTime"), order[0]),
+            delivered, live_table, event.canonical_json, parse_plausible(get("EndTime"), order[0]),
             call_type_text(get("CallType")),
         )
     if kind == "dial":
@@ -371,21 +389,23 @@ def _link_local_halves(groups: _Groups, views: dict[str, UidView]) -> None:
     for (_, base), (ones, twos) in sorted(halves.items(), key=lambda item: item[0]):
         unpaired = list(twos)
         for one in sorted(ones, key=lambda v: (v.first, v.unique_id)):
-            parts = _uid_parts(one.unique_id)
-            match = None
-            if parts is not None:
-                for two in unpaired:
-                    other = _uid_parts(two.unique_id)
-                    if other and other[1] == parts[1] + 1 and abs(other[0] - parts[0]) <= 1:
-                        match = two
-                        break
-            if match is None:
-                close = [two for two in unpaired if _overlap(one, two)]
-                if len(ones) == 1 and len(close) == 1:
-                    match = close[0]
+            match = _other_half(one, unpaired, alone=len(ones) == 1)
             if match is not None and _overlap(one, match):
                 unpaired.remove(match)
                 groups.union(one.unique_id, match.unique_id, "local", base)
+
+
+def _other_half(one: UidView, twos: list[UidView], *, alone: bool) -> UidView | None:
+    """The ;2 half created with ``one``: the next UniqueId; else, when ``one`` is the only ;1
+    half of its name in the file (``alone``), the one ;2 half overlapping it in time."""
+    parts = _uid_parts(one.unique_id)
+    if parts is not None:
+        for two in twos:
+            other = _uid_parts(two.unique_id)
+            if other and other[1] == parts[1] + 1 and abs(other[0] - parts[0]) <= 1:
+                return two
+    close = [two for two in twos if _overlap(one, two)]
+    return close[0] if alone and len(close) == 1 else None
 
 
 def _component_span(views: Sequence[UidView]) -> tuple[datetime | None, datetime | None]:
@@ -412,6 +432,23 @@ def _is_consultation(views: Sequence[UidView]) -> bool:
     return any(r.call_type == "2" for v in views if v.is_local for r in (*v.dials, *v.hangups))
 
 
+def _ringing(components: dict[str, list[str]], views: dict[str, UidView]) -> dict[str, list[str]]:
+    """Calls by the targets their own channels dial: one look-up per forwarding leg, not a scan
+    of every call (a busy day has thousands of calls and hundreds of forwarding legs)."""
+    ringing: dict[str, list[str]] = defaultdict(list)
+    for rep, uids in components.items():
+        targets = {e for u in uids if views[u].own_channel for d in views[u].dials for e in d.extensions}
+        for target in targets:
+            ringing[target].append(rep)
+    return ringing
+
+
+def _open_at(span: tuple[datetime | None, datetime | None], begun: datetime | None) -> bool:
+    """A call whose rows span ``begun`` (unknown times do not rule it out)."""
+    first, last = span
+    return begun is None or first is None or last is None or first <= begun <= last
+
+
 def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
     """Rule 3: a forwarding leg joins the one open call whose dial lists its target.
 
@@ -420,13 +457,7 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
     without a call), never a call of their own.
     """
     components = groups.components()
-    # Calls by the targets their own channels dial: one look-up per forwarding leg, not a scan
-    # of every call (a busy day has thousands of calls and hundreds of forwarding legs).
-    ringing: dict[str, list[str]] = defaultdict(list)
-    for rep, uids in components.items():
-        targets = {e for u in uids if views[u].own_channel for d in views[u].dials for e in d.extensions}
-        for target in targets:
-            ringing[target].append(rep)
+    ringing = _ringing(components, views)
     spans: dict[str, tuple[datetime | None, datetime | None]] = {}
     unlinkable: set[str] = set()
     joins: list[tuple[str, str, str]] = []
@@ -443,8 +474,7 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
         for call_rep in ringing.get(target, ()):
             if call_rep not in spans:
                 spans[call_rep] = _component_span([views[u] for u in components[call_rep]])
-            first, last = spans[call_rep]
-            if begun is None or first is None or last is None or first <= begun <= last:
+            if _open_at(spans[call_rep], begun):
                 candidates.append(call_rep)
         if len(candidates) == 1:
             joins.append((candidates[0], rep, target))
@@ -640,7 +670,7 @@ def _local_pairs(members: list[UidView]) -> dict[str, UidView]:
     for halves in by_base.values():
         ones = [v for v in halves if v.channel and v.channel.local_half == 1]
         twos = [v for v in halves if v.channel and v.channel.local_half == 2]
-        for one, two in zip(sorted(ones, key=lambda v: v.first), sorted(twos, key=lambda v: v.first)):
+        for one, two in zip(sorted(ones, key=lambda v: v.first), sorted(twos, key=lambda v: v.first), strict=False):
             pair[one.unique_id], pair[two.unique_id] = two, one
     return pair
 
