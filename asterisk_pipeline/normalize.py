@@ -293,7 +293,7 @@ def _classify(row: SourceRow, tz: ZoneInfo, file_date: date | None) -> Event | R
         text = request
     else:
         decoded = _request_text(row, name, column_uid)
-        if type(decoded) is not str:
+        if isinstance(decoded, Rejected):
             return decoded
         text = decoded
     try:
