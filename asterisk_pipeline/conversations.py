@@ -739,6 +739,7 @@ class _Facts(NamedTuple):
 
 
 def _facts(primary: UidView, tz: ZoneInfo) -> _Facts:
+    """The call's fields from the primary's chosen hangup (SPEC §4.2: a parsable EndTime first)."""
     chosen = choose_hangup(primary.hangups)
     raw_json = chosen.hangup_json
     assert raw_json is not None
@@ -780,6 +781,8 @@ class _Holding(NamedTuple):
 def _holding(
     members: list[UidView], primary: UidView, facts: _Facts, other_side: str | None, side: list[UidView],
 ) -> _Holding:
+    """The holders in turn: bridge rows first; a calling desk phone holds its outgoing call from
+    the start; without a usable bridge row the PBX's CallStatus decides."""
     has_bridges = any(v.bridges for v in members)
     holds: list[_Hold] = []
     if has_bridges:
@@ -924,6 +927,7 @@ def _legs(parts: _Parts, assembly: _Assembly) -> tuple[dict[str, _Link], tuple[L
 
 
 def _call(parts: _Parts, assembly: _Assembly, leg_count: int, shape: str) -> Call:
+    """The ``calls`` row of the conversation (SPEC §4.2)."""
     f, holding, enterprise = parts.facts, parts.holding, assembly.enterprise
     chain = holding.chain
     return Call(
@@ -1184,6 +1188,7 @@ def _no_answer_reasons(
 def _why_no_answer(
     parts: _Parts, party: str, forwards: dict[str, tuple[UidView, ConvRow]],
 ) -> tuple[str, list[dict[str, Any]]]:
+    """Why ``party`` did not answer, with the rows beyond its first dial that say so."""
     dropped, call_status = parts.holding.dropped, parts.facts.call_status
     if party in dropped:
         why = ("rang alongside a forwarding or FollowMe target; named by a bridge row of the other"
