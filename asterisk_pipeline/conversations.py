@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -64,22 +64,40 @@ class ConvRow(NamedTuple):
     call_type: str | None = None  # CallType of a dial or hangup ('2': a consultation hop)
 
 
-def conv_row(
-    order: Order, at: datetime | None, unique_id: str, kind: str, body: dict[str, Any],
-    canonical: str, delivered: bool, live_table: bool,
-) -> ConvRow | None:
-    """The assembly's view of one event; None when a conversation never reads it.
+class SourceEvent(Protocol):
+    """What :func:`conv_row` reads of one parsed source row: an import's ``Event``, or a
+    sighting read back from the warehouse with its body."""
+
+    @property
+    def unique_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def event_timestamp(self) -> datetime | None: ...
+    @property
+    def canonical_json(self) -> str: ...
+    @property
+    def delivered(self) -> bool: ...
+    @property
+    def body(self) -> dict[str, Any]: ...
+
+
+def conv_row(event: SourceEvent, order: Order, live_table: bool) -> ConvRow | None:
+    """The assembly's view of one event read at ``order`` (file date, source id); None when a
+    conversation never reads it.
 
     Runs once per source row: each event type reads only the fields it carries.
     """
+    unique_id, kind = event.unique_id, event.event_type
     if not unique_id or kind not in CONVERSATION_TYPES:
         return None
-    get = body.get
+    at, delivered = event.event_timestamp, event.delivered
+    get = event.body.get
     if kind == "hangup":
         return ConvRow(
             order, at, unique_id, kind, None, None, None, None,
             normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
-            delivered, live_table, canonical, parse_plausible(get("EndTime"), order[0]),
+            delivered, live_table, event.canonical_json, parse_plausible(get("EndTime"), order[0]),
             call_type_text(get("CallType")),
         )
     if kind == "dial":
@@ -379,21 +397,23 @@ def _link_local_halves(groups: _Groups, views: dict[str, UidView]) -> None:
     for (_, base), (ones, twos) in sorted(halves.items(), key=lambda item: item[0]):
         unpaired = list(twos)
         for one in sorted(ones, key=lambda v: (v.first, v.unique_id)):
-            parts = _uid_parts(one.unique_id)
-            match = None
-            if parts is not None:
-                for two in unpaired:
-                    other = _uid_parts(two.unique_id)
-                    if other and other[1] == parts[1] + 1 and abs(other[0] - parts[0]) <= 1:
-                        match = two
-                        break
-            if match is None:
-                close = [two for two in unpaired if _overlap(one, two)]
-                if len(ones) == 1 and len(close) == 1:
-                    match = close[0]
+            match = _other_half(one, unpaired, alone=len(ones) == 1)
             if match is not None and _overlap(one, match):
                 unpaired.remove(match)
                 groups.union(one.unique_id, match.unique_id, "local", base)
+
+
+def _other_half(one: UidView, twos: list[UidView], *, alone: bool) -> UidView | None:
+    """The ;2 half created with ``one``: the next UniqueId; else, when ``one`` is the only ;1
+    half of its name in the file (``alone``), the one ;2 half overlapping it in time."""
+    parts = _uid_parts(one.unique_id)
+    if parts is not None:
+        for two in twos:
+            other = _uid_parts(two.unique_id)
+            if other and other[1] == parts[1] + 1 and abs(other[0] - parts[0]) <= 1:
+                return two
+    close = [two for two in twos if _overlap(one, two)]
+    return close[0] if alone and len(close) == 1 else None
 
 
 def _component_span(views: Sequence[UidView]) -> tuple[datetime | None, datetime | None]:
@@ -420,6 +440,23 @@ def _is_consultation(views: Sequence[UidView]) -> bool:
     return any(r.call_type == "2" for v in views if v.is_local for r in (*v.dials, *v.hangups))
 
 
+def _ringing(components: dict[str, list[str]], views: dict[str, UidView]) -> dict[str, list[str]]:
+    """Calls by the targets their own channels dial: one look-up per forwarding leg, not a scan
+    of every call (a busy day has thousands of calls and hundreds of forwarding legs)."""
+    ringing: dict[str, list[str]] = defaultdict(list)
+    for rep, uids in components.items():
+        targets = {e for u in uids if views[u].own_channel for d in views[u].dials for e in d.extensions}
+        for target in targets:
+            ringing[target].append(rep)
+    return ringing
+
+
+def _open_at(span: tuple[datetime | None, datetime | None], begun: datetime | None) -> bool:
+    """A call whose rows span ``begun`` (unknown times do not rule it out)."""
+    first, last = span
+    return begun is None or first is None or last is None or first <= begun <= last
+
+
 def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
     """Rule 3: a forwarding leg joins the one open call whose dial lists its target.
 
@@ -428,13 +465,7 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
     without a call), never a call of their own.
     """
     components = groups.components()
-    # Calls by the targets their own channels dial: one look-up per forwarding leg, not a scan
-    # of every call (a busy day has thousands of calls and hundreds of forwarding legs).
-    ringing: dict[str, list[str]] = defaultdict(list)
-    for rep, uids in components.items():
-        targets = {e for u in uids if views[u].own_channel for d in views[u].dials for e in d.extensions}
-        for target in targets:
-            ringing[target].append(rep)
+    ringing = _ringing(components, views)
     spans: dict[str, tuple[datetime | None, datetime | None]] = {}
     unlinkable: set[str] = set()
     joins: list[tuple[str, str, str]] = []
@@ -451,8 +482,7 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
         for call_rep in ringing.get(target, ()):
             if call_rep not in spans:
                 spans[call_rep] = _component_span([views[u] for u in components[call_rep]])
-            first, last = spans[call_rep]
-            if begun is None or first is None or last is None or first <= begun <= last:
+            if _open_at(spans[call_rep], begun):
                 candidates.append(call_rep)
         if len(candidates) == 1:
             joins.append((candidates[0], rep, target))
@@ -504,14 +534,14 @@ def assemble(
     _link_bridges(groups, views)
     _link_local_halves(groups, views)
     unlinkable = _link_forwarding(groups, views)
-    adjacency = groups.adjacency()
+    assembly = _Assembly(enterprise, tz, data_source, groups.adjacency(), explain)
     out = []
     for rep, uids in groups.components().items():
         members = [views[u] for u in uids]
         if rep in unlinkable and groups.find(rep) == rep and _is_forwarding(members):
-            out.append(_forwarding_only(members, enterprise, tz, adjacency, explain))
+            out.append(_forwarding_only(members, assembly))
         else:
-            out.append(_conversation(members, enterprise, tz, data_source, adjacency, explain))
+            out.append(_conversation(members, assembly))
     out.sort(key=lambda c: (views[c.unique_ids[0]].first, c.primary))
     return out
 
@@ -557,25 +587,41 @@ class _Hold(NamedTuple):
     reading: str  # 'connected' | 'bridge member' | 'entered connected to the other side' | 'last leave'
 
 
-def _far_end(view: UidView, by_bridge: dict[str, list[UidView]], pair: dict[str, UidView],
-             usable: Callable[[str | None], bool], seen: frozenset[str] = frozenset()) -> str | None:
+class _Scene(NamedTuple):
+    """What reading a conversation's bridge rows needs: its channels by bridge, the halves of
+    its Local channels, the UniqueIds of the side, and who would be no party."""
+
+    by_bridge: dict[str, list[UidView]]
+    pair: dict[str, UidView]
+    side_ids: frozenset[str]
+    other_side: str | None
+    trunks: set[str]
+
+    def usable(self, party: str | None) -> bool:
+        return (
+            party is not None and party.lower() not in _NO_PARTY and party != self.other_side
+            and party not in self.trunks
+        )
+
+
+def _far_end(view: UidView, scene: _Scene, seen: frozenset[str] = frozenset()) -> str | None:
     """The party a channel stands for: a desk phone's extension, an outside line's number, and
     for a Local half whatever its other half is bridged with (its target as the fallback)."""
     if view.desk_extension:
         return view.desk_extension
     if view.outside_line:
-        return next((r.caller for r in view.rows if usable(r.caller)), None)
+        return next((r.caller for r in view.rows if scene.usable(r.caller)), None)
     if not view.is_local or view.channel is None:
         return None
-    other = pair.get(view.unique_id)
+    other = scene.pair.get(view.unique_id)
     seen = seen | {view.unique_id}
     if other is not None and len(seen) <= _LOCAL_DEPTH:
         seen = seen | {other.unique_id}
         for _, bridge in other.bridges:
-            for member in by_bridge.get(bridge or "", ()):
+            for member in scene.by_bridge.get(bridge or "", ()):
                 if member.unique_id not in seen:
-                    found = _far_end(member, by_bridge, pair, usable, seen)
-                    if usable(found):
+                    found = _far_end(member, scene, seen)
+                    if scene.usable(found):
                         return found
     return view.channel.resource
 
@@ -598,44 +644,58 @@ def _holds(
             if bridge and v not in by_bridge[bridge]:
                 by_bridge[bridge].append(v)
     pair = _local_pairs(members) if any(v.is_local for v in members) else {}
-    side_ids = frozenset(v.unique_id for v in side)
-
-    def usable(party: str | None) -> bool:
-        return (
-            party is not None and party.lower() not in _NO_PARTY and party != other_side
-            and party not in trunks
-        )
-
-    holds: list[_Hold] = []
-    for view in side:
-        own = view.channel.name if view.channel else None
-        mine = [(r, b) for r, b in view.bridges if own is None or r.channel in (None, own)]
-        for position, (row, bridge) in enumerate(mine):
-            last = position == len(mine) - 1
-            if row.kind == "bridge_leave" and not last:
-                continue
-            party = row.connected if usable(row.connected) else None
-            reading = "last leave" if row.kind == "bridge_leave" else "connected"
-            if party is None and bridge and row.kind == "bridge":
-                for member in by_bridge.get(bridge, ()):
-                    if member.unique_id not in side_ids:
-                        found = _far_end(member, by_bridge, pair, usable, side_ids)
-                        if usable(found):
-                            party, reading = found, "bridge member"
-                            break
-            if party is not None:
-                holds.append(_Hold(row.order, row.at, party, row, reading))
+    scene = _Scene(by_bridge, pair, frozenset(v.unique_id for v in side), other_side, trunks)
+    holds = [hold for view in side for hold in _side_holds(view, scene)]
     if other_side:
-        for view in members:
-            if view.unique_id in side_ids:
-                continue
-            own = view.channel.name if view.channel else None
-            for row, _ in view.bridges:
-                if row.kind == "bridge" and row.connected == other_side and (own is None or row.channel in (None, own)):
-                    party = _far_end(view, by_bridge, pair, usable, side_ids)
-                    if usable(party):
-                        holds.append(_Hold(row.order, row.at, party, row, "joined"))  # type: ignore[arg-type]
+        holds.extend(_joined_holds(members, other_side, scene))
     holds.sort(key=_ORDER)
+    return holds
+
+
+def _own_rows(view: UidView) -> list[tuple[ConvRow, str | None]]:
+    """A channel's bridge rows that speak for its own channel (or name none)."""
+    own = view.channel.name if view.channel else None
+    return [(r, b) for r, b in view.bridges if own is None or r.channel in (None, own)]
+
+
+def _side_holds(view: UidView, scene: _Scene) -> list[_Hold]:
+    """The side's own readings: whom each entry is connected to, and its last leave."""
+    mine = _own_rows(view)
+    holds = []
+    for position, (row, bridge) in enumerate(mine):
+        if row.kind == "bridge_leave" and position != len(mine) - 1:
+            continue
+        party = row.connected if scene.usable(row.connected) else None
+        reading = "last leave" if row.kind == "bridge_leave" else "connected"
+        if party is None and bridge and row.kind == "bridge":
+            party = _bridge_member(bridge, scene)
+            reading = "bridge member"
+        if party is not None:
+            holds.append(_Hold(row.order, row.at, party, row, reading))
+    return holds
+
+
+def _bridge_member(bridge: str, scene: _Scene) -> str | None:
+    """The party of the first other member of ``bridge`` that stands for somebody usable."""
+    for member in scene.by_bridge.get(bridge, ()):
+        if member.unique_id not in scene.side_ids:
+            found = _far_end(member, scene, scene.side_ids)
+            if scene.usable(found):
+                return found
+    return None
+
+
+def _joined_holds(members: list[UidView], other_side: str, scene: _Scene) -> list[_Hold]:
+    """Other channels entering a bridge connected to the other side: their party took the call."""
+    holds = []
+    for view in members:
+        if view.unique_id in scene.side_ids:
+            continue
+        for row, _ in _own_rows(view):
+            if row.kind == "bridge" and row.connected == other_side:
+                party = _far_end(view, scene, scene.side_ids)
+                if party is not None and scene.usable(party):
+                    holds.append(_Hold(row.order, row.at, party, row, "joined"))
     return holds
 
 
@@ -648,69 +708,100 @@ def _local_pairs(members: list[UidView]) -> dict[str, UidView]:
     for halves in by_base.values():
         ones = [v for v in halves if v.channel and v.channel.local_half == 1]
         twos = [v for v in halves if v.channel and v.channel.local_half == 2]
-        for one, two in zip(sorted(ones, key=lambda v: v.first), sorted(twos, key=lambda v: v.first)):
+        for one, two in zip(sorted(ones, key=lambda v: v.first), sorted(twos, key=lambda v: v.first), strict=False):
             pair[one.unique_id], pair[two.unique_id] = two, one
     return pair
 
 
-def _conversation(
-    members: list[UidView], enterprise: Enterprise, tz: ZoneInfo, data_source: str,
-    adjacency: dict[str, list[tuple[str, str, str]]], explain: bool = False,
-) -> Conversation:
-    primary = _primary(members)
-    uids = tuple(v.unique_id for v in members)
-    live_delivered = any(h.live_table and h.delivered for h in primary.hangups)
-    if not primary.hangups:
-        return Conversation(primary.unique_id, uids, None, (), (), live_delivered=live_delivered)
+class _Assembly(NamedTuple):
+    """What every conversation of one assembly shares."""
+
+    enterprise: Enterprise
+    tz: ZoneInfo
+    data_source: str
+    adjacency: dict[str, list[tuple[str, str, str]]]
+    explain: bool
+
+
+class _Facts(NamedTuple):
+    """The call's own fields, read off its primary's chosen hangup (SPEC §4.2)."""
+
+    chosen: ConvRow
+    raw_json: str  # the chosen hangup's canonical body
+    body: dict[str, Any]
+    start: datetime | None
+    end: datetime | None
+    call_status: str | None
+    phone: str | None
+    trunk: str | None
+    kind: str | None  # the direction
+    primary_dials: tuple[str, ...]  # what the primary's own dials rang, in order
+    call_extensions: tuple[str, ...]  # the chosen hangup's Extensions, else primary_dials
+
+    @property
+    def duration(self) -> int | None:
+        start, end = self.start, self.end
+        if start is not None and end is not None and end >= start:
+            return int((end - start).total_seconds())
+        return None
+
+
+def _facts(primary: UidView, tz: ZoneInfo) -> _Facts:
+    """The call's fields from the primary's chosen hangup (SPEC §4.2: a parsable EndTime first)."""
     chosen = choose_hangup(primary.hangups)
-    assert chosen.hangup_json is not None
-    body: dict[str, Any] = _load(chosen.hangup_json)
-    start = local_to_utc(_start_local(body, chosen), tz)
-    end = local_to_utc(chosen.end_local, tz)
-    duration = None
-    if start is not None and end is not None and end >= start:
-        duration = int((end - start).total_seconds())
-    call_status = as_text(body.get("CallStatus"))
+    raw_json = chosen.hangup_json
+    assert raw_json is not None
+    body: dict[str, Any] = _load(raw_json)
     phone = as_text(body.get("Phone"))
     trunk = as_text(body.get("Trunk"))
     kind = direction(primary, _stripped(phone), _stripped(trunk), call_type_text(body.get("CallType")))
-
     primary_dials = tuple(dict.fromkeys(e for d in primary.dials for e in d.extensions))
-    call_extensions = chosen.extensions or primary_dials
-    single = len(members) == 1
+    return _Facts(
+        chosen, raw_json, body, local_to_utc(_start_local(body, chosen), tz), local_to_utc(chosen.end_local, tz),
+        as_text(body.get("CallStatus")), phone, trunk, kind, primary_dials,
+        chosen.extensions or primary_dials,
+    )
 
-    # The other side, and the channels that carry it.
-    other_side: str | None
-    if kind == "2":
-        other_side = primary.desk_extension or _stripped(phone)
-        side = [primary]
-    elif kind == "1" and primary.desk_extension:
-        other_side = _stripped(phone)
-        side = [v for v in members if v.outside_line and v is not primary]
-    else:
-        other_side = _stripped(phone)
-        side = [primary]
+
+def _other_side(facts: _Facts, primary: UidView, members: list[UidView]) -> tuple[str | None, list[UidView]]:
+    """Whom the call is with, and the channels that carry it."""
+    phone = _stripped(facts.phone)
+    if facts.kind == "2":
+        return primary.desk_extension or phone, [primary]
+    if facts.kind == "1" and primary.desk_extension:
+        return phone, [v for v in members if v.outside_line and v is not primary]
+    return phone, [primary]
+
+
+class _Holding(NamedTuple):
+    """Who held the conversation (SPEC §4.2): the holds its bridge rows show, and the chain."""
+
+    has_bridges: bool
+    forwarded: bool  # a forwarding or FollowMe target rang
+    holds: list[_Hold]
+    dropped: dict[str, _Hold]  # parties that rang beside a forward, named but never bridged
+    chain: list[str]
+    first_hold: dict[str, _Hold]
+    is_answered: bool
+    answered_at: datetime | None
+
+
+def _holding(
+    members: list[UidView], primary: UidView, facts: _Facts, other_side: str | None, side: list[UidView],
+) -> _Holding:
+    """The holders in turn: bridge rows first; a calling desk phone holds its outgoing call from
+    the start; without a usable bridge row the PBX's CallStatus decides."""
     has_bridges = any(v.bridges for v in members)
     holds: list[_Hold] = []
     if has_bridges:
         trunks = {t for v in members for t in [v.outside_line] if t}
         trunks.update(t for v in members for r in v.rows for t in [r.trunk] if t)
         holds = _holds(members, side, other_side, trunks)
-    # SPEC §4.2: a party that rang alongside a forwarding or FollowMe target holds only when its
-    # own channel was bridged; a desk phone named by a stale ConnectedLineNum while the mobile
-    # took the call is no holder.
-    forwarded = _forwarded(members, primary_dials)
+    forwarded = _forwarded(members, facts.primary_dials)
     dropped: dict[str, _Hold] = {}
     if forwarded and holds:
-        bridged = {v.desk_extension for v in members if v.desk_extension and v.bridges}
-        kept = []
-        for hold in holds:
-            if is_extension(hold.party) and hold.party not in bridged:
-                dropped.setdefault(hold.party, hold)
-            else:
-                kept.append(hold)
-        holds = kept
-    if kind == "1" and primary.desk_extension and (has_bridges or holds):
+        holds, dropped = _bridged_only(members, holds)
+    if facts.kind == "1" and primary.desk_extension and (has_bridges or holds):
         first_row = next((r for r, _ in primary.bridges), primary.rows[0])
         first_order = first_row.order if primary.bridges else primary.first
         holds.insert(0, _Hold(first_order, first_row.at, primary.desk_extension, first_row, "calling extension"))
@@ -721,84 +812,146 @@ def _conversation(
             if not chain or chain[-1] != hold.party:
                 chain.append(hold.party)
             first_hold.setdefault(hold.party, hold)
-        is_answered = True
-        answered_at = holds[0].at
-    else:
-        # No bridge rows (or none that names a party): the PBX's own status decides.
-        is_answered = call_status == "2"
-        chain = list(call_extensions) if is_answered else []
-        first_hold = {}
-        answered_at = None
+        return _Holding(has_bridges, forwarded, holds, dropped, chain, first_hold, True, holds[0].at)
+    # No bridge rows (or none that names a party): the PBX's own status decides.
+    is_answered = facts.call_status == "2"
+    chain = list(facts.call_extensions) if is_answered else []
+    return _Holding(has_bridges, forwarded, holds, dropped, chain, {}, is_answered, None)
 
+
+def _bridged_only(members: list[UidView], holds: list[_Hold]) -> tuple[list[_Hold], dict[str, _Hold]]:
+    """SPEC §4.2: a party that rang alongside a forwarding or FollowMe target holds only when its
+    own channel was bridged; a desk phone named by a stale ConnectedLineNum while the mobile
+    took the call is no holder. Returns the holds kept and the first hold of each dropped party."""
+    bridged = {v.desk_extension for v in members if v.desk_extension and v.bridges}
+    kept = []
+    dropped: dict[str, _Hold] = {}
+    for hold in holds:
+        if is_extension(hold.party) and hold.party not in bridged:
+            dropped.setdefault(hold.party, hold)
+        else:
+            kept.append(hold)
+    return kept, dropped
+
+
+class _Parts(NamedTuple):
+    """A conversation worked out step by step: what its call, participants, legs and
+    ``--explain`` record are all read from."""
+
+    members: list[UidView]
+    primary: UidView
+    facts: _Facts
+    other_side: str | None
+    holding: _Holding
+    consulted: dict[str, tuple[UidView, ConvRow]]  # consultation target → (Local half, hangup)
+
+
+def _conversation(members: list[UidView], assembly: _Assembly) -> Conversation:
+    primary = _primary(members)
+    uids = tuple(v.unique_id for v in members)
+    live_delivered = any(h.live_table and h.delivered for h in primary.hangups)
+    if not primary.hangups:
+        return Conversation(primary.unique_id, uids, None, (), (), live_delivered=live_delivered)
+    facts = _facts(primary, assembly.tz)
+    other_side, side = _other_side(facts, primary, members)
+    holding = _holding(members, primary, facts, other_side, side)
     # Consultation hops (SPEC §2.3: a Local channel whose hangup says CallType 2): their target
     # rang, answered or not (an unanswered consultation keeps its target, 'no_answer').
-    consulted = {} if single else _consultations(members)
+    consulted = {} if len(members) == 1 else _consultations(members)
+    parts = _Parts(members, primary, facts, other_side, holding, consulted)
+    participants, first_dial = _participants(parts)
+    links, legs = _legs(parts, assembly)
+    shape = _shape(parts, len(participants))
+    call = _call(parts, assembly, len(legs), shape)
+    why = _explanation(parts, links, participants, first_dial, shape) if assembly.explain else None
+    return Conversation(primary.unique_id, uids, call, legs, tuple(participants),
+                        live_delivered=live_delivered, explain=why)
 
-    # Participants (SPEC §4.4).
-    leg_dials = [d for v in members if v is not primary for d in v.dials]
-    ordered: dict[str, None] = {}
-    for party in (*primary_dials, *(e for d in sorted(leg_dials, key=_ORDER) for e in d.extensions),
-                  *call_extensions, *chain, *_consulted_parties(consulted, members)):
-        if party != other_side:  # the call's own other side is not a participant
-            ordered.setdefault(party, None)
+
+def _participants(parts: _Parts) -> tuple[list[Participant], dict[str, ConvRow]]:
+    """SPEC §4.4: every party that rang or held, in ring order; and each party's first dial."""
+    primary, holding, facts = parts.primary, parts.holding, parts.facts
+    leg_dials = [d for v in parts.members if v is not primary for d in v.dials]
     first_dial: dict[str, ConvRow] = {}
     for d in sorted([*primary.dials, *leg_dials], key=_ORDER):
         for e in d.extensions:
             first_dial.setdefault(e, d)
-    first_bridge: dict[str, datetime | None] = {}
-    for r in sorted((r for v in members for r, _ in v.bridges), key=_ORDER):
-        if r.caller is not None:
-            first_bridge.setdefault(r.caller, r.at)
-    no_bridge_answer = set(chosen.extensions) if not holds and is_answered else set()
+    first_bridge = _first_bridges(parts.members)
+    chain, holds = holding.chain, holding.holds
+    no_bridge_answer = set(facts.chosen.extensions) if not holds and holding.is_answered else set()
     participants = []
-    for position, party in enumerate(ordered, start=1):
+    for position, party in enumerate(_parties(parts, leg_dials), start=1):
         dialled = first_dial.get(party)
         dial_at = dialled.at if dialled is not None else None
-        held = first_hold.get(party)
+        held = holding.first_hold.get(party)
         answer_time = held.at if held else first_bridge.get(party)
         talk = chain.index(party) + 1 if party in chain else None
         answered = party in chain if holds else party in no_bridge_answer
         participants.append(Participant(
             unique_id=primary.unique_id, extension=party,
             participant_status="answered" if answered else "no_answer", ring_order=position,
-            dial_start=dial_at or start, answer_time=answer_time, hangup_time=end,
+            dial_start=dial_at or facts.start, answer_time=answer_time, hangup_time=facts.end,
             talk_order=talk if answered else None,
         ))
+    return participants, first_dial
 
-    links = {primary.unique_id: _Link("primary", None, None)} if single else _links(
-        primary.unique_id, adjacency, {v.unique_id: v for v in members})
-    if single:
-        legs: tuple[Leg, ...] = (_leg(primary, True, tz, (chosen, body, start, end), "primary"),)
-    else:
-        ordered_legs = sorted(members, key=lambda v: (v is not primary, _uid_key(v.unique_id)))
-        legs = tuple(
-            _leg(v, v is primary, tz, (chosen, body, start, end) if v is primary else None,
-                 links[v.unique_id].rule if v.unique_id in links else None)
-            for v in ordered_legs
-        )
-    shape = _shape(kind, chain, forwarded, consulted, primary, len(participants))
-    call = Call(
-        unique_id=primary.unique_id, enterprise_id=enterprise.number, token=enterprise.secret,
-        start_time=start, end_time=end, duration=duration, phone_number=phone, trunk=trunk,
-        main_extension=call_extensions[0] if call_extensions else None,
-        extensions_count=len(call_extensions), call_type=kind, call_status=call_status,
-        is_answered=is_answered, data_source=data_source, asterisk_host=enterprise.host,
-        raw_json=chosen.hangup_json,
+
+def _parties(parts: _Parts, leg_dials: list[ConvRow]) -> dict[str, None]:
+    """The parties in ring order: the primary's dials, the legs' dials, the hangup's
+    Extensions, the holders, the consulted; the call's own other side is not one."""
+    ordered: dict[str, None] = {}
+    facts = parts.facts
+    for party in (*facts.primary_dials, *(e for d in sorted(leg_dials, key=_ORDER) for e in d.extensions),
+                  *facts.call_extensions, *parts.holding.chain,
+                  *_consulted_parties(parts.consulted, parts.members)):
+        if party != parts.other_side:
+            ordered.setdefault(party, None)
+    return ordered
+
+
+def _first_bridges(members: list[UidView]) -> dict[str, datetime | None]:
+    """When each caller number first entered a bridge."""
+    first_bridge: dict[str, datetime | None] = {}
+    for r in sorted((r for v in members for r, _ in v.bridges), key=_ORDER):
+        if r.caller is not None:
+            first_bridge.setdefault(r.caller, r.at)
+    return first_bridge
+
+
+def _legs(parts: _Parts, assembly: _Assembly) -> tuple[dict[str, _Link], tuple[Leg, ...]]:
+    """Why each UniqueId belongs, and its leg: the primary first, then in UniqueId order."""
+    primary, f, tz = parts.primary, parts.facts, assembly.tz
+    known = (f.chosen, f.body, f.start, f.end)
+    if len(parts.members) == 1:
+        return {primary.unique_id: _Link("primary", None, None)}, (_leg(primary, True, tz, known, "primary"),)
+    links = _links(primary.unique_id, assembly.adjacency, {v.unique_id: v for v in parts.members})
+    ordered = sorted(parts.members, key=lambda v: (v is not primary, _uid_key(v.unique_id)))
+    legs = tuple(
+        _leg(v, v is primary, tz, known if v is primary else None,
+             links[v.unique_id].rule if v.unique_id in links else None)
+        for v in ordered
+    )
+    return links, legs
+
+
+def _call(parts: _Parts, assembly: _Assembly, leg_count: int, shape: str) -> Call:
+    """The ``calls`` row of the conversation (SPEC §4.2)."""
+    f, holding, enterprise = parts.facts, parts.holding, assembly.enterprise
+    chain = holding.chain
+    return Call(
+        unique_id=parts.primary.unique_id, enterprise_id=enterprise.number, token=enterprise.secret,
+        start_time=f.start, end_time=f.end, duration=f.duration, phone_number=f.phone, trunk=f.trunk,
+        main_extension=f.call_extensions[0] if f.call_extensions else None,
+        extensions_count=len(f.call_extensions), call_type=f.kind, call_status=f.call_status,
+        is_answered=holding.is_answered, data_source=assembly.data_source,
+        asterisk_host=enterprise.host, raw_json=f.raw_json,
         answered_by=chain[0] if chain else None,
-        answered_at=answered_at if chain else None,
+        answered_at=holding.answered_at if chain else None,
         final_extension=chain[-1] if chain else None,
         transfer_chain=_json_text(chain),
-        leg_count=len(legs),
+        leg_count=leg_count,
         shape=shape,
     )
-    why = None
-    if explain:
-        why = _explanation(
-            members, primary, links, holds, chain, participants, dropped, consulted, first_dial,
-            has_bridges, call_status, shape, other_side,
-        )
-    return Conversation(primary.unique_id, uids, call, legs, tuple(participants),
-                        live_delivered=live_delivered, explain=why)
 
 
 def _forwarded(members: list[UidView], primary_dials: tuple[str, ...]) -> bool:
@@ -843,10 +996,7 @@ def _consulted_parties(consulted: dict[str, tuple[UidView, ConvRow]], members: l
     return parties
 
 
-def _shape(
-    kind: str | None, chain: list[str], forwarded: bool, consulted: dict[str, tuple[UidView, ConvRow]],
-    primary: UidView, rang: int,
-) -> str:
+def _shape(parts: _Parts, rang: int) -> str:
     """SPEC §4.2 ``calls.shape``: what happened, from the links and holds.
 
     Direction first (outgoing, internal); then two or more holders (attended when a consultation
@@ -855,6 +1005,8 @@ def _shape(
     rang; nobody holding; an unanswered consultation; and a call that rang several parties
     ('group': ``rang``, its participants — in turn or at once) or one ('direct').
     """
+    kind, chain, forwarded = parts.facts.kind, parts.holding.chain, parts.holding.forwarded
+    consulted, primary = parts.consulted, parts.primary
     if kind == "1":
         return "outgoing"
     if kind == "2":
@@ -879,16 +1031,13 @@ def _hangup_status(hangup: ConvRow) -> str | None:
     return as_text(_load(hangup.hangup_json).get("CallStatus")) if hangup.hangup_json else None
 
 
-def _forwarding_only(
-    members: list[UidView], enterprise: Enterprise, tz: ZoneInfo,
-    adjacency: dict[str, list[tuple[str, str, str]]], explain: bool = False,
-) -> Conversation:
+def _forwarding_only(members: list[UidView], assembly: _Assembly) -> Conversation:
     """Local legs no call can claim (SPEC §4.2 rule 3): legs without a call, link 'forwarding'."""
     ordered = sorted(members, key=lambda v: _uid_key(v.unique_id))
-    legs = tuple(_leg(v, False, tz, None, "forwarding") for v in ordered)
+    legs = tuple(_leg(v, False, assembly.tz, None, "forwarding") for v in ordered)
     first = members[0].unique_id
     why = None
-    if explain:
+    if assembly.explain:
         why = {"legs": [{
             "unique_id": v.unique_id, "link": "forwarding",
             "rule": "a Local channel tied to no call: rules 1-2 link it to no call's own channel"
@@ -978,15 +1127,22 @@ def _link_rows(view: UidView, other: UidView | None, link: _Link) -> list[ConvRo
 
 
 def _explanation(
-    members: list[UidView], primary: UidView, links: dict[str, _Link], holds: list[_Hold],
-    chain: list[str], participants: list[Participant], dropped: dict[str, _Hold],
-    consulted: dict[str, tuple[UidView, ConvRow]], first_dial: dict[str, ConvRow],
-    has_bridges: bool, call_status: str | None, shape: str, other_side: str | None,
+    parts: _Parts, links: dict[str, _Link], participants: list[Participant],
+    first_dial: dict[str, ConvRow], shape: str,
 ) -> dict[str, Any]:
     """The record ``--explain`` prints, read off the same links and holds the call was built from."""
-    views = {v.unique_id: v for v in members}
+    return {
+        "shape": shape, "legs": _leg_reasons(parts, links), "chain": _chain_reasons(parts),
+        "no_answer": _no_answer_reasons(parts, participants, first_dial),
+    }
+
+
+def _leg_reasons(parts: _Parts, links: dict[str, _Link]) -> list[dict[str, Any]]:
+    """Each leg: the rule that linked it, to which leg, on what, and the rows that say so."""
+    primary = parts.primary
+    views = {v.unique_id: v for v in parts.members}
     legs = []
-    for v in sorted(members, key=lambda v: (v is not primary, _uid_key(v.unique_id))):
+    for v in sorted(parts.members, key=lambda v: (v is not primary, _uid_key(v.unique_id))):
         link = links.get(v.unique_id, _Link("primary", None, None))
         key = link.key
         text = _RULES[link.rule].format(key=key, via=link.via, why=_primary_reason(primary))
@@ -994,6 +1150,17 @@ def _explanation(
             "unique_id": v.unique_id, "link": link.rule, "linked_to": link.via, "on": key, "rule": text,
             "rows": [_ref(r) for r in sorted(_link_rows(v, views.get(link.via or ""), link), key=_ORDER)],
         })
+    return legs
+
+
+def _chain_reasons(parts: _Parts) -> list[dict[str, Any]]:
+    """Each holder in turn with the bridge rows that made it one (or the PBX's status)."""
+    holds, chain = parts.holding.holds, parts.holding.chain
+    if not holds:
+        call_status = parts.facts.call_status
+        return [{"party": p, "position": i, "rows": [],
+                 "reading": f"no bridge rows: the primary's CallStatus {call_status} (answered)"}
+                for i, p in enumerate(chain, start=1)]
     entries: list[dict[str, Any]] = []
     hold_rows: list[dict[str, Any]] = []
     for hold in holds:
@@ -1001,11 +1168,15 @@ def _explanation(
             hold_rows = []
             entries.append({"party": hold.party, "position": len(entries) + 1, "rows": hold_rows})
         hold_rows.append({**_ref(hold.row), "reading": hold.reading})
-    if not holds and chain:
-        entries = [{"party": p, "position": i, "rows": [], "reading": f"no bridge rows: the primary's CallStatus {call_status} (answered)"}
-                   for i, p in enumerate(chain, start=1)]
+    return entries
+
+
+def _no_answer_reasons(
+    parts: _Parts, participants: list[Participant], first_dial: dict[str, ConvRow],
+) -> list[dict[str, Any]]:
+    """Each participant that did not answer, why, and its first dial with the rows that say so."""
     forwards = {
-        v.channel.resource: (v, choose_hangup(v.hangups)) for v in members
+        v.channel.resource: (v, choose_hangup(v.hangups)) for v in parts.members
         if v.channel is not None and v.channel.local_half is not None and v.hangups
     }
     no_answer = []
@@ -1015,24 +1186,32 @@ def _explanation(
         party = p.extension
         dial = first_dial.get(party)
         rows: list[dict[str, Any]] = [_ref(dial)] if dial is not None else []
-        if party in dropped:
-            why = ("rang alongside a forwarding or FollowMe target; named by a bridge row of the other"
-                   " side, but its own channel never entered a bridge (SPEC §4.2)")
-            rows.append({**_ref(dropped[party].row), "reading": dropped[party].reading})
-        elif party in consulted:
-            view, hangup = consulted[party]
-            why = (f"consulted over {view.channel.name if view.channel else 'a Local channel'}"
-                   f" (CallStatus {_hangup_status(hangup)}) and never held the conversation")
-            rows.append(_ref(hangup))
-        elif party in forwards:
-            view, hangup = forwards[party]
-            why = (f"forwarded over {view.channel.name if view.channel else 'a Local channel'}"
-                   f" (its hangup: CallStatus {_hangup_status(hangup)}); the forward never held the"
-                   " conversation")
-            rows.append(_ref(hangup))
-        elif not has_bridges:
-            why = f"no bridge rows: the PBX's status (CallStatus {call_status}) does not name it as the answerer"
-        else:
-            why = f"rang, but no bridge row connects its channel with the other side ({other_side})"
+        why, evidence = _why_no_answer(parts, party, forwards)
+        rows.extend(evidence)
         no_answer.append({"party": party, "why": why, "rows": rows})
-    return {"shape": shape, "legs": legs, "chain": entries, "no_answer": no_answer}
+    return no_answer
+
+
+def _why_no_answer(
+    parts: _Parts, party: str, forwards: dict[str, tuple[UidView, ConvRow]],
+) -> tuple[str, list[dict[str, Any]]]:
+    """Why ``party`` did not answer, with the rows beyond its first dial that say so."""
+    dropped, call_status = parts.holding.dropped, parts.facts.call_status
+    if party in dropped:
+        why = ("rang alongside a forwarding or FollowMe target; named by a bridge row of the other"
+               " side, but its own channel never entered a bridge (SPEC §4.2)")
+        return why, [{**_ref(dropped[party].row), "reading": dropped[party].reading}]
+    if party in parts.consulted:
+        view, hangup = parts.consulted[party]
+        why = (f"consulted over {view.channel.name if view.channel else 'a Local channel'}"
+               f" (CallStatus {_hangup_status(hangup)}) and never held the conversation")
+        return why, [_ref(hangup)]
+    if party in forwards:
+        view, hangup = forwards[party]
+        why = (f"forwarded over {view.channel.name if view.channel else 'a Local channel'}"
+               f" (its hangup: CallStatus {_hangup_status(hangup)}); the forward never held the"
+               " conversation")
+        return why, [_ref(hangup)]
+    if not parts.holding.has_bridges:
+        return f"no bridge rows: the PBX's status (CallStatus {call_status}) does not name it as the answerer", []
+    return f"rang, but no bridge row connects its channel with the other side ({parts.other_side})", []

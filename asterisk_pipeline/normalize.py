@@ -291,16 +291,11 @@ def _classify(row: SourceRow, tz: ZoneInfo, file_date: date | None) -> Event | R
     request = row.request
     if type(request) is str:
         text = request
-    elif request is None:
-        return _reject(row, name, column_uid, None, "request is NULL")
-    elif isinstance(request, bytes):
-        try:
-            text = request.decode("utf-8")
-        except UnicodeDecodeError:
-            raw = request.decode("utf-8", "backslashreplace")
-            return _reject(row, name, column_uid, raw, "request is not valid UTF-8")
     else:
-        text = as_text(request) or ""
+        decoded = _request_text(row, name, column_uid)
+        if isinstance(decoded, Rejected):
+            return decoded
+        text = decoded
     try:
         body = parse_body(text)
     except RecursionError:
@@ -330,6 +325,21 @@ def _classify(row: SourceRow, tz: ZoneInfo, file_date: date | None) -> Event | R
         status=status if type(status) is str and _NUL not in status else as_text(status),
         body=body,
     )
+
+
+def _request_text(row: SourceRow, name: str | None, column_uid: str) -> str | Rejected:
+    """The request column as text when SQLite did not hand a string: NULL and bytes that are
+    not UTF-8 are rejects."""
+    request = row.request
+    if request is None:
+        return _reject(row, name, column_uid, None, "request is NULL")
+    if isinstance(request, bytes):
+        try:
+            return request.decode("utf-8")
+        except UnicodeDecodeError:
+            raw = request.decode("utf-8", "backslashreplace")
+            return _reject(row, name, column_uid, raw, "request is not valid UTF-8")
+    return as_text(request) or ""
 
 
 def _reject(row: SourceRow, name: str | None, column_uid: str, raw_text: str | None, reason: str) -> Rejected:

@@ -38,8 +38,7 @@ def event_of(id: int, name: str, uid: str, body: dict, at: str = "2025-07-03 10:
 def conversation_of(events: list[Event], tz: ZoneInfo = MINSK, data_source: str = "downloaded",
                     live_table: bool = False) -> Conversation:
     """The one conversation these events make."""
-    rows = [conv_row((DAY, e.source_id), e.event_timestamp, e.unique_id, e.event_type, e.body,
-                     e.canonical_json, e.delivered, live_table) for e in events]
+    rows = [conv_row(e, (DAY, e.source_id), live_table) for e in events]
     conversations = assemble([r for r in rows if r is not None], ENT, tz, data_source)
     assert len(conversations) == 1, conversations
     return conversations[0]

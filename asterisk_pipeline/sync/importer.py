@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -237,11 +237,7 @@ def _read(
             outcome = classify_row(row, tz, file_date)
             if type(outcome) is Event:
                 try:
-                    seen = conv_row(
-                        (file_date, outcome.source_id), outcome.event_timestamp, outcome.unique_id,
-                        outcome.event_type, outcome.body, outcome.canonical_json, outcome.delivered,
-                        live_table,
-                    )
+                    seen = conv_row(outcome, (file_date, outcome.source_id), live_table)
                 except Exception as exc:  # noqa: BLE001 - a value no rule foresaw: quarantined
                     rejects.append(unprocessable(row, exc))
                     continue
@@ -431,11 +427,20 @@ def sighting_row(row: ConvRow, body_hash: bytes) -> SightingRow:
 
 def stored_conv_row(stored: store.StoredRow, live_table: bool) -> ConvRow | None:
     """A sighting read back, as the same ConvRow the import built from the source row."""
-    return conv_row(
-        (stored.file_date, stored.source_id), stored.event_timestamp, stored.unique_id,
-        stored.event_type, parse_body(stored.raw_json), stored.raw_json, stored.delivered,
-        live_table,
-    )
+    event = _StoredEvent(stored.unique_id, stored.event_type, stored.event_timestamp,
+                         stored.raw_json, stored.delivered, parse_body(stored.raw_json))
+    return conv_row(event, (stored.file_date, stored.source_id), live_table)
+
+
+class _StoredEvent(NamedTuple):
+    """A sighting's event as :func:`conv_row` reads it (its stored body is the canonical one)."""
+
+    unique_id: str
+    event_type: str
+    event_timestamp: datetime | None
+    canonical_json: str
+    delivered: bool
+    body: dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -136,11 +136,7 @@ def _replay_day_file(stager: Stager, fleet: Fleet, request: ImportRequest) -> bo
                 outcome = classify_row(row, request.tz, day)
                 if type(outcome) is not Event:
                     continue
-                seen = conv_row(
-                    (day, outcome.source_id), outcome.event_timestamp, outcome.unique_id,
-                    outcome.event_type, outcome.body, outcome.canonical_json, outcome.delivered,
-                    request.flow is Flow.LIVE,
-                )
+                seen = conv_row(outcome, (day, outcome.source_id), request.flow is Flow.LIVE)
                 if seen is not None:
                     sightings.append(sighting_row(seen, outcome.body_hash))
     except (SourceError, TransportError, OSError, ValueError) as exc:

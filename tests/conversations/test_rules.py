@@ -24,8 +24,7 @@ def assemble_rows(rows: list[shapes.Row], day: date = DAY, first_id: int = 1,
     for i, (at, event, uid, request, status) in enumerate(rows, start=first_id):
         ev = classify_row(SourceRow(i, at, event, uid, request, status), MINSK)
         assert isinstance(ev, Event)
-        seen = conv_row((day, i), ev.event_timestamp, ev.unique_id, ev.event_type, ev.body,
-                        ev.canonical_json, ev.delivered, False)
+        seen = conv_row(ev, (day, i), False)
         if seen is not None:
             conv_rows.append(seen)
     return assemble(conv_rows, ENT, MINSK, "downloaded", explain=explain)
