@@ -6,14 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from sqlalchemy import Engine, create_engine
 
@@ -26,15 +24,15 @@ from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.conftest import _db_url, new_pg_database
-from tests.dagster_dev import dagster_dev, free_port, wait_until
+from tests.support.dagster_dev import dagster_dev, free_port, wait_until
+from tests.support.pg import database_url, new_pg_database
+from tests.support.sidecar import CLI, serve
 
 SEED = {"0100": "Radis1", "0200": "july1", "0201": "Vochi", "0327": "VOS", "0367": "june"}
 ZONE = ZoneInfo("Europe/Minsk")
 HISTORY_DAYS = 7  # the default range of a history request without dates is the last 7 days
 CALLS_PER_DAY = 12
 TODAY_CALLS = 8
-CLI = str(Path(sys.executable).with_name("asterisk-pipeline"))
 SECRET = "pbx-secret-never-shown"
 NOWHERE = f"http://127.0.0.1:{free_port()}"  # nothing listens: Dagster "down"
 #: The day the ``filled`` warehouse holds (history and live flow, 30 calls of 0327).
@@ -79,27 +77,6 @@ def _fleet(logs: Path, today: date) -> None:
                        dirty_share=0.0, live_share_undelivered=1.0)
 
 
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _serve(env: dict[str, str], dagster_url: str, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [CLI, "serve", "--port", str(port), "--dagster-url", dagster_url],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: process.poll() is not None or answers(f"{url}/"), 60, "the sidecar")
-    if process.poll() is not None:
-        raise RuntimeError(f"asterisk-pipeline serve exited with {process.returncode}: {log.read_text()[-2000:]}")
-    return process, url
-
-
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("api-stack")
@@ -108,7 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = work / "logs"
     _fleet(logs, today)
     with new_pg_database("ap_api") as name:
-        url = _db_url(name)
+        url = database_url(name)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTERISK_", "DAGSTER_"))}
         env.update(ASTERISK_HOME=str(work / "home"), ASTERISK_TRANSPORT="local",
                    ASTERISK_LOCAL_LOGS_DIR=str(logs), ASTERISK_DATABASE_URL=url,
@@ -124,7 +101,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             client = DagsterClient(dagster_url)
             wait_until(lambda: client.repository("live_sync_job"), 120, "the code location")
             client.close()
-            process, api = _serve(env, dagster_url, work / "serve.log")
+            process, api = serve(env, dagster_url, work / "serve.log")
             try:
                 yield Stack(api, dagster_url, url, env, logs, first_day, today)
             finally:

@@ -29,7 +29,7 @@ from tests.api.conftest import (
     TODAY_CALLS,
     Stack,
 )
-from tests.dagster_dev import wait_until
+from tests.support.dagster_dev import wait_until
 
 SECRET_MARK = "do-not-show"
 

@@ -10,8 +10,8 @@ import pytest
 from asterisk_pipeline.conversations import Conversation, assemble, conv_row, parse_channel
 from asterisk_pipeline.model import Enterprise, Event, SourceRow
 from asterisk_pipeline.normalize import classify_row
-from tests.conversations import shapes
-from tests.conversations.shapes import Pbx
+from tests.support.conversations import shapes
+from tests.support.conversations.shapes import Pbx
 
 MINSK = ZoneInfo("Europe/Minsk")
 ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327")

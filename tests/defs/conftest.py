@@ -26,7 +26,7 @@ from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.private_pg import private_pg  # noqa: F401 - a fixture of the tests here
+from tests.support.private_pg import private_pg  # noqa: F401 - a fixture of the tests here
 
 DAYS = [date(2025, 7, 1) + timedelta(days=k) for k in range(3)]
 NUMBERS = ("0100", "0200")

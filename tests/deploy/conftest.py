@@ -1,7 +1,7 @@
 """One production-shaped cluster for tests/deploy: PostgreSQL (warehouse + Dagster storage),
 Redis, dagster-webserver + dagster-daemon on deploy/dagster.yaml, and two Celery workers — ``a``
 on this host, ``b`` in a network namespace of its own reaching PostgreSQL and Redis over a veth
-pair (tests/deploy/cluster.py). Each process has its own DAGSTER_HOME and ASTERISK_HOME; each
+pair (tests/support/cluster.py). Each process has its own DAGSTER_HOME and ASTERISK_HOME; each
 worker reads its own mirror of the simulated PBX logs, and the webserver/daemon host has none —
 a run that executed there would fail with missing files.
 
@@ -28,9 +28,9 @@ from asterisk_pipeline.api.dagster_client import DagsterClient
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, simulate_fleet, token_for
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS, LIVE_JOB
-from tests.conftest import _db_url, new_pg_database, service_missing
-from tests.dagster_dev import free_port
-from tests.deploy import cluster as c
+from tests.support import cluster as c
+from tests.support.dagster_dev import free_port
+from tests.support.pg import database_url, new_pg_database, service_missing
 
 CLI = str(c.BIN / "asterisk-pipeline")
 FIRST_DAY = date(2025, 7, 1)
@@ -133,7 +133,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             workers["a"] = c.start_worker("a", envs["a"], homes["a"] / "dagster", work)
             workers["b"] = c.start_worker("b", envs["b"], homes["b"] / "dagster", work,
                                           netns=ns.name)
-            yield Cluster(work, url, _db_url(warehouse),
+            yield Cluster(work, url, database_url(warehouse),
                           envs["host"], envs, homes, workers, ns, logs, today)
         finally:
             for proc in [*workers.values(), *procs]:
@@ -144,7 +144,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def cli_warehouse(env: dict[str, str], numbers: dict[str, int], logs: Path) -> Iterator[str]:
     """A warehouse the CLI builds from the same files: ``sync history`` per enterprise."""
     with new_pg_database("ap_celery_cli") as name:
-        url = _db_url(name)
+        url = database_url(name)
         cli_env = {**env, "ASTERISK_DATABASE_URL": url, "ASTERISK_LOCAL_LOGS_DIR": str(logs),
                    "ASTERISK_HOME": str(logs.parent / f"cli-{name}")}
         register(cli_env, tuple(numbers))

@@ -22,9 +22,9 @@ from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.warehouse.snapshot import snapshot
+from tests.support.snapshot import snapshot
 
-# Natural key = the first columns of each snapshot row (tests/warehouse/snapshot.py's order).
+# Natural key = the first columns of each snapshot row (tests/support/snapshot.py's order).
 KEYS = {"events": (0, 4), "calls": (0, 2), "participants": (0, 3), "rejected": (0, 4)}
 
 

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_ADMIN_URL, new_pg_database
-from tests.factories import append, create_day_file, hangup, row
-from tests.test_cli import cli
+from tests.support.cli import cli
+from tests.support.factories import append, create_day_file, hangup, row
+from tests.support.pg import PG_ADMIN_URL, new_pg_database
 
 READS = [("stats",), ("stats", "--json", "--by-shape"), ("calls", "show", "1.1"), ("enterprise", "list")]
 HINT = "--db URL or ASTERISK_DATABASE_URL=URL"

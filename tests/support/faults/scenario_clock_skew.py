@@ -1,7 +1,7 @@
 """Fault E: a PBX whose clock is hours ahead of or behind the central server (SPEC §4.6).
 
 A real sshd serves the PBX's day files; its ``date`` (first on the PATH of its sessions, see
-``tests.ssh_fixtures`` ``path_env``) prints the PBX clock the scenario sets, and each live cycle
+``tests.support.ssh_fixtures`` ``path_env``) prints the PBX clock the scenario sets, and each live cycle
 gets the central clock as ``now``: both are controlled, so the test does not depend on the hour.
 The PBX's listener (``append_calls``) writes the file of the PBX's own date.
 
@@ -27,9 +27,9 @@ from asterisk_pipeline.devtools.live import append_calls
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.sync import sync_live
-from tests.faults.pbx_sshd import sshd_pbx
-from tests.faults.report import FaultResult
-from tests.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite
+from tests.support.faults.pbx_sshd import sshd_pbx
+from tests.support.faults.report import FaultResult
+from tests.support.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite
 
 ZONE = ZoneInfo("Europe/Moscow")
 D = date(2025, 7, 3)

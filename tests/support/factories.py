@@ -1,7 +1,7 @@
 """Hand-made Listen_AMI files and bodies for tests (the simulator makes the big realistic ones).
 
 Rows and bodies come from the one Listen_AMI row builder (``asterisk_pipeline.devtools.rows``),
-which the simulator and ``tests/conversations/shapes.py`` use too; what is added here is what
+which the simulator and ``tests/support/conversations/shapes.py`` use too; what is added here is what
 only tests need: hostile columns and values a damaged file holds, and explicit ids.
 """
 from __future__ import annotations

@@ -25,11 +25,11 @@ Scenario = Callable[[Path], FaultResult]
 
 
 def scenarios() -> Iterator[tuple[str, Scenario]]:
-    """Every ``SCENARIOS`` entry of ``tests/faults/scenario_*.py``, in module order."""
+    """Every ``SCENARIOS`` entry of ``tests/support/faults/scenario_*.py``, in module order."""
     package = Path(__file__).parent
     for info in sorted(pkgutil.iter_modules([str(package)]), key=lambda m: m.name):
         if info.name.startswith("scenario_"):
-            module = importlib.import_module(f"tests.faults.{info.name}")
+            module = importlib.import_module(f"tests.support.faults.{info.name}")
             for scenario in getattr(module, "SCENARIOS", ()):
                 yield info.name.removeprefix("scenario_"), scenario
 

@@ -24,8 +24,8 @@ from asterisk_pipeline.devtools.fleet import token_for
 from asterisk_pipeline.devtools.live import append_calls
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.settings import Settings
-from tests.faults.report import FaultResult
-from tests.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite
+from tests.support.faults.report import FaultResult
+from tests.support.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite
 
 NUMBER = "0471"
 BIN = Path(sys.executable).parent

@@ -18,10 +18,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from asterisk_pipeline.warehouse.db import mask_url, url_password
-from tests.conftest import service_missing
-from tests.dagster_dev import free_port
-from tests.factories import append, create_day_file, hangup, row
-from tests.test_cli import cli
+from tests.support.cli import cli
+from tests.support.dagster_dev import free_port
+from tests.support.factories import append, create_day_file, hangup, row
+from tests.support.pg import service_missing
 
 SECRET = "s3cr3t-pw"  # made up; must never be printed
 DAY = "2025-07-03"

@@ -1,6 +1,6 @@
 """A real OpenSSH PBX for a fault scenario (no pytest fixtures: scenarios take only a workdir).
 
-``sshd_pbx(workdir)`` starts ``tests.ssh_fixtures.SshServer`` on a free loopback port with its
+``sshd_pbx(workdir)`` starts ``tests.support.ssh_fixtures.SshServer`` on a free loopback port with its
 own client key, and yields the server plus the Settings that reach it (host keys pinned).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from asterisk_pipeline.settings import Settings
-from tests.ssh_fixtures import SSHD, SshServer, _keygen
+from tests.support.ssh_fixtures import SSHD, SshServer, keygen
 
 
 def sshd_missing() -> str | None:
@@ -30,7 +30,7 @@ def sshd_pbx(workdir: Path, address: str, *, path_env: str | None = None,
              **settings: Any) -> Iterator[tuple[SshServer, Settings]]:
     workdir.mkdir(parents=True, exist_ok=True)
     key = workdir / "id_ed25519"
-    public = _keygen(key, "fault-scenario")
+    public = keygen(key, "fault-scenario")
     server = SshServer(address, 0, authorized_keys=[public], path_env=path_env,
                        base_dir=workdir / "sshd")
     server.start()

@@ -2,7 +2,7 @@
 
 Every file carries a few good conversations around its bad rows, so "what can be kept is kept"
 is checkable: the good rows' events, their times and their calls are part of the expectation.
-Files are written with the suite's one Listen_AMI builder (``tests.factories``); this module
+Files are written with the suite's one Listen_AMI builder (``tests.support.factories``); this module
 only decides what goes into them and what the importer must make of it (SPEC §2.1, §3, §4.1–4.3):
 
 - ``rows``: each source row's fate — ``event``, ``reject`` or ``either`` (SPEC leaves the choice,
@@ -13,7 +13,7 @@ only decides what goes into them and what the importer must make of it (SPEC §2
   than a day away from the file's date count as unparsable);
 - for a file that cannot be read: the failed status and the error kinds that fit (§4.1).
 
-``python -m tests.hostile.generate DIR [--bench]`` writes every file under DIR to look at.
+``python -m tests.support.hostile.generate DIR [--bench]`` writes every file under DIR to look at.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from tests.factories import (
+from tests.support.factories import (
     COLUMNS,
     ROW_NAMES,
     RawText,

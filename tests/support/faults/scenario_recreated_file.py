@@ -41,9 +41,9 @@ from asterisk_pipeline.sync import SyncOutcome, import_day_file, sync_history_da
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.faults.report import FaultResult
-from tests.ssh_fixtures import SSHD, SshServer, _keygen
-from tests.warehouse.snapshot import snapshot
+from tests.support.faults.report import FaultResult
+from tests.support.snapshot import snapshot
+from tests.support.ssh_fixtures import SSHD, SshServer, keygen
 
 MINSK = ZoneInfo("Europe/Minsk")
 DAY = date(2025, 7, 3)
@@ -189,7 +189,7 @@ def _settings(workdir: Path, served: Path, transport: str, stack: ExitStack) -> 
     if transport == "local":
         return Settings(home=home, transport="local", local_logs_dir=served, pbx_timezone="Europe/Minsk")
     key = workdir / "id_ed25519"
-    public = _keygen(key, "recreated-file")
+    public = keygen(key, "recreated-file")
     server = SshServer(SSH_HOST, 0, authorized_keys=[public], served_dir=served,
                        base_dir=workdir / "sshd")
     stack.enter_context(server)

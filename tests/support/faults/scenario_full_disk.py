@@ -27,9 +27,9 @@ from asterisk_pipeline.pbx.transport import quick_check
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import sync_history_range
 from asterisk_pipeline.warehouse.schema import sync_runs
-from tests.faults.pbx_sshd import sshd_missing, sshd_pbx
-from tests.faults.report import FaultResult
-from tests.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite
+from tests.support.faults.pbx_sshd import sshd_missing, sshd_pbx
+from tests.support.faults.report import FaultResult
+from tests.support.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite
 
 D = date(2025, 7, 3)
 BIG, SMALL = "0461", "0462"

@@ -4,10 +4,13 @@ from __future__ import annotations
 import copy
 import json
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "shared" / "examples" / "conversations"
+from asterisk_pipeline.model import Enterprise
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[4] / "shared" / "examples" / "conversations"
 
 
 def example_names() -> list[str]:
@@ -55,3 +58,21 @@ def spec_expected(example: dict[str, Any]) -> list[dict[str, Any]]:
     for conversation in conversations:
         conversation["legs"] = [uid for uid in conversation["legs"] if uid not in attempts]
     return conversations
+
+
+ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327", "10.88.10.25", "375000000003")
+
+
+STATUS = "<Response [200]>"
+
+
+def rows_of(example: dict[str, Any], strip: bool = False) -> list[tuple[Any, ...]]:
+    return [
+        (r["DateTime"], r["event"], r["Uniqueid"],
+         strip_bridge_ids(r["request"], r["event"]) if strip else r["request"], STATUS)
+        for r in example["rows"]
+    ]
+
+
+def day_of(example: dict[str, Any]) -> date:
+    return date.fromisoformat(example["rows"][0]["DateTime"][:10])

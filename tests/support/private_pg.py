@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import service_missing
-from tests.dagster_dev import free_port
+from tests.support.dagster_dev import free_port
+from tests.support.pg import service_missing
 
 OS_USER = os.environ.get("ASTERISK_TEST_PG_OS_USER", "postgres")
 

@@ -15,7 +15,7 @@ import pytest
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.warehouse.db import make_engine
 from asterisk_pipeline.warehouse.migrate import upgrade
-from tests.warehouse.snapshot import count, snapshot
+from tests.support.snapshot import count, snapshot
 
 DAY = date(2025, 7, 3)
 

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, token_for
-from tests.dagster_dev import wait_until
-from tests.faults.report import FaultResult
-from tests.faults.stack import (
+from tests.support.dagster_dev import wait_until
+from tests.support.faults.report import FaultResult
+from tests.support.faults.stack import (
     Dagster,
     base_env,
     clean_import,
@@ -252,19 +251,3 @@ def _count(url: str, sql: str) -> int:
 
 
 SCENARIOS = (dagster_webserver_down, dagster_daemon_killed)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_dagster_webserver_down(tmp_path: Path) -> None:
-    result = dagster_webserver_down(tmp_path)
-    assert result.ok, result
-    assert result.rows_lost == 0 and result.rows_duplicated == 0
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_dagster_daemon_killed(tmp_path: Path) -> None:
-    result = dagster_daemon_killed(tmp_path)
-    assert result.ok, result
-    assert result.rows_lost == 0 and result.rows_duplicated == 0

@@ -21,7 +21,7 @@ from asterisk_pipeline.warehouse.schema import (
     rejected_events,
     sync_runs,
 )
-from tests.hostile.generate import DAY, TABLES, HostileFile, window_utc
+from tests.support.hostile.generate import DAY, TABLES, HostileFile, window_utc
 
 ENTERPRISE = Enterprise("0327", name="VOS", host="vos.lan", secret="s3cret-token")
 THREE_DAYS = int(timedelta(days=3).total_seconds())

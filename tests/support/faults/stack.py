@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from asterisk_pipeline.api.dagster_client import DagsterClient, DagsterUnavailable, RunInfo, _run
-from tests.dagster_dev import ROOT, free_port, wait_until
+from tests.support.dagster_dev import ROOT, free_port, wait_until
 
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "asterisk-pipeline")

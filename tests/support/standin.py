@@ -1,6 +1,6 @@
 """Something at ASTERISK_DAGSTER_URL that is not a working Dagster webserver, as a real process.
 
-``python -m tests.api.standin PORT`` answers every request 200 with an HTML page (what a
+``python -m tests.support.standin PORT`` answers every request 200 with an HTML page (what a
 reverse proxy's login page or another web app at a wrong URL looks like). SIGSTOP it and it is
 a hung webserver as the sidecar sees one: the kernel still accepts connections (backlog 2048,
 as uvicorn's) and nothing ever answers.
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.dagster_dev import free_port, wait_until
+from tests.support.dagster_dev import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = b"<!doctype html><html><head><title>Sign in</title></head><body>Please sign in</body></html>"
@@ -56,7 +56,7 @@ def _answers(url: str) -> bool:
 def html_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The stand-in in its own process; yields its URL and the process (to SIGSTOP)."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.api.standin", str(port)], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.standin", str(port)], cwd=ROOT,
                                env={**os.environ, "PYTHONPATH": str(ROOT)})
     url = f"http://127.0.0.1:{port}"
     try:

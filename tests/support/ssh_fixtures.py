@@ -6,7 +6,7 @@ as a child of the test process, with its own ed25519 host key, config, pid file,
 ``authorized_keys`` in a private temp directory, listening on a loopback address such as
 ``127.0.1.2:5059`` and serving a directory (``served_dir``) the test fills with PBX files.
 
-Registered as a pytest plugin (``pytest_plugins = ["tests.ssh_fixtures"]`` in conftest.py).
+Registered as a pytest plugin (``pytest_plugins = ["tests.support.ssh_fixtures"]`` in conftest.py).
 Fixtures:
 
 * ``ssh_available`` (session): skips when sshd is missing or we are not root; fails instead
@@ -82,7 +82,7 @@ def _check_loopback(address: str) -> str:
     return address
 
 
-def _keygen(path: Path, comment: str) -> str:
+def keygen(path: Path, comment: str) -> str:
     """Generate an unencrypted ed25519 key at ``path``; return its ``ssh-ed25519 AAAA...`` line."""
     for stale in (path, path.with_name(path.name + ".pub")):
         stale.unlink(missing_ok=True)  # ssh-keygen would prompt before overwriting
@@ -283,7 +283,7 @@ class SshServer:
         self.wrapper_path: Path = base_dir / "path-env-wrapper.sh"
         self.authorized_keys_path.write_text("".join(f"{k.strip()}\n" for k in authorized_keys))
         self.authorized_keys_path.chmod(0o644)
-        self.host_public_key: str = _keygen(self.host_key_path, f"sshd-{host}-{self.port}")
+        self.host_public_key: str = keygen(self.host_key_path, f"sshd-{host}-{self.port}")
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._frozen = False
@@ -457,7 +457,7 @@ class SshServer:
         """
         was_running = self.running
         self.stop()
-        self.host_public_key = _keygen(self.host_key_path, f"sshd-{self.host}-{self.port}")
+        self.host_public_key = keygen(self.host_key_path, f"sshd-{self.host}-{self.port}")
         if was_running:
             self.start()
         return self.host_public_key
@@ -617,7 +617,7 @@ def ssh_available() -> None:
 def ssh_client_key(ssh_available: None, tmp_path_factory: pytest.TempPathFactory) -> ClientKey:
     """A session-wide client key pair; every server from ``sshd_factory`` trusts it."""
     path = tmp_path_factory.mktemp("ssh-client") / "id_ed25519"
-    public = _keygen(path, "asterisk-pipeline-tests")
+    public = keygen(path, "asterisk-pipeline-tests")
     return ClientKey(private_key_path=path, public_key=public)
 
 

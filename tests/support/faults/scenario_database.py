@@ -1,6 +1,6 @@
 """PostgreSQL restarted under a live cycle and under a backfill run (issue 12, part 3).
 
-A private cluster (tests/private_pg.py) holds the warehouse; the shared server at :5432 is never
+A private cluster (tests/support/private_pg.py) holds the warehouse; the shared server at :5432 is never
 touched. The Dagster webserver and daemon (their own SQLite instance under DAGSTER_HOME), the
 sidecar and the CLI run as real processes; PBX files come from the simulator (local transport).
 The fault is injected while an import transaction is open on the server (seen in
@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import create_engine, text
 
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, token_for
-from tests.dagster_dev import wait_until
-from tests.faults.report import FaultResult
-from tests.faults.stack import (
+from tests.support.dagster_dev import wait_until
+from tests.support.faults.report import FaultResult
+from tests.support.faults.stack import (
     Dagster,
     base_env,
     clean_import,
@@ -30,7 +29,7 @@ from tests.faults.stack import (
     prepare_warehouse,
     sidecar,
 )
-from tests.private_pg import PrivatePostgres, available, private_postgres
+from tests.support.private_pg import PrivatePostgres, private_postgres
 
 #: GET endpoints that read the warehouse (``/docs`` and ``/openapi.json`` do not).
 READ_ENDPOINTS = ("/", "/enterprises", "/sync/live/status", "/sync/live/today", "/sync/status",
@@ -271,29 +270,3 @@ def _backfill_fault(fault: str, pg: PrivatePostgres, dagster: Dagster, api: str,
 
 
 SCENARIOS = (postgres_restart_during_live_cycle, postgres_restart_during_backfill)
-
-
-def _require() -> None:
-    from tests.conftest import service_missing
-
-    reason = available()
-    if reason:
-        service_missing(f"a private PostgreSQL cluster ({reason})")
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_postgres_restart_during_live_cycle(tmp_path: Path) -> None:
-    _require()
-    result = postgres_restart_during_live_cycle(tmp_path)
-    assert result.ok, result
-    assert result.rows_lost == 0 and result.rows_duplicated == 0
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_postgres_restart_during_backfill(tmp_path: Path) -> None:
-    _require()
-    result = postgres_restart_during_backfill(tmp_path)
-    assert result.ok, result
-    assert result.rows_lost == 0 and result.rows_duplicated == 0

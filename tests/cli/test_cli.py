@@ -3,23 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.factories import append, create_day_file, hangup, row
-
-
-def cli(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "asterisk_pipeline.cli", *args],
-        capture_output=True, text=True, env=env, timeout=120, check=False,  # checked below
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}: {result.stderr}")
-    return result
+from tests.support.cli import cli
+from tests.support.factories import append, create_day_file, hangup, row
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from asterisk_pipeline.sync import live_cycle, sync_history_range
 from asterisk_pipeline.sync.cycles import live_days
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.warehouse.snapshot import count
+from tests.support.snapshot import count
 
 MINSK = ZoneInfo("Europe/Minsk")
 DAY = date(2025, 7, 3)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.dagster_dev import wait_until
+from tests.support.dagster_dev import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
