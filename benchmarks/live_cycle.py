@@ -154,7 +154,7 @@ def _cycle(engine: Any, settings: Settings, memory: dict[str, int] | None = None
 
 
 def run(*, quick: bool, repeat: int) -> dict[str, Any]:
-    from tests.support.ssh_fixtures import ClientKey, _ensure_user, _keygen
+    from tests.support.ssh_fixtures import ClientKey, ensure_user, keygen
 
     count = 10 if quick else int(os.environ.get("ASTERISK_BENCH_LIVE_PBXES", DEFAULT_PBXES))
     calls = 250
@@ -163,8 +163,8 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
         work = Path(tmp)
         work.chmod(0o755)
         key_path = work / "id_ed25519"
-        key = ClientKey(private_key_path=key_path, public_key=_keygen(key_path, "bench"))
-        _ensure_user("astpbx", key.public_key)
+        key = ClientKey(private_key_path=key_path, public_key=keygen(key_path, "bench"))
+        ensure_user("astpbx", key.public_key)
         servers = _servers(count, calls, work, key)
         try:
             known_hosts = work / "known_hosts"

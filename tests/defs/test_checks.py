@@ -15,8 +15,7 @@ from asterisk_pipeline.defs.live import live_sync_job
 from asterisk_pipeline.defs.resources import QualityThresholds, WarehouseResource
 from asterisk_pipeline.names import CHECKS_JOB
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
-from tests.defs.conftest import DEFAULT_DEFS, NUMBERS, add_enterprises, history_sync
-from tests.support.defs import today_files
+from tests.support.defs import DEFAULT_DEFS, NUMBERS, add_enterprises, history_sync, today_files
 
 INTEGRITY = [
     checks.unique_call_ids,

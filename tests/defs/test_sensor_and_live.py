@@ -25,8 +25,7 @@ from asterisk_pipeline.defs.sensors import enterprise_partitions_sensor
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
 from asterisk_pipeline.names import LIVE_JOB as LIVE_JOB_NAME
 from asterisk_pipeline.settings import Settings
-from tests.defs.conftest import DEFAULTS, NUMBERS, add_enterprises, settings_without_env
-from tests.support.defs import today_files
+from tests.support.defs import DEFAULTS, NUMBERS, add_enterprises, settings_without_env, today_files
 
 live_sync_schedule = build_live_schedule(DEFAULTS)
 

@@ -571,7 +571,7 @@ def _shadow_password(name: str) -> str:
     return ""
 
 
-def _ensure_user(name: str, public_key: str) -> Path:
+def ensure_user(name: str, public_key: str) -> Path:
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
@@ -630,7 +630,7 @@ def ssh_password_user(ssh_available: None, ssh_client_key: ClientKey) -> Iterato
     """
     name, lock = _lock_user_slot()
     try:
-        home = _ensure_user(name, ssh_client_key.public_key)
+        home = ensure_user(name, ssh_client_key.public_key)
         password = secrets.token_urlsafe(24)
         subprocess.run(
             ["chpasswd"], input=f"{name}:{password}\n", text=True, check=True, capture_output=True
