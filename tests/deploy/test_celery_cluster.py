@@ -25,7 +25,9 @@ from asterisk_pipeline.names import (
     TAG_CODE_VERSION,
     TAG_FLOW,
 )
-from tests.deploy.conftest import (
+from tests.support import cluster as c
+from tests.support.dagster_dev import free_port
+from tests.support.deploy import (
     CLI,
     FIRST_DAY,
     KILLED,
@@ -35,8 +37,6 @@ from tests.deploy.conftest import (
     Cluster,
     cli_warehouse,
 )
-from tests.support import cluster as c
-from tests.support.dagster_dev import free_port
 from tests.support.snapshot import snapshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
