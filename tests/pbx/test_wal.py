@@ -127,7 +127,7 @@ def _today(outcomes):  # type: ignore[no-untyped-def]
 
 
 def _ssh_settings(tmp_path: Path, server, key, **overrides) -> Settings:  # type: ignore[no-untyped-def]
-    """tests.pbx.test_ssh's settings for one PBX, with a single retry (a copy that keeps
+    """tests.support.pbx's settings for one PBX, with a single retry (a copy that keeps
     changing should fail fast)."""
     return ssh_settings(tmp_path, server, key, **{"ssh_retries": 1, **overrides})
 
