@@ -7,7 +7,7 @@ under each load, one after the other:
 - **idle** — nothing else: the same-run baseline the other rows are divided by;
 - **50 MB body in flight** — a client posting 50 MB JSON arrays back to back (Content-Length
   and chunked in turn), each refused with 413;
-- **hung Dagster + 50 POSTs** — the process at ASTERISK_DAGSTER_URL (``tests.api.standin``, a
+- **hung Dagster + 50 POSTs** — the process at ASTERISK_DAGSTER_URL (``tests.support.standin``, a
   real HTTP server) stopped with SIGSTOP, 50 clients POSTing syncs in a loop;
 - **200 trickling connections** — 200 clients sending their headers a byte every 100 ms (each
   reconnects when the server drops it after ASTERISK_API_CLIENT_TIMEOUT_S).
@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.dagster_dev, tests.api.standin
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.dagster_dev, tests.support.standin
 
 from benchmarks.import_throughput import BENCH_DATA, fresh_database
 from benchmarks.loadgen import percentile
@@ -141,8 +141,8 @@ def _under(load: Callable[[threading.Event, dict[str, int]], None], clients: int
 
 
 def run(*, quick: bool, repeat: int) -> dict[str, Any]:
-    from tests.api.standin import html_server
-    from tests.dagster_dev import free_port, wait_until
+    from tests.support.dagster_dev import free_port, wait_until
+    from tests.support.standin import html_server
 
     seconds = 3.0 if quick else 15.0
     print(f"\n== api_hardening ({'quick' if quick else 'full'}: /health every 20 ms for {seconds:.0f} s per load; "

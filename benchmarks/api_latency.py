@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.dagster_dev
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.dagster_dev
 
 from benchmarks.import_throughput import BENCH_DATA, fresh_database
 
@@ -126,7 +126,7 @@ def _churn(url: str, stop: threading.Event) -> int:
 
 
 def run(*, quick: bool, repeat: int) -> dict[str, Any]:
-    from tests.dagster_dev import dagster_dev, free_port, wait_until
+    from tests.support.dagster_dev import dagster_dev, free_port, wait_until
 
     calls, enterprises, runs, seconds = (100_000, 75, 20_000, 5.0) if quick else (1_000_000, 75, 200_000, 15.0)
     print(f"\n== api_latency ({'quick' if quick else 'full'}: {calls:,} calls, {enterprises} enterprises, "

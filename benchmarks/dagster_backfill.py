@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.dagster_dev
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.dagster_dev
 
 import yaml
 from sqlalchemy import create_engine, text
@@ -187,7 +187,7 @@ def _events_written(home: Path, env: dict[str, str], run_ids: list[str]) -> dict
 
 
 def _dagster_backfill(work: Path, logs: Path, days: int, kind: str) -> dict[str, Any]:
-    from tests.dagster_dev import dagster_dev, wait_until
+    from tests.support.dagster_dev import dagster_dev, wait_until
 
     with fresh_database() as url:
         env = _env(work / f"asterisk-{kind}", logs, url)

@@ -67,8 +67,8 @@ def _events(storage_url: str, run_ids: list[str]) -> int:
 def _celery_backfill(work: Path, logs: Path, days: int, workers: int) -> dict[str, Any]:
     from datetime import timedelta
 
-    from tests.dagster_dev import free_port
-    from tests.deploy import cluster as c
+    from tests.support import cluster as c
+    from tests.support.dagster_dev import free_port
 
     why = c.ensure_redis()
     if why:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.dagster_dev
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.dagster_dev
 
 import httpx
 
@@ -187,7 +187,7 @@ def _post(client: httpx.Client, url: str, document: str, variables: dict[str, An
 
 
 def run(*, quick: bool, repeat: int) -> dict[str, Any]:
-    from tests.dagster_dev import dagster_dev, wait_until
+    from tests.support.dagster_dev import dagster_dev, wait_until
 
     count = 30 if quick else 300
     numbers = _numbers(count)

@@ -43,7 +43,7 @@ from asterisk_pipeline import names
 from asterisk_pipeline.defs.partitions import history_partitions
 from asterisk_pipeline.settings import Settings
 from benchmarks.import_throughput import BENCH_DATA, fresh_database
-from tests.deploy.cluster import pg_env
+from tests.support.cluster import pg_env
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = BENCH_DATA / "results-dagster-pg-storage.json"

@@ -1,4 +1,4 @@
-"""The fault table (issue 12): every scenario of ``tests/faults/scenario_*.py``, run for real.
+"""The fault table (issue 12): every scenario of ``tests/support/faults/scenario_*.py``, run for real.
 
 Each scenario gets its own temporary directory and starts its own services (a private PostgreSQL
 cluster, Dagster's webserver and daemon, the sidecar); a scenario that crashes becomes a row with
@@ -20,7 +20,7 @@ def run(*, quick: bool, repeat: int) -> None:
     del quick, repeat  # one injection per fault; see the module docstring
     if str(ROOT) not in sys.path:  # the scenarios live in the test package
         sys.path.insert(0, str(ROOT))
-    from tests.faults.report import FaultResult, scenarios, table
+    from tests.support.faults.report import FaultResult, scenarios, table
 
     print("== faults: each fault injected for real, compared with a clean import ==", flush=True)
     results: list[FaultResult] = []

@@ -1,4 +1,4 @@
-"""The hostile-input table (issue 18): every input class of ``tests/hostile/generate.py`` through
+"""The hostile-input table (issue 18): every input class of ``tests/support/hostile/generate.py`` through
 ``asterisk-pipeline import-file``, as an operator runs it, at sizes CI does not afford.
 
 Per class and database: the outcome (status / error_kind), rows read, kept (new events) and
@@ -137,8 +137,8 @@ def _file_mb(path: Path) -> float:
 def measure(name: str, flow: str, kind: str, size: Any) -> Row:
     """One class on one database: build the file, prepare the warehouse, import, check."""
     from asterisk_pipeline.warehouse.db import make_engine
-    from tests.hostile import warehouse as wh
-    from tests.hostile.generate import build
+    from tests.support.hostile import warehouse as wh
+    from tests.support.hostile.generate import build
 
     with tempfile.TemporaryDirectory(prefix=f"hostile-{name}-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -163,7 +163,7 @@ def measure(name: str, flow: str, kind: str, size: Any) -> Row:
 
 def _judge(made: Any, kind: str, child: Child, engine: Any, file_mb: float) -> Row:
     """The same checks as tests/hostile/test_cli_hostile.py; the first that fails is the detail."""
-    from tests.hostile import warehouse as wh
+    from tests.support.hostile import warehouse as wh
 
     summary: dict[str, Any] = {}
     recorded = bool(wh.runs(engine))
@@ -219,7 +219,7 @@ def run(*, quick: bool, repeat: int) -> list[Row]:
     del repeat  # one import per class and database: an outcome is not a median
     if str(ROOT) not in sys.path:  # the generator and the checks live in the test package
         sys.path.insert(0, str(ROOT))
-    from tests.hostile.generate import BENCH_SIZE, QUICK_SIZE, RUNS
+    from tests.support.hostile.generate import BENCH_SIZE, QUICK_SIZE, RUNS
 
     size = QUICK_SIZE if quick else BENCH_SIZE
     kinds = ["sqlite"] + (["postgresql"] if _postgres_answers() else [])

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.ssh_fixtures
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.ssh_fixtures
 
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.live import append_calls
@@ -64,7 +64,7 @@ def address(n: int) -> str:
 
 def _prepared(n: int, calls: int, work: Path, client_key: Any, attempt: int = 0) -> Any:
     """A configured, not yet started server (host key generated) with its day file written."""
-    from tests.ssh_fixtures import SshServer
+    from tests.support.ssh_fixtures import SshServer
 
     server = SshServer(address(n), 5059 if attempt == 0 else 0, authorized_keys=[client_key.public_key],
                        base_dir=work / f"pbx{n:03d}-{attempt}")
@@ -76,7 +76,7 @@ def _prepared(n: int, calls: int, work: Path, client_key: Any, attempt: int = 0)
 def _start(server: Any, n: int, calls: int, work: Path, client_key: Any) -> Any:
     """Start it; when port 5059 is taken on its address (another suite's sshd) or it fails to
     start, once more on a free port."""
-    from tests.ssh_fixtures import SshServerError
+    from tests.support.ssh_fixtures import SshServerError
 
     try:
         server.start(timeout=30)  # 300 starting on a busy 2-core machine: not 10 s
@@ -91,7 +91,7 @@ def _start(server: Any, n: int, calls: int, work: Path, client_key: Any) -> Any:
 def _servers(count: int, calls: int, work: Path, client_key: Any) -> list[Any]:
     """Host keys and day files are made in a thread pool; every sshd is started from this (the
     main) thread: an sshd dies with the thread that started it (``setpriv --pdeathsig``, see
-    tests/ssh_fixtures.py), so never from a pool's thread."""
+    tests/support/ssh_fixtures.py), so never from a pool's thread."""
     started = time.perf_counter()
     with ThreadPoolExecutor(4) as pool:
         prepared = list(pool.map(lambda n: _prepared(n, calls, work, client_key), range(count)))
@@ -154,7 +154,7 @@ def _cycle(engine: Any, settings: Settings, memory: dict[str, int] | None = None
 
 
 def run(*, quick: bool, repeat: int) -> dict[str, Any]:
-    from tests.ssh_fixtures import ClientKey, _ensure_user, _keygen
+    from tests.support.ssh_fixtures import ClientKey, ensure_user, keygen
 
     count = 10 if quick else int(os.environ.get("ASTERISK_BENCH_LIVE_PBXES", DEFAULT_PBXES))
     calls = 250
@@ -163,8 +163,8 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
         work = Path(tmp)
         work.chmod(0o755)
         key_path = work / "id_ed25519"
-        key = ClientKey(private_key_path=key_path, public_key=_keygen(key_path, "bench"))
-        _ensure_user("astpbx", key.public_key)
+        key = ClientKey(private_key_path=key_path, public_key=keygen(key_path, "bench"))
+        ensure_user("astpbx", key.public_key)
         servers = _servers(count, calls, work, key)
         try:
             known_hosts = work / "known_hosts"

@@ -6,7 +6,7 @@ at once and share extensions, trunks and caller numbers (``asterisk-pipeline sim
 the expected share is 100 %. The day is imported into a fresh PostgreSQL database with
 ``import-file --flow history`` exactly as ``import_throughput`` does (same child processes, same
 COPY baseline, ``one_repetition``), then compared with the simulator's ground truth, conversation
-by conversation (``tests/conversations/busy_day.py``, the same comparison the tests make).
+by conversation (``tests/support/conversations/busy_day.py``, the same comparison the tests make).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from benchmarks.import_throughput import (
     summarize,
     targets,
 )
-from tests.conversations.busy_day import (
+from tests.support.conversations.busy_day import (
     CORE_FIELDS,
     SHAPE_FIELDS,
     Verdict,

@@ -9,7 +9,7 @@
 # fail when ASTERISK_TEST_REQUIRE_SERVICES=1).
 set -eu
 
-sshd=${ASTERISK_TEST_SSHD:-/usr/sbin/sshd}  # same override as tests/ssh_fixtures.py
+sshd=${ASTERISK_TEST_SSHD:-/usr/sbin/sshd}  # same override as tests/support/ssh_fixtures.py
 pkgs=""
 [ -x "$sshd" ] || pkgs="$pkgs openssh-server"
 command -v sqlite3 >/dev/null 2>&1 || pkgs="$pkgs sqlite3"

@@ -18,7 +18,7 @@ from asterisk_pipeline.normalize import (
     normalize_extensions,
     parse_local,
 )
-from tests.factories import source_row
+from tests.support.factories import source_row
 
 MINSK = ZoneInfo("Europe/Minsk")
 DAY = date(2025, 7, 3)

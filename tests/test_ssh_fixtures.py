@@ -10,11 +10,11 @@ from pathlib import Path
 import paramiko
 import pytest
 
-pytest.register_assert_rewrite("tests.ssh_fixtures")  # imported below, before pytest_plugins acts
+pytest.register_assert_rewrite("tests.support.ssh_fixtures")  # imported below, before pytest_plugins acts
 
-from tests.ssh_fixtures import ClientKey, PasswordUser, SshdFactory, SshServer
+from tests.support.ssh_fixtures import ClientKey, PasswordUser, SshdFactory, SshServer
 
-pytest_plugins = ["tests.ssh_fixtures"]  # harmless once conftest.py registers it too
+pytest_plugins = ["tests.support.ssh_fixtures"]  # harmless once conftest.py registers it too
 
 TIMEOUTS = {"timeout": 5.0, "banner_timeout": 5.0, "auth_timeout": 5.0}
 

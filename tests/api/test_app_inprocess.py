@@ -17,7 +17,7 @@ from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
-from tests.api.conftest import NOWHERE, SECRET
+from tests.support.api import NOWHERE, SECRET
 
 
 def _client(db_url: str, tmp_path: Path, **overrides: object) -> TestClient:

@@ -11,8 +11,8 @@ from asterisk_pipeline.api import syncs
 from asterisk_pipeline.defs.assets import HISTORY_KEYS, HistorySyncConfig
 from asterisk_pipeline.defs.live import LIVE_TAGS, LiveSyncConfig
 from asterisk_pipeline.defs.partitions import history_partitions
-from tests.defs.conftest import DEFAULT_DEFS as defs
-from tests.defs.conftest import DEFAULTS
+from tests.support.defs import DEFAULT_DEFS as defs
+from tests.support.defs import DEFAULTS
 
 API = Path(syncs.__file__).parent
 

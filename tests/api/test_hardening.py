@@ -20,10 +20,10 @@ import httpx
 import psutil
 import pytest
 
-from tests.api.conftest import CLI, _serve
-from tests.api.standin import html_server
-from tests.conftest import _db_url, new_pg_database
-from tests.dagster_dev import free_port
+from tests.support.dagster_dev import free_port
+from tests.support.pg import database_url, new_pg_database
+from tests.support.sidecar import CLI, serve
+from tests.support.standin import html_server
 
 TOKEN = "hardening-t0ken"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -44,17 +44,17 @@ class Sidecar:
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
     """One sidecar with a token, a 2-s client timeout and, at ASTERISK_DAGSTER_URL, a real HTTP
-    server that answers HTML (tests.api.standin)."""
+    server that answers HTML (tests.support.standin)."""
     work = tmp_path_factory.mktemp("hardening")
     with new_pg_database("ap_hard") as name, html_server() as (dagster, _):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTERISK_", "DAGSTER_"))}
-        env.update(ASTERISK_HOME=str(work / "home"), ASTERISK_DATABASE_URL=_db_url(name),
+        env.update(ASTERISK_HOME=str(work / "home"), ASTERISK_DATABASE_URL=database_url(name),
                    ASTERISK_TRANSPORT="local", ASTERISK_LOCAL_LOGS_DIR=str(work / "logs"),
                    ASTERISK_API_TOKEN=TOKEN, ASTERISK_API_CLIENT_TIMEOUT_S=str(CLIENT_TIMEOUT_S))
         subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
         subprocess.run([CLI, "enterprise", "add", "0327", "--name", "VOS", "--host", "vos.lan",
                         "--secret", "pbx-secret"], env=env, check=True, capture_output=True)
-        process, api = _serve(env, dagster, work / "serve.log")
+        process, api = serve(env, dagster, work / "serve.log")
         try:
             yield Sidecar(api, process, env, work / "serve.log", dagster)
         finally:
@@ -280,7 +280,7 @@ def test_serve_binds_beyond_loopback_with_a_token_and_to_loopback_without(sideca
     127.0.0.1 without."""
     without = {k: v for k, v in sidecar.env.items() if k != "ASTERISK_API_TOKEN"}
     for env in ({**sidecar.env, "ASTERISK_API_HOST": "0.0.0.0"}, {**without, "ASTERISK_API_HOST": "127.0.0.1"}):
-        process, api = _serve(env, sidecar.dagster, tmp_path / "serve.log")  # raises if it exits
+        process, api = serve(env, sidecar.dagster, tmp_path / "serve.log")  # raises if it exits
         try:
             assert httpx.get(f"{api}/").json()["status"] == "running"
         finally:

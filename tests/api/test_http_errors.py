@@ -22,7 +22,7 @@ from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.api.conftest import NOWHERE
+from tests.support.api import NOWHERE
 
 TOKEN = "t0k3n-errors"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

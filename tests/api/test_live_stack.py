@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, token_for
-from tests.api.conftest import (
+from tests.support.api import (
     CALLS_PER_DAY,
     LEGACY_FIRST,
     LEGACY_LAST,
@@ -29,7 +29,7 @@ from tests.api.conftest import (
     TODAY_CALLS,
     Stack,
 )
-from tests.dagster_dev import wait_until
+from tests.support.dagster_dev import wait_until
 
 SECRET_MARK = "do-not-show"
 

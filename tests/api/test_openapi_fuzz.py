@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.api.conftest import Stack
+from tests.support.api import Stack
 
 EXAMPLES_PER_OPERATION = 40
 _WIRE_BOOL = TypeAdapter(bool)  # how the sidecar (FastAPI, pydantic) reads ?wait=

@@ -24,7 +24,7 @@ from asterisk_pipeline.names import (
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
-from tests.api.conftest import FILLED_CALLS, FILLED_DAY, SECRET
+from tests.support.api import FILLED_CALLS, FILLED_DAY, SECRET
 
 ZONE = ZoneInfo(Settings().pbx_timezone)  # the zone the day file was written and imported in
 

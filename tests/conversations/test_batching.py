@@ -18,11 +18,11 @@ from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse import staging
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.conversations import shapes
-from tests.conversations.shapes import Pbx
-from tests.conversations.test_recorded_examples import _fresh_like
-from tests.factories import append, create_day_file
-from tests.warehouse.snapshot import count, snapshot
+from tests.support.conversations import shapes
+from tests.support.conversations.shapes import Pbx
+from tests.support.factories import append, create_day_file
+from tests.support.pg import fresh_warehouse_like
+from tests.support.snapshot import count, snapshot
 
 ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327")
 DAY = date(2025, 7, 3)
@@ -52,7 +52,7 @@ def _load(engine: Engine, settings: Settings, path: Path, flow: Flow) -> None:
 
 
 def _new_warehouse(db_url: str, tmp_path: Path, pg_template: str, name: str) -> Engine:
-    engine = make_engine(_fresh_like(db_url, tmp_path / name, pg_template) if name else db_url)
+    engine = make_engine(fresh_warehouse_like(db_url, tmp_path / name, pg_template) if name else db_url)
     with write_transaction(engine) as conn:
         upsert_enterprise(conn, ENT)
     return engine

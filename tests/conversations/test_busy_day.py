@@ -20,8 +20,7 @@ from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.conftest import _db_url, new_pg_database
-from tests.conversations.busy_day import (
+from tests.support.conversations.busy_day import (
     CORE_FIELDS,
     DAY,
     ENTERPRISE,
@@ -34,7 +33,8 @@ from tests.conversations.busy_day import (
     source_rows,
     write_busy_day,
 )
-from tests.factories import create_day_file
+from tests.support.factories import create_day_file
+from tests.support.pg import database_url, new_pg_database
 
 ENT = Enterprise(ENTERPRISE, "VOS", "vos.vochi.lan", "secret-327")
 CONVERSATIONS = 2_000
@@ -58,7 +58,7 @@ def imported(request: pytest.FixtureRequest, busy: DayFileSummary,
             url = f"sqlite:///{tmp_path / 'central.db'}"
         else:
             template = request.getfixturevalue("pg_template")
-            url = _db_url(stack.enter_context(new_pg_database("ap_busy", template=template)))
+            url = database_url(stack.enter_context(new_pg_database("ap_busy", template=template)))
         engine = make_engine(url)
         stack.callback(engine.dispose)
         if kind == "sqlite":

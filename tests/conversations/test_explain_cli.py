@@ -12,9 +12,15 @@ from typing import Any
 import pytest
 
 from asterisk_pipeline.model import LINKS, SHAPES
-from tests.conversations.examples import example_names, load_example, spec_expected
-from tests.conversations.test_recorded_examples import ENT, _day, _rows
-from tests.factories import append, create_day_file
+from tests.support.conversations.examples import (
+    ENT,
+    day_of,
+    example_names,
+    load_example,
+    rows_of,
+    spec_expected,
+)
+from tests.support.factories import append, create_day_file
 
 
 def _cli(tmp_path: Path, db: str, *args: str) -> str:
@@ -32,9 +38,9 @@ def _cli(tmp_path: Path, db: str, *args: str) -> str:
 def test_explain_cites_the_rows_that_make_the_call(tmp_path: Path, name: str, strip: bool):
     example = load_example(name)
     expected = spec_expected(example)[0]
-    day = _day(example)
+    day = day_of(example)
     path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
-    append(path, _rows(example, strip), "APIlogs")
+    append(path, rows_of(example, strip), "APIlogs")
     db = f"sqlite:///{tmp_path / 'central.db'}"
     _cli(tmp_path, db, "db", "upgrade")
     _cli(tmp_path, db, "enterprise", "add", ENT.number, "--name", "VOS", "--host", "vos.vochi.lan", "--secret", "s3")

@@ -13,37 +13,25 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from asterisk_pipeline.model import Enterprise, Flow
+from asterisk_pipeline.model import Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.conversations.examples import (
+from tests.support.conversations.examples import (
+    ENT,
+    day_of,
     example_names,
     failed_trunk_attempts,
     load_example,
+    rows_of,
     spec_expected,
-    strip_bridge_ids,
 )
-from tests.conversations.warehouse_view import conversations
-from tests.factories import append, create_day_file
-from tests.warehouse.snapshot import snapshot
-
-ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327", "10.88.10.25", "375000000003")
-STATUS = "<Response [200]>"
-
-
-def _rows(example: dict[str, Any], strip: bool = False) -> list[tuple[Any, ...]]:
-    return [
-        (r["DateTime"], r["event"], r["Uniqueid"],
-         strip_bridge_ids(r["request"], r["event"]) if strip else r["request"], STATUS)
-        for r in example["rows"]
-    ]
-
-
-def _day(example: dict[str, Any]) -> date:
-    return date.fromisoformat(example["rows"][0]["DateTime"][:10])
+from tests.support.conversations.warehouse_view import conversations
+from tests.support.factories import append, create_day_file
+from tests.support.pg import fresh_warehouse_like
+from tests.support.snapshot import snapshot
 
 
 def _import(engine: Engine, settings: Settings, path: Path, flow: Flow, day: date) -> None:
@@ -80,9 +68,9 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.mark.parametrize("strip", [False, True], ids=["bridge-ids", "production-apilogs"])
 def test_history_import_gives_the_operators_answer(warehouse: Engine, settings: Settings, tmp_path: Path, name: str, strip: bool):
     example = load_example(name)
-    day = _day(example)
+    day = day_of(example)
     path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
-    append(path, _rows(example, strip), "APIlogs")
+    append(path, rows_of(example, strip), "APIlogs")
     _import(warehouse, settings, path, Flow.HISTORY, day)
     assert _answers(warehouse) == _expected(example)
     # a failed trunk attempt stays an unlinked event: stored, with no call and no leg (SPEC §4.2)
@@ -104,7 +92,7 @@ def test_live_cycles_of_a_few_rows_equal_one_import(engine: Engine, db_url: str,
     """
     settings = Settings(home=settings.home, live_import_all=True)
     example = load_example(name)
-    day, rows = _day(example), _rows(example)
+    day, rows = day_of(example), rows_of(example)
     with write_transaction(engine) as conn:
         upsert_enterprise(conn, ENT)
     path = create_day_file(tmp_path / "cycles" / f"Listen_AMI_{day}.db")
@@ -114,7 +102,7 @@ def test_live_cycles_of_a_few_rows_equal_one_import(engine: Engine, db_url: str,
     assert _answers(engine) == _expected(example)
     cycled = snapshot(engine)
 
-    whole_url = _fresh_like(db_url, tmp_path, pg_template)
+    whole_url = fresh_warehouse_like(db_url, tmp_path, pg_template)
     from asterisk_pipeline.warehouse.db import make_engine
 
     whole = make_engine(whole_url)
@@ -127,34 +115,12 @@ def test_live_cycles_of_a_few_rows_equal_one_import(engine: Engine, db_url: str,
     whole.dispose()
 
 
-def _fresh_like(db_url: str, tmp_path: Path, pg_template: str) -> str:
-    """A second empty warehouse of the same kind as ``db_url``."""
-    if db_url.startswith("sqlite"):
-        from asterisk_pipeline.warehouse.db import make_engine
-        from asterisk_pipeline.warehouse.migrate import upgrade
-
-        url = f"sqlite:///{tmp_path / 'second.db'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        return url
-    from tests.conftest import _admin
-
-    name = f"ap_second_{tmp_path.name[-20:].replace('-', '_')}".lower()
-    admin = _admin()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    admin.dispose()
-    return db_url.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.mark.parametrize("name", example_names())
 @pytest.mark.parametrize("order", ["day-then-next", "next-then-day"])
 def test_a_conversation_across_midnight_is_one(warehouse: Engine, settings: Settings, tmp_path: Path, name: str, order: str):
     """Rows split over two day files (ids restart at 1) still make one conversation."""
     example = load_example(name)
-    day, rows = _day(example), _rows(example, strip=True)
+    day, rows = day_of(example), rows_of(example, strip=True)
     half = len(rows) // 2
     first = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
     append(first, rows[:half], "APIlogs")
@@ -170,10 +136,10 @@ def test_a_conversation_across_midnight_is_one(warehouse: Engine, settings: Sett
 def test_cli_import_then_live_gives_the_answer_once(tmp_path: Path, name: str):
     """Through the documented CLI: history then live over the same file — one conversation."""
     example = load_example(name)
-    day = _day(example)
+    day = day_of(example)
     path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
-    append(path, _rows(example, strip=True), "APIlogs")
-    append(path, _rows(example), "AlternativeAPIlogs")
+    append(path, rows_of(example, strip=True), "APIlogs")
+    append(path, rows_of(example), "AlternativeAPIlogs")
     db = f"sqlite:///{tmp_path / 'central.db'}"
     env_home = tmp_path / "home"
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from asterisk_pipeline.model import LINKS, SHAPES
-from tests.conversations import shapes
-from tests.conversations.shapes import Pbx
-from tests.conversations.test_rules import assemble_rows, calls_of
+from tests.support.conversations import shapes
+from tests.support.conversations.assembly import assemble_rows, calls_of
+from tests.support.conversations.shapes import Pbx
 
 PHONE, MOBILE = "375291112233", "375290000002"
 

@@ -19,9 +19,9 @@ from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.conversations import shapes
-from tests.conversations.shapes import Pbx
-from tests.factories import append, create_day_file
+from tests.support.conversations import shapes
+from tests.support.conversations.shapes import Pbx
+from tests.support.factories import append, create_day_file
 
 
 def _run(db: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:

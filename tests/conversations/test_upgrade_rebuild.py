@@ -29,10 +29,10 @@ from asterisk_pipeline.sync.rebuild import rebuild_calls
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import current_revision, upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.conftest import _db_url, new_pg_database
-from tests.conversations.examples import example_names, load_example, strip_bridge_ids
-from tests.factories import append, create_day_file
-from tests.warehouse.snapshot import snapshot
+from tests.support.conversations.examples import example_names, load_example, strip_bridge_ids
+from tests.support.factories import append, create_day_file
+from tests.support.pg import database_url, new_pg_database
+from tests.support.snapshot import snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 # The last version before conversations (one call per UniqueId, schema revision 0002).
@@ -124,7 +124,7 @@ def _empty_database(kind: str, tmp_path: Path, name: str) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / (name + '.db')}"
         return
     with new_pg_database(f"ap_{name}") as database:
-        yield _db_url(database)
+        yield database_url(database)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

@@ -9,51 +9,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-from sqlalchemy import Engine
 
-from asterisk_pipeline.defs import build_definitions
-from asterisk_pipeline.defs.assets import build_history_sync
 from asterisk_pipeline.defs.resources import FleetResource, QualityThresholds, WarehouseResource
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, token_for
-from asterisk_pipeline.model import Enterprise
-from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.warehouse.db import write_transaction
-from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.private_pg import private_pg  # noqa: F401 - a fixture of the tests here
-
-DAYS = [date(2025, 7, 1) + timedelta(days=k) for k in range(3)]
-NUMBERS = ("0100", "0200")
-
-
-class _InitOnlySettings(Settings):
-    """``Settings`` from its defaults and keyword arguments only (no environment, no file)."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-def settings_without_env(**fields: Any) -> Settings:
-    return _InitOnlySettings(**fields)
-
-
-DEFAULTS = settings_without_env()
-DEFAULT_DEFS = build_definitions(DEFAULTS)
-history_sync = build_history_sync(DEFAULTS)
+from tests.support.defs import (
+    DAYS,
+    NUMBERS,
+)
+from tests.support.private_pg import private_pg  # noqa: F401 - a fixture of the tests here
 
 
 @pytest.fixture(autouse=True)
@@ -64,18 +31,6 @@ def _no_asterisk_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("ASTERISK_") and not name.startswith(("ASTERISK_TEST_", "ASTERISK_SKIP_")):
             monkeypatch.delenv(name)
     yield
-
-
-def enterprise(number: str) -> Enterprise:
-    return Enterprise(
-        number, f"E{number}", f"pbx{number}.lan", f"secret-{number}", None, token_for(number)
-    )
-
-
-def add_enterprises(engine: Engine, *numbers: str, active: bool = True) -> None:
-    with write_transaction(engine) as conn:
-        for number in numbers:
-            upsert_enterprise(conn, enterprise(number), is_enabled=active, active=active)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from asterisk_pipeline.defs import build_definitions
 from asterisk_pipeline.defs.assets import build_history_sync
 from asterisk_pipeline.devtools.fleet import token_for
 from asterisk_pipeline.settings import Settings
-from tests.defs.conftest import DAYS, NUMBERS, add_enterprises, settings_without_env
+from tests.support.defs import DAYS, NUMBERS, add_enterprises, settings_without_env
 
 CLI = str(Path(sys.executable).with_name("asterisk-pipeline"))
 TABLES = ("calls", "call_legs", "call_participants", "call_events", "event_sightings", "rejected_events")

@@ -15,8 +15,7 @@ from asterisk_pipeline.defs.live import live_sync_job
 from asterisk_pipeline.defs.resources import QualityThresholds, WarehouseResource
 from asterisk_pipeline.names import CHECKS_JOB
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
-from tests.defs.conftest import DEFAULT_DEFS, NUMBERS, add_enterprises, history_sync
-from tests.defs.test_sensor_and_live import _today_files
+from tests.support.defs import DEFAULT_DEFS, NUMBERS, add_enterprises, history_sync, today_files
 
 INTEGRITY = [
     checks.unique_call_ids,
@@ -211,7 +210,7 @@ def test_live_freshness(
     never = _run(checks.live_freshness, db_url)
     assert not never.passed and never.metadata["stale"].value == {"0100": "never", "0200": "never"}
 
-    _today_files(logs_dir, *NUMBERS)
+    today_files(logs_dir, *NUMBERS)
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ENTERPRISES, list(NUMBERS))
     assert live_sync_job.execute_in_process(instance=instance, resources=resources).success

@@ -27,7 +27,7 @@ from dagster import (
 
 from asterisk_pipeline import names
 from asterisk_pipeline.defs import build_definitions
-from tests.defs.conftest import DEFAULT_DEFS, settings_without_env
+from tests.support.defs import DEFAULT_DEFS, settings_without_env
 
 SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
 

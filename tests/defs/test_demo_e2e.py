@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.dagster_dev import free_port, wait_until
+from tests.support.dagster_dev import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

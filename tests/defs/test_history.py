@@ -11,7 +11,7 @@ from asterisk_pipeline.defs.assets import HISTORY_KEYS, build_history_sync, sync
 from asterisk_pipeline.model import SHAPES
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
 from asterisk_pipeline.settings import DEFAULT_BACKFILL_RUN_PARTITIONS, Settings
-from tests.defs.conftest import NUMBERS, add_enterprises, history_sync, settings_without_env
+from tests.support.defs import NUMBERS, add_enterprises, history_sync, settings_without_env
 
 MAX_PARTITIONS_PER_RUN = DEFAULT_BACKFILL_RUN_PARTITIONS
 

@@ -15,10 +15,10 @@ from asterisk_pipeline.defs.resources import FleetResource, WarehouseResource
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
 from asterisk_pipeline.warehouse.db import make_engine
 from asterisk_pipeline.workers.storage import POOL_SIZE
-from tests.conftest import PG_ADMIN_URL, new_pg_database
-from tests.defs.conftest import NUMBERS, add_enterprises, history_sync
-from tests.deploy.cluster import celery_env, pg_env
-from tests.private_pg import PrivatePostgres
+from tests.support.cluster import celery_env, pg_env
+from tests.support.defs import NUMBERS, add_enterprises, history_sync
+from tests.support.pg import PG_ADMIN_URL, new_pg_database
+from tests.support.private_pg import PrivatePostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from dagster import (
@@ -24,12 +22,10 @@ from sqlalchemy import Engine, text
 
 from asterisk_pipeline.defs.live import LIVE_TAGS, build_live_schedule, live_sync_job
 from asterisk_pipeline.defs.sensors import enterprise_partitions_sensor
-from asterisk_pipeline.devtools.dayfile import write_day_file
-from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
 from asterisk_pipeline.names import LIVE_JOB as LIVE_JOB_NAME
 from asterisk_pipeline.settings import Settings
-from tests.defs.conftest import DEFAULTS, NUMBERS, add_enterprises, settings_without_env
+from tests.support.defs import DEFAULTS, NUMBERS, add_enterprises, settings_without_env, today_files
 
 live_sync_schedule = build_live_schedule(DEFAULTS)
 
@@ -75,25 +71,12 @@ def test_sensor_follows_the_active_enterprises(
         )
 
 
-def _today_files(logs_dir: Path, *numbers: str) -> None:
-    today = datetime.now(ZoneInfo("Europe/Minsk")).date()
-    for index, number in enumerate(numbers):
-        write_day_file(
-            day_file_path(logs_dir, number, today),
-            token=token_for(number),
-            day=today,
-            calls=10,
-            seed=11,
-            start_id=500_000 + index * 10_000,
-        )
-
-
 def test_live_job_materializes_each_enterprise_and_fails_for_a_broken_one(
     engine: Engine,
     resources: dict[str, object],
     logs_dir: Path,
 ) -> None:
-    _today_files(logs_dir, *NUMBERS)
+    today_files(logs_dir, *NUMBERS)
     add_enterprises(engine, *NUMBERS)
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ENTERPRISES, [*NUMBERS, "0999"])

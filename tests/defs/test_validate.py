@@ -34,7 +34,7 @@ def test_definitions_validate(tmp_path: Path, with_home: bool) -> None:
 
 
 def test_definitions_content() -> None:
-    from tests.defs.conftest import DEFAULT_DEFS as defs
+    from tests.support.defs import DEFAULT_DEFS as defs
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from asterisk_pipeline.defs import build_definitions
-from tests.defs.conftest import settings_without_env
+from tests.support.defs import settings_without_env
 
 WAREHOUSE_ASSETS = {"calls", "call_participants", "call_events", "sync_statistics", "live_calls"}
 

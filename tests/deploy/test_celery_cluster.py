@@ -25,9 +25,9 @@ from asterisk_pipeline.names import (
     TAG_CODE_VERSION,
     TAG_FLOW,
 )
-from tests.dagster_dev import free_port
-from tests.deploy import cluster as c
-from tests.deploy.conftest import (
+from tests.support import cluster as c
+from tests.support.dagster_dev import free_port
+from tests.support.deploy import (
     CLI,
     FIRST_DAY,
     KILLED,
@@ -37,7 +37,7 @@ from tests.deploy.conftest import (
     Cluster,
     cli_warehouse,
 )
-from tests.warehouse.snapshot import snapshot
+from tests.support.snapshot import snapshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 SPREAD_NUMBERS = {n: SPREAD_DAYS for n in SPREAD}

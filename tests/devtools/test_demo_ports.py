@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_pipeline.devtools.demo import busy_ports
-from tests.dagster_dev import free_port
+from tests.support.dagster_dev import free_port
 
 
 @pytest.fixture

@@ -1,13 +1,13 @@
-"""Fault scenario clock_skew (tests/faults/scenario_clock_skew.py): nothing lost, the behaviour checked."""
+"""Fault scenario clock_skew (tests/support/faults/scenario_clock_skew.py): nothing lost, the behaviour checked."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import service_missing
-from tests.faults.pbx_sshd import sshd_missing
-from tests.faults.scenario_clock_skew import SCENARIOS
+from tests.support.faults.pbx_sshd import sshd_missing
+from tests.support.faults.scenario_clock_skew import SCENARIOS
+from tests.support.pg import service_missing
 
 
 @pytest.mark.slow

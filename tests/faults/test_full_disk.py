@@ -1,10 +1,10 @@
-"""Fault scenario full_disk (tests/faults/scenario_full_disk.py): nothing lost, the behaviour checked."""
+"""Fault scenario full_disk (tests/support/faults/scenario_full_disk.py): nothing lost, the behaviour checked."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import service_missing
-from tests.faults.scenario_full_disk import full_disk_history_copy, tmpfs_missing
+from tests.support.faults.scenario_full_disk import full_disk_history_copy, tmpfs_missing
+from tests.support.pg import service_missing
 
 
 def test_full_disk(tmp_path: Path) -> None:

@@ -1,11 +1,11 @@
-"""Fault scenario growth (tests/faults/scenario_growth.py): nothing lost, the behaviour checked."""
+"""Fault scenario growth (tests/support/faults/scenario_growth.py): nothing lost, the behaviour checked."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from tests.faults.scenario_growth import growth_between_cycles
+from tests.support.faults.scenario_growth import growth_between_cycles
 
 
 @pytest.mark.slow

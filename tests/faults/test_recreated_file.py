@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import service_missing
-from tests.faults.scenario_recreated_file import SCENARIOS, ssh_can_run
+from tests.support.faults.scenario_recreated_file import SCENARIOS, ssh_can_run
+from tests.support.pg import service_missing
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: f"{s.keywords['transport']}-{s.keywords['flow'].value}")

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from asterisk_pipeline.warehouse.db import make_engine
-from tests.hostile.generate import CASES, RUNS, HostileFile, build
-from tests.hostile.warehouse import (
+from tests.support.cli import cli
+from tests.support.hostile.generate import CASES, RUNS, HostileFile, build
+from tests.support.hostile.warehouse import (
     ENTERPRISE,
     Stored,
     add_enterprise,
@@ -28,7 +29,6 @@ from tests.hostile.warehouse import (
     one_json_line,
     stored,
 )
-from tests.test_cli import cli
 
 
 def import_file(made: HostileFile, db_url: str, home: Path) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
 from asterisk_pipeline.warehouse.db import make_engine
 from asterisk_pipeline.warehouse.schema import call_events, rejected_events
-from tests.factories import RawText, append, create_day_file
-from tests.hostile.warehouse import ENTERPRISE, add_enterprise
+from tests.support.factories import RawText, append, create_day_file
+from tests.support.hostile.warehouse import ENTERPRISE, add_enterprise
 
 TZ = ZoneInfo("Europe/Minsk")
 EVENTS = ("start", "dial", "bridge", "bridge_leave", "bridge_create", "bridge_destroy", "new_callerid",

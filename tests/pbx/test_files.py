@@ -15,7 +15,7 @@ from asterisk_pipeline.pbx.files import (
     date_from_name,
     file_name,
 )
-from tests.factories import append, create_day_file, row
+from tests.support.factories import append, create_day_file, row
 
 
 def _all(day_file: DayFile, table: str = "APIlogs", after: int = 0, chunk: int = 100):

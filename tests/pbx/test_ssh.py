@@ -1,28 +1,24 @@
-"""The SSH transport against real OpenSSH sshd processes on 127.0.1.x (tests/ssh_fixtures.py)."""
+"""The SSH transport against real OpenSSH sshd processes on 127.0.1.x (tests/support/ssh_fixtures.py)."""
 from __future__ import annotations
 
 import threading
 import time
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, text
 
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.live import append_calls
-from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.pbx.files import DayFile
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import live_cycle, sync_history_day, sync_live
-from asterisk_pipeline.warehouse.db import write_transaction
-from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.warehouse.snapshot import count
+from tests.support.pbx import NOON, ssh_enterprise, ssh_settings
+from tests.support.snapshot import count
 
 DAY = date(2025, 7, 3)
-NOON = datetime(2025, 7, 3, 12, 0, tzinfo=ZoneInfo("Europe/Minsk"))
 FILE = f"Listen_AMI_{DAY.isoformat()}.db"
 
 
@@ -33,29 +29,9 @@ def _pbx(sshd_factory, address: str, *, calls: int = 60, seed: int = 1, **option
     return server
 
 
-def _settings(tmp_path: Path, server, key, *, known: list | None = None, **overrides) -> Settings:  # type: ignore[no-untyped-def]
-    known_hosts = tmp_path / "known_hosts"
-    lines = [s.known_hosts_line() for s in (known if known is not None else [server])]
-    known_hosts.write_text("".join(f"{line}\n" for line in lines))
-    values = {
-        "home": tmp_path / "home", "ssh_user": "root", "ssh_key_file": key.private_key_path,
-        "ssh_port": server.port, "remote_dir": str(server.served_dir), "known_hosts_file": known_hosts,
-        "ssh_connect_timeout_s": 5.0, "ssh_retries": 2,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
 def _with(settings: Settings, changes: dict) -> Settings:
     """A changed copy, validated like the original (model_copy would skip validation)."""
     return Settings(**{**settings.model_dump(), **changes})
-
-
-def _enterprise(engine: Engine, number: str, host: str) -> Enterprise:
-    enterprise = Enterprise(number, f"E{number}", f"pbx{number}.lan", f"secret-{number}", host, "375001")
-    with write_transaction(engine) as conn:
-        upsert_enterprise(conn, enterprise)
-    return enterprise
 
 
 def _today(outcomes):  # type: ignore[no-untyped-def]
@@ -64,8 +40,8 @@ def _today(outcomes):  # type: ignore[no-untyped-def]
 
 def test_key_auth_incremental_live_sync(engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path):
     server = _pbx(sshd_factory, "127.0.1.11")
-    settings = _settings(tmp_path, server, ssh_client_key)
-    ent = _enterprise(engine, "0327", server.host)
+    settings = ssh_settings(tmp_path, server, ssh_client_key)
+    ent = ssh_enterprise(engine, "0327", server.host)
     first = _today(sync_live(engine, Fleet.load(settings), ent, now=NOON))
     assert first.ok and first.rows_read > 300 and first.new_calls > 0
     size = (server.served_dir / FILE).stat().st_size
@@ -78,9 +54,9 @@ def test_key_auth_incremental_live_sync(engine: Engine, sshd_factory, ssh_client
 
 def test_password_auth(engine: Engine, sshd_factory, ssh_client_key, ssh_password_user, tmp_path: Path):
     server = _pbx(sshd_factory, "127.0.1.12")
-    settings = _settings(tmp_path, server, ssh_client_key, ssh_key_file=None,
+    settings = ssh_settings(tmp_path, server, ssh_client_key, ssh_key_file=None,
                          ssh_user=ssh_password_user.user, ssh_password=ssh_password_user.password)
-    ent = _enterprise(engine, "0327", server.host)
+    ent = ssh_enterprise(engine, "0327", server.host)
     outcome = _today(sync_live(engine, Fleet.load(settings), ent, now=NOON))
     assert outcome.ok and outcome.new_calls > 0
     wrong = _with(settings, {"ssh_password": "not-the-password"})
@@ -90,8 +66,8 @@ def test_password_auth(engine: Engine, sshd_factory, ssh_client_key, ssh_passwor
 
 def test_changed_host_key_is_refused_without_retrying(engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path):
     server = _pbx(sshd_factory, "127.0.1.13")
-    settings = _settings(tmp_path, server, ssh_client_key, ssh_retries=5, ssh_trust_on_first_use=True)
-    ent = _enterprise(engine, "0327", server.host)
+    settings = ssh_settings(tmp_path, server, ssh_client_key, ssh_retries=5, ssh_trust_on_first_use=True)
+    ent = ssh_enterprise(engine, "0327", server.host)
     server.rotate_host_key()
     began = time.monotonic()
     outcome = _today(sync_live(engine, Fleet.load(settings), ent, now=NOON))
@@ -102,8 +78,8 @@ def test_changed_host_key_is_refused_without_retrying(engine: Engine, sshd_facto
 
 def test_unknown_host_key_refused_then_pinned_on_first_use(engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path):
     server = _pbx(sshd_factory, "127.0.1.14")
-    settings = _settings(tmp_path, server, ssh_client_key, known=[])
-    ent = _enterprise(engine, "0327", server.host)
+    settings = ssh_settings(tmp_path, server, ssh_client_key, known=[])
+    ent = ssh_enterprise(engine, "0327", server.host)
     refused = _today(sync_live(engine, Fleet.load(settings), ent, now=NOON))
     assert refused.error_kind == "host_key_unknown"
     tofu = _with(settings, {"ssh_trust_on_first_use": True})
@@ -115,8 +91,8 @@ def test_unknown_host_key_refused_then_pinned_on_first_use(engine: Engine, sshd_
 
 def test_pbx_without_sqlite3_falls_back_to_a_verified_copy(engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path):
     server = _pbx(sshd_factory, "127.0.1.15", path_env="/nonexistent")
-    settings = _settings(tmp_path, server, ssh_client_key)
-    ent = _enterprise(engine, "0327", server.host)
+    settings = ssh_settings(tmp_path, server, ssh_client_key)
+    ent = ssh_enterprise(engine, "0327", server.host)
     outcome = _today(sync_live(engine, Fleet.load(settings), ent, now=NOON))
     size = (server.served_dir / FILE).stat().st_size
     assert outcome.ok and outcome.new_calls > 0 and outcome.bytes_transferred >= size
@@ -131,8 +107,8 @@ def test_pbx_without_sqlite3_falls_back_to_a_verified_copy(engine: Engine, sshd_
 )
 def test_copy_of_a_file_being_written_is_consistent(engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path, path_env, pause):
     server = _pbx(sshd_factory, "127.0.1.16", calls=3000, path_env=path_env)
-    settings = _settings(tmp_path, server, ssh_client_key)
-    ent = _enterprise(engine, "0327", server.host)
+    settings = ssh_settings(tmp_path, server, ssh_client_key)
+    ent = ssh_enterprise(engine, "0327", server.host)
     stop = threading.Event()
 
     def writer() -> None:
@@ -162,8 +138,8 @@ def test_copy_of_a_file_being_written_is_consistent(engine: Engine, sshd_factory
 
 def test_connection_dropped_mid_transfer_is_retried(engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path):
     server = _pbx(sshd_factory, "127.0.1.17", calls=20_000, path_env="/nonexistent")
-    settings = _settings(tmp_path, server, ssh_client_key)
-    ent = _enterprise(engine, "0327", server.host)
+    settings = ssh_settings(tmp_path, server, ssh_client_key)
+    ent = ssh_enterprise(engine, "0327", server.host)
     dropped = []
 
     def dropper() -> None:
@@ -185,10 +161,10 @@ def test_connection_dropped_mid_transfer_is_retried(engine: Engine, sshd_factory
 
 def test_a_host_that_never_answers_times_out_while_others_finish(engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path):
     servers = [_pbx(sshd_factory, f"127.0.1.{n}", seed=n) for n in (21, 22, 23)]
-    settings = _settings(tmp_path, servers[0], ssh_client_key, known=servers,
+    settings = ssh_settings(tmp_path, servers[0], ssh_client_key, known=servers,
                          ssh_connect_timeout_s=1.0, ssh_retries=1)
     for index, server in enumerate(servers):
-        _enterprise(engine, f"05{index}0", server.host)
+        ssh_enterprise(engine, f"05{index}0", server.host)
     # all three share one port number only if the factory could bind it; otherwise per-host ports
     fleet_file = tmp_path / "fleet.toml"
     fleet_file.write_text("".join(
@@ -222,8 +198,8 @@ def test_history_range_lists_over_sftp_and_skips_unchanged_copies(engine: Engine
                        day=day, calls=30, seed=offset, start_id=offset * 1000)
     (server.served_dir / "Listen_AMI_2025-07-03.db-journal").write_bytes(b"")  # not a day file
     (server.served_dir / "notes.txt").write_text("x")
-    settings = _settings(tmp_path, server, ssh_client_key)
-    ent = _enterprise(engine, "0327", server.host)
+    settings = ssh_settings(tmp_path, server, ssh_client_key)
+    ent = ssh_enterprise(engine, "0327", server.host)
     first = sync_history_range(engine, Fleet.load(settings), ent, DAY - timedelta(days=10), DAY)
     assert [o.file_date for o in first] == ["2025-07-01", "2025-07-02", "2025-07-03"]
     assert all(o.ok and o.bytes_transferred > 0 and o.new_calls > 0 for o in first)

@@ -32,7 +32,7 @@ from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import sync_history_day, sync_live
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.pbx.test_ssh import _settings
+from tests.support.pbx import ssh_settings
 
 MINSK = ZoneInfo("Europe/Minsk")
 DAY = date(2025, 7, 3)
@@ -127,9 +127,9 @@ def _today(outcomes):  # type: ignore[no-untyped-def]
 
 
 def _ssh_settings(tmp_path: Path, server, key, **overrides) -> Settings:  # type: ignore[no-untyped-def]
-    """tests.pbx.test_ssh's settings for one PBX, with a single retry (a copy that keeps
+    """tests.support.pbx's settings for one PBX, with a single retry (a copy that keeps
     changing should fail fast)."""
-    return _settings(tmp_path, server, key, **{"ssh_retries": 1, **overrides})
+    return ssh_settings(tmp_path, server, key, **{"ssh_retries": 1, **overrides})
 
 
 def _same_as_reference(engine: Engine, fleet: Fleet, wal: Enterprise, ref: Enterprise, reference: Path) -> None:

@@ -29,11 +29,11 @@ from asterisk_pipeline.sync.unit import run_import
 from asterisk_pipeline.warehouse.cursors import read_cursor
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.conversations import shapes
-from tests.conversations.shapes import Pbx
-from tests.conversations.test_recorded_examples import _fresh_like
-from tests.factories import append, create_day_file
-from tests.warehouse.snapshot import snapshot
+from tests.support.conversations import shapes
+from tests.support.conversations.shapes import Pbx
+from tests.support.factories import append, create_day_file
+from tests.support.pg import fresh_warehouse_like
+from tests.support.snapshot import snapshot
 
 ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327")
 LIVE = "AlternativeAPIlogs"
@@ -58,7 +58,7 @@ def _day_rows(start: str, n: int = 28) -> list[tuple]:
 def _warehouse(db_url: str, tmp_path: Path, pg_template: str, name: str) -> Engine:
     if name:
         (tmp_path / name).mkdir()
-    engine = make_engine(_fresh_like(db_url, tmp_path / name, pg_template) if name else db_url)
+    engine = make_engine(fresh_warehouse_like(db_url, tmp_path / name, pg_template) if name else db_url)
     with write_transaction(engine) as conn:
         upsert_enterprise(conn, ENT)
     return engine

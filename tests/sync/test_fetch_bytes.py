@@ -13,9 +13,9 @@ from asterisk_pipeline.model import BEFORE_FIRST_ROW, LIVE_TABLE, Enterprise
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.pbx.ssh import SshTransport
 from asterisk_pipeline.sync import sync_live
-from tests.factories import body, create_day_file, hangup
-from tests.pbx.test_ssh import NOON, _enterprise, _settings
-from tests.warehouse.snapshot import count
+from tests.support.factories import body, create_day_file, hangup
+from tests.support.pbx import NOON, ssh_enterprise, ssh_settings
+from tests.support.snapshot import count
 
 DAY = date(2025, 7, 3)
 FILE = f"Listen_AMI_{DAY.isoformat()}.db"
@@ -40,7 +40,7 @@ def _big_rows(path: Path, calls: int, pad: int) -> None:
 def test_a_capped_exec_keeps_whole_rows_and_at_least_one(sshd_factory, ssh_client_key, tmp_path: Path) -> None:
     server = sshd_factory(address="127.0.1.41")
     _big_rows(server.served_dir / FILE, calls=12, pad=200_000)
-    settings = _settings(tmp_path, server, ssh_client_key)
+    settings = ssh_settings(tmp_path, server, ssh_client_key)
     enterprise = Enterprise("0327", host=server.host)
     transport = Fleet.load(settings).pbx(enterprise).transport()
     assert isinstance(transport, SshTransport)
@@ -62,8 +62,8 @@ def test_live_sync_of_big_rows_reads_all_in_bounded_chunks(
 ) -> None:
     server = sshd_factory(address="127.0.1.42")
     _big_rows(server.served_dir / FILE, calls=15, pad=150_000)
-    settings = _settings(tmp_path, server, ssh_client_key, read_chunk_bytes=400_000, live_import_all=True)
-    enterprise = _enterprise(engine, "0327", server.host)
+    settings = ssh_settings(tmp_path, server, ssh_client_key, read_chunk_bytes=400_000, live_import_all=True)
+    enterprise = ssh_enterprise(engine, "0327", server.host)
     outcomes = sync_live(engine, Fleet.load(settings), enterprise, now=NOON)
     today = next(o for o in outcomes if o.file_date == DAY.isoformat())
     assert today.ok and today.rows_read == 15 and today.new_calls == 15, today

@@ -16,7 +16,7 @@ from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file, sync_live
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.factories import COLUMNS, body, create_day_file, hangup, row
+from tests.support.factories import COLUMNS, body, create_day_file, hangup, row
 
 ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327")
 DAY = date(2025, 7, 3)
@@ -169,13 +169,13 @@ def test_over_ssh_ids_below_zero_are_read_and_a_null_id_is_unreadable(
     engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     """The PBX's own sqlite3 answers the live query: the same rules as a local file."""
-    from tests.pbx.test_ssh import NOON, _settings
+    from tests.support.pbx import NOON, ssh_settings
 
     _enterprise(engine)
     server = sshd_factory(address="127.0.1.43")
     good = server.served_dir / "Listen_AMI_2025-07-03.db"
     _write(good, [-3, -2, 0, 4], "AlternativeAPIlogs")
-    settings = _settings(tmp_path, server, ssh_client_key, live_import_all=True)
+    settings = ssh_settings(tmp_path, server, ssh_client_key, live_import_all=True)
     enterprise = Enterprise(ENT.number, ENT.name, ENT.host, ENT.secret, server.host)
     today = [o for o in sync_live(engine, Fleet.load(settings), enterprise, now=NOON) if o.file_date == "2025-07-03"]
     assert today and today[0].ok and today[0].rows_read == 4, today

@@ -14,8 +14,8 @@ from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import SyncOutcome, import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.factories import append, body, create_day_file, hangup, row
-from tests.warehouse.snapshot import count, snapshot
+from tests.support.factories import append, body, create_day_file, hangup, row
+from tests.support.snapshot import count, snapshot
 
 DAY = date(2025, 7, 3)
 ENT = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327", "10.88.10.25", "375001")
