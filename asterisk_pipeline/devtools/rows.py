@@ -1,7 +1,7 @@
 """The one builder of Listen_AMI rows (SPEC §2.1, §2.2): tables, bodies, rows, files.
 
-Why one: the simulator, the hand-built conversations of the tests (``tests/conversations/
-shapes.py``) and the test factories (``tests/factories.py``) all write rows of the webhook-log
+Why one: the simulator, the hand-built conversations of the tests (``tests/support/
+conversations/shapes.py``) and the test factories (``tests/support/factories.py``) all write rows of the webhook-log
 tables - ``(DateTime, event, Uniqueid, request, status)``, stored with ``response`` and
 ``responseTime`` - and they must agree with each other and with the PBX on what such a row is:
 the table's DDL, the body's key order (``Token``, ``UniqueId``, then the event's fields; the
