@@ -240,7 +240,7 @@ def analyse(samples: list[Sample], ticks: list[dict], runs: list[dict],  # type:
                      f"{max(peaks):.0f}", f"{last - first:+.0f}", "yes" if good else "NO"))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines.append("")
-    lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header, *rows])
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) for r in [header, *rows])
     if run_peaks:
         lines.append("(run processes: mean peak RSS of the first and of the last tenth of the "
                      "run processes sampled)")

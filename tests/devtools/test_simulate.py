@@ -208,7 +208,7 @@ def test_every_event_type_and_body_contract(clean_file: tuple[Path, DayFileSumma
     assert summary.dirty_rows == 0
     for table in ("APIlogs", "AlternativeAPIlogs"):
         seen: Counter[str] = Counter()
-        for _, when, event, uid, request, status, response, elapsed in rows(path, table):
+        for _, when, event, uid, request, _status, response, elapsed in rows(path, table):
             body = body_of(request)
             assert body is not None, request
             assert body["Token"] == TOKEN

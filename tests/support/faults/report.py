@@ -44,4 +44,4 @@ def table(results: list[FaultResult]) -> str:
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     line = "  ".join
-    return "\n".join(line(cell.ljust(w) for cell, w in zip(row, widths)) for row in [header, *rows])
+    return "\n".join(line(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) for row in [header, *rows])

@@ -137,7 +137,7 @@ def _live_fault(fault: str, pg: PrivatePostgres, dagster: Dagster, api: str, url
     down = _probe(api)
     pg.start()
     pg.wait_ready()
-    for path, (status, body) in down.items():
+    for path, (status, _body) in down.items():
         if status != 503:
             problems.append(f"GET {path} answered {status} while the database was down")
     health = down["/health"][1]
