@@ -707,8 +707,9 @@ def cmd_sync_live(run: Invocation) -> int:
 
 
 def cmd_sync_history(run: Invocation) -> int:
-    from .sync import sync_history_range
+    from .sync import SyncRun, sync_history_range
     from .warehouse.registry import get_enterprise
+    from .warehouse.stats import DayRange
 
     args = run.args
     if args.date_from > args.date_to:
@@ -719,7 +720,7 @@ def cmd_sync_history(run: Invocation) -> int:
     if enterprise is None:  # disabled between the check and here
         raise CliError(f"enterprise {args.enterprise} is inactive")
     outcomes = sync_history_range(
-        engine, run.fleet, enterprise, args.date_from, args.date_to, force=args.force
+        engine, run.fleet, enterprise, DayRange(args.date_from, args.date_to), run=SyncRun(force=args.force)
     )
     for outcome in outcomes:
         print(json.dumps(outcome.summary(), ensure_ascii=False))

@@ -40,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import names
 from ..model import SHAPES, Enterprise
 from ..settings import Settings
-from ..sync import SyncOutcome, sync_history_day
+from ..sync import SyncOutcome, SyncRun, sync_history_day
 from ..warehouse.db import retry_database
 from ..warehouse.registry import get_enterprise
 from ..warehouse.schema import download_sync
@@ -207,8 +207,7 @@ def _history_sync(
                 fleet_,
                 enterprise,
                 day,
-                force=config.force,
-                dagster_run_id=context.run.run_id,
+                run=SyncRun(dagster_run_id=context.run.run_id, force=config.force),
             )
             if outcome.ok:  # one log line per run below: 365 event-log writes a year cost seconds
                 landed.append((str(key), outcome))
