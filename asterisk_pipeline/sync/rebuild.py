@@ -30,7 +30,7 @@ from ..warehouse.db import lock_enterprise, write_transaction
 from ..warehouse.events import CallIds
 from ..warehouse.registry import get_enterprise
 from ..warehouse.staging import Stager
-from .importer import ImportRequest, settle, sighting_row, stored_conv_row
+from .importer import ImportRequest, WriteTarget, settle, sighting_row, stored_conv_row
 
 log = logging.getLogger("asterisk_pipeline.sync.rebuild")
 
@@ -98,7 +98,7 @@ def _rebuild_day(
         touched = {r.unique_id for r in rows}
         # rows of this day are the "current read": everything else is gathered around them
         report.new_calls, report.recomputed_calls = settle(
-            stager, request, rows, CallIds(conn, enterprise.number), touched, BEFORE_FIRST_ROW,
+            WriteTarget(stager, request, CallIds(conn, enterprise.number)), rows, touched, BEFORE_FIRST_ROW,
         )
         if report.source == "events (previous version)":
             lost = _lost_bridge_entries(rows)
