@@ -625,7 +625,8 @@ def _render_explain(why: dict[str, Any]) -> list[str]:
 
 
 def cmd_calls_rebuild(run: Invocation) -> int:
-    from .sync.rebuild import DayRebuild, rebuild_calls
+    from .sync.rebuild import DayRebuild, RebuildScope, rebuild_calls
+    from .warehouse.stats import DayRange
 
     args = run.args
     if args.date_from and args.date_to and args.date_from > args.date_to:
@@ -643,10 +644,10 @@ def cmd_calls_rebuild(run: Invocation) -> int:
             file=sys.stderr, flush=True,
         )
 
-    reports = rebuild_calls(
-        engine, run.fleet, enterprise=args.enterprise, date_from=args.date_from,
-        date_to=args.date_to, use_files=not args.warehouse_only, progress=progress,
+    scope = RebuildScope(
+        args.enterprise, DayRange(args.date_from, args.date_to), use_files=not args.warehouse_only
     )
+    reports = rebuild_calls(engine, run.fleet, scope, progress=progress)
     inexact = sum(len(r.not_exact) for r in reports)
     print(f"rebuilt {len(reports)} day files; {inexact} calls may differ from a fresh import"
           " (their day file was not at hand)" if inexact else f"rebuilt {len(reports)} day files",

@@ -25,7 +25,7 @@ from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import import_day_file
-from asterisk_pipeline.sync.rebuild import rebuild_calls
+from asterisk_pipeline.sync.rebuild import RebuildScope, rebuild_calls
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import current_revision, upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
@@ -160,7 +160,7 @@ def test_rebuild_without_the_day_files_says_which_calls_may_differ(tmp_path: Pat
     _old_import(_previous_version(tmp_path), old_db, files, tmp_path / "oldhome")
     old = make_engine(old_db)
     upgrade(old)
-    reports = rebuild_calls(old, Fleet.load(Settings(home=tmp_path / "nofiles")), use_files=False)
+    reports = rebuild_calls(old, Fleet.load(Settings(home=tmp_path / "nofiles")), RebuildScope(use_files=False))
     assert {r.source for r in reports} == {"events (previous version)"}
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     _fresh_import(fresh, files, mirror_settings)
