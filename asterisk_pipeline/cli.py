@@ -466,7 +466,7 @@ def cmd_import_file(run: Invocation) -> int:
 
 
 def cmd_stats(run: Invocation) -> int:
-    from .warehouse.stats import DayRange, call_stats, extension_stats, shape_stats
+    from .warehouse.stats import DayRange, StatsScope, call_stats, extension_stats, shape_stats
 
     args = run.args
     try:
@@ -475,23 +475,23 @@ def cmd_stats(run: Invocation) -> int:
         raise CliError(str(exc)) from None
     engine = run.warehouse(write=False, enterprises=args.enterprise or [])
     only = set(args.enterprise) if args.enterprise else None
-    zone_of = run.fleet.timezone
+    scope = StatsScope(only, days, run.fleet.timezone)
     header: list[str]
     cells: Callable[[Any], list[str]]
     with engine.connect() as conn:
         if args.by_extension:
-            found: Sequence[Any] = extension_stats(conn, enterprises=only, days=days, zone_of=zone_of)
+            found: Sequence[Any] = extension_stats(conn, scope)
             header = ["enterprise", "extension", "rang", "answered", "missed_unanswered",
                       "missed_answered_elsewhere"]
             cells = lambda r: [r.enterprise_id, r.extension, str(r.rang), str(r.answered),
                                str(r.missed_unanswered), str(r.missed_answered_elsewhere)]
         elif args.by_shape:
-            found = shape_stats(conn, enterprises=only, days=days, zone_of=zone_of)
+            found = shape_stats(conn, scope)
             header = ["enterprise", "shape", "calls", "answered", "answered_%", "avg_duration_s"]
             cells = lambda r: [r.enterprise_id, r.shape, str(r.calls), str(r.answered),
                                f"{100 * r.answered_share:.1f}", _seconds(r.avg_duration)]
         else:
-            found = call_stats(conn, by_day=args.by_day, zone_of=zone_of, enterprises=only, days=days)
+            found = call_stats(conn, scope, by_day=args.by_day)
             day = ["day"] if args.by_day else []
             header = ["enterprise", "data_source", *day, "calls", "answered", "answered_%",
                       "avg_duration_s", "legs_folded", "transfers"]
