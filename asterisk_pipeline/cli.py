@@ -440,7 +440,7 @@ def cmd_enterprise_list(run: Invocation) -> int:
 
 
 def cmd_import_file(run: Invocation) -> int:
-    from .sync import import_day_file
+    from .sync import LocalDayFile, import_day_file
     from .warehouse.registry import get_enterprise
 
     args = run.args
@@ -458,8 +458,7 @@ def cmd_import_file(run: Invocation) -> int:
             "(add it with `asterisk-pipeline enterprise add`)"
         )
     outcome = import_day_file(
-        engine, run.fleet, enterprise, args.path, flow=Flow(args.flow), file_date=file_date,
-        force=args.force,
+        engine, run.fleet, enterprise, LocalDayFile(args.path, Flow(args.flow), file_date), force=args.force
     )
     print(json.dumps(outcome.summary(), ensure_ascii=False))
     return EXIT_OK if outcome.ok else EXIT_FAILED

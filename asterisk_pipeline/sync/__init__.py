@@ -17,10 +17,11 @@ from .cycles import (
     sync_history_range,
     sync_live,
 )
-from .unit import SyncOutcome, import_day_file
+from .unit import LocalDayFile, SyncOutcome, import_day_file
 
 __all__ = [
     "CycleReport",
+    "LocalDayFile",
     "SyncOutcome",
     "SyncRun",
     "import_day_file",

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.conversations import shapes
@@ -185,8 +185,7 @@ def test_statistics_on_both_databases(engine: Engine, tmp_path: Path):
     for pbx, day in days:
         path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
         append(path, pbx.sorted_rows(), "APIlogs")
-        outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), enterprise, path,
-                                  flow=Flow.HISTORY, file_date=date.fromisoformat(day))
+        outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), enterprise, LocalDayFile(path, Flow.HISTORY, date.fromisoformat(day)))
         assert outcome.ok, outcome
     with write_transaction(engine) as conn:
         conn.execute(text("UPDATE calls SET shape = NULL"))

@@ -24,7 +24,7 @@ from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.sync.rebuild import RebuildScope, rebuild_calls
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import current_revision, upgrade
@@ -101,7 +101,7 @@ def _fresh_import(engine: Engine, files: list[Path], settings: Settings) -> None
     for path in files:
         day = date.fromisoformat(path.stem.removeprefix("Listen_AMI_"))
         for flow in (Flow.HISTORY, Flow.LIVE):
-            outcome = import_day_file(engine, Fleet.load(settings), ENT, path, flow=flow, file_date=day)
+            outcome = import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, flow, day))
             assert outcome.ok, outcome
 
 
