@@ -440,7 +440,7 @@ def cmd_enterprise_list(run: Invocation) -> int:
 
 
 def cmd_import_file(run: Invocation) -> int:
-    from .sync import import_day_file
+    from .sync import LocalDayFile, import_day_file
     from .warehouse.registry import get_enterprise
 
     args = run.args
@@ -458,15 +458,14 @@ def cmd_import_file(run: Invocation) -> int:
             "(add it with `asterisk-pipeline enterprise add`)"
         )
     outcome = import_day_file(
-        engine, run.fleet, enterprise, args.path, flow=Flow(args.flow), file_date=file_date,
-        force=args.force,
+        engine, run.fleet, enterprise, LocalDayFile(args.path, Flow(args.flow), file_date), force=args.force
     )
     print(json.dumps(outcome.summary(), ensure_ascii=False))
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 def cmd_stats(run: Invocation) -> int:
-    from .warehouse.stats import DayRange, call_stats, extension_stats, shape_stats
+    from .warehouse.stats import DayRange, StatsScope, call_stats, extension_stats, shape_stats
 
     args = run.args
     try:
@@ -475,23 +474,23 @@ def cmd_stats(run: Invocation) -> int:
         raise CliError(str(exc)) from None
     engine = run.warehouse(write=False, enterprises=args.enterprise or [])
     only = set(args.enterprise) if args.enterprise else None
-    zone_of = run.fleet.timezone
+    scope = StatsScope(only, days, run.fleet.timezone)
     header: list[str]
     cells: Callable[[Any], list[str]]
     with engine.connect() as conn:
         if args.by_extension:
-            found: Sequence[Any] = extension_stats(conn, enterprises=only, days=days, zone_of=zone_of)
+            found: Sequence[Any] = extension_stats(conn, scope)
             header = ["enterprise", "extension", "rang", "answered", "missed_unanswered",
                       "missed_answered_elsewhere"]
             cells = lambda r: [r.enterprise_id, r.extension, str(r.rang), str(r.answered),
                                str(r.missed_unanswered), str(r.missed_answered_elsewhere)]
         elif args.by_shape:
-            found = shape_stats(conn, enterprises=only, days=days, zone_of=zone_of)
+            found = shape_stats(conn, scope)
             header = ["enterprise", "shape", "calls", "answered", "answered_%", "avg_duration_s"]
             cells = lambda r: [r.enterprise_id, r.shape, str(r.calls), str(r.answered),
                                f"{100 * r.answered_share:.1f}", _seconds(r.avg_duration)]
         else:
-            found = call_stats(conn, by_day=args.by_day, zone_of=zone_of, enterprises=only, days=days)
+            found = call_stats(conn, scope, by_day=args.by_day)
             day = ["day"] if args.by_day else []
             header = ["enterprise", "data_source", *day, "calls", "answered", "answered_%",
                       "avg_duration_s", "legs_folded", "transfers"]
@@ -625,7 +624,8 @@ def _render_explain(why: dict[str, Any]) -> list[str]:
 
 
 def cmd_calls_rebuild(run: Invocation) -> int:
-    from .sync.rebuild import DayRebuild, rebuild_calls
+    from .sync.rebuild import DayRebuild, RebuildScope, rebuild_calls
+    from .warehouse.stats import DayRange
 
     args = run.args
     if args.date_from and args.date_to and args.date_from > args.date_to:
@@ -643,10 +643,10 @@ def cmd_calls_rebuild(run: Invocation) -> int:
             file=sys.stderr, flush=True,
         )
 
-    reports = rebuild_calls(
-        engine, run.fleet, enterprise=args.enterprise, date_from=args.date_from,
-        date_to=args.date_to, use_files=not args.warehouse_only, progress=progress,
+    scope = RebuildScope(
+        args.enterprise, DayRange(args.date_from, args.date_to), use_files=not args.warehouse_only
     )
+    reports = rebuild_calls(engine, run.fleet, scope, progress=progress)
     inexact = sum(len(r.not_exact) for r in reports)
     print(f"rebuilt {len(reports)} day files; {inexact} calls may differ from a fresh import"
           " (their day file was not at hand)" if inexact else f"rebuilt {len(reports)} day files",
@@ -707,8 +707,9 @@ def cmd_sync_live(run: Invocation) -> int:
 
 
 def cmd_sync_history(run: Invocation) -> int:
-    from .sync import sync_history_range
+    from .sync import SyncRun, sync_history_range
     from .warehouse.registry import get_enterprise
+    from .warehouse.stats import DayRange
 
     args = run.args
     if args.date_from > args.date_to:
@@ -719,7 +720,7 @@ def cmd_sync_history(run: Invocation) -> int:
     if enterprise is None:  # disabled between the check and here
         raise CliError(f"enterprise {args.enterprise} is inactive")
     outcomes = sync_history_range(
-        engine, run.fleet, enterprise, args.date_from, args.date_to, force=args.force
+        engine, run.fleet, enterprise, DayRange(args.date_from, args.date_to), run=SyncRun(force=args.force)
     )
     for outcome in outcomes:
         print(json.dumps(outcome.summary(), ensure_ascii=False))

@@ -56,42 +56,49 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        verdict = self._body_expected(scope)
+        if isinstance(verdict, tuple):
+            await _refuse(send, *verdict)
+        elif not verdict:
+            await self.app(scope, receive, send)
+        else:
+            body = await self._read_body(receive, send)
+            if body is not None:
+                await self.app(scope, _replay(body, receive), send)
+
+    def _body_expected(self, scope: Scope) -> bool | tuple[int, str]:
+        """Whether a body follows, by the headers alone — or the refusal they already earn."""
         length = _header(scope, b"content-length")
         chunked = _header(scope, b"transfer-encoding") is not None
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                await _refuse(send, 400, "Content-Length is not a number")
-                return
-            if declared > self.max_bytes:
-                await _refuse(send, 413, f"request body of {declared} bytes is larger than the "
-                                         f"{self.max_bytes} bytes accepted")
-                return
-            if declared == 0 and not chunked:
-                await self.app(scope, receive, send)
-                return
-        elif not chunked:
-            await self.app(scope, receive, send)
-            return
+        if length is None:
+            return chunked
+        try:
+            declared = int(length)
+        except ValueError:
+            return 400, "Content-Length is not a number"
+        if declared > self.max_bytes:
+            return 413, f"request body of {declared} bytes is larger than the {self.max_bytes} bytes accepted"
+        return declared != 0 or chunked
+
+    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+        """The whole body, or None when the client left or was refused (413, 408)."""
         body = bytearray()
         try:
             async with asyncio.timeout(self.timeout_s):
                 while True:
                     message = await receive()
                     if message["type"] == "http.disconnect":
-                        return
+                        return None
                     body += message.get("body", b"")
                     if len(body) > self.max_bytes:
                         await _refuse(send, 413, f"request body is larger than the {self.max_bytes} "
                                                  "bytes accepted")
-                        return
+                        return None
                     if not message.get("more_body", False):
-                        break
+                        return bytes(body)
         except TimeoutError:
             await _refuse(send, 408, f"request body not received within {self.timeout_s:g} s")
-            return
-        await self.app(scope, _replay(bytes(body), receive), send)
+            return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -108,6 +115,70 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """See ``guarded_protocol``: the deadline and bound are set on the subclass it returns."""
+
+    header_timeout_s: float = 10.0
+    max_header_bytes: int = MAX_HEADER_BYTES
+    _header_timer: asyncio.TimerHandle | None = None
+    _in_headers = True  # the next bytes are a request line and headers
+    _header_bytes = 0
+    _tail = b""  # the last bytes seen in the header phase (a "\r\n\r\n" split across reads)
+
+    def _arm(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout_s, self._refuse, 408,
+                                                      "request headers not received in time")
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _refuse(self, status: int, reason: str) -> None:
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        body = json.dumps(error_body(reason)).encode()
+        phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                             b"connection: close\r\n\r\n%s" % (status, phrase, len(body), body))
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_headers:
+            # Counted before parsing: headers that arrive in one read are bounded too.
+            seen = self._tail + data
+            end = seen.find(b"\r\n\r\n")
+            size = self._header_bytes + (len(data) if end < 0 else end + 4 - len(self._tail))
+            if size > self.max_header_bytes:
+                self._refuse(431, f"request line and headers larger than {self.max_header_bytes} bytes")
+                return
+            self._header_bytes, self._tail = size, seen[-3:]
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        self._in_headers, self._header_bytes, self._tail = False, 0, b""
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_headers = True  # what follows on this connection is the next request
+        super().on_message_complete()
+
+
 def guarded_protocol(header_timeout_s: float, max_header_bytes: int = MAX_HEADER_BYTES) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with a deadline for a request's line and headers.
 
@@ -119,66 +190,10 @@ def guarded_protocol(header_timeout_s: float, max_header_bytes: int = MAX_HEADER
     ``max_header_bytes``, the connection answers 408 / 431 and is closed. Bodies are timed by
     :class:`BodyLimit`."""
 
-    class GuardedHttpToolsProtocol(HttpToolsProtocol):
-        _header_timer: asyncio.TimerHandle | None = None
-        _in_headers = True  # the next bytes are a request line and headers
-        _header_bytes = 0
-        _tail = b""  # the last bytes seen in the header phase (a "\r\n\r\n" split across reads)
-
-        def _arm(self) -> None:
-            if self._header_timer is None:
-                self._header_timer = self.loop.call_later(header_timeout_s, self._refuse, 408,
-                                                          "request headers not received in time")
-
-        def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _refuse(self, status: int, reason: str) -> None:
-            self._disarm()
-            if self.transport.is_closing():
-                return
-            body = json.dumps(error_body(reason)).encode()
-            phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
-            self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-                                 b"connection: close\r\n\r\n%s" % (status, phrase, len(body), body))
-            self.transport.close()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            if self._in_headers:
-                # Counted before parsing: headers that arrive in one read are bounded too.
-                seen = self._tail + data
-                end = seen.find(b"\r\n\r\n")
-                size = self._header_bytes + (len(data) if end < 0 else end + 4 - len(self._tail))
-                if size > max_header_bytes:
-                    self._refuse(431, f"request line and headers larger than {max_header_bytes} bytes")
-                    return
-                self._header_bytes, self._tail = size, seen[-3:]
-            super().data_received(data)
-
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._arm()
-
-        def on_headers_complete(self) -> None:
-            self._disarm()
-            self._in_headers, self._header_bytes, self._tail = False, 0, b""
-            super().on_headers_complete()
-
-        def on_message_complete(self) -> None:
-            self._in_headers = True  # what follows on this connection is the next request
-            super().on_message_complete()
-
-    return GuardedHttpToolsProtocol
+    return type(
+        "GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
+        {"header_timeout_s": header_timeout_s, "max_header_bytes": max_header_bytes},
+    )
 
 
 def is_loopback(host: str) -> bool:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,16 +15,23 @@ def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in labels.items()) + "}"
 
 
-def render_metrics(
-    *,
-    sync_counts: list[tuple[str, str, str, int]],
-    download_sync: list[dict[str, Any]],
-    last_live: dict[str, datetime | None],
-    last_history: dict[str, datetime | None],
-    breakdown: list[dict[str, Any]],
-    now: datetime,
-) -> str:
+@dataclass(frozen=True)
+class SyncState:
+    """What the metrics are made of, as the warehouse's queries return it: syncs per enterprise,
+    flow and status; the download_sync rows; each enterprise's last successful live and history
+    sync; calls per enterprise and data source."""
+
+    sync_counts: list[tuple[str, str, str, int]]
+    download_sync: list[dict[str, Any]]
+    last_live: dict[str, datetime | None]
+    last_history: dict[str, datetime | None]
+    breakdown: list[dict[str, Any]]
+
+
+def render_metrics(state: SyncState, now: datetime) -> str:
     lines: list[str] = []
+    sync_counts, download_sync, breakdown = state.sync_counts, state.download_sync, state.breakdown
+    last_live, last_history = state.last_live, state.last_history
 
     def family(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
         lines.append(f"# HELP {name} {help_text}")

@@ -15,6 +15,7 @@ participants and events keep their per-day status (materialized / failed / in pr
 """
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -34,17 +35,25 @@ from dagster import (
     multi_asset,
 )
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import names
 from ..model import SHAPES, Enterprise
+from ..pbx.fleet import Fleet
 from ..settings import Settings
-from ..sync import SyncOutcome, sync_history_day
+from ..sync import SyncOutcome, SyncRun, sync_history_day
 from ..warehouse.db import retry_database
 from ..warehouse.registry import get_enterprise
 from ..warehouse.schema import download_sync
-from ..warehouse.stats import UNKNOWN_SHAPE, CallStats, DayRange, call_stats, shape_stats
+from ..warehouse.stats import (
+    UNKNOWN_SHAPE,
+    CallStats,
+    DayRange,
+    StatsScope,
+    call_stats,
+    shape_stats,
+)
 from .partitions import history_partitions
 from .resources import FleetResource, WarehouseResource
 
@@ -181,36 +190,12 @@ def _history_sync(
     failed: list[str] = []
     landed: list[tuple[str, SyncOutcome]] = []
     with warehouse.engine() as engine:
+        run = SyncRun(dagster_run_id=context.run.run_id, force=config.force)
         for key in keys:
-            mpk = key if isinstance(key, MultiPartitionKey) else MultiPartitionKey(_split(key))
-            number, day = (
-                mpk.keys_by_dimension[names.ENTERPRISE_DIMENSION],
-                date.fromisoformat(mpk.keys_by_dimension[names.DATE_DIMENSION]),
-            )
-            def lookup(number: str = number) -> Enterprise | None:
-                with engine.connect() as conn:
-                    return get_enterprise(conn, number)
-
-            try:  # a database restart takes seconds: wait for it rather than fail every day left
-                enterprise = retry_database(lookup, engine=engine, seconds=DATABASE_WAIT_S)
-            except SQLAlchemyError as exc:  # still down: this day fails, the next may not
-                cause = getattr(exc, "orig", None) or exc
-                context.log.error("%s failed (database): %s: %s", key, type(cause).__name__, cause)
-                failed.append(f"{key}: database: central database error: {type(cause).__name__}: {cause}")
-                continue
-            if enterprise is None:
-                context.log.error("enterprise %s is not in the enterprises table", number)
-                failed.append(f"{key}: unknown enterprise")
-                continue
-            outcome = sync_history_day(
-                engine,
-                fleet_,
-                enterprise,
-                day,
-                force=config.force,
-                dagster_run_id=context.run.run_id,
-            )
-            if outcome.ok:  # one log line per run below: 365 event-log writes a year cost seconds
+            outcome = _sync_partition(context, engine, fleet_, key, run)
+            if isinstance(outcome, str):
+                failed.append(outcome)
+            elif outcome.ok:  # one log line per run below: 365 event-log writes a year cost seconds
                 landed.append((str(key), outcome))
             else:
                 context.log.error("%s failed (%s): %s", key, outcome.error_kind, outcome.error)
@@ -221,22 +206,7 @@ def _history_sync(
             sum(o.new_calls for _, o in landed), sum(o.rejected for _, o in landed),
         )
         with engine.connect() as conn:
-            by_day = {
-                (s.enterprise_id, s.day): s
-                for s in call_stats(
-                    conn, by_day=True, zone_of=fleet_.timezone,
-                    enterprises={o.enterprise for _, o in landed},
-                )
-                if s.data_source == "downloaded"
-            }
-            shapes_by_day: dict[tuple[str, str | None], dict[str, int]] = {}
-            if landed:
-                for s in shape_stats(
-                    conn, by_day=True, zone_of=fleet_.timezone, data_source="downloaded",
-                    enterprises={o.enterprise for _, o in landed},
-                    days=DayRange(*(f(date.fromisoformat(o.file_date) for _, o in landed) for f in (min, max))),
-                ):
-                    shapes_by_day.setdefault((s.enterprise_id, s.day), {})[s.shape] = s.calls
+            by_day, shapes_by_day = _landed_stats(conn, fleet_, [o for _, o in landed])
     for key, outcome in landed:
         meta = _outcome_metadata(outcome)
         # conversations by the PBX-local day of their start (SPEC §4.5)
@@ -253,6 +223,50 @@ def _history_sync(
             description=f"{len(failed)} of {len(keys)} day syncs failed (recorded in download_sync/sync_runs)",
             metadata={"failed": MetadataValue.md("\n".join(f"- {f}" for f in failed))},
         )
+
+
+def _sync_partition(
+    context: AssetExecutionContext, engine: Engine, fleet: Fleet, key: str, run: SyncRun,
+) -> SyncOutcome | str:
+    """One partition's day sync, or why it could not start (the database, an unknown enterprise)."""
+    mpk = key if isinstance(key, MultiPartitionKey) else MultiPartitionKey(_split(key))
+    number, day = (
+        mpk.keys_by_dimension[names.ENTERPRISE_DIMENSION],
+        date.fromisoformat(mpk.keys_by_dimension[names.DATE_DIMENSION]),
+    )
+
+    def lookup() -> Enterprise | None:
+        with engine.connect() as conn:
+            return get_enterprise(conn, number)
+
+    try:  # a database restart takes seconds: wait for it rather than fail every day left
+        enterprise = retry_database(lookup, engine=engine, seconds=DATABASE_WAIT_S)
+    except SQLAlchemyError as exc:  # still down: this day fails, the next may not
+        cause = getattr(exc, "orig", None) or exc
+        context.log.error("%s failed (database): %s: %s", key, type(cause).__name__, cause)
+        return f"{key}: database: central database error: {type(cause).__name__}: {cause}"
+    if enterprise is None:
+        context.log.error("enterprise %s is not in the enterprises table", number)
+        return f"{key}: unknown enterprise"
+    return sync_history_day(engine, fleet, enterprise, day, run=run)
+
+
+def _landed_stats(
+    conn: Connection, fleet: Fleet, landed: list[SyncOutcome],
+) -> tuple[dict[tuple[str, str | None], CallStats], dict[tuple[str, str | None], dict[str, int]]]:
+    """The downloaded calls (and their shapes) of the landed days, by enterprise and PBX-local day."""
+    scope = StatsScope(enterprises={o.enterprise for o in landed}, zone_of=fleet.timezone)
+    by_day = {
+        (s.enterprise_id, s.day): s
+        for s in call_stats(conn, scope, by_day=True)
+        if s.data_source == "downloaded"
+    }
+    shapes_by_day: dict[tuple[str, str | None], dict[str, int]] = {}
+    if landed:
+        days = DayRange(*(f(date.fromisoformat(o.file_date) for o in landed) for f in (min, max)))
+        for s in shape_stats(conn, replace(scope, days=days), by_day=True, data_source="downloaded"):
+            shapes_by_day.setdefault((s.enterprise_id, s.day), {})[s.shape] = s.calls
+    return by_day, shapes_by_day
 
 
 def _split(key: str) -> dict[str, str]:

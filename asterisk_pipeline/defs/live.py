@@ -33,7 +33,7 @@ from pydantic import Field
 
 from .. import names
 from ..settings import Settings
-from ..sync import SyncOutcome, live_cycle
+from ..sync import SyncOutcome, SyncRun, live_cycle
 from .assets import OWNERS
 from .partitions import enterprises_partitions
 from .resources import FleetResource, WarehouseResource
@@ -99,9 +99,11 @@ def live_sync(
     """Materialize live_calls for each enterprise that synced; fail the run listing the rest."""
     with warehouse.engine() as engine:
         report = live_cycle(
-            engine, fleet.fleet(), numbers=config.enterprises, dagster_run_id=context.run_id,
-            on_enterprises=lambda numbers: context.instance.add_run_tags(
-                context.run_id, {names.TAG_COVERED: ",".join(numbers)}
+            engine, fleet.fleet(), numbers=config.enterprises, run=SyncRun(
+                dagster_run_id=context.run_id,
+                on_enterprises=lambda numbers: context.instance.add_run_tags(
+                    context.run_id, {names.TAG_COVERED: ",".join(numbers)}
+                ),
             ),
         )
     per_enterprise: dict[str, list[SyncOutcome]] = defaultdict(list)

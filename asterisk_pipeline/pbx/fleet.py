@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..model import Enterprise
@@ -76,29 +77,34 @@ def load_fleet_file(path: Path | None) -> dict[str, Overrides]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise FleetConfigError(f"cannot read fleet file {path}: {exc}") from exc
-    result: dict[str, Overrides] = {}
-    for number, values in (data.get("enterprises") or {}).items():
+    return {
+        number: _overrides(path, number, values)
+        for number, values in (data.get("enterprises") or {}).items()
+    }
+
+
+def _overrides(path: Path, number: str, values: Any) -> Overrides:
+    """One ``[enterprises."N"]`` table, checked: a valid number, known keys, sane values."""
+    try:
+        validate_number(number)
+    except ValueError as exc:
+        raise FleetConfigError(f"{path}: {exc}") from None
+    if not isinstance(values, dict):
+        raise FleetConfigError(f"{path}: [enterprises.\"{number}\"] must be a table")
+    unknown = set(values) - _ALLOWED
+    if unknown:
+        raise FleetConfigError(f"{path}: enterprise {number}: unknown keys {sorted(unknown)}")
+    overrides = Overrides(**values)
+    if overrides.transport not in (None, "ssh", "local"):
+        raise FleetConfigError(f"{path}: enterprise {number}: transport must be ssh or local")
+    if overrides.timezone is not None:
         try:
-            validate_number(number)
+            _zone(overrides.timezone)
         except ValueError as exc:
-            raise FleetConfigError(f"{path}: {exc}") from None
-        if not isinstance(values, dict):
-            raise FleetConfigError(f"{path}: [enterprises.\"{number}\"] must be a table")
-        unknown = set(values) - _ALLOWED
-        if unknown:
-            raise FleetConfigError(f"{path}: enterprise {number}: unknown keys {sorted(unknown)}")
-        overrides = Overrides(**values)
-        if overrides.transport not in (None, "ssh", "local"):
-            raise FleetConfigError(f"{path}: enterprise {number}: transport must be ssh or local")
-        if overrides.timezone is not None:
-            try:
-                _zone(overrides.timezone)
-            except ValueError as exc:
-                raise FleetConfigError(f"{path}: enterprise {number}: {exc}") from None
-        if overrides.port is not None and not 1 <= int(overrides.port) <= 65535:
-            raise FleetConfigError(f"{path}: enterprise {number}: bad port {overrides.port}")
-        result[number] = overrides
-    return result
+            raise FleetConfigError(f"{path}: enterprise {number}: {exc}") from None
+    if overrides.port is not None and not 1 <= int(overrides.port) <= 65535:
+        raise FleetConfigError(f"{path}: enterprise {number}: bad port {overrides.port}")
+    return overrides
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from ..model import BEFORE_FIRST_ROW, ROW_ID_MAX, ROW_ID_MIN, SourceRow, SqliteValue
@@ -53,6 +54,18 @@ def build_query(table: str, after_id: int, limit: int) -> str:
     return f"SELECT line FROM ({anchors} UNION ALL SELECT i, line FROM ({above})) ORDER BY i;"
 
 
+@dataclass(frozen=True)
+class ChunkQuery:
+    """One chunk of a table: the rows with id > ``after_id``, at most ``limit`` (``build_query``)."""
+
+    table: str
+    after_id: int
+    limit: int
+
+    def sql(self) -> str:
+        return build_query(self.table, self.after_id, self.limit)
+
+
 def validate_remote_path(path: PurePosixPath) -> str:
     """An absolute path of ordinary characters (it is quoted anyway; this refuses surprises)."""
     text = str(path)
@@ -66,7 +79,7 @@ EXIT_NO_SQLITE = 127
 EXIT_NO_FILE = 66
 
 
-def build_command(sqlite3: str, path: PurePosixPath, table: str, after_id: int, limit: int, busy_ms: int) -> str:
+def build_command(sqlite3: str, path: PurePosixPath, chunk: ChunkQuery, busy_ms: int) -> str:
     """One round trip: ``command -v sqlite3 || exit 127; test -f PATH || exit 66; sqlite3
     -readonly -batch -noheader -cmd '.timeout N' PATH SQL``, every variable part quoted."""
     if not re.fullmatch(r"[A-Za-z0-9_./-]+", sqlite3):
@@ -77,7 +90,7 @@ def build_command(sqlite3: str, path: PurePosixPath, table: str, after_id: int, 
         sqlite3, "-readonly", "-batch", "-noheader",
         "-cmd", f".timeout {int(busy_ms)}",
         validate_remote_path(path),
-        build_query(table, after_id, limit),
+        chunk.sql(),
     ]
     return (
         f"command -v {binary} >/dev/null 2>&1 || exit {EXIT_NO_SQLITE}; "

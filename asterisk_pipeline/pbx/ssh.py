@@ -34,6 +34,7 @@ from .files import DEFAULT_CHUNK_BYTES, file_name, is_wal_mode, wal_path
 from .remote_query import (
     EXIT_NO_FILE,
     EXIT_NO_SQLITE,
+    ChunkQuery,
     NonIntegerIds,
     RemoteQueryError,
     build_command,
@@ -369,7 +370,7 @@ class SshTransport:
         if self._has_sqlite is False:
             raise NoRemoteSqlite(f"{self.label} has no sqlite3")
         command = build_command(
-            self.target.sqlite3, self._remote_path(day), table, after_id, limit,
+            self.target.sqlite3, self._remote_path(day), ChunkQuery(table, after_id, limit),
             self.options.busy_timeout_ms,
         )
 

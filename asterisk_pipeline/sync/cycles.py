@@ -28,6 +28,7 @@ from ..settings import Settings
 from ..warehouse.cursors import read_cursor
 from ..warehouse.history import succeeded_since
 from ..warehouse.registry import active_enterprises
+from ..warehouse.stats import DayRange
 from .importer import ImportRequest
 from .sources import Anchors, FetchedRows, FileRows, RowSource, anchors_from, replaced_reason
 from .unit import SyncOutcome, failure_of, new_run_record, record_failure, run_import
@@ -80,6 +81,20 @@ def live_days(now: datetime, pbx: Pbx, engine: Engine, pbx_now: datetime | None 
 
 
 @dataclass(frozen=True)
+class SyncRun:
+    """What the run asking for syncs brings: its Dagster run id (None outside Dagster), whether
+    an unchanged history file is imported again, and the hook that hears which enterprises a
+    live cycle covers before it syncs any of them."""
+
+    dagster_run_id: str | None = None
+    force: bool = False
+    on_enterprises: Callable[[list[str]], None] | None = None
+
+
+NO_RUN = SyncRun()  # a sync outside Dagster, not forced, heard by nobody
+
+
+@dataclass(frozen=True)
 class _Syncs:
     """One enterprise's syncs of one flow: where they are recorded, for which Dagster run, and
     the settings they read with."""
@@ -89,17 +104,6 @@ class _Syncs:
     flow: Flow
     settings: Settings
     dagster_run_id: str | None
-
-    def import_rows(
-        self, pbx: Pbx, day: date, rows: RowSource, *, started: datetime, bytes_transferred: int,
-        force: bool = False,
-    ) -> SyncOutcome:
-        request = ImportRequest(
-            self.enterprise, self.flow, day, pbx.timezone, force=force,
-            live_import_all=self.settings.live_import_all, bytes_transferred=bytes_transferred,
-            dagster_run_id=self.dagster_run_id, started=started,
-        )
-        return run_import(self.engine, request, rows)
 
     def file_rows(self, day_file: DayFile) -> FileRows:
         s = self.settings
@@ -138,13 +142,39 @@ class _Syncs:
             return self.failed(day, kind, message)
 
 
+@dataclass(frozen=True)
+class _Day:
+    """One day's sync of one enterprise: its syncs, its PBX, the day and when the sync began."""
+
+    syncs: _Syncs
+    pbx: Pbx
+    day: date
+    started: datetime
+
+    def import_rows(self, rows: RowSource, *, bytes_transferred: int, force: bool = False) -> SyncOutcome:
+        s = self.syncs
+        request = ImportRequest(
+            s.enterprise, s.flow, self.day, self.pbx.timezone, force=force,
+            live_import_all=s.settings.live_import_all, bytes_transferred=bytes_transferred,
+            dagster_run_id=s.dagster_run_id, started=self.started,
+        )
+        return run_import(s.engine, request, rows)
+
+    def transport_failed(
+        self, exc: TransportError, *, bytes_transferred: int, optional: bool = False,
+    ) -> SyncOutcome | None:
+        return self.syncs.transport_failed(
+            self.day, exc, started=self.started, bytes_transferred=bytes_transferred, optional=optional,
+        )
+
+
 def sync_live(
     engine: Engine, fleet: Fleet, enterprise: Enterprise, *, now: datetime | None = None,
-    dagster_run_id: str | None = None,
+    run: SyncRun = NO_RUN,
 ) -> list[SyncOutcome]:
     """The live flow for one enterprise: its live window, through one connection."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    syncs = _Syncs(engine, enterprise, Flow.LIVE, fleet.settings, dagster_run_id)
+    syncs = _Syncs(engine, enterprise, Flow.LIVE, fleet.settings, run.dagster_run_id)
     try:
         pbx = fleet.pbx(enterprise)
     except FleetConfigError as exc:
@@ -155,7 +185,7 @@ def sync_live(
         outcomes = []
         for day in days:
             optional = day != days[-1]  # yesterday: gone or finished is not a failure
-            outcome = syncs.guarded(day, partial(_sync_live_day, syncs, pbx, transport, day, optional, now))
+            outcome = syncs.guarded(day, partial(_sync_live_day, _Day(syncs, pbx, day, now), transport, optional))
             if outcome is not None:
                 outcomes.append(outcome)
         return outcomes
@@ -163,9 +193,8 @@ def sync_live(
         transport.close()
 
 
-def _sync_live_day(
-    syncs: _Syncs, pbx: Pbx, transport: Transport, day: date, optional: bool, started: datetime,
-) -> SyncOutcome | None:
+def _sync_live_day(job: _Day, transport: Transport, optional: bool) -> SyncOutcome | None:
+    syncs, pbx, day = job.syncs, job.pbx, job.day
     settings = syncs.settings
     before = transport.bytes_transferred
     table = Flow.LIVE.table
@@ -184,20 +213,16 @@ def _sync_live_day(
         try:
             copy = transport.local_copy(day, pbx.cache_dir)
         except TransportError as exc:
-            return syncs.transport_failed(
-                day, exc, started=started, bytes_transferred=transport.bytes_transferred - before,
-                optional=optional,
+            return job.transport_failed(
+                exc, bytes_transferred=transport.bytes_transferred - before, optional=optional,
             )
         source = syncs.file_rows(DayFile(copy.path, settings.sqlite_busy_timeout_s))
     except TransportError as exc:
-        return syncs.transport_failed(
-            day, exc, started=started, bytes_transferred=transport.bytes_transferred - before,
-            optional=optional,
+        return job.transport_failed(
+            exc, bytes_transferred=transport.bytes_transferred - before, optional=optional,
         )
     # Everything is fetched: what the transport counted since is this day's cost.
-    return syncs.import_rows(
-        pbx, day, source, started=started, bytes_transferred=transport.bytes_transferred - before
-    )
+    return job.import_rows(source, bytes_transferred=transport.bytes_transferred - before)
 
 
 def fetch_above(transport: Transport, day: date, table: str, cursor: int, settings: Settings) -> FetchedRows:
@@ -227,15 +252,14 @@ def fetch_above(transport: Transport, day: date, table: str, cursor: int, settin
 
 
 def sync_history_day(
-    engine: Engine, fleet: Fleet, enterprise: Enterprise, day: date, *, force: bool = False,
-    dagster_run_id: str | None = None,
+    engine: Engine, fleet: Fleet, enterprise: Enterprise, day: date, *, run: SyncRun = NO_RUN,
 ) -> SyncOutcome:
     """The history flow for one day: a verified (cached) copy of the file, then its APIlogs.
 
     Never raises: whatever goes wrong ends as this day's recorded failure, and the caller goes
     on with the next day and enterprise (SPEC §4.1).
     """
-    syncs = _Syncs(engine, enterprise, Flow.HISTORY, fleet.settings, dagster_run_id)
+    syncs = _Syncs(engine, enterprise, Flow.HISTORY, fleet.settings, run.dagster_run_id)
 
     def work() -> SyncOutcome:
         started = datetime.now(UTC)
@@ -243,12 +267,13 @@ def sync_history_day(
             pbx = fleet.pbx(enterprise)
         except FleetConfigError as exc:
             return syncs.failed(day, "config", str(exc))
+        job = _Day(syncs, pbx, day, started)
         transport = pbx.transport()
         try:  # the connection is closed before the import: the copy is all it is needed for
-            copied = _copy_day(syncs, pbx, transport, day, started)
+            copied = _copy_day(job, transport)
         finally:
             transport.close()
-        return copied if isinstance(copied, SyncOutcome) else _import_copy(syncs, pbx, day, copied, started, force)
+        return copied if isinstance(copied, SyncOutcome) else _import_copy(job, copied, run.force)
 
     outcome = syncs.guarded(day, work)
     assert outcome is not None
@@ -257,39 +282,38 @@ def sync_history_day(
 
 def _history_day(syncs: _Syncs, pbx: Pbx, transport: Transport, day: date, force: bool) -> SyncOutcome:
     """One day of a range, through the range's open transport."""
-    started = datetime.now(UTC)
-    copied = _copy_day(syncs, pbx, transport, day, started)
-    return copied if isinstance(copied, SyncOutcome) else _import_copy(syncs, pbx, day, copied, started, force)
+    job = _Day(syncs, pbx, day, datetime.now(UTC))
+    copied = _copy_day(job, transport)
+    return copied if isinstance(copied, SyncOutcome) else _import_copy(job, copied, force)
 
 
-def _copy_day(syncs: _Syncs, pbx: Pbx, transport: Transport, day: date, started: datetime) -> LocalCopy | SyncOutcome:
+def _copy_day(job: _Day, transport: Transport) -> LocalCopy | SyncOutcome:
     """The day file on local disk (a verified cached copy), or the recorded failure to get it."""
     before = transport.bytes_transferred
     try:
-        return transport.local_copy(day, pbx.cache_dir)
+        return transport.local_copy(job.day, job.pbx.cache_dir)
     except TransportError as exc:
-        return syncs.failed(
-            day, exc.kind.value, exc.message, started=started,
+        return job.syncs.failed(
+            job.day, exc.kind.value, exc.message, started=job.started,
             bytes_transferred=transport.bytes_transferred - before,
         )
 
 
-def _import_copy(
-    syncs: _Syncs, pbx: Pbx, day: date, copy: LocalCopy, started: datetime, force: bool,
-) -> SyncOutcome:
-    day_file = DayFile(copy.path, syncs.settings.sqlite_busy_timeout_s)
-    return syncs.import_rows(
-        pbx, day, syncs.file_rows(day_file), started=started,
-        bytes_transferred=copy.bytes_transferred, force=force,
+def _import_copy(job: _Day, copy: LocalCopy, force: bool) -> SyncOutcome:
+    day_file = DayFile(copy.path, job.syncs.settings.sqlite_busy_timeout_s)
+    return job.import_rows(
+        job.syncs.file_rows(day_file), bytes_transferred=copy.bytes_transferred, force=force,
     )
 
 
 def sync_history_range(
-    engine: Engine, fleet: Fleet, enterprise: Enterprise, start: date, end: date, *,
-    force: bool = False, dagster_run_id: str | None = None,
+    engine: Engine, fleet: Fleet, enterprise: Enterprise, days: DayRange, *, run: SyncRun = NO_RUN,
 ) -> list[SyncOutcome]:
-    """Every day file the PBX has in [start, end], through one connection."""
-    syncs = _Syncs(engine, enterprise, Flow.HISTORY, fleet.settings, dagster_run_id)
+    """Every day file the PBX has in ``days`` (both ends given), through one connection."""
+    start, end = days.first, days.last
+    if start is None or end is None:
+        raise ValueError("a history range needs both ends")
+    syncs = _Syncs(engine, enterprise, Flow.HISTORY, fleet.settings, run.dagster_run_id)
     try:
         pbx = fleet.pbx(enterprise)
     except FleetConfigError as exc:
@@ -310,7 +334,7 @@ def sync_history_range(
             return [syncs.failed(start, kind, message)]
         outcomes = []
         for f in files:
-            outcome = syncs.guarded(f.day, partial(_history_day, syncs, pbx, transport, f.day, force))
+            outcome = syncs.guarded(f.day, partial(_history_day, syncs, pbx, transport, f.day, run.force))
             assert outcome is not None
             outcomes.append(outcome)
         return outcomes
@@ -320,12 +344,11 @@ def sync_history_range(
 
 def live_cycle(
     engine: Engine, fleet: Fleet, *, numbers: Sequence[str] | None = None,
-    now: datetime | None = None, dagster_run_id: str | None = None,
-    on_enterprises: Callable[[list[str]], None] | None = None,
+    now: datetime | None = None, run: SyncRun = NO_RUN,
 ) -> CycleReport:
     """One live cycle over the active fleet (read fresh from ``enterprises``).
 
-    ``on_enterprises`` hears which enterprises the cycle covers before it syncs any of them.
+    ``run.on_enterprises`` hears which enterprises the cycle covers before it syncs any of them.
     """
     report = CycleReport(started_at=(now or datetime.now(UTC)).astimezone(UTC))
     began = time.monotonic()
@@ -334,17 +357,17 @@ def live_cycle(
     if numbers is not None:
         wanted = set(numbers)
         enterprises = [e for e in enterprises if e.number in wanted]
-    if on_enterprises is not None:
-        on_enterprises([e.number for e in enterprises])
+    if run.on_enterprises is not None:
+        run.on_enterprises([e.number for e in enterprises])
 
     def one(enterprise: Enterprise) -> list[SyncOutcome]:
         try:
-            return sync_live(engine, fleet, enterprise, now=now, dagster_run_id=dagster_run_id)
+            return sync_live(engine, fleet, enterprise, now=now, run=run)
         except Exception as exc:  # one enterprise's fault must not stop the others
             # (the database gone before the import began, the PBX clock, a bug: all recorded)
             kind, message = failure_of(exc)
             log.exception("live sync of %s crashed", enterprise.number)
-            syncs = _Syncs(engine, enterprise, Flow.LIVE, fleet.settings, dagster_run_id)
+            syncs = _Syncs(engine, enterprise, Flow.LIVE, fleet.settings, run.dagster_run_id)
             return [syncs.failed(report.started_at.date(), kind, message)]
 
     with ThreadPoolExecutor(max_workers=fleet.settings.ssh_max_sessions, thread_name_prefix="pbx") as pool:

@@ -21,7 +21,7 @@ import gc
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -126,19 +126,18 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
     call_ids = CallIds(conn, enterprise)
     writer = EventWriter(stager, call_ids, enterprise, request.flow.data_source, table, request.file_date)
 
+    target = WriteTarget(stager, request, call_ids, first_read)
     tally = _Tally()
     with _gc_paused():
         pipeline = ChunkPipeline(_call, threaded=stager.dialect == "postgresql")
         try:
-            reading = _read(rows, start_after, request, pipeline, writer, stager, call_ids, tally, first_read)
+            reading = _read(rows, start_after, target, _Writing(pipeline, writer, tally))
             pipeline.close()
         except BaseException:
             pipeline.abort()
             raise
         touched = set(call_ids.known)  # the UniqueIds whose conversations were not written yet
-        new_calls, updated_calls = settle(
-            stager, request, reading.open.all_rows(), call_ids, touched, start_after, first_read,
-        )
+        new_calls, updated_calls = settle(target, reading.open.all_rows(), touched, start_after)
         new_calls += tally.new_calls
         updated_calls += tally.updated_calls
     rows_read, events_read, rejected = reading.rows_read, reading.events_read, reading.rejected
@@ -204,6 +203,58 @@ class _Tally:
     updated_calls: int = 0
 
 
+@dataclass(frozen=True)
+class WriteTarget:
+    """Where one read (or rebuild) writes its conversations: the staging connection, the import
+    it belongs to, the call ids it files under, and whether the enterprise had no events before
+    it (then every event carries the id its UniqueId was given here)."""
+
+    stager: Stager
+    request: ImportRequest
+    call_ids: CallIds
+    first_read: bool = False
+
+
+@dataclass(frozen=True)
+class _Writing:
+    """The writer thread's side of a read: the pipeline that runs its work in order, the event
+    writer, and the tally of conversations flushed on the way."""
+
+    pipeline: ChunkPipeline
+    events: EventWriter
+    tally: _Tally
+
+
+@dataclass
+class _Chunk:
+    """One chunk of source rows, classified."""
+
+    events: list[EventRow]
+    rejects: list[Rejected]
+    sightings: list[SightingRow]
+    fresh: list[ConvRow]  # the conversation rows it holds
+
+
+def _classify(chunk: Sequence[SourceRow], request: ImportRequest, live_table: bool) -> _Chunk:
+    out = _Chunk([], [], [], [])
+    tz, file_date = request.tz, request.file_date
+    for row in chunk:
+        outcome = classify_row(row, tz, file_date)
+        if type(outcome) is not Event:
+            out.rejects.append(outcome)  # type: ignore[arg-type]
+            continue
+        try:
+            seen = conv_row(outcome, (file_date, outcome.source_id), live_table)
+        except Exception as exc:  # noqa: BLE001 - a value no rule foresaw: quarantined
+            out.rejects.append(unprocessable(row, exc))
+            continue
+        out.events.append(outcome[:8])  # Event starts with EventRow
+        if seen is not None:
+            out.fresh.append(seen)
+            out.sightings.append(sighting_row(seen, outcome.body_hash))
+    return out
+
+
 @dataclass
 class _Reading:
     open: OpenConversations
@@ -214,71 +265,56 @@ class _Reading:
     first_row: SourceRow | None = None
     last_row: SourceRow | None = None
 
+    def count(self, chunk: Sequence[SourceRow], classified: _Chunk) -> None:
+        """Where the read is after this chunk, and what it held."""
+        if chunk:
+            if self.first_row is None:
+                self.first_row = chunk[0]
+            if chunk[-1].id > self.last_id:
+                self.last_id, self.last_row = chunk[-1].id, chunk[-1]
+        self.rows_read += len(chunk)
+        self.events_read += len(classified.events)
+        self.rejected += len(classified.rejects)
+
 
 def _read(
-    rows: Callable[[int], Iterable[Sequence[SourceRow]]], start_after: int, request: ImportRequest,
-    pipeline: ChunkPipeline,
-    writer: EventWriter, stager: Stager, call_ids: CallIds, tally: _Tally, first_read: bool,
+    rows: Callable[[int], Iterable[Sequence[SourceRow]]], start_after: int, target: WriteTarget,
+    writing: _Writing,
 ) -> _Reading:
     """Classify every row above the cursor, hand chunks to the writer, keep the rows of
     conversations still open; quiet ones are assembled and written on the way (memory stays
     bounded by what is open, not by the size of the day)."""
     reading = _Reading(OpenConversations(), last_id=start_after)
     open_rows = reading.open
+    request = target.request
     live_table = request.flow.table == LIVE_TABLE
-    tz, file_date = request.tz, request.file_date
     first_chunk = True
     for chunk in rows(start_after):
-        events: list[EventRow] = []
-        rejects: list[Rejected] = []
-        sightings: list[SightingRow] = []
-        fresh: list[ConvRow] = []
-        for row in chunk:
-            outcome = classify_row(row, tz, file_date)
-            if type(outcome) is Event:
-                try:
-                    seen = conv_row(outcome, (file_date, outcome.source_id), live_table)
-                except Exception as exc:  # noqa: BLE001 - a value no rule foresaw: quarantined
-                    rejects.append(unprocessable(row, exc))
-                    continue
-                events.append(outcome[:8])  # Event starts with EventRow
-                if seen is not None:
-                    fresh.append(seen)
-                    sightings.append(sighting_row(seen, outcome.body_hash))
-            else:
-                rejects.append(outcome)  # type: ignore[arg-type]
-        if first_chunk and fresh and not first_read:
+        classified = _classify(chunk, request, live_table)
+        fresh = classified.fresh
+        if first_chunk and fresh and not target.first_read:
             # Before the writer thread touches the connection: stored rows around the start of
             # the file (the day before's last calls, earlier live cycles) join the open rows.
-            for stored in gather(stager, request, fresh, start_after)[len(fresh):]:
+            for stored in gather(target.stager, request, fresh, start_after)[len(fresh):]:
                 open_rows.add(stored)
         first_chunk = False
         for seen in fresh:
             open_rows.add(seen)
-        if chunk:
-            if reading.first_row is None:
-                reading.first_row = chunk[0]
-            if chunk[-1].id > reading.last_id:
-                reading.last_id, reading.last_row = chunk[-1].id, chunk[-1]
-        reading.rows_read += len(chunk)
-        reading.events_read += len(events)
-        reading.rejected += len(rejects)
-        pipeline.submit(writer.write, events, rejects, sightings)
+        reading.count(chunk, classified)
+        writing.pipeline.submit(writing.events.write, classified.events, classified.rejects, classified.sightings)
         if open_rows.count >= FLUSH_ROWS or open_rows.bytes >= FLUSH_BYTES:
             ready = open_rows.take_quiet(request)
             if ready:
-                pipeline.submit(_write_flushed, stager, request, ready, call_ids, first_read, tally)
+                writing.pipeline.submit(_write_flushed, target, ready, writing.tally)
     return reading
 
 
-def _write_flushed(
-    stager: Stager, request: ImportRequest, conversations: list[Conversation], call_ids: CallIds,
-    first_read: bool, tally: _Tally,
-) -> None:
+def _write_flushed(target: WriteTarget, conversations: list[Conversation], tally: _Tally) -> None:
     """Runs on the writer thread, after the events of these conversations were written."""
-    new, updated = write_conversations(stager, request, conversations, call_ids, first_read, final=False)
+    new, updated = write_conversations(target, conversations, final=False)
     tally.new_calls += new
     tally.updated_calls += updated
+    call_ids = target.call_ids
     for conversation in conversations:  # filed now: a later row of theirs finds them in call_legs
         for uid in conversation.unique_ids:
             call_ids.known.pop(uid, None)
@@ -494,93 +530,119 @@ def _base(row: ConvRow) -> str | None:
     return channel.local_base if channel is not None else None
 
 
-def settle(
-    stager: Stager, request: ImportRequest, batch: list[ConvRow], call_ids: CallIds,
-    touched: set[str], start_after: int, first_read: bool = False,
-) -> tuple[int, int]:
+def settle(target: WriteTarget, batch: list[ConvRow], touched: set[str], start_after: int) -> tuple[int, int]:
     """Gather, assemble and write every conversation one of ``touched`` belongs to.
 
     Returns (new calls, recomputed calls).
     """
+    stager, request = target.stager, target.request
     rows = gather(stager, request, batch, start_after)
-    if not first_read:  # earlier reads exist: calls filed for these UniqueIds count too
+    if not target.first_read:  # earlier reads exist: calls filed for these UniqueIds count too
         touched = touched | store.uids_of_same_calls(stager, request.enterprise.number, touched)
     conversations = assemble(rows, request.enterprise, request.tz, request.flow.data_source)
     del rows
     mine = [c for c in conversations if not touched.isdisjoint(c.unique_ids)]
-    return write_conversations(stager, request, mine, call_ids, first_read)
+    return write_conversations(target, mine)
+
+
+@dataclass
+class _WritePlan:
+    """The rows one write of conversations changes, collected before any statement runs."""
+
+    enterprise: str
+    source: str
+    live_rule: bool  # live rows of calls the PBX delivered itself are not imported
+    owners: dict[str, store.LegOwner]
+    call_ids: CallIds
+    time: Callable[[datetime | None], Any]
+    doomed: set[int] = field(default_factory=set)
+    kept: set[int] = field(default_factory=set)
+    new_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    again_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    participant_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    recomputed: list[int] = field(default_factory=list)
+    leg_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    leg_uids: set[str] = field(default_factory=set)
+    links: dict[str, int | None] = field(default_factory=dict)
+
+    def add(self, conv: Conversation) -> None:
+        owners, source = self.owners, self.source
+        filed = [owners[u] for u in conv.unique_ids if u in owners]
+        others = [o for o in filed if o.call_id is not None and o.data_source != source]
+        own = {o.call_id: o for o in filed if o.call_id is not None and o.data_source == source}
+        call = conv.call
+        wanted = call is not None and not (self.live_rule and conv.live_delivered)
+        target: int | None = None
+        if others:
+            target = self._fill_other(conv, others, own)
+        elif wanted and call is not None:
+            target = self._file_own(conv, call, own)
+        else:
+            self.doomed.update(own)
+            self.leg_uids.update(conv.unique_ids)
+            if conv.forwarding_only:
+                self.leg_rows.extend(_leg_row(None, self.enterprise, leg, self.time) for leg in conv.legs)
+        for uid in conv.unique_ids:
+            self.links[uid] = target
+        if target is not None:
+            self.kept.add(target)
+
+    def _fill_other(
+        self, conv: Conversation, others: list[store.LegOwner], own: dict[int, store.LegOwner],
+    ) -> int | None:
+        """Another flow wrote this conversation first: it keeps it; fill its NULLs, add the legs
+        that arrive later, leave its participants alone (SPEC §4.3)."""
+        keep = next((o for o in others if o.call_unique_id == conv.primary), others[0])
+        target = keep.call_id
+        self.doomed.update(own)
+        if conv.call is not None:
+            self.again_rows.append(_call_row(target, conv.call, self.time))
+        for leg in conv.legs:
+            if leg.unique_id not in self.owners or self.owners[leg.unique_id].call_id in own:
+                self.leg_uids.add(leg.unique_id)
+                self.leg_rows.append(_leg_row(target, self.enterprise, leg, self.time))
+        return target
+
+    def _file_own(self, conv: Conversation, call: Call, own: dict[int, store.LegOwner]) -> int:
+        """This flow's call: recomputed when filed under the same primary, else inserted."""
+        same = next((cid for cid, o in own.items() if o.call_unique_id == conv.primary), None)
+        self.doomed.update(cid for cid in own if cid != same)
+        if same is not None:
+            target = same
+            self.again_rows.append(_call_row(target, call, self.time))
+            self.recomputed.append(target)
+        else:
+            reserved: int | None = self.call_ids.reserved.pop(conv.primary, None)
+            target = reserved or self.call_ids.reserve_one()
+            self.new_rows.append(_call_row(target, call, self.time))
+        self.participant_rows.extend(_participant_row(target, p, self.time) for p in conv.participants)
+        self.leg_uids.update(conv.unique_ids)
+        self.leg_rows.extend(_leg_row(target, self.enterprise, leg, self.time) for leg in conv.legs)
+        return target
 
 
 def write_conversations(
-    stager: Stager, request: ImportRequest, conversations: list[Conversation], call_ids: CallIds,
-    first_read: bool = False, final: bool = True,
+    target: WriteTarget, conversations: list[Conversation], *, final: bool = True,
 ) -> tuple[int, int]:
     """Make the warehouse say what these conversations say (SPEC §4.2–4.4, §4.3 ownership).
 
     ``final``: the last write of the read, which also clears the ids reserved for UniqueIds that
     got no call (earlier writes leave them: their conversations may still be open).
 
-    ``first_read``: the enterprise had no events before this read, so every event carries the
-    id its UniqueId was given here and only the ones that differ need an update.
+    ``target.first_read``: the enterprise had no events before this read, so every event carries
+    the id its UniqueId was given here and only the ones that differ need an update.
     """
+    stager, request, call_ids = target.stager, target.request, target.call_ids
     enterprise = request.enterprise.number
-    source = request.flow.data_source
-    live_rule = request.flow is Flow.LIVE and not request.live_import_all
     uids = {u for c in conversations for u in c.unique_ids}
-    owners = store.leg_owners(stager, enterprise, uids)
-
-    doomed: set[int] = set()
-    kept: set[int] = set()
-    new_rows: list[tuple[Any, ...]] = []
-    again_rows: list[tuple[Any, ...]] = []
-    participant_rows: list[tuple[Any, ...]] = []
-    recomputed: list[int] = []
-    leg_rows: list[tuple[Any, ...]] = []
-    leg_uids: set[str] = set()
-    links: dict[str, int | None] = {}
-    time = stager.time
-
+    plan = _WritePlan(
+        enterprise, request.flow.data_source,
+        live_rule=request.flow is Flow.LIVE and not request.live_import_all,
+        owners=store.leg_owners(stager, enterprise, uids), call_ids=call_ids, time=stager.time,
+    )
     for conv in conversations:
-        filed = [owners[u] for u in conv.unique_ids if u in owners]
-        others = [o for o in filed if o.call_id is not None and o.data_source != source]
-        own = {o.call_id: o for o in filed if o.call_id is not None and o.data_source == source}
-        call = conv.call
-        wanted = call is not None and not (live_rule and conv.live_delivered)
-        target: int | None = None
-        if others:
-            # Another flow wrote this conversation first: it keeps it; fill its NULLs, add the
-            # legs that arrive later, leave its participants alone (SPEC §4.3).
-            keep = next((o for o in others if o.call_unique_id == conv.primary), others[0])
-            target = keep.call_id
-            doomed.update(own)
-            if call is not None:
-                again_rows.append(_call_row(target, call, time))
-            for leg in conv.legs:
-                if leg.unique_id not in owners or owners[leg.unique_id].call_id in own:
-                    leg_uids.add(leg.unique_id)
-                    leg_rows.append(_leg_row(target, enterprise, leg, time))
-        elif wanted and call is not None:
-            same = next((cid for cid, o in own.items() if o.call_unique_id == conv.primary), None)
-            doomed.update(cid for cid in own if cid != same)
-            if same is not None:
-                target = same
-                again_rows.append(_call_row(target, call, time))
-                recomputed.append(target)
-            else:
-                target = call_ids.reserved.pop(conv.primary, None) or call_ids.reserve_one()
-                new_rows.append(_call_row(target, call, time))
-            participant_rows.extend(_participant_row(target, p, time) for p in conv.participants)
-            leg_uids.update(conv.unique_ids)
-            leg_rows.extend(_leg_row(target, enterprise, leg, time) for leg in conv.legs)
-        else:
-            doomed.update(own)
-            leg_uids.update(conv.unique_ids)
-            if conv.forwarding_only:
-                leg_rows.extend(_leg_row(None, enterprise, leg, time) for leg in conv.legs)
-        for uid in conv.unique_ids:
-            links[uid] = target
-        if target is not None:
-            kept.add(target)
+        plan.add(conv)
+    links = plan.links
 
     # Events written with an id reserved for a UniqueId that got no call of its own.
     for uid in uids:
@@ -588,19 +650,19 @@ def write_conversations(
     if final:
         for uid in call_ids.reserved:
             links.setdefault(uid, None)
-    if first_read:
+    if target.first_read:
         for uid, written in call_ids.known.items():
             if links.get(uid, -1) == written:
                 del links[uid]  # already right: no update
 
     # A call kept by one conversation is never superseded by another that once shared a leg.
-    store.delete_calls(stager, doomed - kept)
-    store.insert_calls(stager, new_rows)
-    store.update_calls(stager, again_rows, {"ent": enterprise})
-    store.replace_legs(stager, enterprise, leg_uids, leg_rows)
-    store.replace_participants(stager, recomputed, participant_rows)
+    store.delete_calls(stager, plan.doomed - plan.kept)
+    store.insert_calls(stager, plan.new_rows)
+    store.update_calls(stager, plan.again_rows, {"ent": enterprise})
+    store.replace_legs(stager, enterprise, plan.leg_uids, plan.leg_rows)
+    store.replace_participants(stager, plan.recomputed, plan.participant_rows)
     store.link_events(stager, enterprise, links)
-    return len(new_rows), len(recomputed)
+    return len(plan.new_rows), len(plan.recomputed)
 
 
 def _call_row(call_id: int | None, c: Call, time: Callable[[datetime | None], Any]) -> tuple[Any, ...]:

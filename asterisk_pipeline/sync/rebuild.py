@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -30,7 +29,8 @@ from ..warehouse.db import lock_enterprise, write_transaction
 from ..warehouse.events import CallIds
 from ..warehouse.registry import get_enterprise
 from ..warehouse.staging import Stager
-from .importer import ImportRequest, settle, sighting_row, stored_conv_row
+from ..warehouse.stats import DayRange
+from .importer import ImportRequest, WriteTarget, settle, sighting_row, stored_conv_row
 
 log = logging.getLogger("asterisk_pipeline.sync.rebuild")
 
@@ -48,33 +48,43 @@ class DayRebuild:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class RebuildScope:
+    """Which stored days a rebuild covers (one enterprise or all, a range of days or all) and
+    whether it may replay day files at hand (else: the warehouse's own rows only)."""
+
+    enterprise: str | None = None
+    days: DayRange = field(default_factory=DayRange)
+    use_files: bool = True
+
+
+EVERY_DAY = RebuildScope()
+
+
 def rebuild_calls(
-    engine: Engine, fleet: Fleet, *, enterprise: str | None = None,
-    date_from: date | None = None, date_to: date | None = None, use_files: bool = True,
+    engine: Engine, fleet: Fleet, scope: RebuildScope = EVERY_DAY, *,
     progress: Callable[[DayRebuild, int, int], None] | None = None,
 ) -> list[DayRebuild]:
-    """Rebuild every stored day in the range; ``progress(day, done, total)`` after each."""
+    """Rebuild every stored day in the scope; ``progress(day, done, total)`` after each."""
     with engine.connect() as conn:
-        days = store.stored_days(conn, enterprise, date_from, date_to)
+        days = store.stored_days(conn, scope.enterprise, scope.days.first, scope.days.last)
         numbers = sorted({d[0] for d in days})
         known = {n: get_enterprise(conn, n) for n in numbers}
     reports = []
     for done, (number, day, table) in enumerate(days, start=1):
         ent = known.get(number) or Enterprise(number)
-        report = _rebuild_day(engine, fleet, ent, day, table, use_files)
+        flow = Flow.LIVE if table == LIVE_TABLE else Flow.HISTORY
+        request = ImportRequest(ent, flow, day, fleet.timezone(ent), live_import_all=fleet.settings.live_import_all)
+        report = _rebuild_day(engine, fleet, request, scope.use_files)
         reports.append(report)
         if progress is not None:
             progress(report, done, len(days))
     return reports
 
 
-def _rebuild_day(
-    engine: Engine, fleet: Fleet, enterprise: Enterprise, day: date, table: str, use_files: bool,
-) -> DayRebuild:
+def _rebuild_day(engine: Engine, fleet: Fleet, request: ImportRequest, use_files: bool) -> DayRebuild:
     began = time.monotonic()
-    flow = Flow.LIVE if table == LIVE_TABLE else Flow.HISTORY
-    tz = fleet.timezone(enterprise)
-    request = ImportRequest(enterprise, flow, day, tz, live_import_all=fleet.settings.live_import_all)
+    enterprise, flow, day, table = request.enterprise, request.flow, request.file_date, request.flow.table
     report = DayRebuild(enterprise.number, day.isoformat(), table)
     with write_transaction(engine) as conn:
         lock_enterprise(conn, enterprise.number)
@@ -98,7 +108,7 @@ def _rebuild_day(
         touched = {r.unique_id for r in rows}
         # rows of this day are the "current read": everything else is gathered around them
         report.new_calls, report.recomputed_calls = settle(
-            stager, request, rows, CallIds(conn, enterprise.number), touched, BEFORE_FIRST_ROW,
+            WriteTarget(stager, request, CallIds(conn, enterprise.number)), rows, touched, BEFORE_FIRST_ROW,
         )
         if report.source == "events (previous version)":
             lost = _lost_bridge_entries(rows)

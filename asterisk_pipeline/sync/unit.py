@@ -75,14 +75,23 @@ class SyncOutcome:
         return data
 
 
+@dataclass(frozen=True)
+class LocalDayFile:
+    """A day file on local disk: where it is, which flow's table to read, and its day."""
+
+    path: Path
+    flow: Flow
+    file_date: date
+
+
 def import_day_file(
-    engine: Engine, fleet: Fleet, enterprise: Enterprise, path: Path, *, flow: Flow, file_date: date,
-    force: bool = False,
+    engine: Engine, fleet: Fleet, enterprise: Enterprise, local: LocalDayFile, *, force: bool = False,
 ) -> SyncOutcome:
     """Import one local day file for one enterprise; never raises for a bad file.
 
     The file's local times are read in the enterprise's PBX zone (``Fleet.timezone``).
     """
+    path, flow, file_date = local.path, local.flow, local.file_date
     settings = fleet.settings
     request = ImportRequest(
         enterprise, flow, file_date, fleet.timezone(enterprise), force=force,

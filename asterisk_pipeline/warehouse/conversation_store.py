@@ -4,7 +4,7 @@ module reads and writes, inside the caller's transaction and staging tables.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Date, bindparam, text
 
 from ..model import ROW_ID_MIN
 from .sql import execute, statement
-from .staging import COLUMNS, Stager
+from .staging import COLUMNS, ProbeQuery, Stager
 from .utc import as_utc
 
 SIGHTING_COLUMNS = (
@@ -42,9 +42,11 @@ class StoredRow(NamedTuple):
     raw_json: str
 
 
-def _stored_row(fd: Any, sid: Any, at: Any, uid: str, kind: str, ok: Any, raw_json: str) -> StoredRow:
-    """A row of the raw-SQL reads below (some go through staging probes, which no column type
-    reaches): its time read as ``UtcDateTime`` reads it."""
+def _stored_row(row: Sequence[Any]) -> StoredRow:
+    """A row of the raw-SQL reads below (file date, source id, time, UniqueId, type, delivered,
+    raw JSON; some go through staging probes, which no column type reaches): its time read as
+    ``UtcDateTime`` reads it."""
+    fd, sid, at, uid, kind, ok, raw_json = row
     return StoredRow(_as_date(fd), int(sid), as_utc(at), uid, kind, bool(ok), raw_json)
 
 
@@ -118,10 +120,7 @@ class SightingReader:
         self._not_current = f" AND NOT (s.file_date = :fd AND s.source_id {_above(after)} :after)"
 
     def _rows(self, result: Iterable[Any]) -> list[StoredRow]:
-        rows = [
-            _stored_row(fd, sid, at, uid, kind, ok, raw_json)
-            for fd, sid, at, uid, kind, ok, raw_json in result
-        ]
+        rows = [_stored_row(row) for row in result]
         rows.sort(key=lambda r: (r.file_date, r.source_id))
         return rows
 
@@ -136,11 +135,11 @@ class SightingReader:
         keys = sorted(set(unique_ids))
         if not keys:
             return []
-        return self._rows(self.stager.probe(
-            keys, self.params["ent"], self._columns(), "event_sightings s" + _EVENT_JOIN,
+        return self._rows(self.stager.probe(keys, self.params["ent"], ProbeQuery(
+            self._columns(), "event_sightings s" + _EVENT_JOIN,
             "s.enterprise_id = k.ent AND s.unique_id = k.key AND s.source_table = :tbl" + self._not_current,
             self.params,
-        ))
+        )))
 
     def rows_of_day(self) -> list[StoredRow]:
         """Every stored row of the day file and table (what a rebuild re-assembles)."""
@@ -164,12 +163,12 @@ class SightingReader:
                 self.stager.date(date.fromordinal(near.toordinal() - 1)),
                 self.stager.date(date.fromordinal(near.toordinal() + 1)),
             )
-        result = self.stager.probe(
-            unique, self.params["ent"], "s.unique_id", "event_sightings s",
+        result = self.stager.probe(unique, self.params["ent"], ProbeQuery(
+            "s.unique_id", "event_sightings s",
             f"s.enterprise_id = k.ent AND s.{column} = k.key AND s.source_table = :tbl"
             + days + self._not_current,
             params,
-        )
+        ))
         return {uid for (uid,) in result}
 
     def uids_between(self, low: datetime, high: datetime) -> set[str]:
@@ -189,10 +188,10 @@ def uids_of_same_calls(stager: Stager, enterprise: str, unique_ids: Iterable[str
     keys = sorted(set(unique_ids))
     if not keys:
         return set()
-    result = stager.probe(
-        keys, enterprise, "o.unique_id", "call_legs l JOIN call_legs o ON o.call_id = l.call_id",
-        "l.enterprise_id = k.ent AND l.unique_id = k.key", {},
-    )
+    result = stager.probe(keys, enterprise, ProbeQuery(
+        "o.unique_id", "call_legs l JOIN call_legs o ON o.call_id = l.call_id",
+        "l.enterprise_id = k.ent AND l.unique_id = k.key",
+    ))
     return {uid for (uid,) in result}
 
 
@@ -205,11 +204,11 @@ def leg_owners(stager: Stager, enterprise: str, unique_ids: Iterable[str]) -> di
     keys = sorted(set(unique_ids))
     if not keys:
         return {}
-    result = stager.probe(
-        keys, enterprise, "l.unique_id, l.call_id, c.unique_id AS primary_uid, c.data_source",
+    result = stager.probe(keys, enterprise, ProbeQuery(
+        "l.unique_id, l.call_id, c.unique_id AS primary_uid, c.data_source",
         "call_legs l LEFT JOIN calls c ON c.id = l.call_id",
-        "l.enterprise_id = k.ent AND l.unique_id = k.key", {},
-    )
+        "l.enterprise_id = k.ent AND l.unique_id = k.key",
+    ))
     return {
         uid: LegOwner(int(cid) if cid is not None else None, primary, source)
         for uid, cid, primary, source in result
@@ -327,8 +326,7 @@ def events_without_sightings(
         {"ent": enterprise, "fd": file_date, "tbl": table, **{f"k{i}": n for i, n in enumerate(names)}},
     )
     return [
-        (_stored_row(fd, sid, at, uid, kind, ok, raw_json), bytes(digest))
-        for fd, sid, at, uid, kind, ok, raw_json, digest in result
+        (_stored_row(row[:7]), bytes(row[7])) for row in result
     ]
 
 
@@ -359,8 +357,8 @@ def sightings_of(conn: Connection, enterprise: str, table: str, unique_ids: Iter
         " ORDER BY s.file_date, s.source_id"
     ).bindparams(bindparam("uids", expanding=True))
     return [
-        _stored_row(fd, sid, at, uid, kind, ok, raw_json)
-        for fd, sid, at, uid, kind, ok, raw_json in conn.execute(
+        _stored_row(row)
+        for row in conn.execute(
             query, {"ent": enterprise, "tbl": table, "uids": keys}
         )
     ]

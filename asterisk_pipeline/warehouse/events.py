@@ -46,7 +46,7 @@ class CallIds:
         found = self._existing(fresh)
         missing = [uid for uid in fresh if uid not in found]
         self.known.update(found)
-        for uid, call_id in zip(missing, self._reserve(len(missing))):
+        for uid, call_id in zip(missing, self._reserve(len(missing)), strict=True):
             self.known[uid] = call_id
             self.reserved[uid] = call_id
 

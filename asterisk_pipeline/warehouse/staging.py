@@ -6,6 +6,7 @@ by hand). Everything after staging is plain ``INSERT … SELECT … ON CONFLICT`
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -93,6 +94,17 @@ def _pg_types(columns: str) -> list[str]:
     return [_PG_TYPES.get(name.strip(), "text") for name in columns.split(",")]
 
 
+@dataclass(frozen=True)
+class ProbeQuery:
+    """``SELECT {select} FROM {tables} WHERE {where}`` with ``params``, run for each key of a
+    ``Stager.probe`` (``where`` names the key as ``k.key`` and the enterprise as ``k.ent``)."""
+
+    select: str
+    tables: str
+    where: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
 class Stager:
     """Creates the staging tables of one import and bulk-writes rows into them."""
 
@@ -159,12 +171,9 @@ class Stager:
         )
         return int(result.rowcount)
 
-    def probe(
-        self, keys: Sequence[str], enterprise: str, select: str, tables: str, where: str,
-        params: dict[str, Any],
-    ) -> Iterable[Any]:
-        """``SELECT {select} FROM {tables} WHERE {where}`` for each key: ``where`` names the key
-        as ``k.key`` and the enterprise as ``k.ent``. Rows come in no order.
+    def probe(self, keys: Sequence[str], enterprise: str, query: ProbeQuery) -> Iterable[Any]:
+        """``query`` for each key: its ``where`` names the key as ``k.key`` and the enterprise as
+        ``k.ent``. Rows come in no order.
 
         PostgreSQL, up to ``PROBE_MAX_KEYS`` keys: an array and a LATERAL subquery, one index
         probe per key, with no staging table to fill and ANALYZE. The enterprise travels as a
@@ -176,6 +185,7 @@ class Stager:
         More keys, or SQLite: staged in ``stage_keys`` and joined (``CROSS JOIN`` puts the keys
         first on SQLite).
         """
+        select, tables, where, params = query.select, query.tables, query.where, query.params
         if self._as_array(keys):
             source = ("(SELECT u.key, CAST(:probe_ent AS text) AS ent"
                       " FROM unnest(CAST(:probe_keys AS text[])) AS u(key) OFFSET 0) AS k")

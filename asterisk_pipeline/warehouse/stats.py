@@ -70,6 +70,20 @@ class DayRange:
 
 
 ZoneOf = Callable[[str], ZoneInfo]
+
+
+@dataclass(frozen=True)
+class StatsScope:
+    """Which calls a statistic counts: of some enterprises (all when None), started in some
+    PBX-local days (all when None), placed in their days by a time-zone resolver (UTC when
+    absent)."""
+
+    enterprises: Collection[str] | None = None
+    days: DayRange | None = None
+    zone_of: ZoneOf | None = None
+
+
+ALL_CALLS = StatsScope()
 _CHAIN_LENGTH = "coalesce(json_array_length(transfer_chain), 0)"
 _UTC = UtcDateTime()
 
@@ -116,14 +130,10 @@ def _scopes(
         yield clause, params
 
 
-def call_stats(
-    conn: Connection, *, by_day: bool = False,
-    zone_of: ZoneOf | None = None,
-    enterprises: Collection[str] | None = None,
-    days: DayRange | None = None,
-) -> list[CallStats]:
+def call_stats(conn: Connection, scope: StatsScope = ALL_CALLS, *, by_day: bool = False) -> list[CallStats]:
     """Per enterprise and data source (and per PBX-local day with ``by_day``; ``zone_of`` is the
-    time-zone resolver, UTC when absent), over the calls that started in ``days``."""
+    time-zone resolver, UTC when absent), over the calls of the scope."""
+    enterprises, days, zone_of = scope.enterprises, scope.days, scope.zone_of
     if not by_day:
         out: list[CallStats] = []
         for where, params in _scopes(conn, enterprises, days, zone_of):
@@ -134,7 +144,7 @@ def call_stats(
                 " GROUP BY enterprise_id, data_source"
             )
             out += [
-                _stats(ent, source, None, int(n), int(ok or 0), avg, int(legs or 0), int(hops or 0))
+                _stats((ent, source, None), (int(n), int(ok or 0), avg, int(legs or 0), int(hops or 0)))
                 for ent, source, n, ok, avg, legs, hops in conn.execute(_text(sql, params), params)
             ]
         return sorted(out, key=lambda s: (s.enterprise_id, s.data_source))
@@ -159,20 +169,17 @@ def call_stats(
             acc[4] += (legs or 1) - 1
             acc[5] += max((hops or 0) - 1, 0)
     return [
-        _stats(ent, source, day, int(a[0]), int(a[1]), a[2] / a[3] if a[3] else None, int(a[4]), int(a[5]))
+        _stats((ent, source, day), (int(a[0]), int(a[1]), a[2] / a[3] if a[3] else None, int(a[4]), int(a[5])))
         for (ent, source, day), a in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
     ]
 
 
-def extension_stats(
-    conn: Connection, *, enterprises: Collection[str] | None = None,
-    days: DayRange | None = None, zone_of: ZoneOf | None = None,
-) -> list[ExtensionStats]:
+def extension_stats(conn: Connection, scope: StatsScope = ALL_CALLS) -> list[ExtensionStats]:
     """Per extension (and outside forwarding target): conversations it rang in, held, missed —
     missed split into ``missed_unanswered`` (nobody held the conversation) and
     ``missed_answered_elsewhere`` (a colleague held it), SPEC §4.5."""
     out: list[ExtensionStats] = []
-    for where, params in _scopes(conn, enterprises, days, zone_of, alias="c"):
+    for where, params in _scopes(conn, scope.enterprises, scope.days, scope.zone_of, alias="c"):
         sql = (
             "SELECT c.enterprise_id, p.extension, count(*),"
             " sum(CASE WHEN p.participant_status = 'answered' THEN 1 ELSE 0 END),"
@@ -190,12 +197,11 @@ def extension_stats(
 
 
 def shape_stats(
-    conn: Connection, *, enterprises: Collection[str] | None = None,
-    days: DayRange | None = None, zone_of: ZoneOf | None = None, by_day: bool = False,
-    data_source: str | None = None,
+    conn: Connection, scope: StatsScope = ALL_CALLS, *, by_day: bool = False, data_source: str | None = None,
 ) -> list[ShapeStats]:
     """Per enterprise and conversation shape (SPEC §4.2; NULL counts as ``unknown``): calls,
     answered, average duration — and per PBX-local day with ``by_day``."""
+    enterprises, days, zone_of = scope.enterprises, scope.days, scope.zone_of
     groups: dict[tuple[str, str | None, str], list[float]] = {}
     zones: dict[str, ZoneInfo] = {}
     for where, params in _scopes(conn, enterprises, days, zone_of):
@@ -249,8 +255,11 @@ def _local_day(value: datetime | None, zone: ZoneInfo) -> str | None:
     return value.astimezone(zone).date().isoformat() if value is not None else None
 
 
-def _stats(ent: str, source: str, day: str | None, calls: int, answered: int, avg: Any,
-           legs: int, transfers: int) -> CallStats:
+def _stats(group: tuple[str, str, str | None], totals: tuple[int, int, Any, int, int]) -> CallStats:
+    """One row of ``call_stats``: its group (enterprise, data source, day) and totals (calls,
+    answered, average duration, legs folded, transfers)."""
+    ent, source, day = group
+    calls, answered, avg, legs, transfers = totals
     return CallStats(
         enterprise_id=ent, data_source=source, day=day, calls=calls, answered=answered,
         answered_share=answered / calls if calls else 0.0,

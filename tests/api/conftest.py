@@ -19,7 +19,7 @@ from asterisk_pipeline.devtools.fleet import token_for
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.support.api import (
@@ -87,5 +87,5 @@ def filled(engine: Engine, db_url: str, tmp_path: Path) -> str:
                           seed=4, dirty_share=0.0, live_share_undelivered=1.0).path
     settings = Settings(home=tmp_path)
     for flow in (Flow.HISTORY, Flow.LIVE):
-        assert import_day_file(engine, Fleet.load(settings), vos, path, flow=flow, file_date=day).ok
+        assert import_day_file(engine, Fleet.load(settings), vos, LocalDayFile(path, flow, day)).ok
     return db_url

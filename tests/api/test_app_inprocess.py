@@ -15,7 +15,7 @@ from asterisk_pipeline.devtools.fleet import token_for
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from tests.support.api import NOWHERE, SECRET
 
@@ -50,8 +50,7 @@ def test_status_follows_a_new_import_immediately(filled: str, engine: Engine, tm
         day = date(2025, 7, 4)
         path = write_day_file(tmp_path / f"Listen_AMI_{day}.db", token=token_for("0327"), day=day,
                               calls=5, seed=9, dirty_share=0.0, start_id=10**7).path
-        assert import_day_file(engine, Fleet.load(Settings(home=tmp_path)), vos, path,
-                               flow=Flow.HISTORY, file_date=day).ok
+        assert import_day_file(engine, Fleet.load(Settings(home=tmp_path)), vos, LocalDayFile(path, Flow.HISTORY, day)).ok
         after = api.get("/sync/live/status").json()["data_sources"]
         total = lambda rows: sum(r["total_calls"] for r in rows)
         assert total(after) == total(before) + 5

@@ -23,7 +23,7 @@ from asterisk_pipeline.names import (
 )
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from tests.support.api import FILLED_CALLS, FILLED_DAY, SECRET
 
 ZONE = ZoneInfo(Settings().pbx_timezone)  # the zone the day file was written and imported in
@@ -52,7 +52,7 @@ def test_today_counts_the_live_calls_of_that_pbx_day_only(filled: str, engine: E
     day = FILLED_DAY + timedelta(days=1)
     path = write_day_file(tmp_path / f"Listen_AMI_{day}.db", token=token_for("0327"), day=day, calls=7,
                           seed=11, dirty_share=0.0, start_id=10**7, live_share_undelivered=1.0).path
-    assert import_day_file(engine, Fleet.load(Settings(home=tmp_path)), vos, path, flow=Flow.LIVE, file_date=day).ok
+    assert import_day_file(engine, Fleet.load(Settings(home=tmp_path)), vos, LocalDayFile(path, Flow.LIVE, day)).ok
     with engine.connect() as conn:
         live = conn.execute(text("SELECT count(*) FROM calls WHERE data_source = 'live'")).scalar_one()
         counted = {d: status.today_inputs(conn, d, ZONE) for d in (FILLED_DAY, day, day + timedelta(days=1))}

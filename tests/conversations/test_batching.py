@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse import staging
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
@@ -47,7 +47,7 @@ def busy_day(seed: int = 7, n: int = 60) -> tuple[Pbx, list[dict]]:
 
 
 def _load(engine: Engine, settings: Settings, path: Path, flow: Flow) -> None:
-    outcome = import_day_file(engine, Fleet.load(settings), ENT, path, flow=flow, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, flow, DAY))
     assert outcome.ok, outcome
 
 

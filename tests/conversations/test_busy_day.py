@@ -16,7 +16,7 @@ from asterisk_pipeline.devtools.dayfile import DayFileSummary
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
@@ -74,8 +74,7 @@ def _import(engine: Engine, busy: DayFileSummary, tmp_path: Path, flow: str) -> 
     Live: AlternativeAPIlogs as the listener writes it, a cycle after every 2,000-6,000 rows
     (each cycle boundary cuts through hundreds of conversations in progress)."""
     if flow == "history":
-        outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, busy.path,
-                                  flow=Flow.HISTORY, file_date=DAY)
+        outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, LocalDayFile(busy.path, Flow.HISTORY, DAY))
         assert outcome.ok, outcome
         return
     settings = Settings(home=tmp_path / "home", live_import_all=True)
@@ -83,7 +82,7 @@ def _import(engine: Engine, busy: DayFileSummary, tmp_path: Path, flow: str) -> 
     sizes = random.Random(19)
     for rows in cycles(source_rows(busy.path, "AlternativeAPIlogs"), iter(lambda: sizes.randint(2000, 6000), 0)):
         append_rows(path, "AlternativeAPIlogs", rows)
-        outcome = import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.LIVE, file_date=DAY)
+        outcome = import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, Flow.LIVE, DAY))
         assert outcome.ok, outcome
 
 

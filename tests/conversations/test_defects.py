@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.support.conversations import shapes
@@ -98,7 +98,7 @@ def _import(engine: Engine, tmp_path: Path, rows: list[Row], variant: str) -> No
     home = Settings(home=tmp_path / "home", live_import_all=True)
 
     def load(path: Path, flow: Flow, day: date) -> None:
-        outcome = import_day_file(engine, Fleet.load(home), ENT, path, flow=flow, file_date=day)
+        outcome = import_day_file(engine, Fleet.load(home), ENT, LocalDayFile(path, flow, day))
         assert outcome.ok, outcome
 
     if variant.startswith("history"):

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from asterisk_pipeline.model import Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.support.conversations.examples import (
@@ -35,7 +35,7 @@ from tests.support.snapshot import snapshot
 
 
 def _import(engine: Engine, settings: Settings, path: Path, flow: Flow, day: date) -> None:
-    outcome = import_day_file(engine, Fleet.load(settings), ENT, path, flow=flow, file_date=day)
+    outcome = import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, flow, day))
     assert outcome.ok, outcome
 
 

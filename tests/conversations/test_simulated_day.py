@@ -16,7 +16,7 @@ from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 
@@ -34,7 +34,7 @@ def test_simulated_day_gives_the_ground_truth(engine: Engine, tmp_path: Path, fl
     with write_transaction(engine) as conn:
         upsert_enterprise(conn, ENT)
     settings = Settings(home=tmp_path / "home", live_import_all=True)
-    outcome = import_day_file(engine, Fleet.load(settings), ENT, path, flow=flow, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, flow, DAY))
     assert outcome.ok, outcome
     with engine.connect() as conn:
         calls = {r.unique_id: r for r in conn.execute(text(

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.support.conversations import shapes
@@ -176,7 +176,7 @@ def test_stats_per_shape(warehouse: tuple[str, Path, dict[str, str]]):
 def test_statistics_on_both_databases(engine: Engine, tmp_path: Path):
     """The same figures from PostgreSQL and SQLite: the missed split, shapes and PBX-local day
     bounds (each enterprise's own zone) are SQL on the warehouse."""
-    from asterisk_pipeline.warehouse.stats import DayRange, extension_stats, shape_stats
+    from asterisk_pipeline.warehouse.stats import DayRange, StatsScope, extension_stats, shape_stats
 
     enterprise = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327")
     with write_transaction(engine) as conn:
@@ -185,18 +185,19 @@ def test_statistics_on_both_databases(engine: Engine, tmp_path: Path):
     for pbx, day in days:
         path = create_day_file(tmp_path / f"Listen_AMI_{day}.db")
         append(path, pbx.sorted_rows(), "APIlogs")
-        outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), enterprise, path,
-                                  flow=Flow.HISTORY, file_date=date.fromisoformat(day))
+        outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), enterprise, LocalDayFile(path, Flow.HISTORY, date.fromisoformat(day)))
         assert outcome.ok, outcome
     with write_transaction(engine) as conn:
         conn.execute(text("UPDATE calls SET shape = NULL"))
         conn.execute(text("UPDATE calls SET shape = 'group' WHERE unique_id = :u"), {"u": primaries["group"]})
     minsk = ZoneInfo("Europe/Minsk")
     with engine.connect() as conn:
-        second_day = extension_stats(conn, days=DayRange(date(2025, 7, 4), date(2025, 7, 4)), zone_of=lambda _: minsk)
-        everything = extension_stats(conn, enterprises={"0327"})
-        by_shape = shape_stats(conn, zone_of=lambda _: minsk, by_day=True)
-        in_utc = shape_stats(conn, days=DayRange(date(2025, 7, 2), date(2025, 7, 2)))  # no zone: UTC days
+        second_day = extension_stats(
+            conn, StatsScope(days=DayRange(date(2025, 7, 4), date(2025, 7, 4)), zone_of=lambda _: minsk)
+        )
+        everything = extension_stats(conn, StatsScope(enterprises={"0327"}))
+        by_shape = shape_stats(conn, StatsScope(zone_of=lambda _: minsk), by_day=True)
+        in_utc = shape_stats(conn, StatsScope(days=DayRange(date(2025, 7, 2), date(2025, 7, 2))))  # no zone: UTC days
     assert [(r.extension, r.rang, r.missed_unanswered, r.missed_answered_elsewhere) for r in second_day] == [
         ("151", 1, 0, 0), ("153", 1, 0, 1)]
     assert {r.extension: (r.missed_unanswered, r.missed_answered_elsewhere) for r in everything}["153"] == (1, 1)

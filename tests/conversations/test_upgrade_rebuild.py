@@ -24,8 +24,8 @@ from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
-from asterisk_pipeline.sync.rebuild import rebuild_calls
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
+from asterisk_pipeline.sync.rebuild import RebuildScope, rebuild_calls
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import current_revision, upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
@@ -101,7 +101,7 @@ def _fresh_import(engine: Engine, files: list[Path], settings: Settings) -> None
     for path in files:
         day = date.fromisoformat(path.stem.removeprefix("Listen_AMI_"))
         for flow in (Flow.HISTORY, Flow.LIVE):
-            outcome = import_day_file(engine, Fleet.load(settings), ENT, path, flow=flow, file_date=day)
+            outcome = import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, flow, day))
             assert outcome.ok, outcome
 
 
@@ -160,7 +160,7 @@ def test_rebuild_without_the_day_files_says_which_calls_may_differ(tmp_path: Pat
     _old_import(_previous_version(tmp_path), old_db, files, tmp_path / "oldhome")
     old = make_engine(old_db)
     upgrade(old)
-    reports = rebuild_calls(old, Fleet.load(Settings(home=tmp_path / "nofiles")), use_files=False)
+    reports = rebuild_calls(old, Fleet.load(Settings(home=tmp_path / "nofiles")), RebuildScope(use_files=False))
     assert {r.source for r in reports} == {"events (previous version)"}
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     _fresh_import(fresh, files, mirror_settings)

@@ -23,7 +23,7 @@ from asterisk_pipeline.model import Event, Flow, Rejected, SourceRow
 from asterisk_pipeline.normalize import classify_row
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import make_engine
 from asterisk_pipeline.warehouse.schema import call_events, rejected_events
 from tests.support.factories import RawText, append, create_day_file
@@ -141,8 +141,7 @@ def test_importing_any_rows_never_raises_and_accounts_for_each(
     try:
         add_enterprise(engine)
         settings = Settings(database_url=sqlite_url, home=tmp_path / "home", pbx_timezone=TZ.key)
-        outcome = import_day_file(engine, Fleet.load(settings),
-                                  ENTERPRISE, path, flow=flow, file_date=day)
+        outcome = import_day_file(engine, Fleet.load(settings), ENTERPRISE, LocalDayFile(path, flow, day))
         assert outcome.status == "success", outcome.summary()
         assert outcome.rows_read == len(rows)
         assert outcome.rows_read == outcome.new_events + outcome.duplicates + outcome.rejected

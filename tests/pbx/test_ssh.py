@@ -189,7 +189,8 @@ def test_a_host_that_never_answers_times_out_while_others_finish(engine: Engine,
 def test_history_range_lists_over_sftp_and_skips_unchanged_copies(engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path):
     from datetime import timedelta
 
-    from asterisk_pipeline.sync import sync_history_range
+    from asterisk_pipeline.sync import SyncRun, sync_history_range
+    from asterisk_pipeline.warehouse.stats import DayRange
 
     server = _pbx(sshd_factory, "127.0.1.18")
     for offset in (1, 2):
@@ -200,10 +201,10 @@ def test_history_range_lists_over_sftp_and_skips_unchanged_copies(engine: Engine
     (server.served_dir / "notes.txt").write_text("x")
     settings = ssh_settings(tmp_path, server, ssh_client_key)
     ent = ssh_enterprise(engine, "0327", server.host)
-    first = sync_history_range(engine, Fleet.load(settings), ent, DAY - timedelta(days=10), DAY)
+    first = sync_history_range(engine, Fleet.load(settings), ent, DayRange(DAY - timedelta(days=10), DAY))
     assert [o.file_date for o in first] == ["2025-07-01", "2025-07-02", "2025-07-03"]
     assert all(o.ok and o.bytes_transferred > 0 and o.new_calls > 0 for o in first)
-    again = sync_history_range(engine, Fleet.load(settings), ent, DAY - timedelta(days=10), DAY)
+    again = sync_history_range(engine, Fleet.load(settings), ent, DayRange(DAY - timedelta(days=10), DAY))
     assert all(o.ok and o.bytes_transferred == 0 and o.rows_read == 0 for o in again)
-    only_one = sync_history_range(engine, Fleet.load(settings), ent, DAY, DAY, force=True)
+    only_one = sync_history_range(engine, Fleet.load(settings), ent, DayRange(DAY, DAY), run=SyncRun(force=True))
     assert len(only_one) == 1 and only_one[0].rows_read > 0 and only_one[0].new_events == 0

@@ -37,6 +37,7 @@ from asterisk_pipeline.warehouse.registry import (
     upsert_enterprise,
 )
 from asterisk_pipeline.warehouse.schema import enterprises, sync_runs
+from asterisk_pipeline.warehouse.stats import DayRange
 
 MINSK = ZoneInfo("Europe/Minsk")
 DAY = date(2025, 7, 3)
@@ -98,7 +99,7 @@ def test_bad_rows_are_skipped_and_reported_with_the_local_transport(
     with caplog.at_level(logging.WARNING, logger="asterisk_pipeline.registry"):
         report = live_cycle(engine, Fleet.load(settings), now=NOON)
         history = [o for e in VALID for o in sync_history_range(
-            engine, Fleet.load(settings), Enterprise(e, "", None, None, None, token_for(e)), DAY, DAY)]
+            engine, Fleet.load(settings), Enterprise(e, "", None, None, None, token_for(e)), DayRange(DAY, DAY))]
 
     today = {o.enterprise: o for o in report.outcomes if o.file_date == DAY.isoformat()}
     assert set(today) == set(VALID) and all(o.ok and o.new_calls > 0 for o in today.values())

@@ -21,7 +21,7 @@ from asterisk_pipeline.model import BEFORE_FIRST_ROW, Enterprise, Flow, SourceRo
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.pbx.local import LocalTransport
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.sync.cycles import fetch_above
 from asterisk_pipeline.sync.importer import ImportRequest
 from asterisk_pipeline.sync.sources import Anchors, FetchedRows
@@ -91,7 +91,7 @@ def test_interleaved_fetches_equal_one_import(
     thirds = [len(rows) // 3, 2 * len(rows) // 3, len(rows)]
     outcomes = []
     append(path, rows[: thirds[0]], LIVE)
-    outcomes.append(import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.LIVE, file_date=day))
+    outcomes.append(import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, Flow.LIVE, day)))
     append(path, rows[thirds[0] : thirds[1]], LIVE)
     early = _fetch(engine, directory, day, settings)
     append(path, rows[thirds[1] :], LIVE)
@@ -100,13 +100,13 @@ def test_interleaved_fetches_equal_one_import(
     for source in ((late, early) if later_commits_first else (early, late)):
         request = ImportRequest(ENT, Flow.LIVE, day, tz, live_import_all=settings.live_import_all)
         outcomes.append(run_import(engine, request, source))
-    outcomes.append(import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.LIVE, file_date=day))
+    outcomes.append(import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, Flow.LIVE, day)))
     assert all(o.ok and o.file_replaced is None for o in outcomes), outcomes
     assert sum(o.rows_read for o in outcomes) == len(rows)  # every row read exactly once
     assert _file_replaced_runs(engine) == 0
 
     once = _warehouse(db_url, tmp_path, pg_template, "once")
-    assert import_day_file(once, Fleet.load(settings), ENT, path, flow=Flow.LIVE, file_date=day).ok
+    assert import_day_file(once, Fleet.load(settings), ENT, LocalDayFile(path, Flow.LIVE, day)).ok
     assert snapshot(engine) == snapshot(once)
     engine.dispose()
     once.dispose()
@@ -175,7 +175,7 @@ def test_two_cli_syncs_behind_a_held_lock_equal_one_import(
 
     once = _warehouse(db_url, tmp_path, pg_template, "once")
     settings = Settings(home=tmp_path / "home2", live_import_all=True)
-    assert import_day_file(once, Fleet.load(settings), ENT, path, flow=Flow.LIVE, file_date=today).ok
+    assert import_day_file(once, Fleet.load(settings), ENT, LocalDayFile(path, Flow.LIVE, today)).ok
     mine, theirs = snapshot(engine), snapshot(once)
     assert mine["calls"] == theirs["calls"] and mine["legs"] == theirs["legs"]
     assert mine == theirs

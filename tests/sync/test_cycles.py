@@ -14,10 +14,11 @@ from asterisk_pipeline.devtools.live import append_calls
 from asterisk_pipeline.model import Enterprise
 from asterisk_pipeline.pbx.fleet import Fleet, FleetConfigError, load_fleet_file
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import live_cycle, sync_history_range
+from asterisk_pipeline.sync import SyncRun, live_cycle, sync_history_range
 from asterisk_pipeline.sync.cycles import live_days
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
+from asterisk_pipeline.warehouse.stats import DayRange
 from tests.support.snapshot import count
 
 MINSK = ZoneInfo("Europe/Minsk")
@@ -128,12 +129,12 @@ def test_history_range_imports_each_day_once(engine: Engine, local_settings: Set
         write_day_file(day_file_path(fleet_dir, "0327", day), token=token_for("0327"), day=day,
                        calls=20, seed=5, start_id=100_000 * offset)
     fleet = Fleet.load(local_settings)
-    outcomes = sync_history_range(engine, fleet, _enterprise("0327"), DAY - timedelta(days=5), DAY)
+    outcomes = sync_history_range(engine, fleet, _enterprise("0327"), DayRange(DAY - timedelta(days=5), DAY))
     assert [o.file_date for o in outcomes] == ["2025-07-01", "2025-07-02", "2025-07-03"]
     assert all(o.ok and o.new_calls > 0 for o in outcomes)
-    again = sync_history_range(engine, fleet, _enterprise("0327"), DAY - timedelta(days=5), DAY)
+    again = sync_history_range(engine, fleet, _enterprise("0327"), DayRange(DAY - timedelta(days=5), DAY))
     assert all(o.ok and o.rows_read == 0 for o in again)
-    forced = sync_history_range(engine, fleet, _enterprise("0327"), DAY, DAY, force=True)
+    forced = sync_history_range(engine, fleet, _enterprise("0327"), DayRange(DAY, DAY), run=SyncRun(force=True))
     assert forced[0].rows_read > 0 and forced[0].new_events == 0
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import make_engine
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.support.conversations import shapes
@@ -73,7 +73,7 @@ def test_missing_insert_privilege_during_copy_is_recorded(restricted: tuple[Engi
     with admin.begin() as conn:
         conn.execute(text(f'REVOKE INSERT ON call_events FROM "{role}"'))
     fleet = Fleet.load(Settings(home=tmp_path / "home"))
-    outcome = import_day_file(limited, fleet, ENT, _day_file(tmp_path), flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(limited, fleet, ENT, LocalDayFile(_day_file(tmp_path), Flow.HISTORY, DAY))
     assert not outcome.ok and outcome.error_kind == "database", outcome
     assert "InsufficientPrivilege" in (outcome.error or "")
     assert [r[:2] for r in _recorded(admin)] == [("failed", "database")]
@@ -93,8 +93,7 @@ def test_statement_timeout_inside_copy_is_recorded(restricted: tuple[Engine, Eng
                           " FOR EACH ROW EXECUTE FUNCTION slow_row()"))
         conn.execute(text(f'ALTER ROLE "{role}" SET statement_timeout = \'1500ms\''))
     fleet = Fleet.load(Settings(home=tmp_path / "home"))
-    outcome = import_day_file(limited, fleet, ENT, _day_file(tmp_path, calls=60), flow=Flow.HISTORY,
-                              file_date=DAY)
+    outcome = import_day_file(limited, fleet, ENT, LocalDayFile(_day_file(tmp_path, calls=60), Flow.HISTORY, DAY))
     assert not outcome.ok and outcome.error_kind == "database", outcome
     assert "QueryCanceled" in (outcome.error or "")
     assert [r[:2] for r in _recorded(admin)] == [("failed", "database")]

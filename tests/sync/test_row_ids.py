@@ -13,7 +13,7 @@ from asterisk_pipeline.model import ROW_ID_MAX, Enterprise, Flow
 from asterisk_pipeline.pbx.files import DayFile, SourceError
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file, sync_live
+from asterisk_pipeline.sync import LocalDayFile, import_day_file, sync_live
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.support.factories import COLUMNS, body, create_day_file, hangup, row
@@ -52,12 +52,11 @@ def test_ids_at_and_below_zero_are_read(engine: Engine, tmp_path: Path) -> None:
     ids = [-(2**63), -5, 0, 1, 7]
     _write(path, ids)
     settings = Settings(home=tmp_path / "home")
-    outcome = import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, Flow.HISTORY, DAY))
     assert outcome.ok and outcome.rows_read == len(ids) and outcome.new_calls == len(ids), outcome
-    again = import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.HISTORY, file_date=DAY)
+    again = import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, Flow.HISTORY, DAY))
     assert again.ok and again.rows_read == 0  # the cursor followed them
-    forced = import_day_file(engine, Fleet.load(settings), ENT, path,
-                             flow=Flow.HISTORY, file_date=DAY, force=True)
+    forced = import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, Flow.HISTORY, DAY), force=True)
     assert forced.ok and forced.rows_read == len(ids) and forced.new_events == 0
     assert _count(engine, "calls") == len(ids)
 
@@ -79,8 +78,7 @@ def test_ids_that_are_not_integers_fail_as_unreadable(engine: Engine, tmp_path: 
     _enterprise(engine)
     path = tmp_path / "Listen_AMI_2025-07-03.db"
     _write(path, [1, 2, "three"], columns=COLUMNS.replace("id INTEGER PRIMARY KEY", "id TEXT"))
-    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path,
-                              flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, LocalDayFile(path, Flow.HISTORY, DAY))
     assert not outcome.ok and outcome.error_kind == "unreadable", outcome
     assert _count(engine, "call_events") == 0  # a file that cannot be read to the end imports nothing
     with engine.connect() as conn:
@@ -94,13 +92,13 @@ def test_recreated_file_after_ids_near_the_top_is_a_recorded_failure(engine: Eng
     path = tmp_path / "Listen_AMI_2025-07-03.db"
     settings = Settings(home=tmp_path / "home")
     _write(path, [ROW_ID_MAX - 1, ROW_ID_MAX])
-    assert import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.HISTORY, file_date=DAY).ok
+    assert import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, Flow.HISTORY, DAY)).ok
     path.unlink()
     _write(path, [1, 2, 3])  # recreated: ids start again, other rows
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("UPDATE APIlogs SET DateTime = '2025-07-03 11:00:00'")
         conn.commit()
-    outcome = import_day_file(engine, Fleet.load(settings), ENT, path, flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(settings), ENT, LocalDayFile(path, Flow.HISTORY, DAY))
     assert not outcome.ok and outcome.error_kind == "unreadable", outcome
     assert "recreated" in (outcome.error or "")
     assert _count(engine, "call_events") == 2
@@ -127,8 +125,7 @@ def test_a_view_in_place_of_the_table_is_read_or_refused_never_a_traceback(engin
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("CREATE VIEW APIlogs AS SELECT * FROM real_rows")
         conn.commit()
-    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path,
-                              flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, LocalDayFile(path, Flow.HISTORY, DAY))
     assert not outcome.ok and outcome.error_kind == "unreadable", outcome
     assert "view" in (outcome.error or "")
 
@@ -143,8 +140,7 @@ def test_implausible_times_store_no_times_and_no_durations(engine: Engine, tmp_p
             conn.execute("INSERT INTO APIlogs (DateTime, event, Uniqueid, request, status) VALUES (?, ?, ?, ?, ?)",
                          (value, event, uid, request, status))
         conn.commit()
-    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path,
-                              flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, LocalDayFile(path, Flow.HISTORY, DAY))
     assert outcome.ok and outcome.new_calls == 2 and outcome.rejected == 0, outcome
     with engine.connect() as conn:
         calls = list(conn.execute(text("SELECT start_time, end_time, duration FROM calls ORDER BY unique_id")))
@@ -157,8 +153,7 @@ def test_a_directory_named_like_a_day_file_is_a_recorded_failure(engine: Engine,
     _enterprise(engine)
     path = tmp_path / "Listen_AMI_2025-07-03.db"
     path.mkdir()
-    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, path,
-                              flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path / "home")), ENT, LocalDayFile(path, Flow.HISTORY, DAY))
     assert not outcome.ok and outcome.error_kind == "unreadable", outcome
     assert "not a regular file" in (outcome.error or "")
     with pytest.raises(SourceError):

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import SyncOutcome, import_day_file
+from asterisk_pipeline.sync import LocalDayFile, SyncOutcome, import_day_file
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
 from tests.support.factories import append, body, create_day_file, hangup, row
@@ -36,7 +36,7 @@ def enterprises(engine: Engine) -> Engine:
 
 
 def run(engine: Engine, path: Path, flow: Flow, settings: Settings, enterprise: Enterprise = ENT, **kw) -> SyncOutcome:
-    outcome = import_day_file(engine, Fleet.load(settings), enterprise, path, flow=flow, file_date=DAY, **kw)
+    outcome = import_day_file(engine, Fleet.load(settings), enterprise, LocalDayFile(path, flow, DAY), **kw)
     assert outcome.ok, outcome
     return outcome
 
@@ -220,8 +220,7 @@ def test_unreadable_file_imports_nothing_and_is_recorded_as_failed(enterprises: 
     if locker:
         locker.execute("BEGIN EXCLUSIVE")
     try:
-        outcome = import_day_file(enterprises, Fleet.load(settings), ENT, path,
-                                  flow=Flow.HISTORY, file_date=DAY)
+        outcome = import_day_file(enterprises, Fleet.load(settings), ENT, LocalDayFile(path, Flow.HISTORY, DAY))
     finally:
         if locker:
             locker.execute("ROLLBACK")
@@ -242,8 +241,7 @@ def test_unreadable_file_imports_nothing_and_is_recorded_as_failed(enterprises: 
 
 def test_success_after_failure_is_recorded_truthfully(enterprises: Engine, tmp_path: Path, settings: Settings):
     path = tmp_path / "Listen_AMI_2025-07-03.db"
-    assert not import_day_file(enterprises, Fleet.load(settings), ENT, path,
-                               flow=Flow.HISTORY, file_date=DAY).ok
+    assert not import_day_file(enterprises, Fleet.load(settings), ENT, LocalDayFile(path, Flow.HISTORY, DAY)).ok
     day_file(tmp_path, one_call("10.1"), tables=("APIlogs",))
     run(enterprises, path, Flow.HISTORY, settings)
     with enterprises.connect() as conn:

@@ -12,7 +12,7 @@ from asterisk_pipeline.devtools.fleet import token_for
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.maintenance import refresh_statistics, stale_tables
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
@@ -39,8 +39,7 @@ def test_an_import_that_grows_the_tables_refreshes_their_statistics(pg_url: str,
     path = tmp_path / f"Listen_AMI_{DAY}.db"
     write_day_file(path, token=token_for("0327"), day=DAY, calls=400, seed=3)
     assert _last_analyze(pg_url, "call_events") is None
-    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path)), enterprise, path,
-                              flow=Flow.HISTORY, file_date=DAY)
+    outcome = import_day_file(engine, Fleet.load(Settings(home=tmp_path)), enterprise, LocalDayFile(path, Flow.HISTORY, DAY))
     assert outcome.ok and outcome.new_events > 2_000
     # Table counters reach pg_stat with up to ~1 s delay: the import itself may not see them yet.
     deadline = time.monotonic() + 10

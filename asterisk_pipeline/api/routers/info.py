@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ... import __version__
 from .. import health as rules
 from .. import queries
-from ..metrics import render_metrics
+from ..metrics import SyncState, render_metrics
 from ..models import EnterpriseOut, Enterprises, Health, Root
 from ..state import State
 from .params import UNAVAILABLE, UNAVAILABLE_JSON
@@ -42,14 +42,13 @@ def health(state: State) -> JSONResponse:
 def metrics(state: State) -> PlainTextResponse:
     def collect(conn: Connection) -> str:
         marker = queries.change_marker(conn)
-        return render_metrics(
+        return render_metrics(SyncState(
             sync_counts=state.cache.get("sync_counts", marker, lambda: queries.sync_counts(conn)),
             download_sync=queries.download_sync_rows(conn),
             last_live=queries.last_success_by_enterprise(conn, "live"),
             last_history=queries.last_success_by_enterprise(conn, "history"),
             breakdown=state.cache.get("breakdown", marker, lambda: queries.enterprise_breakdown(conn)),
-            now=datetime.now(UTC),
-        )
+        ), now=datetime.now(UTC))
     return PlainTextResponse(state.read(collect), media_type="text/plain; version=0.0.4")
 
 

@@ -27,6 +27,7 @@ from asterisk_pipeline.pbx.transport import quick_check
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import sync_history_range
 from asterisk_pipeline.warehouse.schema import sync_runs
+from asterisk_pipeline.warehouse.stats import DayRange
 from tests.support.faults.pbx_sshd import sshd_missing, sshd_pbx
 from tests.support.faults.report import FaultResult
 from tests.support.faults.warehouse_diff import add_enterprises, clean_import, diff, new_sqlite
@@ -77,7 +78,7 @@ def full_disk_history_copy(workdir: Path) -> FaultResult:
             with open(filler, "wb") as out:  # leave room for B's copy, not for A's
                 out.write(b"\0" * (_free(home) - (small_size + big_size) // 2))
             # The fault: both enterprises' history syncs, A's copy hits the full disk.
-            outcomes = {e.number: sync_history_range(engine, fleet, e, D, D) for e in enterprises}
+            outcomes = {e.number: sync_history_range(engine, fleet, e, DayRange(D, D)) for e in enterprises}
             problems = []
             big_out, small_out = outcomes[BIG][0], outcomes[SMALL][0]
             if big_out.ok or big_out.error_kind != "disk_full" or "no space left" not in (
@@ -98,7 +99,7 @@ def full_disk_history_copy(workdir: Path) -> FaultResult:
             # Recovery: space is freed, the next sync of A copies and reads the whole file.
             filler.unlink()
             began = time.monotonic()
-            again = sync_history_range(engine, fleet, enterprises[0], D, D)[0]
+            again = sync_history_range(engine, fleet, enterprises[0], DayRange(D, D))[0]
             recovery = time.monotonic() - began
             cached = cache / files[BIG].name
             if not again.ok or not cached.is_file() or cached.stat().st_size != big_size \

@@ -37,7 +37,13 @@ from asterisk_pipeline.devtools.live import append_calls
 from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import SyncOutcome, import_day_file, sync_history_day, sync_live
+from asterisk_pipeline.sync import (
+    LocalDayFile,
+    SyncOutcome,
+    import_day_file,
+    sync_history_day,
+    sync_live,
+)
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
@@ -159,7 +165,7 @@ def recreated_file(workdir: Path, *, transport: str, flow: Flow) -> FaultResult:
         reference = _engine(workdir / "clean.db", enterprise)
         whole = workdir / "whole-day.db"
         _concatenate(kept, whole)
-        clean = import_day_file(reference, Fleet.load(settings), enterprise, whole, flow=flow, file_date=DAY)
+        clean = import_day_file(reference, Fleet.load(settings), enterprise, LocalDayFile(whole, flow, DAY))
         got, want = _comparable(engine), _comparable(reference)
         engine.dispose()
         reference.dispose()

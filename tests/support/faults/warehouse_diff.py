@@ -18,7 +18,7 @@ from asterisk_pipeline.model import Enterprise, Flow
 from asterisk_pipeline.pbx.files import date_from_name
 from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
-from asterisk_pipeline.sync import import_day_file
+from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
@@ -80,9 +80,7 @@ def clean_import(workdir: Path, enterprises: list[Enterprise], files: list[tuple
     add_enterprises(engine, enterprises)
     by_number = {e.number: e for e in enterprises}
     for number, path in files:
-        outcome = import_day_file(engine, Fleet.load(settings or Settings()), by_number[number], path,
-                                  flow=Flow(flow),
-                                  file_date=date_from_name(path.name))
+        outcome = import_day_file(engine, Fleet.load(settings or Settings()), by_number[number], LocalDayFile(path, Flow(flow), date_from_name(path.name)))
         if not outcome.ok:
             raise RuntimeError(f"clean import of {path} failed: {outcome.error}")
     return engine
