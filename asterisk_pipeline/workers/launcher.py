@@ -25,7 +25,7 @@ from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 class AsteriskCeleryRunLauncher(CeleryRunLauncher):
     """``CeleryRunLauncher`` whose health check also asks the worker itself."""
 
-    def __init__(  # noqa: PLR0913, RUF100 - Dagster builds it from dagster.yaml: one keyword per config key
+    def __init__(  # noqa: PLR0913 - Dagster builds it from dagster.yaml: one keyword per config key
         self,
         default_queue: str,
         broker: str | None = None,
