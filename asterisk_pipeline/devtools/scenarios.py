@@ -3,7 +3,7 @@ to a busy extension, an unanswered consultation), FollowMe to a mobile, internal
 manager, one caller in two calls, and the busy day's hand-over and transfer to FollowMe."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from .calls import LAST_SECOND, SimCall
 from .conversation import (
@@ -35,15 +35,27 @@ from .dialplan import (
 )
 
 
+class _Incoming(NamedTuple):
+    """What every customer call draws first, in this order: the seeded rows depend on it."""
+
+    conv: Conv
+    phone: str
+    name: str
+    trunk: str
+
+
+def _incoming(d: Draft) -> _Incoming:
+    conv = Conv(d)
+    phone = caller_phone(d.rng, d.state)
+    return _Incoming(conv, phone, caller_name_for(d.rng, phone), d.rng.choice(d.pbx.trunks))
+
+
 def _build_transfer(d: Draft, shape: str) -> SimCall:
     """An incoming call answered by A and then transferred: attended (1-3 hops), blind, blind to
     a busy extension, or an unanswered consultation (A keeps the caller)."""
-    rng, pbx, s0, state = d.rng, d.pbx, d.s0, d.state
+    rng, pbx, s0 = d.rng, d.pbx, d.s0
     randint = rng.randint
-    c = Conv(d)
-    phone = caller_phone(rng, state)
-    name = caller_name_for(rng, phone)
-    trunk = rng.choice(pbx.trunks)
+    c, phone, name, trunk = _incoming(d)
     hops = {"attended_transfer": 1, "attended_transfer_chain": randint(2, 3)}.get(shape, 1)
     people = rng.sample(pbx.extensions, min(len(pbx.extensions), hops + 1))
     first = people[0]
@@ -116,10 +128,7 @@ def _build_followme(d: Draft, shape: str) -> SimCall:
     phone answers (or because nobody does)."""
     rng, pbx, s0, state = d.rng, d.pbx, d.s0, d.state
     randint = rng.randint
-    c = Conv(d)
-    phone = caller_phone(rng, state)
-    name = caller_name_for(rng, phone)
-    trunk = rng.choice(pbx.trunks)
+    c, phone, name, trunk = _incoming(d)
     free = [(e, m) for e, m in mobiles_of(pbx.token).items()
             if state.mobile_busy_until.get(m, -1) < s0]
     if state.phones and rng.random() < 0.3:  # busy day: a mobile already in a forward, sometimes
@@ -295,12 +304,9 @@ def _build_handover(d: Draft) -> SimCall:
     """A answers; B's desk phone joins the caller's bridge and A leaves (a pickup of a parked or
     held call): two holders, no consultation channel and no dial of B, so the rows do not tell
     an attended from a blind transfer (SPEC §4.2 ``transfer``)."""
-    rng, pbx, s0, state = d.rng, d.pbx, d.s0, d.state
+    rng, pbx, s0 = d.rng, d.pbx, d.s0
     randint = rng.randint
-    c = Conv(d)
-    phone = caller_phone(rng, state)
-    name = caller_name_for(rng, phone)
-    trunk = rng.choice(pbx.trunks)
+    c, phone, name, trunk = _incoming(d)
     first, second = rng.sample(pbx.extensions, 2)
     caller, t = incoming_start(c, s0, (phone, name), trunk, [[first]])
     caller_p: Party = (phone, name)
@@ -330,10 +336,7 @@ def _build_transfer_to_followme(d: Draft) -> SimCall:
     over. The chain is [A, mobile]: the mobile's far end is recorded (issue 19, defect 1)."""
     rng, pbx, s0, state = d.rng, d.pbx, d.s0, d.state
     randint = rng.randint
-    c = Conv(d)
-    phone = caller_phone(rng, state)
-    name = caller_name_for(rng, phone)
-    trunk = rng.choice(pbx.trunks)
+    c, phone, name, trunk = _incoming(d)
     free = [(e, m) for e, m in mobiles_of(pbx.token).items() if state.mobile_busy_until.get(m,
         -1) < s0]
     manager, mobile = rng.choice(free) if free else (
