@@ -201,14 +201,14 @@ class Settings(BaseSettings):
     @field_validator("pbx_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        _zone(value)
+        zone_info(value)
         return value
 
     @field_validator("enterprise_timezones")
     @classmethod
     def _known_zones(cls, value: dict[str, str]) -> dict[str, str]:
         for zone in value.values():
-            _zone(zone)
+            zone_info(zone)
         return value
 
     @cached_property
@@ -252,7 +252,7 @@ def _variable(info: ValidationInfo) -> str:
     return env_var(info.field_name or "")
 
 
-def _zone(name: str) -> ZoneInfo:
+def zone_info(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

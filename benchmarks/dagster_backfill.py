@@ -14,8 +14,8 @@ bench-data/). Both imports start from an empty PostgreSQL warehouse in the same 
 Printed per instance: wall, runs, the Dagster events written per (date, enterprise) partition
 (counted afterwards in the instance's event log: every event of the backfill's runs, planned
 materializations included, ÷ partitions; by type too) and the ratio Dagster wall ÷ CLI wall
-(target: embedded ≤ 1.3×). ``fleet(days)``, ``_cli_import(work, logs, days)`` and
-``_totals(url)`` are imported by ``benchmarks/dagster_celery.py``: keep their signatures.
+(target: embedded ≤ 1.3×). ``fleet(days)``, ``cli_import(work, logs, days)`` and
+``warehouse_totals(url)`` are imported by ``benchmarks/dagster_celery.py``: keep their signatures.
 
 "Dagster overhead" is printed two ways: (1) the share of the backfill's run time spent outside
 the core import — the sum of the runs' durations minus the core's own import time inside them
@@ -87,14 +87,14 @@ def fleet(days: int) -> Path:
     return final
 
 
-def _env(home: Path, logs: Path, url: str) -> dict[str, str]:
+def backfill_env(home: Path, logs: Path, url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTERISK_", "DAGSTER_"))}
     env.update(ASTERISK_HOME=str(home), ASTERISK_TRANSPORT="local", ASTERISK_LOCAL_LOGS_DIR=str(logs),
                ASTERISK_DATABASE_URL=url, ASTERISK_HISTORY_START=FIRST_DAY.isoformat())
     return env
 
 
-def _prepare(env: dict[str, str]) -> None:
+def prepare_instance(env: dict[str, str]) -> None:
     """Migrate the warehouse and register the enterprises, through the CLI like an operator."""
     subprocess.run([CLI, "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
     for number in ENTERPRISES:
@@ -102,7 +102,7 @@ def _prepare(env: dict[str, str]) -> None:
                         "--token", token_for(number)], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def _totals(url: str) -> dict[str, int]:
+def warehouse_totals(url: str) -> dict[str, int]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
@@ -127,10 +127,10 @@ def _core_seconds(url: str, run_ids: list[str] | None) -> tuple[float, int]:
     return float(row[0]), int(row[1])
 
 
-def _cli_import(work: Path, logs: Path, days: int) -> dict[str, Any]:
+def cli_import(work: Path, logs: Path, days: int) -> dict[str, Any]:
     with fresh_database() as url:
-        env = _env(work / "cli-home", logs, url)
-        _prepare(env)
+        env = backfill_env(work / "cli-home", logs, url)
+        prepare_instance(env)
         last = FIRST_DAY + timedelta(days=days - 1)
         started = time.perf_counter()
         for number in ENTERPRISES:
@@ -139,7 +139,7 @@ def _cli_import(work: Path, logs: Path, days: int) -> dict[str, Any]:
                            env=env, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - started
         core, days_ok = _core_seconds(url, None)
-        return {"wall_s": wall, "core_s": core, "day_syncs": days_ok, "totals": _totals(url)}
+        return {"wall_s": wall, "core_s": core, "day_syncs": days_ok, "totals": warehouse_totals(url)}
 
 
 @contextmanager
@@ -190,8 +190,8 @@ def _dagster_backfill(work: Path, logs: Path, days: int, kind: str) -> dict[str,
     from tests.support.dagster_dev import dagster_dev, wait_until
 
     with fresh_database() as url:
-        env = _env(work / f"asterisk-{kind}", logs, url)
-        _prepare(env)
+        env = backfill_env(work / f"asterisk-{kind}", logs, url)
+        prepare_instance(env)
         log = work / f"dagster-dev-{kind}.log"
         with _instance_home(work, kind, env) as home, dagster_dev(env, home, log=log) as base_url:
             client = DagsterClient(base_url, timeout_s=60)
@@ -216,7 +216,7 @@ def _dagster_backfill(work: Path, logs: Path, days: int, kind: str) -> dict[str,
         return {"wall_s": wall, "timeline": timeline, "landed_s": landed, "status": done.status, "runs": len(runs),
                 "run_statuses": sorted({r.status for r in runs}), "run_seconds": run_seconds,
                 "core_s": core, "day_syncs": days_ok, "partitions": len(names),
-                "totals": _totals(url), "dagster_log": str(log), "events": events,
+                "totals": warehouse_totals(url), "dagster_log": str(log), "events": events,
                 "events_per_partition": sum(events.values()) / len(names)}
 
 
@@ -245,7 +245,7 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
     for rep in range(repeat):
         with tempfile.TemporaryDirectory(prefix="bench-dagster-") as tmp:
             work = Path(tmp)
-            cli = _cli_import(work, logs, days)
+            cli = cli_import(work, logs, days)
             result: dict[str, Any] = {"cli": cli}
             print(f"  rep {rep + 1}/{repeat}: CLI {cli['wall_s']:.1f} s (core {cli['core_s']:.1f} s)", flush=True)
             for kind in INSTANCES:

@@ -41,12 +41,12 @@ from benchmarks.dagster_backfill import (
     ENTERPRISES,
     FIRST_DAY,
     ROOT,
-    _cli_import,
-    _env,
-    _prepare,
-    _totals,
+    backfill_env,
+    cli_import,
     fleet,
+    prepare_instance,
     run_timeline,
+    warehouse_totals,
 )
 from benchmarks.import_throughput import BENCH_DATA, fresh_database
 
@@ -74,13 +74,13 @@ def _celery_backfill(work: Path, logs: Path, days: int, workers: int) -> dict[st
     if why:
         raise RuntimeError(f"Redis at 127.0.0.1:6379 is needed: {why}")
     with fresh_database() as url, fresh_database() as storage_url:
-        env = _env(work / f"asterisk-{workers}w", logs, url)
+        env = backfill_env(work / f"asterisk-{workers}w", logs, url)
         storage = urlsplit(storage_url)
         env.update(c.pg_env(storage.hostname or "127.0.0.1", storage.port or 5432,
                             storage.path.lstrip("/"), storage.username or "postgres",
                             storage.password or ""))
         env.update(c.celery_env("127.0.0.1", random.randint(1, 15), f"bench-{uuid.uuid4().hex[:8]}"))
-        _prepare(env)
+        prepare_instance(env)
         logs_dir = work / f"logs-{workers}w"
         logs_dir.mkdir()
         homes = {name: work / f"home-{workers}w-{name}" for name in ["host", *map(str, range(workers))]}
@@ -115,7 +115,7 @@ def _celery_backfill(work: Path, logs: Path, days: int, workers: int) -> dict[st
                 "runs": len(run_ids),
                 "run_statuses": sorted({r.status for r in done.runs}), "workers_used": ran_on,
                 "events": _events(storage_url, run_ids), "partitions": len(names),
-                "totals": _totals(url), "logs": str(logs_dir)}
+                "totals": warehouse_totals(url), "logs": str(logs_dir)}
 
 
 def _mark(ok: bool) -> str:
@@ -132,7 +132,7 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
     for rep in range(repeat):
         with tempfile.TemporaryDirectory(prefix="bench-celery-") as tmp:
             work = Path(tmp)
-            cli = _cli_import(work, logs, days)
+            cli = cli_import(work, logs, days)
             result: dict[str, Any] = {"cli": cli}
             print(f"  rep {rep + 1}/{repeat}: CLI {cli['wall_s']:.1f} s", flush=True)
             for workers in WORKER_COUNTS:

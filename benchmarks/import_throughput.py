@@ -347,7 +347,7 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def _sanity(reps: Sequence[dict[str, Any]], source_rows: int) -> list[str]:
+def sanity_problems(reps: Sequence[dict[str, Any]], source_rows: int) -> list[str]:
     """What would make the figures meaningless: wrong row counts, rejects, new rows on re-import."""
     problems = []
     for i, rep in enumerate(reps, 1):
@@ -485,7 +485,7 @@ def run_input(spec: Input, *, quick: bool, repeat: int) -> dict[str, Any]:
               flush=True)
     fig = summarize(reps, source_rows)
     checks = targets(fig, spec)
-    problems = _sanity(reps, source_rows)
+    problems = sanity_problems(reps, source_rows)
     command = "cd " + str(ROOT) + " && .venv/bin/python -m benchmarks --only import_throughput" + (
         " --quick" if quick else "") + f" --repeat {repeat}"
     print_report(fig, checks, reps, source_rows, problems, command)

@@ -20,9 +20,9 @@ from benchmarks.import_throughput import (
     BENCH_DATA,
     ROOT,
     Input,
-    _sanity,
     one_repetition,
     print_report,
+    sanity_problems,
     summarize,
     targets,
 )
@@ -70,7 +70,7 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
     fig = summarize(reps, source_rows)
     spec = Input("busy day", "simulator", calls, False, False)
     checks = targets(fig, spec)
-    problems = _sanity(reps, source_rows)
+    problems = sanity_problems(reps, source_rows)
     problems += [f"rep {i}: the warehouse differs from rep 1" for i, (c, f) in enumerate(verdicts[1:], 2)
                  if (c.per_shape, f.per_shape) != (core.per_shape, full.per_shape)]
     command = f"cd {ROOT} && .venv/bin/python -m benchmarks --only shapes_busy_day" + (

@@ -69,7 +69,7 @@ class BackfillInfo:
 _RUN_FIELDS = "runId status creationTime startTime endTime tags { key value }"
 
 
-def _run(node: dict[str, Any]) -> RunInfo:
+def run_info(node: dict[str, Any]) -> RunInfo:
     return RunInfo(
         run_id=node["runId"],
         status=node["status"],
@@ -233,7 +233,7 @@ class DagsterClient:
         node = self._field(
             f"query($id: ID!) {{ runOrError(runId: $id) {{ __typename ... on Run {{ {_RUN_FIELDS} }} }} }}",
             {"id": run_id}, "runOrError")
-        return _run(node) if node["__typename"] == "Run" else None
+        return run_info(node) if node["__typename"] == "Run" else None
 
     def active_runs(self, tags: dict[str, str]) -> list[RunInfo]:
         """Queued or running runs carrying all of ``tags`` (backfill runs included)."""
@@ -245,7 +245,7 @@ class DagsterClient:
             f"query($f: RunsFilter) {{ runsOrError(filter: $f, limit: 100) {{ __typename"
             f" ... on Runs {{ results {{ {_RUN_FIELDS} }} }} }} }}",
             {"f": flt}, "runsOrError")
-        return [_run(node) for node in data.get("results") or []]
+        return [run_info(node) for node in data.get("results") or []]
 
     def backfill(self, backfill_id: str, *, run_limit: int = 1000) -> BackfillInfo | None:
         node = self._field(
@@ -258,7 +258,7 @@ class DagsterClient:
             backfill_id=node["id"],
             status=node["status"],
             tags={t["key"]: t["value"] for t in node.get("tags") or []},
-            runs=[_run(r) for r in node["runs"]],
+            runs=[run_info(r) for r in node["runs"]],
         )
 
     def active_backfills(self) -> list[BackfillInfo]:

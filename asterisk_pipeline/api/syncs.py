@@ -68,7 +68,7 @@ class Finished:
     run_ids: list[str]
 
 
-def _covered(tags: dict[str, str]) -> set[str] | None:
+def covered_enterprises(tags: dict[str, str]) -> set[str] | None:
     """Enterprises a run/backfill covers. None: every active one (a run "for all" that has not
     read the registry yet, so it will sync an enterprise added now too)."""
     value = tags.get(TAG_ENTERPRISES, ALL_ENTERPRISES)
@@ -78,8 +78,8 @@ def _covered(tags: dict[str, str]) -> set[str] | None:
     return None if covered is None else set(filter(None, covered.split(",")))
 
 
-def _overlaps(tags: dict[str, str], wanted: Sequence[str] | None) -> bool:
-    covered = _covered(tags)
+def overlaps(tags: dict[str, str], wanted: Sequence[str] | None) -> bool:
+    covered = covered_enterprises(tags)
     return covered is None or wanted is None or bool(covered & set(wanted))
 
 
@@ -148,19 +148,19 @@ class SyncLauncher:
 
     def _busy(self, flow: str, wanted: Sequence[str] | None) -> AlreadyRunning | None:
         for run in self.client.active_runs({TAG_FLOW: flow}):
-            if _overlaps(run.tags, wanted):
+            if overlaps(run.tags, wanted):
                 backfill_id = run.tags.get("dagster/backfill")
                 if backfill_id:
                     return AlreadyRunning("backfill", backfill_id, self.client.backfill_url(backfill_id),
-                                          sorted(_covered(run.tags) or []))
+                                          sorted(covered_enterprises(run.tags) or []))
                 return AlreadyRunning("run", run.run_id, self.client.run_url(run.run_id),
-                                      sorted(_covered(run.tags) or []))
+                                      sorted(covered_enterprises(run.tags) or []))
         if flow == FLOW_HISTORY:
             for backfill in self.client.active_backfills():
-                if backfill.tags.get(TAG_FLOW) == flow and _overlaps(backfill.tags, wanted):
+                if backfill.tags.get(TAG_FLOW) == flow and overlaps(backfill.tags, wanted):
                     return AlreadyRunning("backfill", backfill.backfill_id,
                                           self.client.backfill_url(backfill.backfill_id),
-                                          sorted(_covered(backfill.tags) or []))
+                                          sorted(covered_enterprises(backfill.tags) or []))
         return None
 
     def _tags(self, flow: str, numbers: Sequence[str] | None,

@@ -32,7 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..model import Enterprise
-from ..settings import Settings, _zone
+from ..settings import Settings, zone_info
 from ..warehouse.registry import number_excerpt, validate_number
 from .local import LocalTransport
 from .remote_query import validate_remote_path
@@ -99,7 +99,7 @@ def _overrides(path: Path, number: str, values: Any) -> Overrides:
         raise FleetConfigError(f"{path}: enterprise {number}: transport must be ssh or local")
     if overrides.timezone is not None:
         try:
-            _zone(overrides.timezone)
+            zone_info(overrides.timezone)
         except ValueError as exc:
             raise FleetConfigError(f"{path}: enterprise {number}: {exc}") from None
     if overrides.port is not None and not 1 <= int(overrides.port) <= 65535:
@@ -126,12 +126,12 @@ class Fleet:
         zone, else ``ASTERISK_ENTERPRISE_TIMEZONES``, else the shared ``ASTERISK_PBX_TIMEZONE``."""
         number = enterprise if isinstance(enterprise, str) else enterprise.number
         zone = self._for(number).timezone or self.settings.enterprise_timezones.get(number)
-        return _zone(zone or self.settings.pbx_timezone)
+        return zone_info(zone or self.settings.pbx_timezone)
 
     @property
     def default_timezone(self) -> ZoneInfo:
         """The shared PBX zone (for answers that span enterprises, e.g. "today")."""
-        return _zone(self.settings.pbx_timezone)
+        return zone_info(self.settings.pbx_timezone)
 
     @staticmethod
     def _number(enterprise: Enterprise) -> str:

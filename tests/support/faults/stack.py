@@ -27,7 +27,12 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import create_engine, text
 
-from asterisk_pipeline.api.dagster_client import DagsterClient, DagsterUnavailable, RunInfo, _run
+from asterisk_pipeline.api.dagster_client import (
+    DagsterClient,
+    DagsterUnavailable,
+    RunInfo,
+    run_info,
+)
 from tests.support.dagster_dev import ROOT, free_port, wait_until
 
 BIN = Path(sys.executable).parent
@@ -174,7 +179,7 @@ class Dagster:
             "query($f: RunsFilter, $n: Int) { runsOrError(filter: $f, limit: $n) { __typename"
             " ... on Runs { results { runId status creationTime startTime endTime tags { key value } } } } }",
             {"f": flt, "n": limit})["runsOrError"]
-        return [_run(node) for node in data.get("results") or []]
+        return [run_info(node) for node in data.get("results") or []]
 
     def run_failure_text(self, run_id: str) -> str:
         """The messages of the run's failure events (what the UI shows for a failed run); with a
