@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, NamedTuple
 
+from .numbers import number_key
+
 # What an untyped SQLite column can hand back.
 SqliteValue = str | int | float | bytes | None
 
@@ -139,6 +141,11 @@ class Call(NamedTuple):
     transfer_chain: str = "[]"  # JSON array of the parties that held the conversation
     leg_count: int = 1
     shape: str | None = None  # one of SHAPES (SPEC §4.2)
+
+    @property
+    def phone_key(self) -> str | None:
+        """The outside number's matching key (SPEC §4.7, ``numbers.number_key``)."""
+        return number_key(self.phone_number)
 
 
 class Leg(NamedTuple):

@@ -671,7 +671,7 @@ def _call_row(call_id: int | None, c: Call, time: Callable[[datetime | None], An
         c.duration, c.phone_number, c.trunk, c.main_extension, c.extensions_count, c.call_type,
         c.call_status, c.is_answered, c.data_source, c.asterisk_host, c.raw_json,
         c.answered_by, time(c.answered_at), c.final_extension, c.transfer_chain, c.leg_count,
-        c.shape,
+        c.shape, c.phone_key,
     )
 
 

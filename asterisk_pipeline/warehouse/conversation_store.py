@@ -27,6 +27,7 @@ CALL_FIELDS = (
     "token", "start_time", "end_time", "duration", "phone_number", "trunk", "main_extension",
     "extensions_count", "call_type", "call_status", "is_answered", "asterisk_host", "raw_data",
     "answered_by", "answered_at", "final_extension", "transfer_chain", "leg_count", "shape",
+    "phone_key",
 )
 
 

@@ -87,12 +87,16 @@ calls = Table(
     Column("transfer_chain", JSON),
     Column("leg_count", Integer, nullable=False, server_default="1"),
     Column("shape", Text),  # SPEC §4.2, one of model.SHAPES (NULL until computed)
+    # SPEC §4.7: numbers.number_key(phone_number), the key a search or a follow-up matches on.
+    Column("phone_key", Text),
     # UniqueIds are unique per PBX only (SPEC §3).
     UniqueConstraint("enterprise_id", "unique_id"),
     CheckConstraint("data_source IN ('downloaded', 'live', 'migrated')", name="data_source"),
     Index(None, "enterprise_id", "data_source", "start_time"),
     Index(None, "data_source", "start_time"),
     Index(None, "start_time"),
+    Index(None, "enterprise_id", "phone_key", "start_time"),
+    Index(None, "phone_key", "start_time"),
 )
 
 call_participants = Table(

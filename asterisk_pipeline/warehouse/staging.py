@@ -25,7 +25,7 @@ _PG = {
         " trunk text, main_extension text, extensions_count integer, call_type text,"
         " call_status text, is_answered boolean, data_source text, asterisk_host text,"
         " raw_data json, answered_by text, answered_at timestamptz, final_extension text,"
-        " transfer_chain json, leg_count integer, shape text"
+        " transfer_chain json, leg_count integer, shape text, phone_key text"
     ),
     "stage_participants": (
         "call_id bigint, extension text, participant_status text, ring_order integer,"
@@ -43,7 +43,7 @@ _SQLITE = {
         " end_time TEXT, duration INTEGER, phone_number TEXT, trunk TEXT, main_extension TEXT,"
         " extensions_count INTEGER, call_type TEXT, call_status TEXT, is_answered INTEGER,"
         " data_source TEXT, asterisk_host TEXT, raw_data TEXT, answered_by TEXT, answered_at TEXT,"
-        " final_extension TEXT, transfer_chain TEXT, leg_count INTEGER, shape TEXT"
+        " final_extension TEXT, transfer_chain TEXT, leg_count INTEGER, shape TEXT, phone_key TEXT"
     ),
     "stage_participants": (
         "call_id INTEGER, extension TEXT, participant_status TEXT, ring_order INTEGER,"
@@ -67,7 +67,7 @@ COLUMNS = {
     "stage_calls": "id, unique_id, enterprise_id, token, start_time, end_time, duration,"
     " phone_number, trunk, main_extension, extensions_count, call_type, call_status,"
     " is_answered, data_source, asterisk_host, raw_data, answered_by, answered_at,"
-    " final_extension, transfer_chain, leg_count, shape",
+    " final_extension, transfer_chain, leg_count, shape, phone_key",
     "stage_participants": "call_id, extension, participant_status, ring_order, dial_start,"
     " answer_time, hangup_time, talk_order",
     "stage_links": "unique_id, call_id",
