@@ -18,14 +18,14 @@ def _differences(engine: Engine) -> list:
 
 
 def test_migrated_schema_matches_the_tables(engine: Engine):
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0007"
     assert _differences(engine) == []
 
 
 def test_upgrade_is_idempotent(engine: Engine):
     upgrade(engine)
     upgrade(engine)
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0007"
 
 
 def test_existing_enterprises_table_is_kept_and_never_dropped(tmp_path):
