@@ -57,7 +57,9 @@ def claim_change(conn: Connection, change: Change, claim: str, now: datetime) ->
     if change.old is None:
         insert = dialect_insert(conn)
         statement = insert(fleet_alerts).values(enterprise_id=change.enterprise, **values)
-        return conn.execute(statement.on_conflict_do_nothing(index_elements=["enterprise_id"])).rowcount == 1
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT DO NOTHING
+        won = statement.on_conflict_do_nothing(index_elements=["enterprise_id"]).returning(fleet_alerts.c.enterprise_id)
+        return conn.execute(won).first() is not None
     return conn.execute(
         fleet_alerts.update()
         .where(fleet_alerts.c.enterprise_id == change.enterprise, fleet_alerts.c.status == change.old)

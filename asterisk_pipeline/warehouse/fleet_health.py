@@ -24,36 +24,43 @@ from .upsert import dialect_insert
 _LIVE = Flow.LIVE.value
 
 
-def _runs(status: str) -> Any:
+def _runs(status: str, runs: Any = sync_runs) -> Any:
     return and_(
-        sync_runs.c.enterprise_id == enterprises.c.number, sync_runs.c.flow == _LIVE,
-        sync_runs.c.status == status,
+        runs.c.enterprise_id == enterprises.c.number, runs.c.flow == _LIVE, runs.c.status == status,
     )
 
 
 def _scalar(column: Any, *where: Any) -> ScalarSelect[Any]:
-    return select(column).where(*where).scalar_subquery()
+    return select(column).where(*where).correlate(enterprises).scalar_subquery()
 
 
 def _newest_failed(column: Any) -> ScalarSelect[Any]:
     return (
-        select(column).where(_runs("failed"))
+        select(column).where(_runs("failed")).correlate(enterprises)
         .order_by(sync_runs.c.finished_at.desc()).limit(1).scalar_subquery()
     )
 
 
-def _evidence_query() -> Any:
-    last_success = _scalar(func.max(sync_runs.c.finished_at), _runs("success"))
-    after_success = or_(last_success.is_(None), sync_runs.c.finished_at > last_success)
+def _last_success() -> ScalarSelect[Any]:
+    success = sync_runs.alias("success")
+    return _scalar(func.max(success.c.finished_at), _runs("success", success))
+
+
+def evidence_query() -> Any:
+    # the failures since the last success: their own alias, the last success correlated to the
+    # enterprise only (one probe each on the (enterprise_id, flow, status, finished_at) index)
+    failed = sync_runs.alias("failed")
+    last_success = _last_success()
+    after_success = or_(last_success.is_(None), failed.c.finished_at > last_success)
     return (
         select(
             enterprises.c.number,
             _scalar(func.max(event_sightings.c.event_timestamp),
                     event_sightings.c.enterprise_id == enterprises.c.number).label("newest_event"),
-            last_success.label("last_success"),
+            _last_success().label("last_success"),
             _scalar(func.max(sync_runs.c.finished_at), _runs("failed")).label("last_failure"),
-            _scalar(func.count(), _runs("failed"), after_success).label("failures"),
-            _scalar(func.min(sync_runs.c.finished_at), _runs("failed"), after_success).label("since"),
+            _scalar(func.count(), _runs("failed", failed), after_success).label("failures"),
+            _scalar(func.min(failed.c.finished_at), _runs("failed", failed), after_success).label("since"),
             _newest_failed(sync_runs.c.error_kind).label("error_kind"),
             _newest_failed(sync_runs.c.error).label("error"),
             _scalar(pbx_clocks.c.offset_s, pbx_clocks.c.enterprise_id == enterprises.c.number).label("offset"),
@@ -92,7 +99,7 @@ def fleet_evidence(
 
     ``day_start(number)`` is the start of today on that PBX (UTC), ``zone_name`` its time zone."""
     valid = {e.number for e in active_enterprises(conn)}
-    rows = [r for r in conn.execute(_evidence_query()).all() if r.number in valid]
+    rows = [r for r in conn.execute(evidence_query()).all() if r.number in valid]
     today = _today_by_zone(conn, [r.number for r in rows], day_start)
     found = [_evidence(r._mapping, today.get(r.number, (0, 0)), zone_name(r.number)) for r in rows]
     found.extend(Evidence(enterprise=s.number, skipped_reason=s.reason) for s in skipped_enterprises(conn))
