@@ -37,7 +37,15 @@ from .. import names
 from ..settings import Settings
 from ..sync import SyncOutcome, SyncRun, live_cycle
 from .assets import OWNERS
-from .live_health import TAG_NUMBERS, CycleHealth, alert, assess, check_evaluations, failing_tag
+from .live_health import (
+    CENTRAL_KINDS,
+    TAG_NUMBERS,
+    CycleHealth,
+    alert,
+    assess,
+    check_evaluations,
+    failing_tag,
+)
 from .partitions import enterprises_partitions
 from .resources import FleetResource, WarehouseResource
 
@@ -152,7 +160,8 @@ def _headline(
     context: OpExecutionContext, outcomes: list[SyncOutcome], failed: dict[str, list[SyncOutcome]],
     covered: int, seconds: float,
 ) -> None:
-    """The log line and run tag naming the failing enterprises; Failure when all failed."""
+    """The log line and run tag naming the failing enterprises; Failure when all failed, or
+    when a failure is the central side's own (live_health.CENTRAL_KINDS)."""
     failing = sorted(failed)
     lines = [f"{n} {o.file_date}: {o.error_kind}: {o.error}" for n in failing for o in failed[n] if not o.ok]
     context.log.info(
@@ -162,10 +171,12 @@ def _headline(
     if failing:
         context.instance.add_run_tags(context.run_id, {names.TAG_FAILING: failing_tag(failing)})
         context.log.warning("live sync failed for %s:\n%s", ", ".join(failing), "\n".join(lines))
-    if failing and len(failing) == covered:
+    central = sorted({o.error_kind for n in failing for o in failed[n] if o.error_kind in CENTRAL_KINDS})
+    if failing and (len(failing) == covered or central):
+        why = (f"a central fault ({', '.join(k for k in central if k)})" if central
+               else "every enterprise failed: most likely a central fault (network, SSH key)")
         raise Failure(
-            description=f"live sync failed for every enterprise ({', '.join(failing[:TAG_NUMBERS])}): "
-            "most likely a central fault (network, SSH key, database); recorded in sync_runs",
+            description=f"live sync failed for {', '.join(failing[:TAG_NUMBERS])}: {why}; recorded in sync_runs",
             metadata={"failed": MetadataValue.md("\n".join(f"- {f}" for f in lines))},
         )
 

@@ -9,8 +9,9 @@ run from the UI for one partition reads the enterprise's health from the warehou
 
 One PBX down never fails the run: a fleet of hundreds always has one down, and a permanently
 red job hides a real outage. The run fails only when every enterprise it covered failed —
-then the fault is most likely on the central side (network, SSH key, database), and red is
-the truth.
+then the fault is most likely on the central side (network, SSH key), and red is the truth —
+or when a sync failed for a reason that is the central side's own, whichever PBX it was
+syncing (``CENTRAL_KINDS``: the central database, the central disk, a bug).
 """
 
 import warnings
@@ -41,6 +42,8 @@ LIVE_CALLS = AssetKey(names.LIVE_CALLS)
 #: Most enterprise numbers a run tag lists (tag values are short; the log lists all).
 TAG_NUMBERS = 20
 HEALTHY = ("ok", "unknown")
+#: Failure kinds (sync_runs.error_kind) that are no PBX's fault: they fail the live run.
+CENTRAL_KINDS = frozenset({"database", "disk_full", "internal"})
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ def test_live_run_fails_when_every_enterprise_fails(
     result = live_sync_job.execute_in_process(instance=instance, resources=resources, raise_on_error=False)
     assert not result.success
     failure = result.failure_data_for_node("live_sync")
-    assert failure is not None and "every enterprise (0998, 0999)" in str(failure.error)
+    assert failure is not None and "failed for 0998, 0999: every enterprise failed" in str(failure.error)
 
 
 def test_schedule_requests_one_run_and_skips_while_one_is_active() -> None:
