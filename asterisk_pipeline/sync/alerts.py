@@ -47,15 +47,20 @@ def _iso(when: datetime | None) -> str | None:
     return when.astimezone(UTC).isoformat() if when is not None else None
 
 
-def alert_payload(health: Health, old_status: str | None, now: datetime) -> dict[str, Any]:
-    """The JSON an alert carries (the README shows it)."""
+def status_since(health: Health, now: datetime) -> datetime:
+    """When the new status began: the first failure of a failing streak, else when it was seen."""
+    return health.evidence.failing_since if health.status == "failing" and health.evidence.failing_since else now
+
+
+def alert_payload(health: Health, old_status: str | None, now: datetime,
+                  since: datetime | None = None) -> dict[str, Any]:
+    """The JSON an alert carries (the README shows it); ``since`` as claimed (a retry keeps it)."""
     e = health.evidence
-    since = e.failing_since if health.status == "failing" else None
     return {
         "enterprise": e.enterprise,
         "old_status": old_status,
         "new_status": health.status,
-        "since": _iso(since or now),
+        "since": _iso(since or status_since(health, now)),
         "reason": health.reason,
         "last_error": f"{e.last_error_kind}: {e.last_error}" if e.last_error_kind or e.last_error else None,
         "consecutive_failures": e.consecutive_failures,
@@ -90,9 +95,9 @@ class _Sender:
             return f"{type(exc).__name__}"
         return None if answer.is_success else f"HTTP {answer.status_code}"
 
-    def deliver(self, health: Health, old: str | None, report: AlertReport) -> None:
-        number = health.evidence.enterprise
-        error = self.post(alert_payload(health, old, self.now))
+    def deliver(self, health: Health, change: Change, report: AlertReport) -> None:
+        number, old = health.evidence.enterprise, change.old
+        error = self.post(alert_payload(health, old, self.now, change.since))
         with write_transaction(self.engine) as conn:
             settle(conn, number, self.claim, datetime.now(UTC), error)
         if error is None:
@@ -132,16 +137,16 @@ def _one(sender: _Sender, health: Health, state: AlertState | None, report: Aler
             with write_transaction(sender.engine) as conn:
                 won = claim_retry(conn, number, new, sender.claim, sender.now)
             if won:
-                sender.deliver(health, state.old_status, report)
+                sender.deliver(health, Change(number, state.old_status, new, state.since), report)
         return
-    since = health.evidence.failing_since if new == "failing" else sender.now
+    change = Change(number, old, new, status_since(health, sender.now))
     with write_transaction(sender.engine) as conn:
-        won = claim_change(conn, Change(number, old, new, since), sender.claim, sender.now)
+        won = claim_change(conn, change, sender.claim, sender.now)
         if won and not worth_alerting(old, new):  # taken up silently (e.g. a first success)
             settle(conn, number, sender.claim, sender.now, None)
     if not won:
         return
     if worth_alerting(old, new):
-        sender.deliver(health, old, report)
+        sender.deliver(health, change, report)
     else:
         report.recorded.append(number)
