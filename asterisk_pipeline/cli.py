@@ -239,11 +239,30 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--truth", action="store_true",
                      help="write each day's ground truth beside it: Listen_AMI_<date>.truth.jsonl, "
                      "one JSON line per conversation (primary, legs with links, chain, participants, shape)")
+    _add_fleet_parser(commands, db_help)
     return parser
 
 
+def _add_fleet_parser(commands: Any, db_help: str) -> None:
+    """``fleet health``: SPEC §4.8, the morning look at every PBX."""
+    fleet = commands.add_parser("fleet", help="the fleet of PBXes: health")
+    fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
+    health = fleet_commands.add_parser(
+        "health", help="status of every active enterprise with its evidence (SPEC §4.8)",
+        description="Per active enterprise: ok, stale (no successful live sync for "
+        "$ASTERISK_HEALTH_STALE_SYNC_MINUTES, or no new event for $ASTERISK_HEALTH_STALE_EVENT_MINUTES "
+        "of the PBX's working hours $ASTERISK_HEALTH_WORKING_HOURS), failing (the last "
+        "$ASTERISK_HEALTH_FAILING_AFTER live syncs failed) or unknown (no successful live sync yet); "
+        "then the enterprises rows skipped for an unsafe number. Only reads the warehouse.",
+        epilog="Exit codes: 0 no enterprise is stale or failing and no row is skipped; 1 at least one "
+        "is (the table or --json names it); 2 bad arguments or a database that cannot be opened.",
+    )
+    health.add_argument("--json", action="store_true", help="one JSON object per enterprise, one per line")
+    health.add_argument("--db", metavar="URL", help=db_help)
+
+
 #: Commands that only read the warehouse: they open a read-only SQLite file read-only.
-READ_ONLY_COMMANDS = "stats, calls show, enterprise list"
+READ_ONLY_COMMANDS = "stats, calls show, enterprise list, fleet health"
 
 
 @dataclass
@@ -764,6 +783,43 @@ def cmd_serve(run: Invocation) -> int:
     return 0
 
 
+#: Statuses that make ``fleet health`` exit 1.
+FLEET_TROUBLE = ("stale", "failing", "skipped")
+
+
+def cmd_fleet_health(run: Invocation) -> int:
+    from .sync.health import fleet_health, health_record
+
+    engine = run.warehouse(write=False)
+    try:
+        with engine.connect() as conn:
+            healths = fleet_health(conn, run.fleet)
+    finally:
+        engine.dispose()
+    records = [health_record(h) for h in healths]
+    if run.args.json:
+        for record in records:
+            print(json.dumps(record, ensure_ascii=False))
+    else:
+        _print_fleet_table(records)
+    return EXIT_FAILED if any(r["status"] in FLEET_TROUBLE for r in records) else EXIT_OK
+
+
+def _print_fleet_table(records: list[dict[str, Any]]) -> None:
+    header = ("enterprise", "status", "newest event (PBX)", "last live success (UTC)", "fails", "reason / last error")
+    rows = [header]
+    for r in records:
+        success = (r["last_successful_sync"] or "never")[:19].replace("T", " ")
+        error = f"{r['last_error_kind']}: {r['last_error']}" if r["status"] == "failing" else r["reason"]
+        rows.append((r["enterprise_id"], r["status"], r["newest_event_pbx_time"] or "none", success,
+                     str(r["consecutive_failures"]), (error or "")[:80]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    counts = Counter(r["status"] for r in records)
+    print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no active enterprise")
+
+
 HANDLERS: dict[tuple[str, str | None], Callable[[Invocation], int]] = {
     ("db", "upgrade"): cmd_db_upgrade,
     ("enterprise", "add"): cmd_enterprise_add,
@@ -776,6 +832,7 @@ HANDLERS: dict[tuple[str, str | None], Callable[[Invocation], int]] = {
     ("calls", "rebuild"): cmd_calls_rebuild,
     ("simulate", None): cmd_simulate,
     ("serve", None): cmd_serve,
+    ("fleet", "health"): cmd_fleet_health,
 }
 
 

@@ -68,3 +68,10 @@ FLOW_HISTORY: Final = Flow.HISTORY.value
 FLOW_CHECKS: Final = "checks"
 ALL_ENTERPRISES: Final = "all"
 TRIGGER_REST: Final = "rest-api"
+
+# --- fleet health (SPEC §4.8) -----------------------------------------------------------------
+#: The per-enterprise check on live_calls the live run reports for every partition it covers.
+LIVE_SYNC_CHECK: Final = "live_sync_healthy"
+#: Set by a live run on itself: the enterprises whose live sync failed (comma-separated; shown
+#: in the runs list although the run succeeded).
+TAG_FAILING: Final = "asterisk/failing"

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .fleet_health import HealthRules, WorkingHours
+
 ENV_PREFIX = "ASTERISK_"
 DEFAULT_PBX_TIMEZONE = "Europe/Minsk"
 DEFAULT_HISTORY_START = date(2025, 1, 1)
@@ -163,6 +165,32 @@ class Settings(BaseSettings):
         default=7, ge=1, description="History range of a sync request without dates: the last N days"
     )
 
+    # --- fleet health and alerts (SPEC §4.8) ---
+    health_stale_event_minutes: float = Field(
+        default=60.0, gt=0,
+        description="Fleet health: 'stale' when no new event arrived for this many minutes of the "
+        "PBX's working hours",
+    )
+    health_working_hours: str = Field(
+        default="08:00-20:00",
+        description="PBX-local hours HH:MM-HH:MM, every day, during which silence counts "
+        "(00:00-00:00: around the clock)",
+    )
+    health_stale_sync_minutes: float = Field(
+        default=30.0, gt=0, description="Fleet health: 'stale' when the last successful live sync is older"
+    )
+    health_failing_after: int = Field(
+        default=3, ge=1, description="Fleet health: 'failing' after this many consecutive failed live syncs"
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Where a fleet-health alert is POSTed as JSON, once per change of status "
+        "(unset: no alerts; never logged, shown as scheme://host/…)",
+    )
+    alert_webhook_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="Timeout of one alert POST (a failed one is retried next cycle)"
+    )
+
     # Operators read these errors at code-location load: they name the variable and its range,
     # as the Dagster code did when it parsed the variables itself.
     @field_validator("history_start", mode="before")
@@ -198,6 +226,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"{_variable(info)} must be 'on' or 'off', got {value!r}")
         return value
 
+    @field_validator("health_working_hours")
+    @classmethod
+    def _working_hours(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            WorkingHours.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{_variable(info)}: {exc}") from None
+        return value
+
     @field_validator("pbx_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -217,6 +254,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'asterisk.db').resolve()}"
+
+    @property
+    def health_rules(self) -> HealthRules:
+        """The fleet-health thresholds (SPEC §4.8) as the pure rules take them."""
+        return HealthRules(
+            stale_event_minutes=self.health_stale_event_minutes,
+            stale_sync_minutes=self.health_stale_sync_minutes,
+            failing_after=self.health_failing_after,
+            working_hours=WorkingHours.parse(self.health_working_hours),
+        )
 
     @property
     def known_hosts_path(self) -> Path:

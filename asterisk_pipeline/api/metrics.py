@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from ..fleet_health import STATUSES, Health
 
 
 def _label(value: str) -> str:
@@ -26,6 +29,30 @@ class SyncState:
     last_live: dict[str, datetime | None]
     last_history: dict[str, datetime | None]
     breakdown: list[dict[str, Any]]
+    health: list[Health] = field(default_factory=list)  # fleet health (SPEC §4.8), skipped rows too
+
+
+Family = Callable[[str, str, str, list[tuple[str, float]]], None]
+
+
+def _health_families(family: Family, health: list[Health], now: datetime) -> None:
+    """Per-enterprise status (one series per status, 1 for the current one) and event lag."""
+    named = [h for h in health if h.status != "skipped"]
+    family("asterisk_enterprise_status", "gauge",
+           "Fleet health (SPEC §4.8): 1 for the enterprise's current status, 0 for the others.",
+           [(_labels(enterprise=h.evidence.enterprise, status=s), float(h.status == s))
+            for h in named for s in STATUSES if s != "skipped"])
+    family("asterisk_enterprise_event_lag_seconds", "gauge",
+           "Seconds since the newest stored event of the enterprise (-1: none yet).",
+           [(_labels(enterprise=h.evidence.enterprise),
+             (now - h.evidence.newest_event_at).total_seconds() if h.evidence.newest_event_at else -1)
+            for h in named])
+    family("asterisk_enterprise_consecutive_failures", "gauge",
+           "Failed live syncs since the enterprise's last successful one.",
+           [(_labels(enterprise=h.evidence.enterprise), h.evidence.consecutive_failures) for h in named])
+    family("asterisk_enterprises_skipped", "gauge",
+           "Active enterprises rows skipped for an unsafe number (SPEC §3).",
+           [("", float(sum(h.status == "skipped" for h in health)))])
 
 
 def render_metrics(state: SyncState, now: datetime) -> str:
@@ -41,18 +68,22 @@ def render_metrics(state: SyncState, now: datetime) -> str:
     family("asterisk_syncs_total", "counter", "Day-file syncs recorded in sync_runs.",
            [(_labels(enterprise=e, flow=f, status=s), n) for e, f, s, n in sorted(sync_counts)])
     rows: dict[str, float] = defaultdict(float)
-    failed: dict[str, float] = defaultdict(float)
+    rejected: dict[str, float] = defaultdict(float)
     failing: dict[str, float] = defaultdict(float)
     for row in download_sync:
         rows[row["enterprise_id"]] += row["total_downloaded"]
-        failed[row["enterprise_id"]] += row["failed_events"]
+        rejected[row["enterprise_id"]] += row["failed_events"]
         failing[row["enterprise_id"]] = max(failing[row["enterprise_id"]], float(row["status"] == "failing"))
     family("asterisk_rows_read_total", "counter", "Source rows read from the PBX day files, all time.",
            [(_labels(enterprise=e), v) for e, v in sorted(rows.items())])
-    family("asterisk_sync_failures_total", "counter", "Failed syncs counted in download_sync.",
-           [(_labels(enterprise=e), v) for e, v in sorted(failed.items())])
+    family("asterisk_sync_failures_total", "counter", "Failed syncs (sync_runs with status failed).",
+           [(_labels(enterprise=e, flow=f), n) for e, f, s, n in sorted(sync_counts) if s == "failed"])
+    family("asterisk_rows_rejected_total", "counter",
+           "Source rows rejected (unparsable or missing what a call needs), all time.",
+           [(_labels(enterprise=e), v) for e, v in sorted(rejected.items())])
     family("asterisk_pbx_failing", "gauge", "1 while the newest sync outcome of the PBX is a failure.",
            [(_labels(enterprise=e), v) for e, v in sorted(failing.items())])
+    _health_families(family, state.health, now)
     for flow, last in (("live", last_live), ("history", last_history)):
         family(f"asterisk_last_{flow}_success_age_seconds", "gauge",
                f"Seconds since the last successful {flow} sync of each active enterprise (-1: never).",

@@ -14,6 +14,7 @@ from ..settings import Settings
 from .assets import build_history_sync, pbx_day_files_spec, sync_statistics
 from .checks import ALL_CHECKS, build_checks_schedule, warehouse_checks_job
 from .live import build_live_schedule, live_calls_spec, live_sync_job
+from .live_health import live_sync_healthy
 from .resources import FleetResource, QualityThresholds, WarehouseResource
 from .sensors import enterprise_partitions_sensor
 
@@ -38,7 +39,7 @@ def build_definitions(settings: Settings) -> Definitions:
             *(a.map_asset_specs(stored_in_warehouse) for a in assets),
             stored_in_warehouse(live_calls_spec),
         ],
-        asset_checks=ALL_CHECKS,
+        asset_checks=[*ALL_CHECKS, live_sync_healthy],
         jobs=[live_sync_job, warehouse_checks_job],
         schedules=[build_live_schedule(settings), build_checks_schedule(settings)],
         sensors=[enterprise_partitions_sensor],

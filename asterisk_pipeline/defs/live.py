@@ -1,8 +1,8 @@
 """Live flow: one run per tick for the whole fleet, one materialization per enterprise.
 
 A run per enterprise would be 288 runs a day each; instead one op runs the core's
-``live_cycle`` (enterprises concurrently), reports ``live_calls`` per enterprise partition and
-fails the run at the end if any enterprise failed. The schedule never starts a second live run
+``live_cycle`` (enterprises concurrently), reports ``live_calls`` per enterprise partition with
+a check per partition, and fails the run only when every enterprise failed (live_health.py). The schedule never starts a second live run
 while one is queued or running (the run queue's tag limit in dagster.yaml backs this up).
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetKey,
     AssetMaterialization,
     AssetSpec,
@@ -30,11 +31,21 @@ from dagster import (
     schedule,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 
 from .. import names
 from ..settings import Settings
 from ..sync import SyncOutcome, SyncRun, live_cycle
 from .assets import OWNERS
+from .live_health import (
+    CENTRAL_KINDS,
+    TAG_NUMBERS,
+    CycleHealth,
+    alert,
+    assess,
+    check_evaluations,
+    failing_tag,
+)
 from .partitions import enterprises_partitions
 from .resources import FleetResource, WarehouseResource
 
@@ -86,7 +97,8 @@ class LiveSyncConfig(Config):
 
 @op(
     name=names.LIVE_OP,
-    description="One live cycle over every active enterprise (core live_cycle).",
+    description="One live cycle over every active enterprise (core live_cycle); a check per "
+    "enterprise partition and alerts on changes of fleet health.",
     tags=LIVE_TAGS,
     out={},
 )
@@ -95,8 +107,9 @@ def live_sync(
     config: LiveSyncConfig,
     warehouse: WarehouseResource,
     fleet: FleetResource,
-) -> Iterator[AssetMaterialization]:
-    """Materialize live_calls for each enterprise that synced; fail the run listing the rest."""
+) -> Iterator[AssetMaterialization | AssetCheckEvaluation]:
+    """Materialize live_calls for each enterprise that synced, report every enterprise's check,
+    name the failing ones; fail the run only when every enterprise failed (live_health.py)."""
     with warehouse.engine() as engine:
         report = live_cycle(
             engine, fleet.fleet(), numbers=config.enterprises, run=SyncRun(
@@ -106,33 +119,65 @@ def live_sync(
                 ),
             ),
         )
-    per_enterprise: dict[str, list[SyncOutcome]] = defaultdict(list)
-    for outcome in report.outcomes:
-        per_enterprise[outcome.enterprise].append(outcome)
-    failed: list[str] = []
+        per_enterprise: dict[str, list[SyncOutcome]] = defaultdict(list)
+        for outcome in report.outcomes:
+            per_enterprise[outcome.enterprise].append(outcome)
+        failed = {n: o for n, o in per_enterprise.items() if any(not x.ok for x in o)}
+        cycle = _assess(context, engine, fleet, failed)
     known = set(context.instance.get_dynamic_partitions(names.ENTERPRISES_PARTITIONS))
+    failing = sorted(failed)
     for number, outcomes in sorted(per_enterprise.items()):
-        bad = [o for o in outcomes if not o.ok]
-        failed.extend(f"{number} {o.file_date}: {o.error_kind}: {o.error}" for o in bad)
-        if bad:
+        if number in failed:
             continue
         if number not in known:  # the sensor has not added it yet: synced, but nothing to attach to
             context.log.warning("enterprise %s is not an 'enterprises' partition yet", number)
             continue
-        yield AssetMaterialization(
-            asset_key=LIVE_CALLS, partition=number, metadata=_enterprise_metadata(outcomes)
-        )
+        metadata = {**_enterprise_metadata(outcomes), "failing_enterprises": MetadataValue.json(failing)}
+        yield AssetMaterialization(asset_key=LIVE_CALLS, partition=number, metadata=metadata)
+    yield from check_evaluations([n for n in sorted(per_enterprise) if n in known], cycle)
+    _headline(context, report.outcomes, failed, len(per_enterprise), report.seconds)
+
+
+def _assess(
+    context: OpExecutionContext, engine: Engine, fleet: FleetResource, failed: dict[str, list[SyncOutcome]]
+) -> CycleHealth:
+    """The fleet's health after the cycle, and its alerts: neither may fail the run."""
+    try:
+        cycle = assess(engine, fleet, failed)
+    except Exception as exc:  # noqa: BLE001 - the syncs are recorded; a health read must not undo the run
+        context.log.error("fleet health could not be read: %s", exc)
+        return CycleHealth(failed=failed, health={})
+    try:
+        sent = alert(engine, fleet, cycle)
+        if sent.sent or sent.failed:
+            context.log.info("alerts: sent %s, failed %s (retried next cycle)", sent.sent, sent.failed)
+    except Exception as exc:  # noqa: BLE001 - an alert never fails the run
+        context.log.error("alerts could not be sent (retried next cycle): %s", type(exc).__name__)
+    return cycle
+
+
+def _headline(
+    context: OpExecutionContext, outcomes: list[SyncOutcome], failed: dict[str, list[SyncOutcome]],
+    covered: int, seconds: float,
+) -> None:
+    """The log line and run tag naming the failing enterprises; Failure when all failed, or
+    when a failure is the central side's own (live_health.CENTRAL_KINDS)."""
+    failing = sorted(failed)
+    lines = [f"{n} {o.file_date}: {o.error_kind}: {o.error}" for n in failing for o in failed[n] if not o.ok]
     context.log.info(
-        "live cycle: %d enterprises, %d syncs, %d failed, %.2fs",
-        len(per_enterprise),
-        len(report.outcomes),
-        len(report.failed),
-        report.seconds,
+        "live cycle: %d enterprises, %d syncs, %d failed%s, %.2fs", covered, len(outcomes),
+        len(failing), f" ({', '.join(failing)})" if failing else "", seconds,
     )
-    if failed:
+    if failing:
+        context.instance.add_run_tags(context.run_id, {names.TAG_FAILING: failing_tag(failing)})
+        context.log.warning("live sync failed for %s:\n%s", ", ".join(failing), "\n".join(lines))
+    central = sorted({o.error_kind for n in failing for o in failed[n] if o.error_kind in CENTRAL_KINDS})
+    if failing and (len(failing) == covered or central):
+        why = (f"a central fault ({', '.join(k for k in central if k)})" if central
+               else "every enterprise failed: most likely a central fault (network, SSH key)")
         raise Failure(
-            description=f"live sync failed for {len(failed)} file(s) (recorded in download_sync/sync_runs)",
-            metadata={"failed": MetadataValue.md("\n".join(f"- {f}" for f in failed))},
+            description=f"live sync failed for {', '.join(failing[:TAG_NUMBERS])}: {why}; recorded in sync_runs",
+            metadata={"failed": MetadataValue.md("\n".join(f"- {f}" for f in lines))},
         )
 
 

@@ -26,6 +26,8 @@ from ..pbx.fleet import Fleet, FleetConfigError, Pbx
 from ..pbx.transport import LocalCopy, NoRemoteSqlite, Transport, TransportError, TransportErrorKind
 from ..settings import Settings
 from ..warehouse.cursors import read_cursor
+from ..warehouse.db import write_transaction
+from ..warehouse.fleet_health import record_clock
 from ..warehouse.history import succeeded_since
 from ..warehouse.registry import active_enterprises
 from ..warehouse.stats import DayRange
@@ -181,7 +183,9 @@ def sync_live(
         return [syncs.failed(now.date(), "config", str(exc))]
     transport = pbx.transport()
     try:
-        days = live_days(now, pbx, engine, transport.pbx_clock())
+        pbx_now = transport.pbx_clock()
+        _record_clock(engine, enterprise.number, pbx_now, now)
+        days = live_days(now, pbx, engine, pbx_now)
         outcomes = []
         for day in days:
             optional = day != days[-1]  # yesterday: gone or finished is not a failure
@@ -191,6 +195,14 @@ def sync_live(
         return outcomes
     finally:
         transport.close()
+
+
+def _record_clock(engine: Engine, number: str, pbx_now: datetime | None, now: datetime) -> None:
+    """Keep the PBX clock's offset for fleet health (SPEC §4.8: "when known")."""
+    if pbx_now is None:
+        return
+    with write_transaction(engine) as conn:
+        record_clock(conn, number, (pbx_now - now).total_seconds(), now)
 
 
 def _sync_live_day(job: _Day, transport: Transport, optional: bool) -> SyncOutcome | None:

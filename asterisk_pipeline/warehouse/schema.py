@@ -277,3 +277,31 @@ sync_runs = Table(
     Index(None, "enterprise_id", "flow", "status", "finished_at"),
     Index(None, "dagster_run_id"),  # the statistics of one Dagster run (sidecar ?wait=true)
 )
+
+# Fleet health (SPEC §4.8): the last status alerted per enterprise. A change is claimed here
+# (a conditional UPDATE or an INSERT on the key) before its alert is sent, so two senders never
+# send one change twice; delivered_at stays NULL until the webhook took it (retried next cycle).
+fleet_alerts = Table(
+    "fleet_alerts",
+    metadata,
+    Column("enterprise_id", Text, primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("old_status", Text),
+    Column("since", UtcTime),
+    Column("changed_at", UtcTime, nullable=False),
+    Column("claim", Text),
+    Column("claimed_at", UtcTime),
+    Column("delivered_at", UtcTime),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_attempt_error", Text),
+)
+
+# The PBX clock's offset from the central clock, as the last live sync measured it (SSH PBXes
+# answer `date +%s`; a local mirror has no clock of its own and leaves no row).
+pbx_clocks = Table(
+    "pbx_clocks",
+    metadata,
+    Column("enterprise_id", Text, primary_key=True),
+    Column("offset_s", Float, nullable=False),
+    Column("measured_at", UtcTime, nullable=False),
+)

@@ -36,10 +36,18 @@ from tests.support.api import (
 from tests.support.dagster_dev import dagster_dev, wait_until
 from tests.support.pg import database_url, new_pg_database
 from tests.support.sidecar import CLI, serve
+from tests.support.webhook import Receiver, webhook_receiver
 
 
 @pytest.fixture(scope="package")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def webhook() -> Iterator[Receiver]:
+    """The stack's alert webhook (SPEC §4.8): a local receiver every live run posts to."""
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory, webhook: Receiver) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("api-stack")
     today = datetime.now(ZONE).date()
     first_day = today - timedelta(days=HISTORY_DAYS)  # oldest simulated file of every PBX
@@ -52,6 +60,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                    ASTERISK_LOCAL_LOGS_DIR=str(logs), ASTERISK_DATABASE_URL=url,
                    ASTERISK_HISTORY_START=HISTORY_START.isoformat(), ASTERISK_LIVE_SCHEDULE="off",
                    ASTERISK_PBX_TIMEZONE=str(ZONE))
+        # fleet health: failing after 2 failed syncs; the simulated day never makes a PBX stale
+        env.update(ASTERISK_ALERT_WEBHOOK_URL=webhook.url, ASTERISK_HEALTH_FAILING_AFTER="2",
+                   ASTERISK_HEALTH_STALE_EVENT_MINUTES="100000", ASTERISK_HEALTH_STALE_SYNC_MINUTES="100000")
         subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
         for number, company in SEED.items():
             subprocess.run([CLI, "enterprise", "add", number, "--name", company, "--host",
@@ -64,7 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             client.close()
             process, api = serve(env, dagster_url, work / "serve.log")
             try:
-                yield Stack(api, dagster_url, url, env, logs, first_day, today)
+                yield Stack(api, dagster_url, url, env, logs, first_day, today, webhook)
             finally:
                 process.send_signal(signal.SIGTERM)
                 try:

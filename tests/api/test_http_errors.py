@@ -108,7 +108,8 @@ def test_a_422_quotes_only_an_excerpt_of_a_big_input(api: TestClient) -> None:
 def test_a_database_that_does_not_answer_is_503_in_the_same_shape(tmp_path: Path) -> None:
     missing = f"sqlite:///{tmp_path}/no-such-dir/central.db"
     with _app(missing, tmp_path) as api:
-        for path in ("/", "/enterprises", "/sync/status", "/sync/live/status", "/sync/live/today", "/metrics"):
+        for path in ("/", "/enterprises", "/sync/status", "/sync/live/status", "/sync/live/today", "/metrics",
+                     "/fleet/health", "/fleet/health/0327"):
             response = api.get(path)
             assert response.status_code == 503, (path, response.text)
             assert assert_error_shape(response.json()).detail == "central database unavailable"
@@ -170,7 +171,7 @@ def _operations(api: TestClient) -> dict[str, set[str]]:
 
 def test_every_method_a_path_does_not_take_is_405_with_allow(api: TestClient) -> None:
     operations = _operations(api)
-    assert len(operations) == 11
+    assert len(operations) == 13  # 11, and /fleet/health, /fleet/health/{enterprise}
     for path, allowed in operations.items():
         for method in set(METHODS) - allowed:
             response = api.request(method, path, headers=AUTH)

@@ -24,6 +24,7 @@ from asterisk_pipeline.defs.live import LIVE_TAGS, build_live_schedule, live_syn
 from asterisk_pipeline.defs.sensors import enterprise_partitions_sensor
 from asterisk_pipeline.names import ENTERPRISES_PARTITIONS as ENTERPRISES
 from asterisk_pipeline.names import LIVE_JOB as LIVE_JOB_NAME
+from asterisk_pipeline.names import TAG_FAILING
 from asterisk_pipeline.settings import Settings
 from tests.support.defs import DEFAULTS, NUMBERS, add_enterprises, settings_without_env, today_files
 
@@ -71,7 +72,7 @@ def test_sensor_follows_the_active_enterprises(
         )
 
 
-def test_live_job_materializes_each_enterprise_and_fails_for_a_broken_one(
+def test_live_job_materializes_each_enterprise_and_names_a_broken_one(
     engine: Engine,
     resources: dict[str, object],
     logs_dir: Path,
@@ -96,10 +97,16 @@ def test_live_job_materializes_each_enterprise_and_fails_for_a_broken_one(
     bad = live_sync_job.execute_in_process(
         instance=instance, resources=resources, raise_on_error=False
     )
-    assert not bad.success
-    assert sorted(e.partition for e in bad.asset_materializations_for_node("live_sync")) == list(
-        NUMBERS
-    )
+    # one PBX down never turns the fleet's run red (SPEC §4.8); it is named instead
+    assert bad.success
+    materialized = bad.asset_materializations_for_node("live_sync")
+    assert sorted(e.partition for e in materialized) == list(NUMBERS)
+    assert all(e.metadata["failing_enterprises"].value == ["0999"] for e in materialized)
+    checks = {e.partition: e for e in bad.get_asset_check_evaluations()}
+    assert sorted(checks) == [*NUMBERS, "0999"]
+    assert not checks["0999"].passed and "missing_file" in str(checks["0999"].metadata["error_this_cycle"].value)
+    assert all(checks[n].passed for n in NUMBERS)
+    assert instance.get_run_by_id(bad.run_id).tags[TAG_FAILING] == "0999"  # type: ignore[union-attr]
     with engine.connect() as conn:
         assert (
             conn.execute(
@@ -110,6 +117,18 @@ def test_live_job_materializes_each_enterprise_and_fails_for_a_broken_one(
             ).scalar_one()
             >= 1
         )
+
+
+def test_live_run_fails_when_every_enterprise_fails(
+    engine: Engine, resources: dict[str, object]
+) -> None:
+    add_enterprises(engine, "0998", "0999")  # neither has a log directory
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ENTERPRISES, ["0998", "0999"])
+    result = live_sync_job.execute_in_process(instance=instance, resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = result.failure_data_for_node("live_sync")
+    assert failure is not None and "failed for 0998, 0999: every enterprise failed" in str(failure.error)
 
 
 def test_schedule_requests_one_run_and_skips_while_one_is_active() -> None:

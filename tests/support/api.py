@@ -12,6 +12,7 @@ from asterisk_pipeline.api.dagster_client import DagsterClient
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, simulate_fleet, token_for
 from tests.support.dagster_dev import free_port
+from tests.support.webhook import Receiver
 
 SEED = {"0100": "Radis1", "0200": "july1", "0201": "Vochi", "0327": "VOS", "0367": "june"}
 
@@ -50,6 +51,7 @@ class Stack:
     logs: Path
     first_day: date
     today: date
+    webhook: Receiver | None = None  # the alert webhook the stack posts to (SPEC §4.8)
 
     def engine(self) -> Engine:
         return create_engine(self.db_url)

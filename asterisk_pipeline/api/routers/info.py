@@ -9,6 +9,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from ... import __version__
+from ...pbx.fleet import Fleet
+from ...sync.health import fleet_health
 from .. import health as rules
 from .. import queries
 from ..metrics import SyncState, render_metrics
@@ -38,8 +40,11 @@ def health(state: State) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses=UNAVAILABLE_JSON,
-            summary="Prometheus metrics: syncs, failures, rows, calls, last success age")
+            summary="Prometheus metrics: syncs, failed syncs, rejected rows, calls, last success age, "
+            "fleet health status and event lag per enterprise")
 def metrics(state: State) -> PlainTextResponse:
+    now, fleet = datetime.now(UTC), Fleet.load(state.settings)
+
     def collect(conn: Connection) -> str:
         marker = queries.change_marker(conn)
         return render_metrics(SyncState(
@@ -48,7 +53,8 @@ def metrics(state: State) -> PlainTextResponse:
             last_live=queries.last_success_by_enterprise(conn, "live"),
             last_history=queries.last_success_by_enterprise(conn, "history"),
             breakdown=state.cache.get("breakdown", marker, lambda: queries.enterprise_breakdown(conn)),
-        ), now=datetime.now(UTC))
+            health=fleet_health(conn, fleet, now),
+        ), now=now)
     return PlainTextResponse(state.read(collect), media_type="text/plain; version=0.0.4")
 
 
