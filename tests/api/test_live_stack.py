@@ -31,6 +31,8 @@ from tests.support.api import (
 )
 from tests.support.dagster_dev import wait_until
 
+pytestmark = pytest.mark.slow  # make quick leaves it to make test
+
 SECRET_MARK = "do-not-show"
 
 # Every curl command of the old service's documentation (legacy-service.md), verbatim.

@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from tests.support.api import Stack
+
+pytestmark = pytest.mark.slow  # make quick leaves it to make test
 
 SILENT = "0777"
 CHECKS = """query ($partition: String) {

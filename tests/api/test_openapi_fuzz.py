@@ -23,6 +23,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.support.api import Stack
 
+pytestmark = pytest.mark.slow  # make quick leaves it to make test
+
 EXAMPLES_PER_OPERATION = 40
 _WIRE_BOOL = TypeAdapter(bool)  # how the sidecar (FastAPI, pydantic) reads ?wait=
 

@@ -101,6 +101,7 @@ def _writes(day_file: Path) -> list[tuple[str, ...]]:
     ]
 
 
+@pytest.mark.slow
 def test_a_read_only_warehouse_answers_reads_and_refuses_writes(tmp_path: Path):
     env, directory, day_file = _warehouse(tmp_path)
     cli("import-file", str(day_file), "--enterprise", "0327", "--flow", "history", env=env)
@@ -163,6 +164,7 @@ def _bad_urls() -> list[tuple[str, str]]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [("stats",), ("sync", "live"), ("db", "upgrade"), ("enterprise", "list")])
 def test_a_wrong_or_unreachable_database_url_is_one_masked_line(tmp_path: Path, args: tuple[str, ...]):
     base = {**os.environ, "ASTERISK_HOME": str(tmp_path)}
@@ -199,6 +201,7 @@ def fleet_env(db_url: str, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_an_unknown_enterprise_exits_2_in_every_command(fleet_env: dict[str, str], db_url: str,
                                                         tmp_path: Path):
     day_file = create_day_file(tmp_path / f"Listen_AMI_{DAY}.db")

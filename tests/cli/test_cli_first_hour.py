@@ -121,6 +121,7 @@ def test_calls_show_lists_each_event_once_and_names_the_time_zone(db_url: str, t
     assert timeline[2]["at"] == "2025-07-03T07:00:10+00:00"  # JSON stays UTC
 
 
+@pytest.mark.slow
 def test_a_pipe_closed_early_ends_quietly_with_141(tmp_path: Path, sqlite_url: str):
     """``… | head``: the reader leaves while the CLI still writes. Every run either wrote all
     before the reader left (0) or exits 141 with nothing on stderr, never a traceback."""

@@ -58,6 +58,7 @@ def _new_warehouse(db_url: str, tmp_path: Path, pg_template: str, name: str) -> 
     return engine
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("cycle", "probe_max"), [(1, None), (4, None), (4, 0)])
 def test_live_cycles_of_a_busy_day_equal_one_import(
     db_url: str, pg_template, tmp_path: Path, cycle: int, probe_max: int | None,
@@ -128,6 +129,7 @@ def test_ambiguous_forwarding_leg_is_a_leg_without_call(engine: Engine, tmp_path
     assert loose == leg and unlinked_events == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flush_rows", [40, 400])
 def test_conversations_written_on_the_way_equal_one_assembly(db_url: str, pg_template, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch, flush_rows: int):

@@ -36,6 +36,8 @@ from tests.support.conversations.busy_day import (
 from tests.support.factories import create_day_file
 from tests.support.pg import database_url, new_pg_database
 
+pytestmark = pytest.mark.slow  # make quick leaves it to make test
+
 ENT = Enterprise(ENTERPRISE, "VOS", "vos.vochi.lan", "secret-327")
 CONVERSATIONS = 2_000
 

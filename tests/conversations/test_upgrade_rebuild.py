@@ -177,6 +177,7 @@ def _day_lines(path: str) -> int:
         return len([line for line in out if line.startswith("{") and line.endswith("\n")])
 
 
+@pytest.mark.slow
 def test_rebuild_killed_then_run_again_gives_the_same_warehouse(tmp_path: Path):
     mirror_settings = Settings(home=tmp_path / "home", transport="local",
                                local_logs_dir=_mirror(tmp_path, simulated_days=3))

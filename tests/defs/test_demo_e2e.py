@@ -18,6 +18,8 @@ import pytest
 
 from tests.support.dagster_dev import free_port, wait_until
 
+pytestmark = pytest.mark.slow  # make quick leaves it to make test
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

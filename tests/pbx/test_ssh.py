@@ -102,6 +102,7 @@ def test_pbx_without_sqlite3_falls_back_to_a_verified_copy(engine: Engine, sshd_
 
 # The PBX's own .backup copes with a writer committing every few milliseconds; a plain copy
 # needs a quiet moment between two calls to verify (a PBX with a call every ~0.3 s has many).
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "path_env, pause", [(None, 0.02), ("/nonexistent", 0.3)], ids=["backup", "copy-and-verify"]
 )
@@ -136,6 +137,7 @@ def test_copy_of_a_file_being_written_is_consistent(engine: Engine, sshd_factory
     assert final.ok and outcome.rows_read + final.rows_read == total
 
 
+@pytest.mark.slow
 def test_connection_dropped_mid_transfer_is_retried(engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path):
     server = _pbx(sshd_factory, "127.0.1.17", calls=20_000, path_env="/nonexistent")
     settings = ssh_settings(tmp_path, server, ssh_client_key)

@@ -201,6 +201,7 @@ def test_cache_is_refreshed_when_only_the_wal_changes(
 
 # A commit every 2 ms leaves no quiet moment for a copy (the sync fails ``unreadable``); one
 # every 0.3 s leaves many (a retried copy lands between two commits and the sync succeeds).
+@pytest.mark.slow
 @pytest.mark.parametrize("pause, expect_ok", [(0.002, None), (0.3, True)], ids=["nonstop", "quiet-moments"])
 def test_wal_changing_during_the_copy_is_never_a_short_success(
     engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path, reference: Path, wal_file,
