@@ -94,6 +94,12 @@ def test_checks_job_runs_every_check(synced: Engine, resources: dict[str, object
     # the scheduled job is what keeps sync_statistics fresh: nothing else materializes it
     stats = result.asset_materializations_for_node("sync_statistics")
     assert len(stats) == 1 and stats[0].metadata["calls"].value > 0
+    # live_freshness judges the materialization of the same run, so the UI never shows it
+    # "Not evaluated" (on live_calls, materialized every minute, it nearly always did)
+    freshness = next(e for e in result.get_asset_check_evaluations() if e.check_name == "live_freshness")
+    assert freshness.asset_key.to_user_string() == "sync_statistics"
+    assert freshness.target_materialization_data is not None
+    assert freshness.target_materialization_data.run_id == result.run_id
 
 
 def test_duplicate_call_ids_fail(synced: Engine, db_url: str) -> None:
