@@ -239,11 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--truth", action="store_true",
                      help="write each day's ground truth beside it: Listen_AMI_<date>.truth.jsonl, "
                      "one JSON line per conversation (primary, legs with links, chain, participants, shape)")
+    from .cli_missed import add_missed_parser  # SPEC §4.7: `missed`, its own module
+
+    add_missed_parser(commands, db_help, _enterprise, _date)
     return parser
 
 
 #: Commands that only read the warehouse: they open a read-only SQLite file read-only.
-READ_ONLY_COMMANDS = "stats, calls show, enterprise list"
+READ_ONLY_COMMANDS = "stats, missed, calls show, enterprise list"
 
 
 @dataclass
@@ -764,6 +767,12 @@ def cmd_serve(run: Invocation) -> int:
     return 0
 
 
+def cmd_missed(run: Invocation) -> int:
+    from .cli_missed import run_missed
+
+    return run_missed(run)
+
+
 HANDLERS: dict[tuple[str, str | None], Callable[[Invocation], int]] = {
     ("db", "upgrade"): cmd_db_upgrade,
     ("enterprise", "add"): cmd_enterprise_add,
@@ -776,6 +785,7 @@ HANDLERS: dict[tuple[str, str | None], Callable[[Invocation], int]] = {
     ("calls", "rebuild"): cmd_calls_rebuild,
     ("simulate", None): cmd_simulate,
     ("serve", None): cmd_serve,
+    ("missed", None): cmd_missed,
 }
 
 

@@ -16,55 +16,16 @@ from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from asterisk_pipeline.sync.rebuild import RebuildScope, rebuild_calls
 from asterisk_pipeline.warehouse.db import write_transaction
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from tests.support.factories import append, create_day_file, hangup
+from tests.support.missed import EXPECTED, FIRST, SECOND, day_file, incoming, missed_day_files
 
-FIRST, SECOND = date(2025, 7, 3), date(2025, 7, 4)
 IN_ORDER = Enterprise("0327", "VOS", "vos.vochi.lan", "secret-327", "10.88.10.25", "375001")
 REVERSED = Enterprise("0100", "Radis1", "radis.vochi.lan", "secret-100", "10.88.10.14", "375002")
 MINSK = ZoneInfo("Europe/Minsk")
 
 
-def incoming(uid: str, at: str, phone: str, *, answered: bool, ext: str = "201") -> list:
-    end = (datetime.fromisoformat(at) + timedelta(seconds=30)).isoformat(" ")
-    return [hangup(uid, at=end, start=at, end=end, phone=phone, call_type=0,
-                   call_status="2" if answered else "0", extensions=(ext,) if answered else ("201", "202"))]
-
-
-def outgoing(uid: str, at: str, phone: str, *, answered: bool, ext: str) -> list:
-    end = (datetime.fromisoformat(at) + timedelta(seconds=20)).isoformat(" ")
-    return [hangup(uid, at=end, start=at, end=end, phone=phone, call_type=1,
-                   call_status="2" if answered else "0", extensions=(ext,))]
-
-
-def first_day() -> list:
-    return [
-        *incoming("1751526000.1", "2025-07-03 10:00:00", "+375291112233", answered=False),  # called back
-        *incoming("1751526100.2", "2025-07-03 10:01:40", "80441234567", answered=False),  # got through
-        *incoming("1751526200.3", "2025-07-03 10:03:20", "375259998877", answered=False),  # nobody: expired
-        *incoming("1751526300.4", "2025-07-03 10:05:00", "Anonymous", answered=False),  # no number
-        *incoming("1751526400.5", "2025-07-03 10:06:40", "+375290000001", answered=True),  # not missed
-        *outgoing("1751527000.6", "2025-07-03 10:16:40", "80291112233", answered=False, ext="201"),  # attempt
-        *incoming("1751527100.7", "2025-07-03 18:00:00", "375441234567", answered=True, ext="203"),
-    ]
-
-
-def second_day() -> list:
-    return [
-        *outgoing("1751612400.8", "2025-07-04 09:00:00", "375291112233", answered=False, ext="305"),
-        *outgoing("1751612500.9", "2025-07-04 09:01:40", "+375 29 111-22-33", answered=True, ext="305"),
-        *incoming("1751612600.10", "2025-07-04 09:03:20", "80291112233", answered=False),  # open? no: expired
-    ]
-
-
-def day_file(directory: Path, day: date, rows: list) -> Path:
-    path = create_day_file(directory / f"Listen_AMI_{day.isoformat()}.db", tables=("APIlogs",))
-    append(path, rows)
-    return path
-
-
 @pytest.fixture
 def files(tmp_path: Path) -> dict[date, Path]:
-    return {FIRST: day_file(tmp_path / "a", FIRST, first_day()), SECOND: day_file(tmp_path / "b", SECOND, second_day())}
+    return missed_day_files(tmp_path)
 
 
 def load(engine: Engine, fleet: Fleet, enterprise: Enterprise, files: dict[date, Path], order: list[date]) -> None:
@@ -89,16 +50,6 @@ def fleet(engine: Engine, tmp_path: Path) -> Fleet:
         upsert_enterprise(conn, IN_ORDER)
         upsert_enterprise(conn, REVERSED)
     return Fleet.load(Settings(home=tmp_path))
-
-
-EXPECTED = [
-    # missed, number, status, resolved by call, who, seconds, unanswered attempts before
-    ("1751526000.1", "+375291112233", "called_back", "1751612500.9", "305", 82900, 2),
-    ("1751526100.2", "80441234567", "got_through", "1751527100.7", "203", 28700, 0),
-    ("1751526200.3", "375259998877", "expired", None, None, None, 0),
-    ("1751526300.4", "Anonymous", "expired", None, None, None, 0),
-    ("1751612600.10", "80291112233", "expired", None, None, None, 0),
-]
 
 
 def test_a_callback_in_a_later_file_gives_the_same_table_imported_first_or_last(engine, fleet, files):
