@@ -768,9 +768,12 @@ def cmd_serve(run: Invocation) -> int:
 
 
 def cmd_missed(run: Invocation) -> int:
-    from .cli_missed import run_missed
+    from .cli_missed import MissedUsage, run_missed
 
-    return run_missed(run)
+    try:
+        return run_missed(run)
+    except MissedUsage as exc:
+        raise CliError(str(exc)) from None
 
 
 HANDLERS: dict[tuple[str, str | None], Callable[[Invocation], int]] = {

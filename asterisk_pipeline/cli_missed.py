@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 
 
+class MissedUsage(Exception):
+    """A usage error of ``missed``; ``cli.cmd_missed`` makes it the CLI's one-line error (exit 2)."""
+
+
 def add_missed_parser(
     commands: Any, db_help: str, enterprise_type: Callable[[str], str], date_type: Callable[[str], date],
 ) -> None:
@@ -52,14 +56,13 @@ def add_missed_parser(
 
 
 def run_missed(run: Invocation) -> int:
-    from .cli import CliError
     from .warehouse.missed import MissedFilter, iter_missed
 
     args = run.args
     if args.date_from and args.date_to and args.date_from > args.date_to:
-        raise CliError(f"date range reversed: {args.date_from} is after {args.date_to}")
+        raise MissedUsage(f"date range reversed: {args.date_from} is after {args.date_to}")
     if args.by_extension and not args.summary:
-        raise CliError("--by-extension goes with --summary")
+        raise MissedUsage("--by-extension goes with --summary")
     engine = run.warehouse(write=False, enterprises=[args.enterprise] if args.enterprise else [])
     fleet = run.fleet
     zone = fleet.timezone(args.enterprise) if args.enterprise else fleet.default_timezone
