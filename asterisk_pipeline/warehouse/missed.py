@@ -128,10 +128,10 @@ def delete_missed_of(conn: Connection, enterprise: str) -> None:
 def stream_calls_by_key(conn: Connection, enterprise: str) -> Iterator[FollowupRow]:
     """Every call of the enterprise with a start time, by number key then start (server-side
     cursor: a warehouse of millions refills in bounded memory)."""
-    result = conn.execution_options(stream_results=True, yield_per=10_000).execute(text(
+    result = conn.execute(text(
         f"SELECT {_FOLLOWUP_COLUMNS} FROM calls c WHERE c.enterprise_id = :ent AND c.start_time IS NOT NULL"
         " ORDER BY c.phone_key, c.start_time, c.id"
-    ), {"ent": enterprise})
+    ), {"ent": enterprise}, execution_options={"stream_results": True, "yield_per": 10_000})
     for row in result:
         yield _followup_row(row)
 
