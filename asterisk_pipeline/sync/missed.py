@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from ..followup import FollowupCall, MissedCall, follow_up
+from ..missed_report import MissedDay, by_day, local_days
 from ..warehouse import missed as store
 from ..warehouse.staging import Stager
 from ..warehouse.utc import as_utc
@@ -126,3 +128,18 @@ def _flush(stager: Stager, enterprise: str, batch: list[tuple[Any, ...]]) -> int
         store.insert_missed(stager, batch)
         batch.clear()
     return n
+
+
+def day_figures(conn: Connection, enterprise: str, day: date, zone: ZoneInfo, now: datetime) -> MissedDay | None:
+    """The ``missed_calls`` asset's work for one (day, enterprise): store 'expired' on the
+    enterprise's open rows past their window, then the day's figures (None: no missed call)."""
+    store.expire_open(conn, now, enterprise)
+    low, high = local_days(day, day, zone)
+    rows = store.iter_missed(conn, store.MissedFilter(now, enterprise, None, low, high))
+    found = by_day(rows, lambda _ent: zone)
+    return found[0] if found else None
+
+
+def still_open(conn: Connection, now: datetime, older_than: timedelta) -> list[tuple[str, int]]:
+    """Per enterprise, missed calls still open (as of ``now``) that were missed over ``older_than`` ago."""
+    return store.count_open_older_than(conn, now, now - older_than)
