@@ -17,7 +17,14 @@ from asterisk_pipeline.pbx.fleet import Fleet
 from asterisk_pipeline.settings import Settings
 from asterisk_pipeline.sync import LocalDayFile, import_day_file
 from tests.support.defs import add_enterprises, enterprise, settings_without_env
-from tests.support.missed import FIRST, SECOND, day_file, incoming, load_missed_days, missed_day_files
+from tests.support.missed import (
+    FIRST,
+    SECOND,
+    day_file,
+    incoming,
+    load_missed_days,
+    missed_day_files,
+)
 
 
 def test_a_partition_reports_its_missed_calls_resolved_share_and_median(engine: Engine, db_url: str, tmp_path: Path) -> None:
