@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write each day's ground truth beside it: Listen_AMI_<date>.truth.jsonl, "
                      "one JSON line per conversation (primary, legs with links, chain, participants, shape)")
     _add_fleet_parser(commands, db_help)
+    from .cli_missed import add_missed_parser  # SPEC §4.7: `missed`, its own module
+
+    add_missed_parser(commands, db_help, _enterprise, _date)
     return parser
 
 
@@ -262,7 +265,7 @@ def _add_fleet_parser(commands: Any, db_help: str) -> None:
 
 
 #: Commands that only read the warehouse: they open a read-only SQLite file read-only.
-READ_ONLY_COMMANDS = "stats, calls show, enterprise list, fleet health"
+READ_ONLY_COMMANDS = "stats, missed, calls show, enterprise list, fleet health"
 
 
 @dataclass
@@ -818,6 +821,13 @@ def _print_fleet_table(records: list[dict[str, Any]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
     counts = Counter(r["status"] for r in records)
     print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no active enterprise")
+def cmd_missed(run: Invocation) -> int:
+    from .cli_missed import MissedUsage, run_missed
+
+    try:
+        return run_missed(run)
+    except MissedUsage as exc:
+        raise CliError(str(exc)) from None
 
 
 HANDLERS: dict[tuple[str, str | None], Callable[[Invocation], int]] = {
@@ -833,6 +843,7 @@ HANDLERS: dict[tuple[str, str | None], Callable[[Invocation], int]] = {
     ("simulate", None): cmd_simulate,
     ("serve", None): cmd_serve,
     ("fleet", "health"): cmd_fleet_health,
+    ("missed", None): cmd_missed,
 }
 
 

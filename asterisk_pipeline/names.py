@@ -23,6 +23,8 @@ CALL_EVENTS: Final = "call_events"
 HISTORY_ASSETS: Final = (CALLS, CALL_PARTICIPANTS, CALL_EVENTS)
 SYNC_STATISTICS: Final = "sync_statistics"
 LIVE_CALLS: Final = "live_calls"
+#: SPEC §4.7 missed calls and their follow-up, per (date, enterprise), downstream of calls.
+MISSED_CALLS: Final = "missed_calls"
 
 OWNERS: Final = ("team:data-platform",)
 GROUP_HISTORY: Final = "history"

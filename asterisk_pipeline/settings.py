@@ -5,7 +5,7 @@ value once, in one place, and it means the same thing everywhere.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -191,6 +191,17 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=60, description="Timeout of one alert POST (a failed one is retried next cycle)"
     )
 
+    # --- missed calls (SPEC §4.7) ---
+    missed_window_days: float = Field(
+        default=7.0, gt=0, le=366,
+        description="Follow-up window of a missed call: a callback or a call that got through within it "
+        "resolves it; past it an unresolved missed call is expired (`calls rebuild` applies a change)",
+    )
+    missed_open_alert_hours: float = Field(
+        default=24.0, gt=0,
+        description="The missed_calls asset check warns about missed calls still open after this long",
+    )
+
     # Operators read these errors at code-location load: they name the variable and its range,
     # as the Dagster code did when it parsed the variables itself.
     @field_validator("history_start", mode="before")
@@ -264,6 +275,11 @@ class Settings(BaseSettings):
             failing_after=self.health_failing_after,
             working_hours=WorkingHours.parse(self.health_working_hours),
         )
+
+    @property
+    def missed_window(self) -> timedelta:
+        """The follow-up window of a missed call (SPEC §4.7)."""
+        return timedelta(days=self.missed_window_days)
 
     @property
     def known_hosts_path(self) -> Path:

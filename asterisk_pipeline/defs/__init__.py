@@ -15,6 +15,7 @@ from .assets import build_history_sync, pbx_day_files_spec, sync_statistics
 from .checks import ALL_CHECKS, build_checks_schedule, warehouse_checks_job
 from .live import build_live_schedule, live_calls_spec, live_sync_job
 from .live_health import live_sync_healthy
+from .missed import build_missed_calls
 from .resources import FleetResource, QualityThresholds, WarehouseResource
 from .sensors import enterprise_partitions_sensor
 
@@ -32,7 +33,7 @@ def build_definitions(settings: Settings) -> Definitions:
         # the specs say "postgres" (production); the demo and the tests run on SQLite
         return spec.replace_attributes(kinds={kind if k == "postgres" else k for k in spec.kinds})
 
-    assets = [build_history_sync(settings), sync_statistics]
+    assets = [build_history_sync(settings), sync_statistics, build_missed_calls(settings)]
     return Definitions(
         assets=[
             pbx_day_files_spec,

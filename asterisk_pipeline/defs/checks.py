@@ -16,6 +16,7 @@ from ..settings import Settings
 from . import quality
 from .assets import CALL_EVENTS, CALL_PARTICIPANTS, CALLS
 from .live import LIVE_CALLS
+from .missed import missed_calls_followed_up
 from .resources import QualityThresholds, WarehouseResource
 
 SYNC_STATISTICS = AssetKey(names.SYNC_STATISTICS)
@@ -181,6 +182,7 @@ ALL_CHECKS = [
     calls_have_times,
     live_freshness,
     enterprise_numbers_valid,
+    missed_calls_followed_up,
 ]
 
 

@@ -110,12 +110,14 @@ class QualityThresholds(ConfigurableResource["QualityThresholds"]):
     # the same fields as Settings (bounds, defaults, descriptions): one definition of each limit
     max_rejected_share: float = _as_in_settings("max_rejected_share")
     live_freshness_minutes: float = _as_in_settings("live_freshness_minutes")
+    missed_open_alert_hours: float = _as_in_settings("missed_open_alert_hours")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QualityThresholds:
         return cls(
             max_rejected_share=settings.max_rejected_share,
             live_freshness_minutes=settings.live_freshness_minutes,
+            missed_open_alert_hours=settings.missed_open_alert_hours,
         )
 
     @property

@@ -158,7 +158,7 @@ class _Day:
         request = ImportRequest(
             s.enterprise, s.flow, self.day, self.pbx.timezone, force=force,
             live_import_all=s.settings.live_import_all, bytes_transferred=bytes_transferred,
-            dagster_run_id=s.dagster_run_id, started=self.started,
+            dagster_run_id=s.dagster_run_id, started=self.started, missed_window=s.settings.missed_window,
         )
         return run_import(s.engine, request, rows)
 

@@ -22,13 +22,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from ..conversations import Conversation, ConvRow, assemble, conv_row, parse_channel
+from ..followup import DEFAULT_WINDOW
 from ..model import (
     BEFORE_FIRST_ROW,
     LIVE_TABLE,
@@ -50,6 +51,7 @@ from ..warehouse.cursors import Cursor, read_cursor, save_cursor
 from ..warehouse.db import lock_enterprise
 from ..warehouse.events import CallIds, ChunkPipeline, EventRow, EventWriter, SightingRow
 from ..warehouse.staging import Stager
+from .missed import FollowupClock, MissedTouches, maintain
 from .sources import RowSource, replaced_reason, row_digest
 
 # Rows stored within this much PBX time of a read belong to its neighbourhood: a forwarding
@@ -80,6 +82,9 @@ class ImportRequest:
     bytes_transferred: int = 0
     dagster_run_id: str | None = None
     started: datetime | None = None
+    # SPEC §4.7 follow-up window (ASTERISK_MISSED_WINDOW_DAYS); None: missed_calls is not
+    # maintained (the benchmark's same-run baseline only).
+    missed_window: timedelta | None = DEFAULT_WINDOW
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,7 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
         new_calls, updated_calls = settle(target, reading.open.all_rows(), touched, start_after)
         new_calls += tally.new_calls
         updated_calls += tally.updated_calls
+    maintain_missed(target)
     rows_read, events_read, rejected = reading.rows_read, reading.events_read, reading.rejected
     writer.store_rejects()
     cursor_after = _advanced(cursor, reading, from_start=start_after == generation_start)
@@ -213,6 +219,17 @@ class WriteTarget:
     request: ImportRequest
     call_ids: CallIds
     first_read: bool = False
+    # the calls this read wrote, changed or removed, for maintain_missed
+    missed: MissedTouches = field(default_factory=MissedTouches)
+
+
+def maintain_missed(target: WriteTarget) -> None:
+    """SPEC §4.7: the missed calls this read's calls can change, decided again (``sync.missed``)."""
+    request = target.request
+    if request.missed_window is None:
+        return
+    now = (request.started or datetime.now(UTC)).astimezone(UTC)
+    maintain(target.stager, request.enterprise.number, target.missed, FollowupClock(request.missed_window, now))
 
 
 @dataclass(frozen=True)
@@ -643,6 +660,10 @@ def write_conversations(
     for conv in conversations:
         plan.add(conv)
     links = plan.links
+    if request.missed_window is not None:  # keys and starts as they were, and as they will be
+        target.missed.add_stored(stager, sorted(plan.doomed | {row[0] for row in plan.again_rows}))
+        target.missed.add_call_rows(plan.new_rows)
+        target.missed.add_call_rows(plan.again_rows)
 
     # Events written with an id reserved for a UniqueId that got no call of its own.
     for uid in uids:

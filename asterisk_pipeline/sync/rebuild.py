@@ -30,7 +30,14 @@ from ..warehouse.events import CallIds
 from ..warehouse.registry import get_enterprise
 from ..warehouse.staging import Stager
 from ..warehouse.stats import DayRange
-from .importer import ImportRequest, WriteTarget, settle, sighting_row, stored_conv_row
+from .importer import (
+    ImportRequest,
+    WriteTarget,
+    maintain_missed,
+    settle,
+    sighting_row,
+    stored_conv_row,
+)
 
 log = logging.getLogger("asterisk_pipeline.sync.rebuild")
 
@@ -74,7 +81,8 @@ def rebuild_calls(
     for done, (number, day, table) in enumerate(days, start=1):
         ent = known.get(number) or Enterprise(number)
         flow = Flow.LIVE if table == LIVE_TABLE else Flow.HISTORY
-        request = ImportRequest(ent, flow, day, fleet.timezone(ent), live_import_all=fleet.settings.live_import_all)
+        request = ImportRequest(ent, flow, day, fleet.timezone(ent), live_import_all=fleet.settings.live_import_all,
+                                missed_window=fleet.settings.missed_window)
         report = _rebuild_day(engine, fleet, request, scope.use_files)
         reports.append(report)
         if progress is not None:
@@ -107,9 +115,9 @@ def _rebuild_day(engine: Engine, fleet: Fleet, request: ImportRequest, use_files
         report.rows = len(rows)
         touched = {r.unique_id for r in rows}
         # rows of this day are the "current read": everything else is gathered around them
-        report.new_calls, report.recomputed_calls = settle(
-            WriteTarget(stager, request, CallIds(conn, enterprise.number)), rows, touched, BEFORE_FIRST_ROW,
-        )
+        target = WriteTarget(stager, request, CallIds(conn, enterprise.number))
+        report.new_calls, report.recomputed_calls = settle(target, rows, touched, BEFORE_FIRST_ROW)
+        maintain_missed(target)
         if report.source == "events (previous version)":
             lost = _lost_bridge_entries(rows)
             owners = store.leg_owners(stager, enterprise.number, lost)

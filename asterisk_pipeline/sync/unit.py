@@ -95,7 +95,7 @@ def import_day_file(
     settings = fleet.settings
     request = ImportRequest(
         enterprise, flow, file_date, fleet.timezone(enterprise), force=force,
-        live_import_all=settings.live_import_all,
+        live_import_all=settings.live_import_all, missed_window=settings.missed_window,
     )
     day_file = DayFile(path, busy_timeout_s=settings.sqlite_busy_timeout_s)
     return run_import(

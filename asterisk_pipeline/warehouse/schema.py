@@ -305,3 +305,34 @@ pbx_clocks = Table(
     Column("offset_s", Float, nullable=False),
     Column("measured_at", UtcTime, nullable=False),
 )
+
+# SPEC §4.7: one row per missed conversation (incoming, nobody held it) with its follow-up,
+# rewritten by every import and rebuild for the numbers it touched (``sync/missed.py``).
+# ``phone_key`` is the call's number key (what the maintenance finds rows by); ``expires_at`` the
+# end of the follow-up window: an 'open' row past it reads as 'expired' (``followup``) until the
+# next import of the enterprise, or the ``missed_calls`` asset, stores it so.
+missed_calls = Table(
+    "missed_calls",
+    metadata,
+    Column("call_id", BigInteger, ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+    Column("enterprise_id", Text, nullable=False),
+    Column("phone_number", Text),
+    Column("phone_key", Text),
+    Column("missed_at", UtcTime, nullable=False),
+    Column("expires_at", UtcTime, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("resolved_call_id", BigInteger, ForeignKey("calls.id", ondelete="SET NULL")),
+    Column("resolved_at", UtcTime),
+    Column("resolved_by", Text),
+    Column("seconds_to_resolution", Integer),
+    Column("callback_attempts", Integer, nullable=False, server_default="0"),
+    CheckConstraint("status IN ('open', 'called_back', 'got_through', 'expired')", name="status"),
+    Index(None, "enterprise_id", "phone_key", "missed_at"),
+    Index(None, "enterprise_id", "missed_at", "call_id"),  # listings, keyset pages
+    Index(None, "missed_at", "call_id"),  # fleet-wide listings
+    Index(None, "resolved_call_id"),  # a deleted call's ON DELETE SET NULL
+    Index(
+        None, "expires_at",
+        postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'"),
+    ),
+)

@@ -26,6 +26,7 @@ INTEGRITY = [
     checks.unlinked_forwarding_legs,
     checks.calls_have_times,
     checks.enterprise_numbers_valid,
+    checks.missed_calls_followed_up,
 ]
 
 

@@ -148,7 +148,7 @@ def test_the_snapshot_names_come_from_names_py() -> None:
     """What the sidecar addresses by name is in the snapshot under the same name."""
     snapshot = json.loads(SNAPSHOT.read_text())
     assert set(names.HISTORY_ASSETS) | {
-        names.PBX_DAY_FILES, names.SYNC_STATISTICS, names.LIVE_CALLS
+        names.PBX_DAY_FILES, names.SYNC_STATISTICS, names.LIVE_CALLS, names.MISSED_CALLS
     } == set(snapshot["assets"])
     assert snapshot["asset_nodes"][names.HISTORY_OP]["assets"] == sorted(names.HISTORY_ASSETS)
     # the day files are the external upstream of every history asset, never materialized
@@ -177,10 +177,11 @@ def test_settings_reach_the_definitions_and_nothing_else_changes() -> None:
     )
     actual = json.loads(json.dumps(describe(build_definitions(custom))))
     expected = json.loads(SNAPSHOT.read_text())
-    for key in names.HISTORY_ASSETS:
+    for key in (*names.HISTORY_ASSETS, names.MISSED_CALLS):
         window = expected["assets"][key]["partitions"]["multi"][names.DATE_DIMENSION]["time_window"]
         window.update(start="2024-06-01T00:00:00+03:00", timezone="Europe/Moscow")
-    expected["asset_nodes"][names.HISTORY_OP]["backfill_policy"]["max_partitions_per_run"] = 92
+    for node in (names.HISTORY_OP, "missed_calls_figures"):
+        expected["asset_nodes"][node]["backfill_policy"]["max_partitions_per_run"] = 92
     expected["schedules"][names.LIVE_SCHEDULE].update(cron="*/1 * * * *", default_status="STOPPED")
     expected["schedules"][names.CHECKS_SCHEDULE]["cron"] = "0 * * * *"
     assert actual == expected

@@ -26,7 +26,7 @@ def _rows(engine: Engine, sql: str) -> list[tuple]:
 
 
 def snapshot(engine: Engine, with_ids: bool = False) -> dict[str, list[tuple]]:
-    """Calls, participants, events, rejects and cursors, in a deterministic order."""
+    """Calls, participants, events, rejects, cursors and missed calls, in a deterministic order."""
     ids = "c.id, " if with_ids else ""
     eids = "e.id, e.call_id, " if with_ids else ""
     times = _time_text(engine)
@@ -72,6 +72,14 @@ def snapshot(engine: Engine, with_ids: bool = False) -> dict[str, list[tuple]]:
             engine,
             "SELECT enterprise_id, file_date, source_table, last_source_id FROM sync_cursors"
             " ORDER BY enterprise_id, file_date, source_table",
+        ),
+        # SPEC §4.7: derived from the calls, so equal whenever they are, however rows arrived
+        "missed": _rows(
+            engine,
+            f"SELECT m.enterprise_id, c.unique_id, m.phone_number, {times('m.missed_at')},"
+            " m.status, (SELECT r.unique_id FROM calls r WHERE r.id = m.resolved_call_id),"
+            " m.resolved_by, m.seconds_to_resolution, m.callback_attempts"
+            " FROM missed_calls m JOIN calls c ON c.id = m.call_id ORDER BY m.enterprise_id, c.unique_id",
         ),
     }
 

@@ -1,8 +1,10 @@
 """Alembic migrations build exactly schema.py, on both databases, and respect a platform-owned table."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -11,6 +13,7 @@ from sqlalchemy import Engine, inspect, text
 from asterisk_pipeline.warehouse.db import make_engine
 from asterisk_pipeline.warehouse.migrate import alembic_config, current_revision, downgrade, upgrade
 from asterisk_pipeline.warehouse.schema import metadata
+from tests.support.pg import database_url, new_pg_database
 
 
 def _head(engine: Engine) -> str | None:
@@ -73,3 +76,43 @@ def test_upgrade_keys_the_numbers_of_existing_calls(tmp_path):
         ("anonymous", None), (None, None),
     ]
     engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_upgrade_fills_missed_calls_of_existing_calls(tmp_path, dialect):
+    """0008 decides the follow-up of every missed call stored before it (SPEC §4.7), with the
+    same rule as the import: a callback resolves, a call of last year with none is expired."""
+    with contextlib.ExitStack() as stack:
+        if dialect == "sqlite":
+            url = f"sqlite:///{tmp_path / 'old.db'}"
+        else:
+            url = database_url(stack.enter_context(new_pg_database("ap_mig")))
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        upgrade(engine, "0006")
+        t0 = datetime(2025, 7, 3, 7, 0, tzinfo=UTC)
+        calls = [  # uid, type, answered, number, key, minutes after t0, extension
+            ("1.1", "0", False, "+375291112233", "291112233", 0, None),
+            ("1.2", "1", False, "80291112233", "291112233", 10, "201"),
+            ("1.3", "1", True, "375291112233", "291112233", 60, "305"),
+            ("1.4", "0", False, "80447778899", "447778899", 5, None),
+            ("1.5", "0", True, "80447778899", "447778899", 30000, "202"),  # after the window
+        ]
+        with engine.begin() as conn:
+            for uid, kind, answered, number, key, minutes, ext in calls:
+                conn.execute(text(
+                    "INSERT INTO calls (unique_id, enterprise_id, data_source, call_type, is_answered,"
+                    " phone_number, phone_key, start_time, answered_by, main_extension)"
+                    " VALUES (:u, '0327', 'downloaded', :k, :a, :n, :key, :t, :x, :x)"),
+                    {"u": uid, "k": kind, "a": answered, "n": number, "key": key,
+                     "t": t0 + timedelta(minutes=minutes), "x": ext})
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT c.unique_id, m.status, r.unique_id, m.resolved_by, m.seconds_to_resolution,"
+                " m.callback_attempts FROM missed_calls m JOIN calls c ON c.id = m.call_id"
+                " LEFT JOIN calls r ON r.id = m.resolved_call_id ORDER BY c.unique_id")).fetchall()
+        assert [tuple(r) for r in rows] == [
+            ("1.1", "called_back", "1.3", "305", 3600, 1),
+            ("1.4", "expired", None, None, None, 0),
+        ]
