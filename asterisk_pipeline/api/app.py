@@ -26,6 +26,7 @@ from . import errors
 from .dagster_client import DagsterClient
 from .limits import MAX_BODY_BYTES, BodyLimit
 from .routers import history, info, live, status
+from .routers.calls import router as calls_router
 from .state import ApiState, require_token
 
 #: Where the Swagger UI and ReDoc assets are served from (this process, never a CDN).
@@ -67,4 +68,5 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
     app.include_router(status.router)
     app.include_router(live.router, dependencies=guarded)
     app.include_router(history.router, dependencies=guarded)
+    app.include_router(calls_router)
     return app

@@ -43,3 +43,11 @@ def history_range(date_from: date | None, date_to: date | None, *, today: date, 
     if first > last:
         raise InvalidRange([RangeProblem("date_from", f"date_from {first} is after date_to {last}")])
     return first, last
+
+
+def read_range(date_from: date | None, date_to: date | None) -> tuple[date | None, date | None]:
+    """The PBX-local days a read covers (``GET /calls``, ``/stats``), both ends inclusive and
+    optional; reversed is InvalidRange. Unlike an import, any day may be asked about."""
+    if date_from and date_to and date_from > date_to:
+        raise InvalidRange([RangeProblem("date_from", f"date_from {date_from} is after date_to {date_to}")])
+    return date_from, date_to

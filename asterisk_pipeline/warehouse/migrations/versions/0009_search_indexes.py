@@ -1,0 +1,29 @@
+"""Indexes that keep a call search fast over a year of a 300-PBX fleet (SPEC §5 ``GET /calls``):
+
+- ``call_participants (extension, call_id)``: the calls an extension rang in or held, fleet-wide
+  (the unique (call_id, extension) serves the per-call probe of a search within an enterprise);
+- ``calls (enterprise_id, start_time, id)``: an enterprise's calls newest first, page after page,
+  without a sort (the keyset order of a search).
+
+A search by number uses ``calls (enterprise_id, phone_key, start_time)`` and
+``calls (phone_key, start_time)`` of migration 0006.
+
+Revision ID: 0009
+Revises: 0006
+"""
+from alembic import op
+
+revision = "0009"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_call_participants_extension_call_id", "call_participants", ["extension", "call_id"])
+    op.create_index("ix_calls_enterprise_id_start_time_id", "calls", ["enterprise_id", "start_time", "id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_calls_enterprise_id_start_time_id", "calls")
+    op.drop_index("ix_call_participants_extension_call_id", "call_participants")
