@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from .csv_export import csv_lines
+from .csv_export import csv_chunks
 from .numbers import number_key
 from .pbx.fleet import Fleet
 from .warehouse.search import COLUMNS, DIRECTIONS, CallFilter, Zones, iter_calls, search_calls
@@ -52,7 +52,7 @@ def call_filter(args: argparse.Namespace, fleet: Fleet) -> CallFilter:
 def print_found(engine: Engine, wanted: CallFilter, output: SearchOutput) -> None:
     if output.form == "csv":
         rows: Iterator[dict[str, Any]] = iter_calls(engine, wanted)
-        for line in csv_lines(COLUMNS, islice(rows, output.limit) if output.limit else rows):
+        for line in csv_chunks(COLUMNS, islice(rows, output.limit) if output.limit else rows):
             sys.stdout.write(line)
         return
     limit = output.limit or DEFAULT_LIMIT

@@ -17,39 +17,49 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_TRIGGERS = frozenset("=+-@\t\r")
 _PLAIN_NUMBER = re.compile(r"[0-9 +\-().]*[0-9][0-9 +\-().]*")
+#: Rows per chunk a stream yields: one write per chunk, not per row (an ASGI send and a thread
+#: hop each), and still a few hundred KB at most.
+ROWS_PER_CHUNK = 500
 
 
 def cell(value: Any) -> str:
     """One value as the text of a CSV cell, defused when a spreadsheet would evaluate it."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
+    kind = type(value)
+    if kind is str:
+        text: str = value
+    elif kind is bool:
+        return "true" if value else "false"
+    elif kind is int or kind is float:
+        return str(value)  # a number, negative or not, computes nothing
     elif isinstance(value, datetime):
-        text = value.isoformat()
+        return value.isoformat()
     elif isinstance(value, list | dict):
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     else:
         text = str(value)
-    if text.startswith(_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(text):
+    if text and text[0] in _TRIGGERS and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
 
 
-def csv_lines(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
-    """The header, then each row, one CSV line (``\\r\\n``-terminated, RFC 4180) at a time:
-    nothing is held but the line being written."""
+def csv_chunks(columns: Sequence[str], rows: Iterable[Mapping[str, Any]],
+               rows_per_chunk: int = ROWS_PER_CHUNK) -> Iterator[str]:
+    """The header and the rows as CSV text (``\r\n`` line ends, RFC 4180), a chunk of whole
+    lines at a time: nothing is held but the chunk being written."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-
-    def line(cells: Iterable[str]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(cells)
-        return buffer.getvalue()
-
-    yield line(columns)
+    writer.writerow(columns)
+    pending = 0
     for row in rows:
-        yield line(cell(row.get(name)) for name in columns)
+        writer.writerow([cell(row[name]) for name in columns])
+        pending += 1
+        if pending >= rows_per_chunk:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            pending = 0
+    yield buffer.getvalue()

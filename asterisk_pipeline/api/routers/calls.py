@@ -19,7 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from ...csv_export import csv_lines
+from ...csv_export import csv_chunks
 from ...model import SHAPES
 from ...numbers import number_key
 from ...pbx.fleet import Fleet
@@ -163,7 +163,7 @@ def search(
     if format == "csv":
         state.read(lambda conn: _require_known(conn, wanted.enterprises))
         rows = iter_calls(state.engine, wanted, CSV_BATCH, after)
-        return StreamingResponse(csv_lines(COLUMNS, rows), media_type="text/csv; charset=utf-8",
+        return StreamingResponse(csv_chunks(COLUMNS, rows), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": 'attachment; filename="calls.csv"'})
 
     def page(conn: Connection) -> CallPage:
