@@ -65,4 +65,7 @@ def _moment(value: Any) -> datetime | None:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise BadCursor("not a cursor of this API (bad position)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC: no cursor of ours says that
+        raise BadCursor("not a cursor of this API (bad position)") from None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -175,8 +175,19 @@ def _days(wanted: CallFilter) -> ColumnElement[bool]:
 
 def _bounds(days: DayRange, zone: ZoneInfo) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = []
-    if days.first is not None:
-        out.append(calls.c.start_time >= datetime.combine(days.first, time(0), zone).astimezone(UTC))
-    if days.last is not None:
-        out.append(calls.c.start_time < datetime.combine(days.last + timedelta(days=1), time(0), zone).astimezone(UTC))
+    lo = _midnight(days.first, zone) if days.first is not None else None
+    hi = _midnight(days.last + timedelta(days=1), zone) if days.last is not None and days.last < date.max else None
+    if lo is not None:
+        out.append(calls.c.start_time >= lo)
+    if hi is not None:
+        out.append(calls.c.start_time < hi)
     return out
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime | None:
+    """The UTC moment a PBX-local day begins; None at the ends of the calendar (year 1 in a
+    zone east of UTC), where the bound excludes nothing."""
+    try:
+        return datetime.combine(day, time(0), zone).astimezone(UTC)
+    except OverflowError:
+        return None

@@ -265,3 +265,19 @@ def test_pages_never_skip_or_repeat_while_calls_arrive(engine: Engine, db_url: s
     after = [(c.enterprise_id, c.unique_id) for c in search.stored_calls(engine)]
     assert seen == [k for k in after if k in set(seen)]  # the store's own order
     assert len(seen) > len(before)  # arrivals older than the cursor were listed too
+
+
+def test_inputs_at_the_edges_are_4xx_never_5xx(warehouse: search.Warehouse) -> None:
+    """Days at the ends of the calendar, a NUL byte (PostgreSQL text cannot hold one), a cursor
+    whose moment overflows when read in UTC."""
+    import base64
+
+    with _client(warehouse) as api:
+        mark = api.get("/calls", params={"limit": 1}).json()["next"]
+        fingerprint = json.loads(base64.urlsafe_b64decode(mark + "=" * (-len(mark) % 4)))[3]
+        forged = base64.urlsafe_b64encode(json.dumps([1, "0001-01-01T00:00:00+14:00", 5, fingerprint]).encode()).decode()
+        for params in ({"date_from": "0001-01-01"}, {"date_to": "9999-12-31"}, {"extension": "15\x001"},
+                       {"next": forged}):
+            assert api.get("/calls", params=params).status_code == 422, params
+        assert api.get("/stats", params={"date_from": "0001-01-01"}).status_code == 422
+        assert api.get("/calls/0327/1751700000.1%00").status_code == 422

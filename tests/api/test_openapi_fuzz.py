@@ -86,4 +86,4 @@ def test_no_5xx_and_answers_match_the_schema(stack: Stack, mode: GenerationMode)
         assert seen, operation.label
         checked.append(f"{operation.label}: {sorted(set(seen))}")
     print("\n".join(checked))
-    assert len(checked) == 11, checked  # 7 GET + 4 POST operations
+    assert len(checked) == 14, checked  # 10 GET + 4 POST operations

@@ -70,7 +70,7 @@ class CallQuery(BaseModel):
         "The other side's number in any spelling (`+375 29 123-45-67`, `80291234567`, `375291234567` are one "
         "number, SPEC §4.7: equal digits, or the same last 9 digits); an extension finds the internal calls it "
         "placed. Without a digit: 422"))
-    extension: str | None = Field(default=None, min_length=1, max_length=64, description=(
+    extension: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[^\x00]+$", description=(
         "A party that rang or held the conversation: a call_participants row (an extension, or an outside "
         "forwarding target such as a mobile). main_extension, answered_by and final_extension are always "
         "participants"))
@@ -179,7 +179,7 @@ def search(
                        422: READ_ERRORS[422], **UNAVAILABLE},
             summary="One conversation as `calls show --json` gives it (by its primary or any leg UniqueId)")
 def show(state: State, enterprise: EnterprisePath,
-         unique_id: Annotated[str, Path(min_length=1, max_length=64, description="Any UniqueId of the call",
+         unique_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]+$", description="Any UniqueId of the call",
                                         examples=["1751530000.123"])]) -> Response:
     def detail(conn: Connection) -> str:
         found = find_calls(conn, unique_id, enterprise)
