@@ -17,6 +17,7 @@ MODULES: tuple[str, ...] = (
     "import_throughput", "live_cycle", "dagster_backfill", "dagster_event_cost", "dagster_pg_storage",
     "dagster_celery",
     "dagster_fleet_ui", "api_latency", "api_hardening", "faults", "hostile", "shapes_busy_day",
+    "calls_search",
 )
 
 
