@@ -50,14 +50,15 @@ CSV_BATCH = 2_000
 
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Error, "description": "An enterprise_id neither in enterprises nor in calls"},
+    431: {"model": Error, "description": "Request line and headers larger than 64 KiB"},
     422: {"model": Error, "description": "Invalid input (each one in `errors`): a malformed number, "
           "reversed dates, an unknown direction or shape, a limit out of range, a forged cursor"},
     **UNAVAILABLE,
 }
 
 EnterpriseIds = list[Annotated[str, Field(pattern=NUMBER_PATTERN)]] | None
-_ENTERPRISES = ("Enterprise number; repeat for several (`enterprise_id=0327&enterprise_id=0100`). "
-                "Default: all. One neither in enterprises nor in calls is a 404")
+_ENTERPRISES = ("Enterprise number; repeat for several (`enterprise_id=0327&enterprise_id=0100`), "
+                "at most 100. Default: all. One neither in enterprises nor in calls is a 404")
 _DATE_FROM = "First PBX-local day of the start, YYYY-MM-DD (inclusive)"
 _DATE_TO = "Last PBX-local day of the start, YYYY-MM-DD (inclusive); before date_from is a 422"
 
@@ -65,7 +66,7 @@ _DATE_TO = "Last PBX-local day of the start, YYYY-MM-DD (inclusive); before date
 class CallQuery(BaseModel):
     """The filters of ``GET /calls``: every one given must hold."""
 
-    enterprise_id: EnterpriseIds = Field(default=None, max_length=1000, description=_ENTERPRISES)
+    enterprise_id: EnterpriseIds = Field(default=None, max_length=100, description=_ENTERPRISES)
     number: str | None = Field(default=None, min_length=1, max_length=64, description=(
         "The other side's number in any spelling (`+375 29 123-45-67`, `80291234567`, `375291234567` are one "
         "number, SPEC §4.7: equal digits, or the same last 9 digits); an extension finds the internal calls it "
@@ -86,7 +87,7 @@ class CallQuery(BaseModel):
 class StatsQuery(BaseModel):
     """The parameters of ``GET /stats``."""
 
-    enterprise_id: EnterpriseIds = Field(default=None, max_length=1000, description=_ENTERPRISES)
+    enterprise_id: EnterpriseIds = Field(default=None, max_length=100, description=_ENTERPRISES)
     date_from: StrictDate | None = Field(default=None, description=_DATE_FROM)
     date_to: StrictDate | None = Field(default=None, description=_DATE_TO)
     by: Literal["day", "extension", "shape"] | None = Field(default=None, description=(
@@ -176,7 +177,7 @@ def search(
 
 @router.get("/calls/{enterprise}/{unique_id}", response_model=CallDetail,
             responses={404: {"model": Error, "description": "No call of the enterprise holds the UniqueId"},
-                       422: READ_ERRORS[422], **UNAVAILABLE},
+                       422: READ_ERRORS[422], 431: READ_ERRORS[431], **UNAVAILABLE},
             summary="One conversation as `calls show --json` gives it (by its primary or any leg UniqueId)")
 def show(state: State, enterprise: EnterprisePath,
          unique_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]+$", description="Any UniqueId of the call",
