@@ -2,8 +2,10 @@
 
 - ``call_participants (extension, call_id)``: the calls an extension rang in or held, fleet-wide
   (the unique (call_id, extension) serves the per-call probe of a search within an enterprise);
-- ``calls (enterprise_id, start_time, id)``: an enterprise's calls newest first, page after page,
-  without a sort (the keyset order of a search).
+- ``calls (enterprise_id, start_time, id)``, on PostgreSQL carrying ``is_answered``, ``call_type``
+  and ``shape``: an enterprise's calls newest first, page after page, without a sort (the keyset
+  order of a search), and its ids found from the index alone — only the rows shown are read
+  from the table (``search.search_calls`` asks for ids first).
 
 A search by number uses ``calls (enterprise_id, phone_key, start_time)`` and
 ``calls (phone_key, start_time)`` of migration 0006.
@@ -21,7 +23,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("ix_call_participants_extension_call_id", "call_participants", ["extension", "call_id"])
-    op.create_index("ix_calls_enterprise_id_start_time_id", "calls", ["enterprise_id", "start_time", "id"])
+    op.create_index("ix_calls_enterprise_id_start_time_id", "calls", ["enterprise_id", "start_time", "id"],
+                    postgresql_include=["is_answered", "call_type", "shape"])
 
 
 def downgrade() -> None:
