@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Re-assembles the call's stored rows (--json: an 'explain' object)",
     )
     show.add_argument("--db", metavar="URL", help=db_help)
+    _add_search_parser(call_commands, db_help)
     rebuild = call_commands.add_parser(
         "rebuild", help="re-assemble stored conversations (after `db upgrade`)",
         description="Rebuild calls, legs and participants from what the warehouse stores, one "
@@ -265,7 +266,7 @@ def _add_fleet_parser(commands: Any, db_help: str) -> None:
 
 
 #: Commands that only read the warehouse: they open a read-only SQLite file read-only.
-READ_ONLY_COMMANDS = "stats, missed, calls show, enterprise list, fleet health"
+READ_ONLY_COMMANDS = "stats, missed, calls show, calls search, enterprise list, fleet health"
 
 
 @dataclass
@@ -645,6 +646,57 @@ def _render_explain(why: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _add_search_parser(call_commands: Any, db_help: str) -> None:
+    from .model import SHAPES
+    from .warehouse.search import DIRECTIONS
+
+    search = call_commands.add_parser(
+        "search", help="find conversations by number, extension, days, direction, answer, shape",
+        description="Find that call: conversations matching every filter given, newest first (the "
+        "same query as GET /calls). A number matches in any spelling (+375 29 123-45-67, "
+        "80291234567 and 375291234567 are one number, SPEC 4.7); an extension matches a party that "
+        "rang or held the conversation; days are the PBX-local days of the start, both inclusive. "
+        "Prints a table, --json (the page GET /calls answers: calls, count, limit, and more: true when --limit cut it) or --csv (every "
+        "matching call unless --limit is given, streamed; cells starting with = + - @ get a "
+        "leading ' unless they are plain numbers). Exits 0 also when nothing matches, 2 for bad "
+        "arguments or an unknown --enterprise. Reads only: works on a read-only warehouse.",
+    )
+    search.add_argument("--enterprise", type=_enterprise, action="append", metavar="NUMBER",
+                        help="only these (repeatable); one neither in enterprises nor in calls is exit code 2")
+    search.add_argument("--number", help="the other side's number, any spelling (an extension finds the "
+                        "internal calls it placed)")
+    search.add_argument("--extension", help="a party that rang or held it (extension or forwarding target)")
+    search.add_argument("--date-from", type=_date, metavar="YYYY-MM-DD", help="first PBX-local day (inclusive)")
+    search.add_argument("--date-to", type=_date, metavar="YYYY-MM-DD", help="last PBX-local day (inclusive)")
+    search.add_argument("--direction", choices=[*DIRECTIONS.values(), *DIRECTIONS],
+                        help="0|incoming, 1|outgoing, 2|internal")
+    answered = search.add_mutually_exclusive_group()
+    answered.add_argument("--answered", action="store_const", const=True, dest="answered",
+                          help="only calls someone held")
+    answered.add_argument("--unanswered", action="store_const", const=False, dest="answered",
+                          help="only calls nobody held")
+    search.add_argument("--shape", choices=SHAPES, help="what happened (SPEC 4.2)")
+    search.add_argument("--limit", type=_positive, help="at most this many calls (default 100; --csv: all)")
+    output = search.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the page as JSON (UTC times)")
+    output.add_argument("--csv", action="store_true", help="print CSV (UTC times), streamed")
+    search.add_argument("--db", metavar="URL", help=db_help)
+
+
+def cmd_calls_search(run: Invocation) -> int:
+    from .cli_search import SearchOutput, call_filter, print_found
+
+    args = run.args
+    try:
+        wanted = call_filter(args, run.fleet)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    engine = run.warehouse(write=False, enterprises=args.enterprise or [])
+    output = "csv" if args.csv else "json" if args.json else "table"
+    print_found(engine, wanted, SearchOutput(output, args.limit, run.fleet.timezone))
+    return EXIT_OK
+
+
 def cmd_calls_rebuild(run: Invocation) -> int:
     from .sync.rebuild import DayRebuild, RebuildScope, rebuild_calls
     from .warehouse.stats import DayRange
@@ -840,6 +892,7 @@ HANDLERS: dict[tuple[str, str | None], Callable[[Invocation], int]] = {
     ("stats", None): cmd_stats,
     ("calls", "show"): cmd_calls_show,
     ("calls", "rebuild"): cmd_calls_rebuild,
+    ("calls", "search"): cmd_calls_search,
     ("simulate", None): cmd_simulate,
     ("serve", None): cmd_serve,
     ("fleet", "health"): cmd_fleet_health,

@@ -18,6 +18,7 @@ MODULES: tuple[str, ...] = (
     "dagster_celery",
     "dagster_fleet_ui", "api_latency", "api_hardening", "faults", "hostile", "shapes_busy_day",
     "missed_calls",
+    "calls_search",
 )
 
 

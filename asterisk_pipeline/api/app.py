@@ -25,7 +25,7 @@ from ..warehouse.db import make_engine, mask_url
 from . import errors
 from .dagster_client import DagsterClient
 from .limits import MAX_BODY_BYTES, BodyLimit
-from .routers import fleet, history, info, live, missed, status
+from .routers import calls, fleet, history, info, live, missed, status
 from .state import ApiState, require_token
 
 #: Where the Swagger UI and ReDoc assets are served from (this process, never a CDN).
@@ -69,4 +69,5 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
     app.include_router(history.router, dependencies=guarded)
     app.include_router(fleet.router)
     app.include_router(missed.router)
+    app.include_router(calls.router)
     return app

@@ -43,3 +43,20 @@ def history_range(date_from: date | None, date_to: date | None, *, today: date, 
     if first > last:
         raise InvalidRange([RangeProblem("date_from", f"date_from {first} is after date_to {last}")])
     return first, last
+
+
+#: The years a read may name: a day in year 1 or 9999 has no UTC span in every zone.
+READ_YEARS = (1900, 9000)
+
+
+def read_range(date_from: date | None, date_to: date | None) -> tuple[date | None, date | None]:
+    """The PBX-local days a read covers (``GET /calls``, ``/stats``), both ends inclusive and
+    optional; reversed is InvalidRange. Unlike an import, any day may be asked about."""
+    problems = [RangeProblem(field, f"{field} {day} is outside the years {READ_YEARS[0]}..{READ_YEARS[1]}")
+                for field, day in (("date_from", date_from), ("date_to", date_to))
+                if day is not None and not READ_YEARS[0] <= day.year <= READ_YEARS[1]]
+    if problems:
+        raise InvalidRange(problems)
+    if date_from and date_to and date_from > date_to:
+        raise InvalidRange([RangeProblem("date_from", f"date_from {date_from} is after date_to {date_to}")])
+    return date_from, date_to

@@ -133,6 +133,13 @@ class Fleet:
         """The shared PBX zone (for answers that span enterprises, e.g. "today")."""
         return zone_info(self.settings.pbx_timezone)
 
+    def zone_exceptions(self) -> dict[str, ZoneInfo]:
+        """Every enterprise whose PBX zone is not the shared one (fleet file or
+        ``ASTERISK_ENTERPRISE_TIMEZONES``): a fleet-wide range of PBX-local days needs them."""
+        named = set(self.overrides) | set(self.settings.enterprise_timezones)
+        default = self.default_timezone.key
+        return {n: zone for n in sorted(named) if (zone := self.timezone(n)).key != default}
+
     @staticmethod
     def _number(enterprise: Enterprise) -> str:
         """The number, checked again here: every path below is built from it."""

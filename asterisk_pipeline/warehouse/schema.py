@@ -97,6 +97,8 @@ calls = Table(
     Index(None, "start_time"),
     Index(None, "enterprise_id", "phone_key", "start_time"),
     Index(None, "phone_key", "start_time"),
+    # a search's keyset order per enterprise, its usual filters answered from the index alone (0009)
+    Index(None, "enterprise_id", "start_time", "id", postgresql_include=["is_answered", "call_type", "shape"]),
 )
 
 call_participants = Table(
@@ -113,6 +115,7 @@ call_participants = Table(
     Column("talk_order", Integer),
     UniqueConstraint("call_id", "extension"),
     CheckConstraint("participant_status IN ('answered', 'no_answer')", name="status"),
+    Index(None, "extension", "call_id"),  # a search by extension, fleet-wide (0009)
 )
 
 # Every UniqueId folded into a conversation (SPEC §3): call_id is NULL only for an unlinkable

@@ -171,7 +171,7 @@ def _operations(api: TestClient) -> dict[str, set[str]]:
 
 def test_every_method_a_path_does_not_take_is_405_with_allow(api: TestClient) -> None:
     operations = _operations(api)
-    assert len(operations) == 14  # 11, and /fleet/health, /fleet/health/{enterprise}, /missed
+    assert len(operations) == 17  # 11, /fleet/health, /fleet/health/{enterprise}, /missed, /calls, /calls/{enterprise}/{unique_id}, /stats
     for path, allowed in operations.items():
         for method in set(METHODS) - allowed:
             response = api.request(method, path, headers=AUTH)

@@ -88,4 +88,4 @@ def test_no_5xx_and_answers_match_the_schema(stack: Stack, mode: GenerationMode)
         assert seen, operation.label
         checked.append(f"{operation.label}: {sorted(set(seen))}")
     print("\n".join(checked))
-    assert len(checked) == 14, checked  # 10 GET (/missed and the two /fleet/health) + 4 POST operations
+    assert len(checked) == 17, checked  # 13 GET (/missed, /fleet/health x2, /calls x2, /stats) + 4 POST operations
