@@ -256,7 +256,7 @@ def api_latency(quick: bool, requests: int) -> dict[str, Any]:
             def deep_page() -> dict[str, Any]:
                 params = week() | {"limit": 20}
                 first = api.get("/missed", params=params).json()
-                return params | ({"after": first["next"]} if first.get("next") else {})
+                return params | ({"next": first["next"]} if first.get("next") else {})
 
             for _ in range(20):  # warm-up: connections, plans, caches
                 api.get("/missed", params=week())

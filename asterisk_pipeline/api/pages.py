@@ -1,4 +1,5 @@
-"""The opaque ``next`` cursor of ``GET /calls``: where the last page ended, and for which search.
+"""The opaque ``next`` cursor of ``GET /calls`` and ``GET /missed``: where the last page ended,
+and for which search.
 
 Why it carries a fingerprint of the filter: a cursor is a position in one search's order; used
 with another filter it would silently skip or repeat rows, so it is refused (422) instead.
@@ -15,7 +16,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from ..warehouse.search import CallFilter, Position
+from ..warehouse.search import Position
 
 #: Longer than any cursor ``encode`` writes; a longer one is refused unread.
 MAX_CURSOR_CHARS = 200
@@ -25,19 +26,23 @@ class BadCursor(ValueError):
     """The ``next`` value is not a cursor of this search."""
 
 
-def fingerprint(wanted: CallFilter) -> str:
-    """12 hex digits that change with any filter field (the zones aside: settings, not input)."""
-    values = {f.name: getattr(wanted, f.name) for f in fields(wanted) if f.name != "zones"}
+#: Filter fields that are no input: the zones are settings, ``now`` the moment of each request.
+NOT_INPUT = ("zones", "now")
+
+
+def fingerprint(wanted: Any) -> str:
+    """12 hex digits that change with any input field of the filter dataclass ``wanted``."""
+    values = {f.name: getattr(wanted, f.name) for f in fields(wanted) if f.name not in NOT_INPUT}
     return hashlib.sha256(json.dumps(values, default=str, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def encode(position: Position, wanted: CallFilter) -> str:
+def encode(position: Position, wanted: Any) -> str:
     start = position.start.astimezone(UTC).isoformat() if position.start is not None else None
     payload = json.dumps([1, start, position.id, fingerprint(wanted)], separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode(cursor: str, wanted: CallFilter) -> Position:
+def decode(cursor: str, wanted: Any) -> Position:
     """The position ``cursor`` names, or BadCursor saying why not."""
     if len(cursor) > MAX_CURSOR_CHARS:
         raise BadCursor("not a cursor of this API (too long)")

@@ -58,7 +58,7 @@ def test_pages_never_skip_or_repeat_a_row_while_new_ones_arrive(api: TestClient,
     seen = [r["call_id"] for r in first["missed"]]
     after = first["next"]
     while after:
-        page = api.get("/missed", params={"limit": 2, "after": after}).json()
+        page = api.get("/missed", params={"limit": 2, "next": after}).json()
         seen += [r["call_id"] for r in page["missed"]]
         after = page["next"]
     everything = [r["call_id"] for r in api.get("/missed", params={"limit": 1000}).json()["missed"]]
@@ -82,7 +82,7 @@ def test_csv_streams_every_matching_row(api: TestClient) -> None:
     ({"status": "missed"}, 422, "status"),
     ({"limit": 0}, 422, "limit"),
     ({"limit": "many"}, 422, "limit"),
-    ({"after": "not-a-cursor"}, 422, "after"),
+    ({"next": "not-a-cursor"}, 422, "next"),
     ({"enterprise_id": "../x"}, 422, "enterprise_id"),
     ({"format": "xlsx"}, 422, "format"),
     ({"enterprise_id": "9999"}, 404, None),
@@ -94,3 +94,14 @@ def test_bad_input_is_a_clear_4xx_in_the_one_shape(api: TestClient, params: dict
     assert isinstance(body["detail"], str) and body["detail"]
     if field is not None:
         assert any(e["loc"][-1] == field for e in body["errors"]), body
+
+
+def test_a_cursor_is_refused_with_other_filters_or_from_another_endpoint(api: TestClient) -> None:
+    """The cursor names a position in one listing: with other filters it would skip or repeat rows."""
+    cursor = api.get("/missed", params={"limit": 1}).json()["next"]
+    assert cursor
+    other = api.get("/missed", params={"limit": 1, "status": "open", "next": cursor})
+    assert other.status_code == 422 and other.json()["errors"][0]["loc"][-1] == "next"
+    calls_cursor = api.get("/calls", params={"limit": 1}).json()["next"]
+    assert calls_cursor
+    assert api.get("/missed", params={"next": calls_cursor}).status_code == 422

@@ -9,8 +9,6 @@ zone, else the fleet's), both inclusive.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
 from collections.abc import Iterator
@@ -25,6 +23,8 @@ from pydantic import BaseModel, Field
 from ...followup import STATUSES
 from ...missed_report import CSV_COLUMNS, csv_cells, local_days, record
 from ...warehouse.missed import Keyset, MissedFilter, iter_missed, missed_page
+from ...warehouse.search import Position
+from .. import pages
 from ..models import NUMBER_PATTERN, Error
 from ..state import ApiState, State
 from .params import UNAVAILABLE
@@ -53,7 +53,7 @@ class MissedCallOut(BaseModel):
 class MissedPage(BaseModel):
     missed: list[MissedCallOut]
     count: int
-    next: str | None = Field(description="Pass as `after` for the next page; null on the last page")
+    next: str | None = Field(description="Pass as `next` for the next page; null on the last page")
     as_of: datetime = Field(description="The clock the statuses are read at")
 
 
@@ -68,22 +68,6 @@ def _day(field: str, value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise _invalid(field, f"not a calendar day: {exc}", value) from None
-
-
-def encode_cursor(missed_at: datetime, call_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{missed_at.isoformat()}|{call_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(value: str) -> tuple[datetime, int]:
-    try:
-        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        moment, call_id = text.split("|")
-        at = datetime.fromisoformat(moment)
-        if at.tzinfo is None:
-            raise ValueError("no zone")
-        return at, int(call_id)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise _invalid("after", "not a cursor this endpoint gave (`next` of the previous page)", value) from None
 
 
 def _filter(state: ApiState, query: tuple[str | None, str | None, str | None, str | None]) -> MissedFilter:
@@ -131,7 +115,8 @@ class MissedQuery(BaseModel):
     date_from: str | None = Field(default=None, pattern=_DAY, description="First PBX-local day, YYYY-MM-DD")
     date_to: str | None = Field(default=None, pattern=_DAY, description="Last PBX-local day, YYYY-MM-DD, inclusive")
     limit: int = Field(default=100, ge=1, le=MAX_LIMIT, description="Rows per page (JSON)")
-    after: str | None = Field(default=None, max_length=200, description="`next` of the previous page")
+    next: str | None = Field(default=None, min_length=1, max_length=pages.MAX_CURSOR_CHARS,
+                             description="The `next` of the previous page, as is (same filters)")
     format: Literal["json", "csv"] = Field(default="json", description="csv: every matching row, streamed")
 
 
@@ -149,10 +134,16 @@ def missed(state: State, query: Annotated[MissedQuery, Query()]) -> Any:
         state.read(lambda conn: None)  # 503 now, before a 200 has started, when the database is down
         return StreamingResponse(_csv_stream(state, flt), media_type="text/csv",
                                  headers={"Content-Disposition": 'attachment; filename="missed.csv"'})
-    position = decode_cursor(query.after) if query.after else None
+    try:
+        position = pages.decode(query.next, flt) if query.next is not None else None
+        if position is not None and position.start is None:  # every missed call has its moment
+            raise pages.BadCursor("not a cursor of this API (bad position)")
+    except pages.BadCursor as bad:
+        raise _invalid("next", str(bad), query.next) from None
     limit = query.limit
-    rows = state.read(lambda conn: missed_page(conn, flt, Keyset(limit + 1, position)))
+    after = (position.start, position.id) if position is not None and position.start is not None else None
+    rows = state.read(lambda conn: missed_page(conn, flt, Keyset(limit + 1, after)))
     more = len(rows) > limit
     rows = rows[:limit]
-    nxt = encode_cursor(rows[-1].missed_at, rows[-1].call_id) if more else None
+    nxt = pages.encode(Position(rows[-1].missed_at, rows[-1].call_id), flt) if more else None
     return MissedPage(missed=[MissedCallOut(**record(r)) for r in rows], count=len(rows), next=nxt, as_of=flt.now)
