@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from .csv_export import csv_chunks
-from .numbers import number_key
-from .pbx.fleet import Fleet
-from .warehouse.search import COLUMNS, DIRECTIONS, CallFilter, Zones, iter_calls, search_calls
-from .warehouse.stats import DayRange
+from ..csv_export import csv_chunks
+from ..numbers import number_key
+from ..pbx.fleet import Fleet
+from ..warehouse.search import COLUMNS, DIRECTIONS, CallFilter, Zones, iter_calls, search_calls
+from ..warehouse.stats import DayRange
 
 #: Calls printed without --limit (table and JSON; CSV prints every one).
 DEFAULT_LIMIT = 100

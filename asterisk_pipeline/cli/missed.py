@@ -1,6 +1,6 @@
 """``asterisk-pipeline missed``: who did we miss, and did anyone call them back (SPEC §4.7).
 
-Its own module so that ``cli.py`` gains two lines: the parser and the handler live here. Reads
+Its own module of the cli package: the parser and the handler live here. Reads
 only (a read-only SQLite warehouse answers), streams its rows page by page (``--csv`` of a year
 holds one page in memory), and prints statuses as of now: an 'open' row past its window reads
 'expired'.
@@ -14,19 +14,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .followup import STATUSES
-from .missed_report import CSV_COLUMNS, by_day, by_extension, csv_cells, local_days, record
-
-if TYPE_CHECKING:
-    from .cli import Invocation
+from ..followup import STATUSES
+from ..missed_report import CSV_COLUMNS, by_day, by_extension, csv_cells, local_days, record
+from .base import CliError, Invocation
 
 EXIT_OK = 0
-
-
-class MissedUsage(Exception):
-    """A usage error of ``missed``; ``cli.cmd_missed`` makes it the CLI's one-line error (exit 2)."""
 
 
 def add_missed_parser(
@@ -56,13 +50,13 @@ def add_missed_parser(
 
 
 def run_missed(run: Invocation) -> int:
-    from .warehouse.missed import MissedFilter, iter_missed
+    from ..warehouse.missed import MissedFilter, iter_missed
 
     args = run.args
     if args.date_from and args.date_to and args.date_from > args.date_to:
-        raise MissedUsage(f"date range reversed: {args.date_from} is after {args.date_to}")
+        raise CliError(f"date range reversed: {args.date_from} is after {args.date_to}")
     if args.by_extension and not args.summary:
-        raise MissedUsage("--by-extension goes with --summary")
+        raise CliError("--by-extension goes with --summary")
     engine = run.warehouse(write=False, enterprises=[args.enterprise] if args.enterprise else [])
     fleet = run.fleet
     zone = fleet.timezone(args.enterprise) if args.enterprise else fleet.default_timezone

@@ -9,57 +9,32 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
-from functools import cached_property
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-
-from .model import Enterprise, Flow
-from .pbx.files import date_from_name
-from .settings import Settings, env_var
-from .warehouse.registry import validate_number
+from ..model import Enterprise, Flow
+from ..pbx.files import date_from_name
+from ..settings import Settings, env_var
+from ..warehouse.registry import validate_number
+from .base import (
+    DISTRIBUTION,
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    Invocation,
+    day_arg,
+    enterprise_arg,
+    first_line,
+    open_engine,
+    positive_arg,
+)
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
-
-    from .pbx.fleet import Fleet
-
-#: 141 = 128 + SIGPIPE: what a shell reports for a tool whose reader went away (``… | head``).
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BROKEN_PIPE = 0, 1, 2, 141
-DISTRIBUTION = "asterisk-pipeline"
-
-
-class CliError(Exception):
-    """A problem the operator can fix; printed as one line, exit code 2."""
-
-
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return number
-
-
-def _enterprise(value: str) -> str:
-    """An enterprise number as an argument: the registry's charset (``validate_number``), or a
-    usage error (exit 2) before anything is opened."""
-    try:
-        return validate_number(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _version() -> str:
@@ -97,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     enterprise = commands.add_parser("enterprise", help="the enterprises table (embedded setups, demos)")
     ent_commands = enterprise.add_subparsers(dest="enterprise_command", required=True, metavar="ACTION")
     add = ent_commands.add_parser("add", help="add or update an enterprise")
-    add.add_argument("number", type=_enterprise, help="enterprise number, e.g. 0327 (1-32 of A-Z a-z 0-9 _ -)")
+    add.add_argument("number", type=enterprise_arg, help="enterprise number, e.g. 0327 (1-32 of A-Z a-z 0-9 _ -)")
     add.add_argument("--name")
     add.add_argument("--host", help="PBX host name")
     add.add_argument("--ip")
@@ -118,11 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         "enterprises, a database that cannot be opened or is read-only).",
     )
     imp.add_argument("path", type=Path, help="path of a Listen_AMI_YYYY-MM-DD.db file")
-    imp.add_argument("--enterprise", type=_enterprise, required=True, metavar="NUMBER",
+    imp.add_argument("--enterprise", type=enterprise_arg, required=True, metavar="NUMBER",
                      help="enterprise number (must exist in enterprises)")
     imp.add_argument("--flow", required=True, choices=[f.value for f in Flow],
                      help="history reads APIlogs, live reads AlternativeAPIlogs")
-    imp.add_argument("--date", type=_date, help="file date when the name does not carry it")
+    imp.add_argument("--date", type=day_arg, help="file date when the name does not carry it")
     imp.add_argument("--force", action="store_true", help="ignore the cursor: read every row again")
     imp.add_argument("--db", metavar="URL", help=db_help)
 
@@ -134,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         "JSON line per file synced; exits 1 if any sync failed, 2 (syncing nothing) when an "
         "--enterprise is unknown or inactive.",
     )
-    live.add_argument("--enterprise", type=_enterprise, action="append", metavar="NUMBER",
+    live.add_argument("--enterprise", type=enterprise_arg, action="append", metavar="NUMBER",
                       help="only these (repeatable); one not active in enterprises is exit code 2")
     live.add_argument("--db", metavar="URL", help=db_help)
     history = sync_commands.add_parser(
@@ -143,9 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Prints one JSON line per day; exits 1 if any day failed, 2 when the enterprise is unknown "
         "or inactive.",
     )
-    history.add_argument("--enterprise", type=_enterprise, required=True, metavar="NUMBER")
-    history.add_argument("--date-from", type=_date, required=True)
-    history.add_argument("--date-to", type=_date, required=True)
+    history.add_argument("--enterprise", type=enterprise_arg, required=True, metavar="NUMBER")
+    history.add_argument("--date-from", type=day_arg, required=True)
+    history.add_argument("--date-to", type=day_arg, required=True)
     history.add_argument("--force", action="store_true", help="re-import days already imported")
     history.add_argument("--db", metavar="URL", help=db_help)
 
@@ -164,9 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--by-extension", action="store_true",
                        help="per extension: rang, answered, missed_unanswered, missed_answered_elsewhere")
     group.add_argument("--by-shape", action="store_true", help="per shape: calls, answered, average duration")
-    stats.add_argument("--date-from", type=_date, metavar="YYYY-MM-DD", help="first PBX-local day (inclusive)")
-    stats.add_argument("--date-to", type=_date, metavar="YYYY-MM-DD", help="last PBX-local day (inclusive)")
-    stats.add_argument("--enterprise", type=_enterprise, action="append", metavar="NUMBER", help="only these (repeatable); one neither in enterprises nor in calls is exit code 2")
+    stats.add_argument("--date-from", type=day_arg, metavar="YYYY-MM-DD", help="first PBX-local day (inclusive)")
+    stats.add_argument("--date-to", type=day_arg, metavar="YYYY-MM-DD", help="last PBX-local day (inclusive)")
+    stats.add_argument("--enterprise", type=enterprise_arg, action="append", metavar="NUMBER", help="only these (repeatable); one neither in enterprises nor in calls is exit code 2")
     stats.add_argument("--db", metavar="URL", help=db_help)
 
     calls_cmd = commands.add_parser("calls", help="look at one conversation, or rebuild them")
@@ -180,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Reads only: works on a read-only warehouse.",
     )
     show.add_argument("unique_id", metavar="UNIQUEID")
-    show.add_argument("--enterprise", type=_enterprise, metavar="NUMBER",
+    show.add_argument("--enterprise", type=enterprise_arg, metavar="NUMBER",
                       help="when the UniqueId exists on several PBXes")
     show.add_argument("--json", action="store_true",
                       help="print JSON (UTC times; each timeline event lists the tables it was seen in)")
@@ -202,9 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         "rows; days rebuilt without it list the calls that may differ. Progress goes to stderr, "
         "one JSON line per day to stdout.",
     )
-    rebuild.add_argument("--enterprise", type=_enterprise, metavar="NUMBER", help="only this enterprise (unknown: exit code 2)")
-    rebuild.add_argument("--date-from", type=_date, help="first file date (default: the first stored)")
-    rebuild.add_argument("--date-to", type=_date, help="last file date (default: the last stored)")
+    rebuild.add_argument("--enterprise", type=enterprise_arg, metavar="NUMBER", help="only this enterprise (unknown: exit code 2)")
+    rebuild.add_argument("--date-from", type=day_arg, help="first file date (default: the first stored)")
+    rebuild.add_argument("--date-to", type=day_arg, help="last file date (default: the last stored)")
     rebuild.add_argument("--warehouse-only", action="store_true",
                          help="never fetch day files, even for days of a previous version")
     rebuild.add_argument("--db", metavar="URL", help=db_help)
@@ -228,22 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("simulate", help="write realistic (and dirty) Listen_AMI files")
     sim.add_argument("outdir", type=Path, help="files go to OUTDIR/<enterprise>/Listen_AMI_<date>.db")
     sim.add_argument("--enterprises", required=True, help="comma-separated numbers, e.g. 0100,0327")
-    sim.add_argument("--days", type=_positive, default=1)
-    sim.add_argument("--calls-per-day", type=_positive, default=100)
-    sim.add_argument("--end-date", type=_date, help="last day (default: today, UTC)")
+    sim.add_argument("--days", type=positive_arg, default=1)
+    sim.add_argument("--calls-per-day", type=positive_arg, default=100)
+    sim.add_argument("--end-date", type=day_arg, help="last day (default: today, UTC)")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--dirty-share", type=float, default=None,
                      help="share of malformed rows (0-1; default 0.01, 0 with --busy)")
-    sim.add_argument("--busy", type=_positive, metavar="N",
+    sim.add_argument("--busy", type=positive_arg, metavar="N",
                      help="a busy day: N conversations of every shape at once (instead of --calls-per-day), "
                      "sharing extensions, trunks and caller numbers; implies --truth")
     sim.add_argument("--truth", action="store_true",
                      help="write each day's ground truth beside it: Listen_AMI_<date>.truth.jsonl, "
                      "one JSON line per conversation (primary, legs with links, chain, participants, shape)")
     _add_fleet_parser(commands, db_help)
-    from .cli_missed import add_missed_parser  # SPEC §4.7: `missed`, its own module
+    from .missed import add_missed_parser  # SPEC §4.7: `missed`, its own module
 
-    add_missed_parser(commands, db_help, _enterprise, _date)
+    add_missed_parser(commands, db_help, enterprise_arg, day_arg)
     return parser
 
 
@@ -265,177 +240,19 @@ def _add_fleet_parser(commands: Any, db_help: str) -> None:
     health.add_argument("--db", metavar="URL", help=db_help)
 
 
-#: Commands that only read the warehouse: they open a read-only SQLite file read-only.
-READ_ONLY_COMMANDS = "stats, missed, calls show, calls search, enterprise list, fleet health"
-
-
-@dataclass
-class Invocation:
-    """What one run of the CLI shares between its steps: the arguments, the settings, and the
-    fleet — read from the fleet file at most once, and only by a command that needs it."""
-
-    args: argparse.Namespace
-    settings: Settings
-
-    @cached_property
-    def fleet(self) -> Fleet:
-        from .pbx.fleet import Fleet
-
-        return Fleet.load(self.settings)
-
-    def warehouse(
-        self, *, write: bool, enterprises: Sequence[str] = (), active: bool = False,
-    ) -> Engine:
-        """The command's central database (``--db`` or the settings), connected, with its
-        schema, and every named enterprise known (``active``: and enabled) — or a CliError."""
-        engine = _engine(self.args.db, self.settings, write=write)
-        _require_schema(engine, self.args.db or self.settings.resolved_database_url, self.settings)
-        _check_enterprises(engine, enterprises, active=active)
-        return engine
-
-
-def _elsewhere(settings: Settings, shown_target: str) -> str:
-    """How to point the CLI at another warehouse, in one clause (and where the demo keeps its
-    own, when there is one under $ASTERISK_HOME: ``make run`` writes .asterisk/demo/asterisk.db)."""
-    from .warehouse.db import mask_url
-
-    hint = f"or point the CLI at another warehouse with --db URL or {env_var('database_url')}=URL"
-    demo = (settings.home / "demo" / "asterisk.db").resolve()
-    demo_url = f"sqlite:///{demo}"
-    if demo.exists() and mask_url(demo_url) != shown_target:
-        hint += f" (the demo's is {demo_url})"
-    return hint
-
-
-def _engine(url: str | None, settings: Settings, *, write: bool = True) -> Engine:
-    """The central database, connected, or a one-line CliError naming it (password masked).
-
-    A command that only reads (``write=False``) opens a SQLite warehouse it cannot write (a
-    read-only mount or file) read-only; one that writes is refused there before it starts."""
-    from sqlalchemy.exc import ArgumentError, DBAPIError
-
-    from .warehouse.db import (
-        make_engine,
-        mask_url,
-        sqlite_in_wal_mode,
-        sqlite_path,
-        sqlite_read_only_reason,
-    )
-
-    target = url or settings.resolved_database_url
-    shown = mask_url(target)
-    try:
-        path = sqlite_path(target)
-    except (ArgumentError, ValueError) as exc:
-        raise CliError(f"not a database URL: {shown} ({_first_line(exc, target)})") from None
-    read_only = False
-    if path is not None:
-        reason = sqlite_read_only_reason(path)
-        if reason and write:
-            raise CliError(
-                f"the warehouse {shown} is read-only ({reason}): this command writes to it;"
-                f" only {READ_ONLY_COMMANDS} work there"
-            )
-        if not write and not path.exists():  # a read never creates the file
-            raise CliError(
-                f"no warehouse at {shown}: create it with `asterisk-pipeline db upgrade`,"
-                f" {_elsewhere(settings, shown)}"
-            )
-        # A read opens anything but a warehouse in WAL mode read-only: an empty file or a
-        # foreign database stays byte for byte as it was.
-        read_only = reason is not None or (not write and not sqlite_in_wal_mode(path))
-    try:
-        engine = make_engine(target, read_only=read_only)
-        with engine.connect():
-            pass
-    except (ArgumentError, ValueError, ImportError) as exc:  # unknown dialect or driver
-        raise CliError(f"not a usable database URL: {shown} ({_first_line(exc, target)})") from None
-    except DBAPIError as exc:
-        raise CliError(
-            f"cannot open the central database {shown}: {_first_line(exc.orig or exc, target)}"
-        ) from None
-    return engine
-
-
-def _first_line(exc: BaseException, url: str | None = None) -> str:
-    """The first line of an error, with the URL's password (as written or decoded) masked."""
-    from urllib.parse import unquote
-
-    from .warehouse.db import url_password
-
-    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-    password = url_password(url) if url else None
-    for form in (password, unquote(password)) if password else ():
-        line = line.replace(form, "***")
-    return line
-
-
-def _check_enterprises(engine: Engine, numbers: Sequence[str], *, active: bool) -> None:
-    """CliError (exit 2) naming every number the warehouse does not know: a typo must not pass
-    as a run with nothing to do. ``active``: a sync also needs it enabled; a read is content
-    with an enterprise that still has stored calls after leaving the ``enterprises`` table."""
-    from sqlalchemy import select
-
-    from .warehouse.schema import calls, enterprises
-
-    wanted = list(dict.fromkeys(numbers))  # valid already: the arguments' type (_enterprise)
-    if not wanted:
-        return
-    with engine.connect() as conn:
-        enabled = {
-            row.number: bool(row.is_enabled and row.active)
-            for row in conn.execute(
-                select(enterprises.c.number, enterprises.c.is_enabled, enterprises.c.active)
-                .where(enterprises.c.number.in_(wanted))
-            )
-        }
-        unknown = [n for n in wanted if n not in enabled]
-        if unknown and not active:
-            stored = set(conn.execute(
-                select(calls.c.enterprise_id).where(calls.c.enterprise_id.in_(unknown)).distinct()
-            ).scalars())
-            unknown = [n for n in unknown if n not in stored]
-    inactive = [n for n in wanted if active and n in enabled and not enabled[n]]
-    problems = []
-    if unknown:
-        problems.append(f"{_listed(unknown)} not in the enterprises table" + ("" if active else " nor in calls"))
-    if inactive:
-        problems.append(f"{_listed(inactive)} inactive")
-    if problems:
-        raise CliError("; ".join(problems) + " (see `asterisk-pipeline enterprise list`)")
-
-
-def _listed(numbers: list[str]) -> str:
-    """'enterprise 9999 is' / 'enterprises 9998, 9999 are'."""
-    one = len(numbers) == 1
-    return f"{'enterprise' if one else 'enterprises'} {', '.join(numbers)} {'is' if one else 'are'}"
-
-
-def _require_schema(engine: Engine, url: str, settings: Settings) -> None:
-    from .warehouse.db import mask_url
-    from .warehouse.migrate import current_revision
-
-    if current_revision(engine) is None:
-        shown = mask_url(url)
-        raise CliError(
-            f"the central database {shown} has no schema yet: run `asterisk-pipeline db upgrade`,"
-            f" {_elsewhere(settings, shown)}"
-        )
-
-
 def cmd_db_upgrade(run: Invocation) -> int:
-    from .warehouse.db import mask_url
-    from .warehouse.migrate import current_revision, upgrade
+    from ..warehouse.db import mask_url
+    from ..warehouse.migrate import current_revision, upgrade
 
-    engine = _engine(run.args.db, run.settings)
+    engine = open_engine(run.args.db, run.settings)
     upgrade(engine)
     print(f"database at revision {current_revision(engine)} ({mask_url(engine.url)})")
     return EXIT_OK
 
 
 def cmd_enterprise_add(run: Invocation) -> int:
-    from .warehouse.db import write_transaction
-    from .warehouse.registry import upsert_enterprise
+    from ..warehouse.db import write_transaction
+    from ..warehouse.registry import upsert_enterprise
 
     args, engine = run.args, run.warehouse(write=True)
     with write_transaction(engine) as conn:
@@ -452,7 +269,7 @@ def cmd_enterprise_add(run: Invocation) -> int:
 def cmd_enterprise_list(run: Invocation) -> int:
     from sqlalchemy import select
 
-    from .warehouse.schema import enterprises
+    from ..warehouse.schema import enterprises
 
     with run.warehouse(write=False).connect() as conn:
         rows = conn.execute(select(enterprises).order_by(enterprises.c.number)).all()
@@ -463,8 +280,8 @@ def cmd_enterprise_list(run: Invocation) -> int:
 
 
 def cmd_import_file(run: Invocation) -> int:
-    from .sync import LocalDayFile, import_day_file
-    from .warehouse.registry import get_enterprise
+    from ..sync import LocalDayFile, import_day_file
+    from ..warehouse.registry import get_enterprise
 
     args = run.args
     file_date = args.date or date_from_name(args.path.name)
@@ -488,7 +305,7 @@ def cmd_import_file(run: Invocation) -> int:
 
 
 def cmd_stats(run: Invocation) -> int:
-    from .warehouse.stats import DayRange, StatsScope, call_stats, extension_stats, shape_stats
+    from ..warehouse.stats import DayRange, StatsScope, call_stats, extension_stats, shape_stats
 
     args = run.args
     try:
@@ -543,7 +360,7 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def cmd_calls_show(run: Invocation) -> int:
-    from .warehouse.call_view import call_detail, find_calls, unlinked_leg
+    from ..warehouse.call_view import call_detail, find_calls, unlinked_leg
 
     args = run.args
     engine = run.warehouse(write=False, enterprises=[args.enterprise] if args.enterprise else [])
@@ -565,8 +382,8 @@ def cmd_calls_show(run: Invocation) -> int:
             return EXIT_FAILED
         detail = call_detail(conn, found[0]["id"])
         if args.explain:
-            from .sync.explain import explain_call
-            from .warehouse.registry import get_enterprise
+            from ..sync.explain import explain_call
+            from ..warehouse.registry import get_enterprise
 
             number = detail["call"]["enterprise_id"]
             enterprise = get_enterprise(conn, number) or Enterprise(number)
@@ -647,8 +464,8 @@ def _render_explain(why: dict[str, Any]) -> list[str]:
 
 
 def _add_search_parser(call_commands: Any, db_help: str) -> None:
-    from .model import SHAPES
-    from .warehouse.search import DIRECTIONS
+    from ..model import SHAPES
+    from ..warehouse.search import DIRECTIONS
 
     search = call_commands.add_parser(
         "search", help="find conversations by number, extension, days, direction, answer, shape",
@@ -661,13 +478,13 @@ def _add_search_parser(call_commands: Any, db_help: str) -> None:
         "leading ' unless they are plain numbers). Exits 0 also when nothing matches, 2 for bad "
         "arguments or an unknown --enterprise. Reads only: works on a read-only warehouse.",
     )
-    search.add_argument("--enterprise", type=_enterprise, action="append", metavar="NUMBER",
+    search.add_argument("--enterprise", type=enterprise_arg, action="append", metavar="NUMBER",
                         help="only these (repeatable); one neither in enterprises nor in calls is exit code 2")
     search.add_argument("--number", help="the other side's number, any spelling (an extension finds the "
                         "internal calls it placed)")
     search.add_argument("--extension", help="a party that rang or held it (extension or forwarding target)")
-    search.add_argument("--date-from", type=_date, metavar="YYYY-MM-DD", help="first PBX-local day (inclusive)")
-    search.add_argument("--date-to", type=_date, metavar="YYYY-MM-DD", help="last PBX-local day (inclusive)")
+    search.add_argument("--date-from", type=day_arg, metavar="YYYY-MM-DD", help="first PBX-local day (inclusive)")
+    search.add_argument("--date-to", type=day_arg, metavar="YYYY-MM-DD", help="last PBX-local day (inclusive)")
     search.add_argument("--direction", choices=[*DIRECTIONS.values(), *DIRECTIONS],
                         help="0|incoming, 1|outgoing, 2|internal")
     answered = search.add_mutually_exclusive_group()
@@ -676,7 +493,7 @@ def _add_search_parser(call_commands: Any, db_help: str) -> None:
     answered.add_argument("--unanswered", action="store_const", const=False, dest="answered",
                           help="only calls nobody held")
     search.add_argument("--shape", choices=SHAPES, help="what happened (SPEC 4.2)")
-    search.add_argument("--limit", type=_positive, help="at most this many calls (default 100; --csv: all)")
+    search.add_argument("--limit", type=positive_arg, help="at most this many calls (default 100; --csv: all)")
     output = search.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the page as JSON (UTC times)")
     output.add_argument("--csv", action="store_true", help="print CSV (UTC times), streamed")
@@ -684,7 +501,7 @@ def _add_search_parser(call_commands: Any, db_help: str) -> None:
 
 
 def cmd_calls_search(run: Invocation) -> int:
-    from .cli_search import SearchOutput, call_filter, print_found
+    from .search import SearchOutput, call_filter, print_found
 
     args = run.args
     try:
@@ -698,8 +515,8 @@ def cmd_calls_search(run: Invocation) -> int:
 
 
 def cmd_calls_rebuild(run: Invocation) -> int:
-    from .sync.rebuild import DayRebuild, RebuildScope, rebuild_calls
-    from .warehouse.stats import DayRange
+    from ..sync.rebuild import DayRebuild, RebuildScope, rebuild_calls
+    from ..warehouse.stats import DayRange
 
     args = run.args
     if args.date_from and args.date_to and args.date_from > args.date_to:
@@ -729,8 +546,8 @@ def cmd_calls_rebuild(run: Invocation) -> int:
 
 
 def cmd_simulate(run: Invocation) -> int:
-    from .devtools.calls import truth_path
-    from .devtools.fleet import simulate_fleet
+    from ..devtools.calls import truth_path
+    from ..devtools.fleet import simulate_fleet
 
     args = run.args
     numbers = [n.strip() for n in args.enterprises.split(",") if n.strip()]
@@ -766,7 +583,7 @@ def cmd_simulate(run: Invocation) -> int:
 
 
 def cmd_sync_live(run: Invocation) -> int:
-    from .sync import live_cycle
+    from ..sync import live_cycle
 
     args = run.args
     engine = run.warehouse(write=True, enterprises=args.enterprise or [], active=True)
@@ -781,9 +598,9 @@ def cmd_sync_live(run: Invocation) -> int:
 
 
 def cmd_sync_history(run: Invocation) -> int:
-    from .sync import SyncRun, sync_history_range
-    from .warehouse.registry import get_enterprise
-    from .warehouse.stats import DayRange
+    from ..sync import SyncRun, sync_history_range
+    from ..warehouse.registry import get_enterprise
+    from ..warehouse.stats import DayRange
 
     args = run.args
     if args.date_from > args.date_to:
@@ -807,8 +624,8 @@ def cmd_serve(run: Invocation) -> int:
     """Run the sidecar in this process (one worker: the sync reservations live in it)."""
     import uvicorn
 
-    from .api.app import create_app
-    from .api.limits import guarded_protocol, is_loopback
+    from ..api.app import create_app
+    from ..api.limits import guarded_protocol, is_loopback
 
     args = run.args
     overrides = {k: v for k, v in {
@@ -843,7 +660,7 @@ FLEET_TROUBLE = ("stale", "failing", "skipped")
 
 
 def cmd_fleet_health(run: Invocation) -> int:
-    from .sync.health import fleet_health, health_record
+    from ..sync.health import fleet_health, health_record
 
     engine = run.warehouse(write=False)
     try:
@@ -874,12 +691,9 @@ def _print_fleet_table(records: list[dict[str, Any]]) -> None:
     counts = Counter(r["status"] for r in records)
     print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no active enterprise")
 def cmd_missed(run: Invocation) -> int:
-    from .cli_missed import MissedUsage, run_missed
+    from .missed import run_missed
 
-    try:
-        return run_missed(run)
-    except MissedUsage as exc:
-        raise CliError(str(exc)) from None
+    return run_missed(run)
 
 
 HANDLERS: dict[tuple[str, str | None], Callable[[Invocation], int]] = {
@@ -925,7 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except DBAPIError as exc:  # the database failed after it had answered (went away, a lock)
         logging.getLogger("asterisk_pipeline").info("database error", exc_info=True)  # shown with -v
-        print(f"asterisk-pipeline: central database error: {_first_line(exc.orig or exc)}"
+        print(f"asterisk-pipeline: central database error: {first_line(exc.orig or exc)}"
               " (-v for details)", file=sys.stderr)
         return EXIT_FAILED
 
