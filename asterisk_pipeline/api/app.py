@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, client: DagsterClient | None = 
     settings = settings or Settings()
     state = ApiState(settings=settings, engine=make_engine(settings.resolved_database_url),
                      client=client or DagsterClient(settings.dagster_url),
-                     zone=Fleet.load(settings).default_timezone)
+                     fleet=Fleet.load(settings))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

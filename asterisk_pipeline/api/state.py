@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..pbx.fleet import Fleet
 from ..settings import Settings
 from . import queries
 from .cache import MarkedCache
@@ -44,7 +45,7 @@ class ApiState:
     settings: Settings
     engine: Engine
     client: DagsterClient
-    zone: ZoneInfo
+    fleet: Fleet  # read once at start, like the settings (time zones, per-enterprise overrides)
     gate: DagsterGate = field(default_factory=DagsterGate)
     cache: MarkedCache = field(default_factory=MarkedCache)
     launcher: SyncLauncher = field(init=False)
@@ -54,6 +55,11 @@ class ApiState:
         self.launcher = SyncLauncher(self.client, self.gate)
         self.running = RunningSyncs(self.client, self.gate, lambda: self.launcher.launches,
                                     self.settings.dagster_url)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The fleet's shared PBX time zone (``Fleet.timezone`` answers per enterprise)."""
+        return self.fleet.default_timezone
 
     def read(self, fn: Callable[[Connection], T]) -> T:
         """``fn`` on a fresh connection; a database that does not answer is a 503."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from asterisk_pipeline.api.app import create_app
 from asterisk_pipeline.api.dagster_client import DagsterClient
@@ -105,3 +105,13 @@ def test_a_cursor_is_refused_with_other_filters_or_from_another_endpoint(api: Te
     calls_cursor = api.get("/calls", params={"limit": 1}).json()["next"]
     assert calls_cursor
     assert api.get("/missed", params={"next": calls_cursor}).status_code == 422
+
+
+def test_an_enterprise_switched_off_keeps_its_missed_calls_readable(api: TestClient, engine: Engine) -> None:
+    """As GET /calls: a disabled enterprise's history can still be exported; only a number
+    neither in enterprises nor in calls is a 404."""
+    with write_transaction(engine) as conn:
+        conn.execute(text("UPDATE enterprises SET active = :off WHERE number = '0327'"), {"off": False})
+    answer = api.get("/missed", params={"enterprise_id": "0327"})
+    assert answer.status_code == 200, answer.text
+    assert [r["unique_id"] for r in answer.json()["missed"]] == [e[0] for e in EXPECTED]

@@ -22,7 +22,6 @@ from sqlalchemy import Connection
 from ...csv_export import csv_chunks
 from ...model import SHAPES
 from ...numbers import number_key
-from ...pbx.fleet import Fleet
 from ...warehouse.call_view import call_detail, find_calls, unlinked_leg
 from ...warehouse.search import (
     COLUMNS,
@@ -112,8 +111,7 @@ def _days(date_from: date | None, date_to: date | None) -> DayRange:
 
 
 def _zones(state: ApiState) -> Zones:
-    fleet = Fleet.load(state.settings)
-    return Zones(fleet.default_timezone, fleet.zone_exceptions())
+    return Zones(state.fleet.default_timezone, state.fleet.zone_exceptions())
 
 
 def _call_filter(state: State, query: Annotated[CallQuery, Query()]) -> CallFilter:
@@ -208,7 +206,7 @@ def show(state: State, enterprise: EnterprisePath,
 def stats(state: State, query: Annotated[StatsQuery, Query()]) -> StatsAnswer:
     days, by = _days(query.date_from, query.date_to), query.by
     numbers = tuple(dict.fromkeys(query.enterprise_id or ()))
-    scope = StatsScope(set(numbers) or None, days, Fleet.load(state.settings).timezone)
+    scope = StatsScope(set(numbers) or None, days, state.fleet.timezone)
 
     def figures(conn: Connection) -> list[Any]:
         _require_known(conn, numbers)

@@ -12,7 +12,6 @@ from fastapi import APIRouter, HTTPException
 from sqlalchemy import Connection
 
 from ...fleet_health import Health
-from ...pbx.fleet import Fleet
 from ...sync.health import fleet_health, health_record
 from ..fleet_models import EnterpriseHealth, FleetHealth
 from ..models import Error
@@ -24,7 +23,7 @@ router = APIRouter()
 
 def _read(state: State) -> tuple[datetime, list[Health]]:
     now = datetime.now(UTC)
-    fleet = Fleet.load(state.settings)
+    fleet = state.fleet
 
     def collect(conn: Connection) -> list[Health]:
         return fleet_health(conn, fleet, now)

@@ -9,7 +9,6 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from ... import __version__
-from ...pbx.fleet import Fleet
 from ...sync.health import fleet_health
 from .. import health as rules
 from .. import queries
@@ -43,7 +42,7 @@ def health(state: State) -> JSONResponse:
             summary="Prometheus metrics: syncs, failed syncs, rejected rows, calls, last success age, "
             "fleet health status and event lag per enterprise")
 def metrics(state: State) -> PlainTextResponse:
-    now, fleet = datetime.now(UTC), Fleet.load(state.settings)
+    now, fleet = datetime.now(UTC), state.fleet
 
     def collect(conn: Connection) -> str:
         marker = queries.change_marker(conn)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from ...followup import STATUSES
 from ...missed_report import CSV_COLUMNS, csv_cells, local_days, record
 from ...warehouse.missed import Keyset, MissedFilter, iter_missed, missed_page
-from ...warehouse.search import Position
+from ...warehouse.search import Position, unknown_enterprises
 from .. import pages
 from ..models import NUMBER_PATTERN, Error
 from ..state import ApiState, State
@@ -75,18 +75,13 @@ def _filter(state: ApiState, query: tuple[str | None, str | None, str | None, st
     first, last = _day("date_from", date_from), _day("date_to", date_to)
     if first and last and first > last:
         raise _invalid("date_from", f"date_from {first} is after date_to {last}", date_from)
-    if enterprise is not None:
-        state.require_active(enterprise)
-    zone = state.zone if enterprise is None else _zone(state, enterprise)
+    if enterprise is not None and state.read(lambda conn: unknown_enterprises(conn, (enterprise,))):
+        # as GET /calls: an enterprise that left the table but has calls can still be exported
+        raise HTTPException(404, f"enterprise {enterprise} is unknown (neither in enterprises nor in calls)")
+    zone = state.zone if enterprise is None else state.fleet.timezone(enterprise)
     low, high = local_days(first, last, zone)
     return MissedFilter(datetime.now(UTC), enterprise, status, low, high)
 
-
-def _zone(state: ApiState, enterprise: str) -> Any:
-    from ...settings import zone_info
-
-    name = state.settings.enterprise_timezones.get(enterprise)
-    return zone_info(name) if name else state.zone
 
 
 def _csv_stream(state: ApiState, flt: MissedFilter) -> Iterator[bytes]:
@@ -122,7 +117,7 @@ class MissedQuery(BaseModel):
 
 @router.get(
     "/missed", response_model=MissedPage,
-    responses={**UNAVAILABLE, 404: {"model": Error, "description": "Unknown or inactive enterprise"},
+    responses={**UNAVAILABLE, 404: {"model": Error, "description": "An enterprise_id neither in enterprises nor in calls"},
                422: {"model": Error, "description": "Invalid filter, date, limit or cursor"},
                200: {"content": {"text/csv": {}}, "description": "A page (JSON), or with format=csv every row"}},
     summary="Missed calls and their follow-up (called back, got through, open, expired)",
