@@ -98,9 +98,8 @@ def test_a_success_ends_the_failure_streak(engine: Engine, settings: Settings) -
     assert health.evidence.last_failure is not None and health.evidence.last_error_kind == "missing_file"
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # EXPLAIN plans are PostgreSQL's
 def test_the_health_reads_are_index_backed_on_postgresql(engine: Engine, settings: Settings) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("EXPLAIN plans are PostgreSQL's")
     from asterisk_pipeline.warehouse.fleet_health import evidence_query
 
     _add(engine, "0100")
