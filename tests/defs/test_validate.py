@@ -45,9 +45,11 @@ def test_definitions_content() -> None:
         "call_events",
         "sync_statistics",
         "live_calls",
+        "missed_calls",
     }
     for key in ("calls", "call_participants", "call_events"):  # lineage: day files → tables
         assert {p.to_user_string() for p in graph.get(_key(key)).parent_keys} == {"pbx_day_files"}
+    assert {p.to_user_string() for p in graph.get(_key("missed_calls")).parent_keys} == {"calls"}
     assert defs.resolve_job_def("live_sync_job") is not None
     assert defs.resolve_schedule_def("live_sync_schedule").cron_schedule == "*/5 * * * *"
     assert defs.resolve_sensor_def("enterprise_partitions_sensor").minimum_interval_seconds == 45
