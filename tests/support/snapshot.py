@@ -73,11 +73,15 @@ def snapshot(engine: Engine, with_ids: bool = False) -> dict[str, list[tuple]]:
             "SELECT enterprise_id, file_date, source_table, last_source_id FROM sync_cursors"
             " ORDER BY enterprise_id, file_date, source_table",
         ),
-        # SPEC §4.7: derived from the calls, so equal whenever they are, however rows arrived
+        # SPEC §4.7: derived from the calls, so equal whenever they are, however rows arrived.
+        # The status as every reader shows it (followup.effective_status): an import whose clock
+        # was a test's fixed "now" stores 'open' where one at the real clock stores 'expired'.
         "missed": _rows(
             engine,
             f"SELECT m.enterprise_id, c.unique_id, m.phone_number, {times('m.missed_at')},"
-            " m.status, (SELECT r.unique_id FROM calls r WHERE r.id = m.resolved_call_id),"
+            " CASE WHEN m.status = 'open' AND m.expires_at <= CURRENT_TIMESTAMP THEN 'expired'"
+            " ELSE m.status END,"
+            " (SELECT r.unique_id FROM calls r WHERE r.id = m.resolved_call_id),"
             " m.resolved_by, m.seconds_to_resolution, m.callback_attempts"
             " FROM missed_calls m JOIN calls c ON c.id = m.call_id ORDER BY m.enterprise_id, c.unique_id",
         ),
