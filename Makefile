@@ -27,7 +27,7 @@ test: lint
 
 ## make quick: the development loop: lint, then the suite without `slow` tests and without the
 ## PostgreSQL half of the tests that run on both databases (the SSH tests included: sshd as for
-## make test); stops at the first failure.
+## make test); stops at the first failure. About 10 minutes on a 2-core machine at rest.
 quick: lint
 	./scripts/ensure-sshd.sh
 	$(BIN)/python -m pytest -x -q -m "not slow" -k "not postgresql" $(PYTEST_ARGS)
