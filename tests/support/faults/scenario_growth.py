@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -43,15 +43,22 @@ def _rows(path: Path) -> int:
 def _cycle(env: dict[str, str]) -> tuple[int, float, float]:
     """One live cycle process: (rows read, seconds, peak RSS MB of the process)."""
     began = time.monotonic()
-    done = subprocess.run([str(BIN / "asterisk-pipeline"), "sync", "live"], env=env,
-                          capture_output=True, text=True, check=False)
-    seconds = time.monotonic() - began
-    if done.returncode != 0:
-        raise RuntimeError(f"sync live failed ({done.returncode}): {done.stdout}{done.stderr}")
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen([str(BIN / "asterisk-pipeline"), "sync", "live"], env=env,
+                                   stdout=out, stderr=err, text=True)
+        # wait4: this child's own peak RSS. RUSAGE_CHILDREN would be the largest child the
+        # test process ever waited for (a Dagster or uvicorn process of an earlier test).
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - began
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"sync live failed ({process.returncode}): {stdout}{stderr}")
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     rows = sum(int(line.get("rows_read", 0)) for line in lines if "file_date" in line)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # max over children
-    return rows, seconds, peak
+    return rows, seconds, usage.ru_maxrss / 1024
 
 
 def growth_between_cycles(workdir: Path, rows: int = ROWS) -> FaultResult:
