@@ -4,7 +4,6 @@ uvicorn — all on loopback, started once for the package (~30 s)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -35,7 +34,7 @@ from tests.support.api import (
 )
 from tests.support.dagster_dev import dagster_dev, wait_until
 from tests.support.pg import database_url, new_pg_database
-from tests.support.sidecar import CLI, serve
+from tests.support.sidecar import CLI, serve, stop_serving
 from tests.support.webhook import Receiver, webhook_receiver
 
 
@@ -77,12 +76,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, webhook: Receiver) -> Iterat
             try:
                 yield Stack(api, dagster_url, url, env, logs, first_day, today, webhook)
             finally:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop_serving(process)
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ keeps the test under a minute and still shows a leak (one page held per row woul
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -17,7 +15,7 @@ from sqlalchemy import text
 
 from asterisk_pipeline.warehouse.db import make_engine
 from tests.support.api import NOWHERE
-from tests.support.sidecar import serve
+from tests.support.sidecar import serve, stop_serving
 
 CALLS = 200_000
 #: The most the sidecar may grow while it streams the last nine tenths of the export.
@@ -73,9 +71,4 @@ def test_csv_export_streams_with_flat_memory(pg_url: str, tmp_path: Path) -> Non
         assert sent > 20 * 2**20  # the export is far larger than the growth allowed
         assert growth <= MAX_GROWTH_MB, samples
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_serving(process)

@@ -1,6 +1,7 @@
 """The sidecar as a real ``asterisk-pipeline serve`` process (tests/api)."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,13 @@ def serve(env: dict[str, str], dagster_url: str, log: Path) -> tuple[subprocess.
     if process.poll() is not None:
         raise RuntimeError(f"asterisk-pipeline serve exited with {process.returncode}: {log.read_text()[-2000:]}")
     return process, url
+
+
+def stop_serving(process: subprocess.Popen) -> None:
+    """SIGTERM, as systemd stops the sidecar; killed if it has not exited within 20 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
