@@ -420,12 +420,17 @@ def copy_floor(src_url: str, dst_url: str, tables: Sequence[str]) -> dict[str, A
     binary as the import writes, block by block with no row parsing: connect to commit."""
     started = time.perf_counter()
     cpu = _own_cpu()
-    rows = {}
+    rows, seconds = {}, {}
     with psycopg.connect(src_url) as src, psycopg.connect(dst_url) as dst:
         for table in tables:
+            table_started = time.perf_counter()
             rows[table] = _copy_table(src, dst, table)
+            seconds[table] = time.perf_counter() - table_started
+        commit_started = time.perf_counter()
         dst.commit()
-    return {"rows": rows, "seconds": time.perf_counter() - started, "cpu_seconds": _own_cpu() - cpu}
+        seconds["(commit)"] = time.perf_counter() - commit_started
+    return {"rows": rows, "seconds": time.perf_counter() - started, "cpu_seconds": _own_cpu() - cpu,
+            "table_seconds": seconds}
 
 
 def _copy_table(src: psycopg.Connection[Any], dst: psycopg.Connection[Any], table: str) -> int:
@@ -463,7 +468,8 @@ def output_floor(url: str, cli: Sequence[str]) -> dict[str, Any]:
         floor = run_measured([sys.executable, "-m", "benchmarks.import_throughput", "--copy-floor",
                               url, floor_url, *tables], watch_database=_database_of(floor_url))
     out = _last_json(floor.stdout)
-    return {"seconds": out["seconds"], "rows": out["rows"], "cpu_seconds": out["cpu_seconds"],
+    return {"seconds": out["seconds"], "rows": out["rows"], "table_seconds": out["table_seconds"],
+            "cpu_seconds": out["cpu_seconds"],
             "server_cpu_seconds": floor.server_cpu_seconds, "process_seconds": floor.seconds,
             "peak_rss_mb": floor.peak_rss_mb}
 
@@ -655,9 +661,10 @@ def print_report(fig: dict[str, Any], checks: list[dict[str, Any]], reps: Sequen
           f"new_calls={first.get('new_calls'):,} new_events={first.get('new_events'):,} "
           f"duplicates={first.get('duplicates'):,} rejected={first.get('rejected'):,}")
     if "floor" in reps[0]:
-        copied = reps[0]["floor"]["rows"]
+        copied, took = reps[0]["floor"]["rows"], reps[0]["floor"]["table_seconds"]
         print(f"output floor rows copied (rep 1): {sum(copied.values()):,} = "
-              + ", ".join(f"{table} {n:,}" for table, n in copied.items()))
+              + ", ".join(f"{table} {n:,} ({took[table]:.2f} s)" for table, n in copied.items())
+              + f", commit {took['(commit)']:.2f} s")
     print("\ntargets:")
     for c in checks:
         verdict = "PASS" if c["pass"] else "FAIL  <<<"
