@@ -231,6 +231,9 @@ def select_inputs(inputs: Sequence[Input], wanted: str | None) -> tuple[Input, .
     return tuple(spec for spec in inputs if not keys or spec.key in keys)
 
 
+_LOCAL_HOSTS = (None, "", "localhost", "127.0.0.1", "::1")  # None: the Unix socket
+
+
 class BackendCpu:
     """CPU of the PostgreSQL backends connected to one database, while a child process runs.
 
@@ -238,7 +241,7 @@ class BackendCpu:
     own database, so the backends found in ``pg_stat_activity`` for it are exactly the child's.
     Read every ``SAMPLE_SECONDS`` with psutil (the server is local): a lower bound, short by at
     most the last interval of each backend. Autovacuum is not counted (it runs on its own time).
-    None when the backends cannot be read (a remote server, no permission).
+    None when the backends cannot be read (a remote server, no permission, not PostgreSQL's).
     """
 
     def __init__(self, database: str) -> None:
@@ -262,14 +265,20 @@ class BackendCpu:
         return sum(self._cpu.values()) if self._readable else None
 
     def _run(self) -> None:
+        if urlsplit(ADMIN_URL).hostname not in _LOCAL_HOSTS:
+            self._readable = False  # a remote server's pids are not this machine's processes
+            return
         admin = _url_for(_database_of(ADMIN_URL) or "postgres")
-        with psycopg.connect(admin, autocommit=True) as conn:
-            while True:
-                stopping = self._stop.is_set()
-                self._sample(conn)
-                if stopping:
-                    return
-                self._stop.wait(SAMPLE_SECONDS)
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                while self._readable:
+                    stopping = self._stop.is_set()
+                    self._sample(conn)
+                    if stopping:
+                        return
+                    self._stop.wait(SAMPLE_SECONDS)
+        except psycopg.Error:
+            self._readable = False  # a figure from half a run would mislead
 
     def _sample(self, conn: psycopg.Connection[Any]) -> None:
         pids = [row[0] for row in conn.execute(
@@ -277,14 +286,23 @@ class BackendCpu:
             " AND backend_type IN ('client backend', 'parallel worker')", (self._database,))]
         for pid in pids:
             try:
-                proc = self._procs.setdefault(pid, psutil.Process(pid))
+                proc = self._procs.get(pid) or self._backend(pid)
                 times = proc.cpu_times()
-            except psutil.AccessDenied:
-                self._readable = False
-                continue
             except psutil.NoSuchProcess:
                 continue
+            except psutil.Error:
+                self._readable = False
+                return
             self._cpu[pid] = max(self._cpu.get(pid, 0.0), times.user + times.system)
+
+    def _backend(self, pid: int) -> psutil.Process:
+        """The local process of that pid, which must be a PostgreSQL one (another pid namespace,
+        e.g. a server in a container, would give an unrelated process)."""
+        proc = psutil.Process(pid)
+        if "postgres" not in proc.name():
+            raise psutil.AccessDenied(pid, proc.name(), "not a PostgreSQL backend")
+        self._procs[pid] = proc
+        return proc
 
 
 def _server_version() -> str:
