@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
@@ -167,7 +168,9 @@ class Channel(NamedTuple):
     local_half: int | None
 
 
+@lru_cache(maxsize=65_536)
 def parse_channel(name: str | None) -> Channel | None:
+    """A channel name's parts (cached: a call's rows name the same channels again and again)."""
     if not name or "/" not in name:
         return None
     tech, rest = name.split("/", 1)
