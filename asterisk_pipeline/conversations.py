@@ -168,9 +168,10 @@ class Channel(NamedTuple):
     local_half: int | None
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=4096)
 def parse_channel(name: str | None) -> Channel | None:
-    """A channel name's parts (cached: a call's rows name the same channels again and again)."""
+    """A channel name's parts (cached: a call's rows name its channels again within seconds;
+    a small cache, as every entry keeps its name alive)."""
     if not name or "/" not in name:
         return None
     tech, rest = name.split("/", 1)
