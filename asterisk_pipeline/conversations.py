@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
@@ -167,7 +168,10 @@ class Channel(NamedTuple):
     local_half: int | None
 
 
+@lru_cache(maxsize=4096)
 def parse_channel(name: str | None) -> Channel | None:
+    """A channel name's parts (cached: a call's rows name its channels again within seconds;
+    a small cache, as every entry keeps its name alive)."""
     if not name or "/" not in name:
         return None
     tech, rest = name.split("/", 1)
@@ -457,12 +461,12 @@ def _open_at(span: tuple[datetime | None, datetime | None], begun: datetime | No
     return begun is None or first is None or last is None or first <= begun <= last
 
 
-def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
+def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> tuple[set[str], dict[str, list[str]]]:
     """Rule 3: a forwarding leg joins the one open call whose dial lists its target.
 
     Returns the representatives of Local channels tied to no call — forwarding legs with zero or
     several candidates, consultation hops no bridge links: they stay unlinkable (stored as legs
-    without a call), never a call of their own.
+    without a call), never a call of their own — and the groups' components after the joins.
     """
     components = groups.components()
     ringing = _ringing(components, views)
@@ -495,7 +499,7 @@ def _link_forwarding(groups: _Groups, views: dict[str, UidView]) -> set[str]:
                        and any(target in d.extensions for d in views[u].dials)), call_rep)
         leg = next((u for u in components[rep] if views[u].dials), rep)
         groups.union(caller, leg, "forwarding", target)
-    return unlinkable
+    return unlinkable, groups.components() if joins else components
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,10 +537,10 @@ def assemble(
     groups = _Groups(views)
     _link_bridges(groups, views)
     _link_local_halves(groups, views)
-    unlinkable = _link_forwarding(groups, views)
+    unlinkable, components = _link_forwarding(groups, views)
     assembly = _Assembly(enterprise, tz, data_source, groups.adjacency(), explain)
     out = []
-    for rep, uids in groups.components().items():
+    for rep, uids in components.items():
         members = [views[u] for u in uids]
         if rep in unlinkable and groups.find(rep) == rep and _is_forwarding(members):
             out.append(_forwarding_only(members, assembly))

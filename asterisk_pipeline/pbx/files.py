@@ -183,13 +183,24 @@ def values_bytes(row: Sequence[Any]) -> int:
     return sum(len(v) for v in row if isinstance(v, (str, bytes)))
 
 
+def _row_bytes(row: tuple[Any, ...]) -> int:
+    """``values_bytes`` of a source row, without a generator for the usual one (an integer id,
+    five text values): the read runs it once per row."""
+    if len(row) == 6 and type(row[0]) is int:
+        try:
+            return len(row[1]) + len(row[2]) + len(row[3]) + len(row[4]) + len(row[5])
+        except TypeError:  # a NULL or a number among them: only text and blobs count
+            pass
+    return values_bytes(row)
+
+
 def _take(result: sqlite3.Cursor, limit: int, max_bytes: int) -> tuple[list[tuple[Any, ...]], bool]:
     """Rows of a query as SQLite steps through them, until ``max_bytes`` of values are held."""
     rows: list[tuple[Any, ...]] = []
     size = 0
     for row in result:
         rows.append(row)
-        size += values_bytes(row)
+        size += _row_bytes(row)
         if size >= max_bytes:
             result.close()
             return rows, False

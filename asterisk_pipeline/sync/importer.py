@@ -44,7 +44,7 @@ from ..model import (
     SourceRow,
     SyncCounts,
 )
-from ..normalize import classify_row, parse_body, unprocessable
+from ..normalize import classify_event, parse_body, unprocessable
 from ..pbx.files import SourceError, SourceErrorKind
 from ..warehouse import conversation_store as store
 from ..warehouse.cursors import Cursor, read_cursor, save_cursor
@@ -253,22 +253,28 @@ class _Chunk:
 
 
 def _classify(chunk: Sequence[SourceRow], request: ImportRequest, live_table: bool) -> _Chunk:
+    """One pass over a chunk: each row parsed, hashed and read for its conversation once.
+
+    A value no rule foresaw, in the classification or in the conversation's view of the row,
+    quarantines the row (``unprocessable``) exactly as ``classify_row`` does.
+    """
     out = _Chunk([], [], [], [])
+    events, rejects, sightings, fresh = out.events.append, out.rejects.append, out.sightings.append, out.fresh.append
     tz, file_date = request.tz, request.file_date
     for row in chunk:
-        outcome = classify_row(row, tz, file_date)
-        if type(outcome) is not Event:
-            out.rejects.append(outcome)  # type: ignore[arg-type]
-            continue
         try:
+            outcome = classify_event(row, tz, file_date)
+            if type(outcome) is not Event:
+                rejects(outcome)  # type: ignore[arg-type]
+                continue
             seen = conv_row(outcome, (file_date, outcome.source_id), live_table)
-        except Exception as exc:  # noqa: BLE001 - a value no rule foresaw: quarantined
-            out.rejects.append(unprocessable(row, exc))
+        except Exception as exc:  # noqa: BLE001 - the quarantine boundary of one row
+            rejects(unprocessable(row, exc))
             continue
-        out.events.append(outcome[:8])  # Event starts with EventRow
+        events(outcome[:8])  # Event starts with EventRow
         if seen is not None:
-            out.fresh.append(seen)
-            out.sightings.append(sighting_row(seen, outcome.body_hash))
+            fresh(seen)
+            sightings(sighting_row(seen, outcome.body_hash))
     return out
 
 
