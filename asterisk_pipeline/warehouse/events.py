@@ -10,12 +10,17 @@ existing call is looked up or a call id is reserved (from the ``calls`` sequence
 above ``max(id)`` under SQLite's write lock). Reserved ids that end up without a call are
 cleared by the read's last conversation write (``conversation_store.link_events`` points their
 events at no call); no other import writes the enterprise meanwhile (``db.lock_enterprise``).
+
+Why the read remembers what it wrote (``MaybeSeen``): asking the warehouse, chunk after chunk,
+whether it holds the identities and legs this same read just wrote cost a fifth of the writer's
+time and of PostgreSQL's CPU. Only what an earlier read can have stored is looked up, and what
+this read wrote only when the filter cannot rule it out.
 """
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,21 +34,51 @@ from .sql import execute
 from .staging import Stager
 
 
+class MaybeSeen:
+    """A set that never answers "no" for a key it was given and answers "maybe" for about one in
+    a thousand it was not (two bits of ``hash`` in 2^26, at a million keys): what one read wrote,
+    in 8 MB however long the day, so that the warehouse is asked only about the maybes."""
+
+    _BITS = 26
+    _MASK = (1 << _BITS) - 1
+
+    def __init__(self) -> None:
+        self._bits = bytearray(1 << (self._BITS - 3))  # zero pages: RSS grows as bits are set
+
+    def add(self, key: object) -> None:
+        h, bits, mask = hash(key), self._bits, self._MASK
+        for i in (h & mask, (h >> self._BITS) & mask):
+            bits[i >> 3] |= 1 << (i & 7)
+
+    def __contains__(self, key: object) -> bool:
+        h, bits, mask = hash(key), self._bits, self._MASK
+        i, j = h & mask, (h >> self._BITS) & mask
+        return bool(bits[i >> 3] & (1 << (i & 7))) and bool(bits[j >> 3] & (1 << (j & 7)))
+
+
 @dataclass
 class CallIds:
-    """UniqueId → the call id its events carry: the call it is filed under, or a reserved id."""
+    """UniqueId → the call id its events carry: the call it is filed under, or a reserved id.
+
+    ``nothing_filed``: the enterprise had no legs before the read, so a UniqueId is filed only if
+    this read filed it (``filed``, told by the conversation writes): the others are not looked up.
+    """
 
     conn: Connection
     enterprise: str
     known: dict[str, int | None] = field(default_factory=dict)
     reserved: dict[str, int] = field(default_factory=dict)
+    nothing_filed: bool = False
+    filed: MaybeSeen = field(default_factory=MaybeSeen)
     _next_sqlite_id: int | None = None
 
     def resolve(self, unique_ids: set[str]) -> None:
         fresh = [uid for uid in unique_ids if uid and uid not in self.known]
         if not fresh:
             return
-        found = self._existing(fresh)
+        filed = self.filed
+        maybe_filed = [uid for uid in fresh if uid in filed] if self.nothing_filed else fresh
+        found = self._existing(maybe_filed) if maybe_filed else {}
         missing = [uid for uid in fresh if uid not in found]
         self.known.update(found)
         for uid, call_id in zip(missing, self._reserve(len(missing)), strict=True):
@@ -122,16 +157,23 @@ class EventWriter:
     data_source: str
     source_table: str
     file_date: date
+    # the enterprise had no events before the read: only this read's own can be stored
+    first_read: bool = False
     new_events: int = 0
+    written: MaybeSeen = field(default_factory=MaybeSeen)  # identities this read wrote
+    stored_before: set[str] = field(default_factory=set)  # open UniqueIds earlier reads stored
 
     def write(
         self, events: list[EventRow], rejects: list[Rejected], sightings: list[SightingRow]
     ) -> None:
         stager = self.stager
         if events:
-            self.call_ids.resolve({e[1] for e in events})
+            uids = {e[1] for e in events}
+            known = self.call_ids.known
+            first_seen = {uid for uid in uids if uid and uid not in known}
+            self.call_ids.resolve(uids)
             if stager.dialect == "postgresql":
-                events = self._not_stored_yet(events)
+                events = self._not_stored_yet(events, first_seen)
             known = self.call_ids.known
             ent, ds, table, day = self.enterprise, self.data_source, self.source_table, stager.date(self.file_date)
             time = stager.time
@@ -164,20 +206,48 @@ class EventWriter:
             {"ent": self.enterprise, "ds": self.data_source, "tbl": self.source_table, "fd": self.file_date},
         )
 
-    def _not_stored_yet(self, events: list[EventRow]) -> list[EventRow]:
+    def _not_stored_yet(self, events: list[EventRow], first_seen: set[str]) -> list[EventRow]:
         """The first copy of each identity in the chunk that ``call_events`` does not hold.
 
-        Stored identities are fetched per UniqueId (a few thousand index range scans per
-        chunk: they return only the events of calls that started in an earlier chunk or
-        import); events without a UniqueId (bridge_create/destroy) are probed one by one.
+        Only identities that can be stored are looked up: those of UniqueIds an earlier read can
+        have stored (seen for the first time in this read, or found stored then; never, when
+        the enterprise had no events before the read), those without a UniqueId
+        (bridge_create/destroy, probed one by one) unless it is the first read, and those
+        ``written`` cannot rule out. Stored identities are fetched per UniqueId (an index range
+        scan each).
         """
         first: dict[tuple[str, str, bytes], EventRow] = {}
         for event in events:
             first.setdefault((event[1], event[2], event[5]), event)
+        written, stored_before = self.written, self.stored_before
+        earlier = not self.first_read
+        uids: set[str] = set()
+        blank: list[tuple[str, str, bytes]] = []
+        for key in first:
+            uid = key[0]
+            if not uid:
+                if earlier or key in written:
+                    blank.append(key)
+            elif (earlier and (uid in first_seen or uid in stored_before)) or key in written:
+                uids.add(uid)
+        if uids or blank:
+            for uid, kind, digest in self._stored(sorted(uids), blank):
+                first.pop((uid, kind, digest), None)
+                if earlier and uid in first_seen:
+                    stored_before.add(uid)
+        for key in first:
+            written.add(key)
+        return list(first.values())
+
+    def forget(self, unique_ids: Iterable[str]) -> None:
+        """These UniqueIds' conversations were written: a later row of theirs is a first sight."""
+        for uid in unique_ids:
+            self.stored_before.discard(uid)
+
+    def _stored(self, uids: list[str], blank: list[tuple[str, str, bytes]]) -> list[tuple[str, str, bytes]]:
+        """The stored identities of these UniqueIds, and which of ``blank`` are stored."""
         conn = self.stager.conn
-        uids = list({key[0] for key in first if key[0]})
-        blank = [key for key in first if not key[0]]
-        with _index_probes_only(conn):
+        with index_probes_only(conn):
             stored = conn.execute(
                 # LATERAL … OFFSET 0 pins the join order: one index probe per key, never a
                 # scan of every event without UniqueId repeated per key.
@@ -199,16 +269,14 @@ class EventWriter:
                     "hashes": [k[2] for k in blank],
                 },
             ).all()
-        for uid, kind, digest in stored:
-            first.pop((uid, kind, bytes(digest)), None)
-        return list(first.values())
+        return [(uid, kind, bytes(digest)) for uid, kind, digest in stored]
 
 
 _PROBE_SETTINGS = ("enable_hashjoin", "enable_mergejoin", "enable_bitmapscan", "enable_seqscan", "enable_material", "jit")
 
 
 @contextmanager
-def _index_probes_only(conn: Connection) -> Iterator[None]:
+def index_probes_only(conn: Connection) -> Iterator[None]:
     """Plan the duplicate lookups as index probes, whatever the statistics say.
 
     ``call_events`` grows by a million rows inside one import, long before autovacuum
