@@ -690,8 +690,7 @@ def write_conversations(
     store.update_calls(stager, plan.again_rows, {"ent": enterprise})
     # Only UniqueIds filed before this write can have legs to replace.
     store.replace_legs(stager, enterprise, plan.leg_uids & plan.owners.keys(), plan.leg_rows)
-    for row in plan.leg_rows:
-        call_ids.filed.add(row[2])
+    call_ids.filed.add_all(row[2] for row in plan.leg_rows)
     store.replace_participants(stager, plan.recomputed, plan.participant_rows)
     store.link_events(stager, enterprise, links)
     return len(plan.new_rows), len(plan.recomputed)

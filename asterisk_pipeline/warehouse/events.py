@@ -35,25 +35,34 @@ from .staging import Stager
 
 
 class MaybeSeen:
-    """A set that never answers "no" for a key it was given and answers "maybe" for about one in
-    a thousand it was not (two bits of ``hash`` in 2^26, at a million keys): what one read wrote,
-    in 8 MB however long the day, so that the warehouse is asked only about the maybes."""
+    """A set that never answers "no" for a key it was given and answers "maybe" for a few in a
+    thousand it was not (two bits of ``hash`` among 2^``bits``; 2^25 bits at a million keys:
+    0.3 %): what one read wrote, in a few MB however long the day, so that the warehouse is
+    asked only about the maybes. Batch methods: one call per chunk, not per key."""
 
-    _BITS = 26
-    _MASK = (1 << _BITS) - 1
+    def __init__(self, bits: int = 25) -> None:
+        self._shift = bits
+        self._mask = (1 << bits) - 1
+        self._bits = bytearray(1 << (bits - 3))  # zero pages: RSS grows as bits are set
 
-    def __init__(self) -> None:
-        self._bits = bytearray(1 << (self._BITS - 3))  # zero pages: RSS grows as bits are set
-
-    def add(self, key: object) -> None:
-        h, bits, mask = hash(key), self._bits, self._MASK
-        for i in (h & mask, (h >> self._BITS) & mask):
+    def add_all(self, keys: Iterable[object]) -> None:
+        bits, mask, shift = self._bits, self._mask, self._shift
+        for key in keys:
+            h = hash(key)
+            i, j = h & mask, (h >> shift) & mask
             bits[i >> 3] |= 1 << (i & 7)
+            bits[j >> 3] |= 1 << (j & 7)
 
-    def __contains__(self, key: object) -> bool:
-        h, bits, mask = hash(key), self._bits, self._MASK
-        i, j = h & mask, (h >> self._BITS) & mask
-        return bool(bits[i >> 3] & (1 << (i & 7))) and bool(bits[j >> 3] & (1 << (j & 7)))
+    def maybe(self, keys: Iterable[object]) -> list[Any]:
+        """The keys that may have been added (all that were, a few that were not)."""
+        bits, mask, shift = self._bits, self._mask, self._shift
+        found = []
+        for key in keys:
+            h = hash(key)
+            i, j = h & mask, (h >> shift) & mask
+            if bits[i >> 3] & (1 << (i & 7)) and bits[j >> 3] & (1 << (j & 7)):
+                found.append(key)
+        return found
 
 
 @dataclass
@@ -69,15 +78,14 @@ class CallIds:
     known: dict[str, int | None] = field(default_factory=dict)
     reserved: dict[str, int] = field(default_factory=dict)
     nothing_filed: bool = False
-    filed: MaybeSeen = field(default_factory=MaybeSeen)
+    filed: MaybeSeen = field(default_factory=lambda: MaybeSeen(24))
     _next_sqlite_id: int | None = None
 
     def resolve(self, unique_ids: set[str]) -> None:
         fresh = [uid for uid in unique_ids if uid and uid not in self.known]
         if not fresh:
             return
-        filed = self.filed
-        maybe_filed = [uid for uid in fresh if uid in filed] if self.nothing_filed else fresh
+        maybe_filed = self.filed.maybe(fresh) if self.nothing_filed else fresh
         found = self._existing(maybe_filed) if maybe_filed else {}
         missing = [uid for uid in fresh if uid not in found]
         self.known.update(found)
@@ -223,20 +231,20 @@ class EventWriter:
         earlier = not self.first_read
         uids: set[str] = set()
         blank: list[tuple[str, str, bytes]] = []
-        for key in first:
-            uid = key[0]
-            if not uid:
-                if earlier or key in written:
-                    blank.append(key)
-            elif (earlier and (uid in first_seen or uid in stored_before)) or key in written:
-                uids.add(uid)
+        if earlier:
+            blank = [key for key in first if not key[0]]
+            uids = {uid for uid, _, _ in first if uid and (uid in first_seen or uid in stored_before)}
+        for key in written.maybe(first):
+            if key[0]:
+                uids.add(key[0])
+            elif not earlier:
+                blank.append(key)
         if uids or blank:
             for uid, kind, digest in self._stored(sorted(uids), blank):
                 first.pop((uid, kind, digest), None)
                 if earlier and uid in first_seen:
                     stored_before.add(uid)
-        for key in first:
-            written.add(key)
+        written.add_all(first)
         return list(first.values())
 
     def forget(self, unique_ids: Iterable[str]) -> None:
