@@ -334,11 +334,8 @@ def _write_flushed(target: WriteTarget, conversations: list[Conversation], writi
     tally = writing.tally
     tally.new_calls += new
     tally.updated_calls += updated
-    known = target.call_ids.known
     for conversation in conversations:  # filed now: a later row of theirs finds them in call_legs
-        for uid in conversation.unique_ids:
-            known.pop(uid, None)
-        writing.events.forget(conversation.unique_ids)
+        target.call_ids.forget(conversation.unique_ids)
 
 
 class OpenConversations:
@@ -690,7 +687,7 @@ def write_conversations(
     store.update_calls(stager, plan.again_rows, {"ent": enterprise})
     # Only UniqueIds filed before this write can have legs to replace.
     store.replace_legs(stager, enterprise, plan.leg_uids & plan.owners.keys(), plan.leg_rows)
-    call_ids.filed.add_all(row[2] for row in plan.leg_rows)
+    call_ids.written.add_all(row[2] for row in plan.leg_rows)
     store.replace_participants(stager, plan.recomputed, plan.participant_rows)
     store.link_events(stager, enterprise, links)
     return len(plan.new_rows), len(plan.recomputed)

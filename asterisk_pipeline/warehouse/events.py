@@ -11,10 +11,13 @@ above ``max(id)`` under SQLite's write lock). Reserved ids that end up without a
 cleared by the read's last conversation write (``conversation_store.link_events`` points their
 events at no call); no other import writes the enterprise meanwhile (``db.lock_enterprise``).
 
-Why the read remembers what it wrote (``MaybeSeen``): asking the warehouse, chunk after chunk,
-whether it holds the identities and legs this same read just wrote cost a fifth of the writer's
-time and of PostgreSQL's CPU. Only what an earlier read can have stored is looked up, and what
-this read wrote only when the filter cannot rule it out.
+Why the read remembers which UniqueIds it wrote (``MaybeSeen``): asking the warehouse, chunk
+after chunk, about the legs and identities of every UniqueId cost a fifth of the writer's time
+and of PostgreSQL's CPU. When the enterprise had nothing stored before the read, a UniqueId new
+to the read is looked up nowhere; only those the read already wrote (still open from an earlier
+chunk, or written on the way and back with a late row) are. The check stays in the database,
+not in a Python set of identities: the writer thread's Python takes the interpreter lock from
+the parser, its database waits do not, and a million identities would cost ~70 MB.
 """
 from __future__ import annotations
 
@@ -35,12 +38,12 @@ from .staging import Stager
 
 
 class MaybeSeen:
-    """A set that never answers "no" for a key it was given and answers "maybe" for a few in a
-    thousand it was not (two bits of ``hash`` among 2^``bits``; 2^25 bits at a million keys:
-    0.3 %): what one read wrote, in a few MB however long the day, so that the warehouse is
-    asked only about the maybes. Batch methods: one call per chunk, not per key."""
+    """A set that never answers "no" for a key it was given and answers "maybe" for about one
+    in a thousand it was not (two bits of ``hash`` among 2^``bits``; 2^24 bits at 600,000
+    UniqueIds: 0.5 %): what one read wrote, in 2 MB however long the day, so that the warehouse
+    is asked only about the maybes. Batch methods: one call per chunk, not per key."""
 
-    def __init__(self, bits: int = 25) -> None:
+    def __init__(self, bits: int = 24) -> None:
         self._shift = bits
         self._mask = (1 << bits) - 1
         self._bits = bytearray(1 << (bits - 3))  # zero pages: RSS grows as bits are set
@@ -70,7 +73,8 @@ class CallIds:
     """UniqueId → the call id its events carry: the call it is filed under, or a reserved id.
 
     ``nothing_filed``: the enterprise had no legs before the read, so a UniqueId is filed only if
-    this read filed it (``filed``, told by the conversation writes): the others are not looked up.
+    this read wrote it (``written``: the legs and the conversations it wrote): the others are
+    not looked up.
     """
 
     conn: Connection
@@ -78,20 +82,31 @@ class CallIds:
     known: dict[str, int | None] = field(default_factory=dict)
     reserved: dict[str, int] = field(default_factory=dict)
     nothing_filed: bool = False
-    filed: MaybeSeen = field(default_factory=lambda: MaybeSeen(24))
+    written: MaybeSeen = field(default_factory=MaybeSeen)
     _next_sqlite_id: int | None = None
 
-    def resolve(self, unique_ids: set[str]) -> None:
+    def resolve(self, unique_ids: set[str]) -> set[str]:
+        """Give every UniqueId not ``known`` its call id; returns those it looked up (all of
+        them, unless ``nothing_filed``: then only the ones this read may have written)."""
         fresh = [uid for uid in unique_ids if uid and uid not in self.known]
         if not fresh:
-            return
-        maybe_filed = self.filed.maybe(fresh) if self.nothing_filed else fresh
+            return set()
+        maybe_filed = self.written.maybe(fresh) if self.nothing_filed else fresh
         found = self._existing(maybe_filed) if maybe_filed else {}
         missing = [uid for uid in fresh if uid not in found]
         self.known.update(found)
         for uid, call_id in zip(missing, self._reserve(len(missing)), strict=True):
             self.known[uid] = call_id
             self.reserved[uid] = call_id
+        return set(maybe_filed)
+
+    def forget(self, unique_ids: Iterable[str]) -> None:
+        """These UniqueIds' conversations were written: a later row of theirs finds them in
+        ``call_legs`` (looked up again, as ``written`` says)."""
+        known = self.known
+        for uid in unique_ids:
+            known.pop(uid, None)
+        self.written.add_all(unique_ids)
 
     def reserve_one(self) -> int:
         return self._reserve(1)[0]
@@ -168,8 +183,6 @@ class EventWriter:
     # the enterprise had no events before the read: only this read's own can be stored
     first_read: bool = False
     new_events: int = 0
-    written: MaybeSeen = field(default_factory=MaybeSeen)  # identities this read wrote
-    stored_before: set[str] = field(default_factory=set)  # open UniqueIds earlier reads stored
 
     def write(
         self, events: list[EventRow], rejects: list[Rejected], sightings: list[SightingRow]
@@ -179,9 +192,11 @@ class EventWriter:
             uids = {e[1] for e in events}
             known = self.call_ids.known
             first_seen = {uid for uid in uids if uid and uid not in known}
-            self.call_ids.resolve(uids)
+            looked_up = self.call_ids.resolve(uids)
             if stager.dialect == "postgresql":
-                events = self._not_stored_yet(events, first_seen)
+                # a first read stored nothing for a UniqueId it never wrote
+                unwritten = first_seen - looked_up if self.first_read and self.call_ids.nothing_filed else set()
+                events = self._not_stored_yet(events, unwritten)
             known = self.call_ids.known
             ent, ds, table, day = self.enterprise, self.data_source, self.source_table, stager.date(self.file_date)
             time = stager.time
@@ -214,43 +229,23 @@ class EventWriter:
             {"ent": self.enterprise, "ds": self.data_source, "tbl": self.source_table, "fd": self.file_date},
         )
 
-    def _not_stored_yet(self, events: list[EventRow], first_seen: set[str]) -> list[EventRow]:
+    def _not_stored_yet(self, events: list[EventRow], unwritten: set[str]) -> list[EventRow]:
         """The first copy of each identity in the chunk that ``call_events`` does not hold.
 
-        Only identities that can be stored are looked up: those of UniqueIds an earlier read can
-        have stored (seen for the first time in this read, or found stored then; never, when
-        the enterprise had no events before the read), those without a UniqueId
-        (bridge_create/destroy, probed one by one) unless it is the first read, and those
-        ``written`` cannot rule out. Stored identities are fetched per UniqueId (an index range
-        scan each).
+        ``unwritten``: UniqueIds nothing can be stored for yet (the first read, which has not
+        written them): not looked up. The others' stored identities are fetched per UniqueId
+        (an index range scan each); events without a UniqueId (bridge_create/destroy) are
+        probed one by one.
         """
         first: dict[tuple[str, str, bytes], EventRow] = {}
         for event in events:
             first.setdefault((event[1], event[2], event[5]), event)
-        written, stored_before = self.written, self.stored_before
-        earlier = not self.first_read
-        uids: set[str] = set()
-        blank: list[tuple[str, str, bytes]] = []
-        if earlier:
-            blank = [key for key in first if not key[0]]
-            uids = {uid for uid, _, _ in first if uid and (uid in first_seen or uid in stored_before)}
-        for key in written.maybe(first):
-            if key[0]:
-                uids.add(key[0])
-            elif not earlier:
-                blank.append(key)
+        uids = sorted({key[0] for key in first if key[0]} - unwritten)
+        blank = [key for key in first if not key[0]]
         if uids or blank:
-            for uid, kind, digest in self._stored(sorted(uids), blank):
-                first.pop((uid, kind, digest), None)
-                if earlier and uid in first_seen:
-                    stored_before.add(uid)
-        written.add_all(first)
+            for key in self._stored(uids, blank):
+                first.pop(key, None)
         return list(first.values())
-
-    def forget(self, unique_ids: Iterable[str]) -> None:
-        """These UniqueIds' conversations were written: a later row of theirs is a first sight."""
-        for uid in unique_ids:
-            self.stored_before.discard(uid)
 
     def _stored(self, uids: list[str], blank: list[tuple[str, str, bytes]]) -> list[tuple[str, str, bytes]]:
         """The stored identities of these UniqueIds, and which of ``blank`` are stored."""
