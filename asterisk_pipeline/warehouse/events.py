@@ -12,8 +12,9 @@ cleared by the read's last conversation write (``conversation_store.link_events`
 events at no call); no other import writes the enterprise meanwhile (``db.lock_enterprise``).
 
 Why the read remembers which UniqueIds it wrote (``MaybeSeen``): asking the warehouse, chunk
-after chunk, about the legs and identities of every UniqueId cost a fifth of the writer's time
-and of PostgreSQL's CPU. When the enterprise had nothing stored before the read, a UniqueId new
+after chunk, about the legs and identities of every UniqueId — mostly rows this same import had
+just written — was part of the ~23 % of the writer's time and 18–23 % of PostgreSQL's CPU a
+profile of the import found spent on its own rows (issue 21). When the enterprise had nothing stored before the read, a UniqueId new
 to the read is looked up nowhere; only those the read already wrote (still open from an earlier
 chunk, or written on the way and back with a late row) are. The check stays in the database,
 not in a Python set of identities: the writer thread's Python takes the interpreter lock from
@@ -240,7 +241,7 @@ class EventWriter:
         first: dict[tuple[str, str, bytes], EventRow] = {}
         for event in events:
             first.setdefault((event[1], event[2], event[5]), event)
-        uids = sorted({key[0] for key in first if key[0]} - unwritten)
+        uids = list({key[0] for key in first if key[0]} - unwritten)
         blank = [key for key in first if not key[0]]
         if uids or blank:
             for key in self._stored(uids, blank):
@@ -250,7 +251,7 @@ class EventWriter:
     def _stored(self, uids: list[str], blank: list[tuple[str, str, bytes]]) -> list[tuple[str, str, bytes]]:
         """The stored identities of these UniqueIds, and which of ``blank`` are stored."""
         conn = self.stager.conn
-        with index_probes_only(conn):
+        with _index_probes_only(conn):
             stored = conn.execute(
                 # LATERAL … OFFSET 0 pins the join order: one index probe per key, never a
                 # scan of every event without UniqueId repeated per key.
@@ -279,7 +280,7 @@ _PROBE_SETTINGS = ("enable_hashjoin", "enable_mergejoin", "enable_bitmapscan", "
 
 
 @contextmanager
-def index_probes_only(conn: Connection) -> Iterator[None]:
+def _index_probes_only(conn: Connection) -> Iterator[None]:
     """Plan the duplicate lookups as index probes, whatever the statistics say.
 
     ``call_events`` grows by a million rows inside one import, long before autovacuum
