@@ -128,8 +128,10 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
     store.forget_sightings_above(conn, enterprise, table, request.file_date, start_after)
     first_read = not store.has_events(conn, enterprise)
     stager = Stager(conn)
-    call_ids = CallIds(conn, enterprise)
-    writer = EventWriter(stager, call_ids, enterprise, request.flow.data_source, table, request.file_date)
+    call_ids = CallIds(conn, enterprise, nothing_filed=first_read and not store.has_legs(conn, enterprise))
+    writer = EventWriter(
+        stager, call_ids, enterprise, request.flow.data_source, table, request.file_date, first_read=first_read,
+    )
 
     target = WriteTarget(stager, request, call_ids, first_read)
     tally = _Tally()
@@ -328,19 +330,18 @@ def _read(
         if open_rows.count >= FLUSH_ROWS or open_rows.bytes >= FLUSH_BYTES:
             ready = open_rows.take_quiet(request)
             if ready:
-                writing.pipeline.submit(_write_flushed, target, ready, writing.tally)
+                writing.pipeline.submit(_write_flushed, target, ready, writing)
     return reading
 
 
-def _write_flushed(target: WriteTarget, conversations: list[Conversation], tally: _Tally) -> None:
+def _write_flushed(target: WriteTarget, conversations: list[Conversation], writing: _Writing) -> None:
     """Runs on the writer thread, after the events of these conversations were written."""
     new, updated = write_conversations(target, conversations, final=False)
+    tally = writing.tally
     tally.new_calls += new
     tally.updated_calls += updated
-    call_ids = target.call_ids
     for conversation in conversations:  # filed now: a later row of theirs finds them in call_legs
-        for uid in conversation.unique_ids:
-            call_ids.known.pop(uid, None)
+        target.call_ids.forget(conversation.unique_ids)
 
 
 class OpenConversations:
@@ -658,10 +659,14 @@ def write_conversations(
     stager, request, call_ids = target.stager, target.request, target.call_ids
     enterprise = request.enterprise.number
     uids = {u for c in conversations for u in c.unique_ids}
+    # A UniqueId given a reserved id was not filed then, and only a write of its own
+    # conversation (which clears the reservation below) files it: no need to look it up.
+    reserved = call_ids.reserved
     plan = _WritePlan(
         enterprise, request.flow.data_source,
         live_rule=request.flow is Flow.LIVE and not request.live_import_all,
-        owners=store.leg_owners(stager, enterprise, uids), call_ids=call_ids, time=stager.time,
+        owners=store.leg_owners(stager, enterprise, [u for u in uids if u not in reserved]),
+        call_ids=call_ids, time=stager.time,
     )
     for conv in conversations:
         plan.add(conv)
@@ -686,7 +691,9 @@ def write_conversations(
     store.delete_calls(stager, plan.doomed - plan.kept)
     store.insert_calls(stager, plan.new_rows)
     store.update_calls(stager, plan.again_rows, {"ent": enterprise})
-    store.replace_legs(stager, enterprise, plan.leg_uids, plan.leg_rows)
+    # Only UniqueIds filed before this write can have legs to replace.
+    store.replace_legs(stager, enterprise, plan.leg_uids & plan.owners.keys(), plan.leg_rows)
+    call_ids.written.add_all(row[2] for row in plan.leg_rows)
     store.replace_participants(stager, plan.recomputed, plan.participant_rows)
     store.link_events(stager, enterprise, links)
     return len(plan.new_rows), len(plan.recomputed)

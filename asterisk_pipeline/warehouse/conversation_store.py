@@ -108,6 +108,13 @@ def has_events(conn: Connection, enterprise: str) -> bool:
     return found is not None
 
 
+def has_legs(conn: Connection, enterprise: str) -> bool:
+    found = conn.execute(
+        text("SELECT 1 FROM call_legs WHERE enterprise_id = :ent LIMIT 1"), {"ent": enterprise}
+    ).first()
+    return found is not None
+
+
 class SightingReader:
     """Rows of one enterprise and table stored by earlier reads, by UniqueId, bridge, Local
     channel or time — never the rows of the current read (``file_date``, ids above ``after``)."""

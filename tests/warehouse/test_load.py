@@ -76,6 +76,23 @@ def test_import_twice_leaves_the_same_database(enterprises: Engine, tmp_path: Pa
     assert count(enterprises, "call_events", "call_id IS NULL") == 30  # bridge_create rows
 
 
+def test_copies_of_rows_from_earlier_chunks_are_duplicates(enterprises: Engine, tmp_path: Path, settings: Settings):
+    """The import no longer asks the warehouse about every identity of every chunk: copies of
+    rows read chunks earlier (a retry, a bridge_create without UniqueId, rows of a call written
+    long before) are still found, in a first read and in a read after it."""
+    calls = [one_call(f"9.{i}", t=i) for i in range(40)]  # 200 rows: two chunks of 100
+    rows = [r for call in calls for r in call]
+    late = [calls[0][-1], calls[0][2], calls[1][0], calls[39][1]]  # copies, chunks later
+    path = day_file(tmp_path, rows + late + [hangup("9.99", start="2025-07-03 11:00:00")], tables=("APIlogs",))
+    first = run(enterprises, path, Flow.HISTORY, settings)
+    assert first.rows_read == 205 and first.duplicates == 4 and first.new_events == 201
+    append(path, late + [calls[2][0], hangup("9.98", start="2025-07-03 11:00:00")], "APIlogs")
+    again = run(enterprises, path, Flow.HISTORY, settings)
+    assert again.rows_read == 6 and again.duplicates == 5 and again.new_events == 1
+    assert count(enterprises, "call_events") == 202
+    assert count(enterprises, "calls") == 42
+
+
 def test_history_then_live_same_day_gives_no_duplicates(enterprises: Engine, tmp_path: Path, settings: Settings):
     rows = [r for i in range(10) for r in one_call(f"2.{i}", status="Timeout", t=i)]
     path = day_file(tmp_path, rows)
