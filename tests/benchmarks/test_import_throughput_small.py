@@ -9,24 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from asterisk_pipeline.devtools.dayfile import write_day_file
 from asterisk_pipeline.devtools.fleet import day_file_path, token_for
 from benchmarks import import_throughput as bench
-from tests.support.pg import admin_engine, service_missing
+from tests.support.pg import require_postgres
 
 
 @pytest.fixture(scope="module")
 def postgres() -> None:
-    engine = admin_engine()
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
-        service_missing(f"PostgreSQL ({type(exc).__name__})")
-    finally:
-        engine.dispose()
+    require_postgres().dispose()
 
 
 @pytest.mark.slow

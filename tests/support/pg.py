@@ -33,12 +33,9 @@ def admin_engine() -> Engine:
     return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-@contextmanager
-def new_pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
-    """Create a uniquely named database (optionally from a template) and drop it afterwards.
-
-    Skips on a laptop without PostgreSQL; fails when services are required (CI).
-    """
+def require_postgres() -> Engine:
+    """The admin engine, once the server answers: skips on a laptop without PostgreSQL, fails
+    when services are required (CI)."""
     admin = admin_engine()
     try:
         with admin.connect() as conn:
@@ -46,6 +43,16 @@ def new_pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
     except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
         admin.dispose()
         service_missing(f"PostgreSQL at {PG_ADMIN_URL} ({type(exc).__name__})")
+    return admin
+
+
+@contextmanager
+def new_pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """Create a uniquely named database (optionally from a template) and drop it afterwards.
+
+    Skips on a laptop without PostgreSQL; fails when services are required (CI).
+    """
+    admin = require_postgres()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}_{next(_counter)}"
     clause = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
