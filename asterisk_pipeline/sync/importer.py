@@ -129,9 +129,7 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
     first_read = not store.has_events(conn, enterprise)
     stager = Stager(conn)
     call_ids = CallIds(conn, enterprise, nothing_filed=first_read and not store.has_legs(conn, enterprise))
-    writer = EventWriter(
-        stager, call_ids, enterprise, request.flow.data_source, table, request.file_date, first_read=first_read,
-    )
+    writer = EventWriter(stager, call_ids, enterprise, request.flow.data_source, table, request.file_date)
 
     target = WriteTarget(stager, request, call_ids, first_read)
     tally = _Tally()

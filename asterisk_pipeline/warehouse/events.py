@@ -73,9 +73,9 @@ class MaybeSeen:
 class CallIds:
     """UniqueId → the call id its events carry: the call it is filed under, or a reserved id.
 
-    ``nothing_filed``: the enterprise had no legs before the read, so a UniqueId is filed only if
-    this read wrote it (``written``: the legs and the conversations it wrote): the others are
-    not looked up.
+    ``nothing_filed``: the enterprise had no events and no legs before the read, so a UniqueId
+    is stored or filed only if this read wrote it (``written``: the legs and the conversations
+    it wrote): the others are not looked up.
     """
 
     conn: Connection
@@ -181,8 +181,6 @@ class EventWriter:
     data_source: str
     source_table: str
     file_date: date
-    # the enterprise had no events before the read: only this read's own can be stored
-    first_read: bool = False
     new_events: int = 0
 
     def write(
@@ -195,10 +193,10 @@ class EventWriter:
             first_seen = {uid for uid in uids if uid and uid not in known}
             looked_up = self.call_ids.resolve(uids)
             if stager.dialect == "postgresql":
-                # a first read stored nothing for a UniqueId it never wrote
-                unwritten = first_seen - looked_up if self.first_read and self.call_ids.nothing_filed else set()
+                # nothing filed means nothing stored before the read (``CallIds.nothing_filed``):
+                # no events of a UniqueId it never wrote
+                unwritten = first_seen - looked_up if self.call_ids.nothing_filed else set()
                 events = self._not_stored_yet(events, unwritten)
-            known = self.call_ids.known
             ent, ds, table, day = self.enterprise, self.data_source, self.source_table, stager.date(self.file_date)
             time = stager.time
             self.new_events += stager.insert(
