@@ -274,17 +274,26 @@ def replace_participants(stager: Stager, call_ids: Iterable[int], rows: list[tup
 
 
 def link_events(stager: Stager, enterprise: str, links: dict[str, int | None]) -> None:
-    """Point every event of these UniqueIds at their call (None: no call)."""
+    """Point every event of these UniqueIds at their call (None: no call).
+
+    A live cycle's few links travel as two arrays: a staging table would cost it a CREATE TEMP
+    TABLE, a COPY and an ANALYZE (~5 ms of the ~30 ms a small sync costs PostgreSQL)."""
     if not links:
         return
-    stager.replace("stage_links", sorted(links.items()))
+    pairs = sorted(links.items())
+    if stager.as_array(pairs):
+        source = "unnest(CAST(:uids AS text[]), CAST(:ids AS bigint[])) AS s(unique_id, call_id)"
+        params: dict[str, Any] = {"ent": enterprise, "uids": [u for u, _ in pairs], "ids": [c for _, c in pairs]}
+    else:
+        stager.replace("stage_links", pairs)
+        source, params = "stage_links s", {"ent": enterprise}
     stager.conn.execute(
         text(
-            "UPDATE call_events SET call_id = s.call_id FROM stage_links s"
+            f"UPDATE call_events SET call_id = s.call_id FROM {source}"
             " WHERE call_events.enterprise_id = :ent AND call_events.unique_id = s.unique_id"
             " AND call_events.call_id IS DISTINCT FROM s.call_id"
         ),
-        {"ent": enterprise},
+        params,
     )
 
 

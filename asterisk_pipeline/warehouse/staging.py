@@ -5,7 +5,7 @@ by hand). Everything after staging is plain ``INSERT … SELECT … ON CONFLICT`
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -188,7 +188,7 @@ class Stager:
         first on SQLite).
         """
         select, tables, where, params = query.select, query.tables, query.where, query.params
-        if self._as_array(keys):
+        if self.as_array(keys):
             source = ("(SELECT u.key, CAST(:probe_ent AS text) AS ent"
                       " FROM unnest(CAST(:probe_keys AS text[])) AS u(key) OFFSET 0) AS k")
             sql = f"SELECT x.* FROM {source} CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x"
@@ -201,12 +201,12 @@ class Stager:
 
     def key_filter(self, column: str, keys: Sequence[Any], *, key_type: str = "text") -> tuple[str, dict[str, Any]]:
         """A WHERE condition "``column`` is one of ``keys``" and its parameters (see ``probe``)."""
-        if self._as_array(keys):
+        if self.as_array(keys):
             return f"{column} = ANY(CAST(:probe_keys AS {key_type}[]))", {"probe_keys": list(keys)}
         table, staged = self._stage_keys(keys, key_type)
         return f"{column} IN (SELECT {staged} FROM {table})", {}
 
-    def _as_array(self, keys: Sequence[Any]) -> bool:
+    def as_array(self, keys: Sized) -> bool:
         """Whether these keys travel as an array parameter rather than a staging table."""
         return self.dialect == "postgresql" and len(keys) <= PROBE_MAX_KEYS
 
