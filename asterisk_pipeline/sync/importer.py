@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 
 from ..conversations import Conversation, ConvRow, assemble, conv_row, parse_channel
 from ..followup import DEFAULT_WINDOW
+from ..grouping import UnionFind
 from ..model import (
     BEFORE_FIRST_ROW,
     LIVE_TABLE,
@@ -354,8 +355,7 @@ class OpenConversations:
 
     def __init__(self) -> None:
         self.rows: dict[str, list[ConvRow]] = {}
-        self.parent: dict[str, str] = {}
-        self.members: dict[str, list[str]] = {}
+        self.groups: UnionFind[str] = UnionFind()  # joined by a shared key, the larger group's root kept
         self.keys: dict[str, list[str]] = {}  # root → its bridge / Local keys
         self.owner: dict[str, str] = {}  # key → a uid of its group
         self.last: dict[str, datetime] = {}
@@ -368,8 +368,7 @@ class OpenConversations:
         known = self.rows.get(uid)
         if known is None:
             known = self.rows[uid] = []
-            self.parent[uid] = uid
-            self.members[uid] = [uid]
+            self.groups.add(uid)
             self.keys[uid] = []
         known.append(row)
         self.count += 1
@@ -378,14 +377,15 @@ class OpenConversations:
         at = row.at
         if at is not None and (self.latest is None or at > self.latest):
             self.latest = at
+        groups = self.groups
         for key in self._keys_of(row):
             first = self.owner.get(key)
             if first is None:
                 self.owner[key] = uid
-                self.keys[self._find(uid)].append(key)
+                self.keys[groups.find(uid)].append(key)
             else:
                 self._union(first, uid)
-        root = self._find(uid)
+        root = groups.find(uid)
         stamp = at or self.latest
         if stamp is not None and (root not in self.last or self.last[root] < stamp):
             self.last[root] = stamp
@@ -401,21 +401,11 @@ class OpenConversations:
                 keys.append(f"l:{row.order[0]}:{base}")
         return keys
 
-    def _find(self, uid: str) -> str:
-        parent = self.parent
-        while parent[uid] != uid:
-            parent[uid] = parent[parent[uid]]
-            uid = parent[uid]
-        return uid
-
     def _union(self, a: str, b: str) -> None:
-        ra, rb = self._find(a), self._find(b)
-        if ra == rb:
+        joined = self.groups.union(a, b)
+        if joined is None:
             return
-        if len(self.members[ra]) < len(self.members[rb]):
-            ra, rb = rb, ra
-        self.parent[rb] = ra
-        self.members[ra].extend(self.members.pop(rb))
+        ra, rb = joined
         self.keys[ra].extend(self.keys.pop(rb))
         late = self.last.pop(rb, None)
         if late is not None and (ra not in self.last or self.last[ra] < late):
@@ -427,7 +417,7 @@ class OpenConversations:
         keeps its conversation open however quiet. The leave matters because APIlogs ``bridge``
         rows carry no BridgeUniqueid: until a channel's leave names its bridge, the group cannot
         know which call that channel sits in (a Local half parked in the caller's bridge)."""
-        for uid in self.members[root]:
+        for uid in self.groups.members[root]:
             rows = self.rows[uid]
             own = any(r.kind in ("start", "dial") for r in rows) and not any(
                 r.channel is not None and r.channel.startswith("Local/") for r in rows
@@ -457,20 +447,20 @@ class OpenConversations:
         if not quiet:
             return []
         conversations = assemble(self.all_rows(), request.enterprise, request.tz, request.flow.data_source)
-        group_of = {uid: root for root in self.members for uid in self.members[root]}
+        members = self.groups.members
+        group_of = {uid: root for root in members for uid in members[root]}
         while True:  # a conversation spanning a group that is still open keeps both waiting
             ready = [c for c in conversations if all(group_of[u] in quiet for u in c.unique_ids)]
             covered = {u for c in ready for u in c.unique_ids}
-            narrowed = {root for root in quiet if all(u in covered for u in self.members[root])}
+            narrowed = {root for root in quiet if all(u in covered for u in members[root])}
             if narrowed == quiet:
                 break
             quiet = narrowed
         for root in quiet:
-            for uid in self.members.pop(root):
+            for uid in self.groups.drop(root):
                 gone = self.rows.pop(uid)
                 self.count -= len(gone)
                 self.bytes -= sum(len(r.hangup_json) for r in gone if r.hangup_json is not None)
-                del self.parent[uid]
             for key in self.keys.pop(root):
                 self.owner.pop(key, None)
             self.last.pop(root, None)
