@@ -46,6 +46,7 @@ from ..model import (
     SyncCounts,
 )
 from ..normalize import classify_event, parse_body, unprocessable
+from ..ownership import Action, Filing, plan_ownership
 from ..pbx.files import SourceError, SourceErrorKind
 from ..warehouse import conversation_store as store
 from ..warehouse.cursors import Cursor, read_cursor, save_cursor
@@ -558,79 +559,43 @@ def settle(target: WriteTarget, batch: list[ConvRow], touched: set[str], start_a
 
 
 @dataclass
-class _WritePlan:
-    """The rows one write of conversations changes, collected before any statement runs."""
+class _Rows:
+    """The rows one write of conversations changes, made from its ownership plan before any
+    statement runs."""
 
     enterprise: str
-    source: str
-    live_rule: bool  # live rows of calls the PBX delivered itself are not imported
-    owners: dict[str, store.LegOwner]
     call_ids: CallIds
     time: Callable[[datetime | None], Any]
-    doomed: set[int] = field(default_factory=set)
-    kept: set[int] = field(default_factory=set)
     new_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    again_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    again_rows: list[tuple[Any, ...]] = field(default_factory=list)  # recomputed, this flow's
+    fill_rows: list[tuple[Any, ...]] = field(default_factory=list)  # NULLs filled, another flow's
     participant_rows: list[tuple[Any, ...]] = field(default_factory=list)
     recomputed: list[int] = field(default_factory=list)
     leg_rows: list[tuple[Any, ...]] = field(default_factory=list)
     leg_uids: set[str] = field(default_factory=set)
     links: dict[str, int | None] = field(default_factory=dict)
 
-    def add(self, conv: Conversation) -> None:
-        owners, source = self.owners, self.source
-        filed = [owners[u] for u in conv.unique_ids if u in owners]
-        others = [o for o in filed if o.call_id is not None and o.data_source != source]
-        own = {o.call_id: o for o in filed if o.call_id is not None and o.data_source == source}
-        call = conv.call
-        wanted = call is not None and not (self.live_rule and conv.live_delivered)
-        target: int | None = None
-        if others:
-            target = self._fill_other(conv, others, own)
-        elif wanted and call is not None:
-            target = self._file_own(conv, call, own)
-        else:
-            self.doomed.update(own)
-            self.leg_uids.update(conv.unique_ids)
-            if conv.forwarding_only:
-                self.leg_rows.extend(_leg_row(None, self.enterprise, leg, self.time) for leg in conv.legs)
-        for uid in conv.unique_ids:
-            self.links[uid] = target
-        if target is not None:
-            self.kept.add(target)
-
-    def _fill_other(
-        self, conv: Conversation, others: list[store.LegOwner], own: dict[int, store.LegOwner],
-    ) -> int | None:
-        """Another flow wrote this conversation first: it keeps it; fill its NULLs, add the legs
-        that arrive later, leave its participants alone (SPEC §4.3)."""
-        keep = next((o for o in others if o.call_unique_id == conv.primary), others[0])
-        target = keep.call_id
-        self.doomed.update(own)
-        if conv.call is not None:
-            self.again_rows.append(_call_row(target, conv.call, self.time))
-        for leg in conv.legs:
-            if leg.unique_id not in self.owners or self.owners[leg.unique_id].call_id in own:
-                self.leg_uids.add(leg.unique_id)
-                self.leg_rows.append(_leg_row(target, self.enterprise, leg, self.time))
-        return target
-
-    def _file_own(self, conv: Conversation, call: Call, own: dict[int, store.LegOwner]) -> int:
-        """This flow's call: recomputed when filed under the same primary, else inserted."""
-        same = next((cid for cid, o in own.items() if o.call_unique_id == conv.primary), None)
-        self.doomed.update(cid for cid in own if cid != same)
-        if same is not None:
-            target = same
-            self.again_rows.append(_call_row(target, call, self.time))
-            self.recomputed.append(target)
-        else:
+    def add(self, filing: Filing) -> None:
+        conv, action, time = filing.conversation, filing.action, self.time
+        target = filing.call_id
+        if action is Action.INSERT:
             reserved: int | None = self.call_ids.reserved.pop(conv.primary, None)
             target = reserved or self.call_ids.reserve_one()
-            self.new_rows.append(_call_row(target, call, self.time))
-        self.participant_rows.extend(_participant_row(target, p, self.time) for p in conv.participants)
-        self.leg_uids.update(conv.unique_ids)
-        self.leg_rows.extend(_leg_row(target, self.enterprise, leg, self.time) for leg in conv.legs)
-        return target
+        call = conv.call
+        if call is not None and target is not None:
+            if action is Action.INSERT:
+                self.new_rows.append(_call_row(target, call, time))
+            elif action is Action.RECOMPUTE:
+                self.again_rows.append(_call_row(target, call, time))
+                self.recomputed.append(target)
+            else:
+                self.fill_rows.append(_call_row(target, call, time))
+            if action is not Action.FILL:
+                self.participant_rows.extend(_participant_row(target, p, time) for p in conv.participants)
+        self.leg_uids.update(filing.replaced)
+        self.leg_rows.extend(_leg_row(target, self.enterprise, leg, time) for leg in filing.legs)
+        for uid in conv.unique_ids:
+            self.links[uid] = target
 
 
 def write_conversations(
@@ -650,19 +615,20 @@ def write_conversations(
     # A UniqueId given a reserved id was not filed then, and only a write of its own
     # conversation (which clears the reservation below) files it: no need to look it up.
     reserved = call_ids.reserved
-    plan = _WritePlan(
-        enterprise, request.flow.data_source,
+    owners = store.leg_owners(stager, enterprise, [u for u in uids if u not in reserved])
+    ownership = plan_ownership(
+        conversations, owners, request.flow.data_source,
         live_rule=request.flow is Flow.LIVE and not request.live_import_all,
-        owners=store.leg_owners(stager, enterprise, [u for u in uids if u not in reserved]),
-        call_ids=call_ids, time=stager.time,
     )
-    for conv in conversations:
-        plan.add(conv)
+    plan = _Rows(enterprise, call_ids, stager.time)
+    for filing in ownership.filings:
+        plan.add(filing)
     links = plan.links
     if request.missed_window is not None:  # keys and starts as they were, and as they will be
-        target.missed.add_stored(stager, sorted(plan.doomed | {row[0] for row in plan.again_rows}))
+        again = plan.again_rows + plan.fill_rows
+        target.missed.add_stored(stager, sorted(ownership.superseded | {row[0] for row in again}))
         target.missed.add_call_rows(plan.new_rows)
-        target.missed.add_call_rows(plan.again_rows)
+        target.missed.add_call_rows(again)
 
     # Events written with an id reserved for a UniqueId that got no call of its own.
     for uid in uids:
@@ -675,12 +641,11 @@ def write_conversations(
             if links.get(uid, -1) == written:
                 del links[uid]  # already right: no update
 
-    # A call kept by one conversation is never superseded by another that once shared a leg.
-    store.delete_calls(stager, plan.doomed - plan.kept)
+    store.delete_calls(stager, ownership.removed)
     store.insert_calls(stager, plan.new_rows)
-    store.update_calls(stager, plan.again_rows, {"ent": enterprise})
+    store.update_calls(stager, plan.again_rows, plan.fill_rows, {"ent": enterprise})
     # Only UniqueIds filed before this write can have legs to replace.
-    store.replace_legs(stager, enterprise, plan.leg_uids & plan.owners.keys(), plan.leg_rows)
+    store.replace_legs(stager, enterprise, plan.leg_uids & owners.keys(), plan.leg_rows)
     call_ids.written.add_all(row[2] for row in plan.leg_rows)
     store.replace_participants(stager, plan.recomputed, plan.participant_rows)
     store.link_events(stager, enterprise, links)

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Date, bindparam, text
 
 from ..model import ROW_ID_MIN
+from ..ownership import LegOwner
 from .sql import execute, statement
 from .staging import COLUMNS, ProbeQuery, Stager
 from .utc import as_utc
@@ -49,14 +50,6 @@ def _stored_row(row: Sequence[Any]) -> StoredRow:
     ``UtcDateTime`` reads it."""
     fd, sid, at, uid, kind, ok, raw_json = row
     return StoredRow(_as_date(fd), int(sid), as_utc(at), uid, kind, bool(ok), raw_json)
-
-
-class LegOwner(NamedTuple):
-    """Where a UniqueId is filed today: its call (None for a forwarding leg without one)."""
-
-    call_id: int | None
-    call_unique_id: str | None
-    data_source: str | None
 
 
 # A sighting's body comes from its event, by identity.
@@ -235,22 +228,22 @@ def insert_calls(stager: Stager, rows: list[tuple[Any, ...]]) -> None:
     stager.insert("calls", COLUMNS["stage_calls"], rows)
 
 
-def update_calls(stager: Stager, rows: list[tuple[Any, ...]], params: dict[str, Any]) -> None:
-    """Recompute calls this flow owns; only fill the NULLs of another flow's (SPEC §4.3)."""
-    if not rows:
-        return
-    stager.replace("stage_calls", rows)
-    assignments = ", ".join(
-        f"{name} = CASE WHEN calls.data_source = s.data_source THEN s.{name}"
-        f" ELSE coalesce(calls.{name}, s.{name}) END"
-        for name in CALL_FIELDS
-    )
-    execute(
-        stager.conn,
-        f"UPDATE calls SET {assignments} FROM stage_calls s"
-        " WHERE calls.id = s.id AND calls.enterprise_id = s.enterprise_id",
-        params,
-    )
+def update_calls(
+    stager: Stager, recomputed: list[tuple[Any, ...]], filled: list[tuple[Any, ...]], params: dict[str, Any],
+) -> None:
+    """Apply ``ownership``'s plan to stored calls: every field of a ``recomputed`` row, only the
+    NULLs of a ``filled`` one (rows as ``stage_calls``)."""
+    for rows, value in ((recomputed, "s.{name}"), (filled, "coalesce(calls.{name}, s.{name})")):
+        if not rows:
+            continue
+        stager.replace("stage_calls", rows)
+        assignments = ", ".join(f"{name} = " + value.format(name=name) for name in CALL_FIELDS)
+        execute(
+            stager.conn,
+            f"UPDATE calls SET {assignments} FROM stage_calls s"
+            " WHERE calls.id = s.id AND calls.enterprise_id = s.enterprise_id",
+            params,
+        )
 
 
 def replace_legs(stager: Stager, enterprise: str, unique_ids: Iterable[str], rows: list[tuple[Any, ...]]) -> None:
