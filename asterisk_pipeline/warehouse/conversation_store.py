@@ -1,6 +1,7 @@
 """Storage verbs for conversations: the rows they are assembled from, and calls, legs and
-participants written back (SPEC §3, §4.2–4.4). No rule lives here: ``sync`` decides, this
-module reads and writes, inside the caller's transaction and staging tables.
+participants written back (SPEC §3, §4.2–4.4). No rule lives here: ``ownership`` decides
+(SPEC §4.3), ``sync`` makes the rows, this module reads and writes, inside the caller's
+transaction and staging tables.
 """
 from __future__ import annotations
 
