@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Date, bindparam, text
 
 from ..model import ROW_ID_MIN
 from ..ownership import LegOwner
+from .schema import call_legs, calls
 from .sql import execute, statement
 from .staging import COLUMNS, ProbeQuery, Stager
 from .utc import as_utc
@@ -21,15 +22,12 @@ SIGHTING_COLUMNS = (
     "enterprise_id, source_table, file_date, source_id, unique_id, event_type, body_hash,"
     " event_timestamp, delivered, bridge_id, local_base"
 )
-LEG_COLUMNS = (
-    "call_id, enterprise_id, unique_id, role, channel, call_type, call_status, phone_number,"
-    " extensions, start_time, end_time, raw_data, link"
-)
-CALL_FIELDS = (
-    "token", "start_time", "end_time", "duration", "phone_number", "trunk", "main_extension",
-    "extensions_count", "call_type", "call_status", "is_answered", "asterisk_host", "raw_data",
-    "answered_by", "answered_at", "final_extension", "transfer_chain", "leg_count", "shape",
-    "phone_key",
+# Read off ``schema``, so they cannot drift from the tables (``sync.importer``'s ``_leg_row``
+# and ``_call_row`` build their tuples in this order): a leg's columns (its id is the table's),
+# and what a recompute or fill of a stored call may change (not its identity, flow or creation).
+LEG_COLUMNS = ", ".join(c.name for c in call_legs.columns if c.name != "id")
+CALL_FIELDS = tuple(
+    c.name for c in calls.columns if c.name not in ("id", "unique_id", "enterprise_id", "data_source", "created_at")
 )
 
 
