@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from .grouping import UnionFind
 from .model import Call, Enterprise, Leg, Participant
 from .normalize import (
     as_text,
@@ -284,7 +285,7 @@ def choose_hangup(hangups: Iterable[ConvRow]) -> ConvRow:
 
 
 class _Groups:
-    """Union-find over UniqueIds; the representative is the smallest first row.
+    """The assembly's union-find over UniqueIds; the representative is the smallest first row.
 
     Every union that joins two groups is kept as an edge (rule, key): the tree of a
     conversation's edges says, for each leg, which rule linked it (``call_legs.link``) and on
@@ -292,31 +293,22 @@ class _Groups:
     """
 
     def __init__(self, views: dict[str, UidView]) -> None:
-        self.parent = {uid: uid for uid in views}
+        self.sets = UnionFind(views, rank=lambda uid: (views[uid].first, uid))
         self.views = views
         self.edges: list[tuple[str, str, str, str]] = []  # (a, b, rule, key)
 
     def find(self, uid: str) -> str:
-        parent = self.parent
-        while parent[uid] != uid:
-            parent[uid] = parent[parent[uid]]
-            uid = parent[uid]
-        return uid
+        return self.sets.find(uid)
 
     def union(self, a: str, b: str, rule: str, key: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
+        if self.sets.union(a, b) is not None:
             self.edges.append((a, b, rule, key))
-            if (self.views[rb].first, rb) < (self.views[ra].first, ra):
-                ra, rb = rb, ra
-            self.parent[rb] = ra
 
     def components(self) -> dict[str, list[str]]:
-        groups: dict[str, list[str]] = defaultdict(list)
-        for uid in self.parent:
-            groups[self.find(uid)].append(uid)
+        groups = self.sets.components()
+        views = self.views
         for members in groups.values():
-            members.sort(key=lambda u: (self.views[u].first, u))
+            members.sort(key=lambda u: (views[u].first, u))
         return groups
 
     def adjacency(self) -> dict[str, list[tuple[str, str, str]]]:
@@ -335,7 +327,9 @@ class _Link(NamedTuple):
     key: str | None
 
 
-def _links(root: str, adj: dict[str, list[tuple[str, str, str]]], views: dict[str, UidView]) -> dict[str, _Link]:
+def _links(
+    root: str, adj: dict[str, list[tuple[str, str, str]]], views: dict[str, UidView], pairs: dict[str, UidView],
+) -> dict[str, _Link]:
     """Why each leg belongs (``call_legs.link``), read off the conversation's tree of links.
 
     A leg is labelled by what its own rows say: a Local half whose other half is in the
@@ -356,7 +350,6 @@ def _links(root: str, adj: dict[str, list[tuple[str, str, str]]], views: dict[st
                 elif here in forward:
                     forward[there] = forward[here]
                 todo.append(there)
-    pairs = _local_pairs([views[u] for u in found])
     for uid, link in found.items():
         view = views[uid]
         if link.rule == "primary" or not view.is_local:
@@ -385,8 +378,9 @@ def _overlap(a: UidView, b: UidView, slack_s: float = 60.0) -> bool:
     return (a0 - b1).total_seconds() <= slack_s and (b0 - a1).total_seconds() <= slack_s
 
 
-def _link_local_halves(groups: _Groups, views: dict[str, UidView]) -> None:
-    """The ;1 and ;2 halves of one Local channel name, in one file, overlapping in time.
+def _local_halves(views: dict[str, UidView]) -> list[tuple[UidView, UidView, str]]:
+    """SPEC §4.2 rule 2: the ;1 and ;2 halves of one Local channel name, in one file,
+    overlapping in time — (;1, ;2, name) of each pair.
 
     The counter in the name restarts with Asterisk, so the name alone is not enough: the halves
     are created together and get consecutive UniqueIds, which decides when it is known.
@@ -398,13 +392,20 @@ def _link_local_halves(groups: _Groups, views: dict[str, UidView]) -> None:
             halves[(view.first[0], ch.local_base)][ch.local_half - 1].append(view)
     # In name order, not row order: which Local edge joins two groups (a leg's ``link``) must not
     # depend on how the rows were split into reads.
+    pairs = []
     for (_, base), (ones, twos) in sorted(halves.items(), key=lambda item: item[0]):
         unpaired = list(twos)
         for one in sorted(ones, key=lambda v: (v.first, v.unique_id)):
             match = _other_half(one, unpaired, alone=len(ones) == 1)
             if match is not None and _overlap(one, match):
                 unpaired.remove(match)
-                groups.union(one.unique_id, match.unique_id, "local", base)
+                pairs.append((one, match, base))
+    return pairs
+
+
+def _link_local_halves(groups: _Groups, pairs: list[tuple[UidView, UidView, str]]) -> None:
+    for one, two, base in pairs:
+        groups.union(one.unique_id, two.unique_id, "local", base)
 
 
 def _other_half(one: UidView, twos: list[UidView], *, alone: bool) -> UidView | None:
@@ -536,9 +537,11 @@ def assemble(
     views = {uid: _view(uid, uid_rows) for uid, uid_rows in by_uid.items()}
     groups = _Groups(views)
     _link_bridges(groups, views)
-    _link_local_halves(groups, views)
+    halves = _local_halves(views)
+    _link_local_halves(groups, halves)
     unlinkable, components = _link_forwarding(groups, views)
-    assembly = _Assembly(enterprise, tz, data_source, groups.adjacency(), explain)
+    pair = {one.unique_id: two for one, two, _ in halves} | {two.unique_id: one for one, two, _ in halves}
+    assembly = _Assembly(enterprise, tz, data_source, groups.adjacency(), pair, explain)
     out = []
     for rep, uids in components.items():
         members = [views[u] for u in uids]
@@ -632,6 +635,7 @@ def _far_end(view: UidView, scene: _Scene, seen: frozenset[str] = frozenset()) -
 
 def _holds(
     members: list[UidView], side: list[UidView], other_side: str | None, trunks: set[str],
+    pair: dict[str, UidView],
 ) -> list[_Hold]:
     """Who held the conversation, in row order (SPEC §4.2).
 
@@ -647,7 +651,6 @@ def _holds(
         for _, bridge in v.bridges:
             if bridge and v not in by_bridge[bridge]:
                 by_bridge[bridge].append(v)
-    pair = _local_pairs(members) if any(v.is_local for v in members) else {}
     scene = _Scene(by_bridge, pair, frozenset(v.unique_id for v in side), other_side, trunks)
     holds = [hold for view in side for hold in _side_holds(view, scene)]
     if other_side:
@@ -703,20 +706,6 @@ def _joined_holds(members: list[UidView], other_side: str, scene: _Scene) -> lis
     return holds
 
 
-def _local_pairs(members: list[UidView]) -> dict[str, UidView]:
-    by_base: dict[str, list[UidView]] = defaultdict(list)
-    for v in members:
-        if v.channel is not None and v.channel.local_base is not None:
-            by_base[v.channel.local_base].append(v)
-    pair: dict[str, UidView] = {}
-    for halves in by_base.values():
-        ones = [v for v in halves if v.channel and v.channel.local_half == 1]
-        twos = [v for v in halves if v.channel and v.channel.local_half == 2]
-        for one, two in zip(sorted(ones, key=lambda v: v.first), sorted(twos, key=lambda v: v.first), strict=False):
-            pair[one.unique_id], pair[two.unique_id] = two, one
-    return pair
-
-
 class _Assembly(NamedTuple):
     """What every conversation of one assembly shares."""
 
@@ -724,6 +713,7 @@ class _Assembly(NamedTuple):
     tz: ZoneInfo
     data_source: str
     adjacency: dict[str, list[tuple[str, str, str]]]
+    pair: dict[str, UidView]  # each Local half → its other half (rule 2; both in one conversation)
     explain: bool
 
 
@@ -791,16 +781,19 @@ class _Holding(NamedTuple):
 
 
 def _holding(
-    members: list[UidView], primary: UidView, facts: _Facts, other_side: str | None, side: list[UidView],
+    members: list[UidView], primary: UidView, facts: _Facts, facing: tuple[str | None, list[UidView]],
+    pair: dict[str, UidView],
 ) -> _Holding:
     """The holders in turn: bridge rows first; a calling desk phone holds its outgoing call from
-    the start; without a usable bridge row the PBX's CallStatus decides."""
+    the start; without a usable bridge row the PBX's CallStatus decides. ``facing``: the other
+    side and the channels that carry the call (``_other_side``)."""
+    other_side, side = facing
     has_bridges = any(v.bridges for v in members)
     holds: list[_Hold] = []
     if has_bridges:
         trunks = {t for v in members for t in [v.outside_line] if t}
         trunks.update(t for v in members for r in v.rows for t in [r.trunk] if t)
-        holds = _holds(members, side, other_side, trunks)
+        holds = _holds(members, side, other_side, trunks, pair)
     forwarded = _forwarded(members, facts.primary_dials)
     dropped: dict[str, _Hold] = {}
     if forwarded and holds:
@@ -848,6 +841,7 @@ class _Parts(NamedTuple):
     other_side: str | None
     holding: _Holding
     consulted: dict[str, tuple[UidView, ConvRow]]  # consultation target → (Local half, hangup)
+    pair: dict[str, UidView]  # Local half → its other half (``_Assembly.pair``)
 
 
 def _conversation(members: list[UidView], assembly: _Assembly) -> Conversation:
@@ -857,12 +851,13 @@ def _conversation(members: list[UidView], assembly: _Assembly) -> Conversation:
     if not primary.hangups:
         return Conversation(primary.unique_id, uids, None, (), (), live_delivered=live_delivered)
     facts = _facts(primary, assembly.tz)
-    other_side, side = _other_side(facts, primary, members)
-    holding = _holding(members, primary, facts, other_side, side)
+    facing = _other_side(facts, primary, members)
+    other_side = facing[0]
+    holding = _holding(members, primary, facts, facing, assembly.pair)
     # Consultation hops (SPEC §2.3: a Local channel whose hangup says CallType 2): their target
     # rang, answered or not (an unanswered consultation keeps its target, 'no_answer').
     consulted = {} if len(members) == 1 else _consultations(members)
-    parts = _Parts(members, primary, facts, other_side, holding, consulted)
+    parts = _Parts(members, primary, facts, other_side, holding, consulted, assembly.pair)
     participants, first_dial = _participants(parts)
     links, legs = _legs(parts, assembly)
     shape = _shape(parts, len(participants))
@@ -907,7 +902,7 @@ def _parties(parts: _Parts, leg_dials: list[ConvRow]) -> dict[str, None]:
     facts = parts.facts
     for party in (*facts.primary_dials, *(e for d in sorted(leg_dials, key=_ORDER) for e in d.extensions),
                   *facts.call_extensions, *parts.holding.chain,
-                  *_consulted_parties(parts.consulted, parts.members)):
+                  *_consulted_parties(parts.consulted, parts.pair)):
         if party != parts.other_side:
             ordered.setdefault(party, None)
     return ordered
@@ -928,7 +923,7 @@ def _legs(parts: _Parts, assembly: _Assembly) -> tuple[dict[str, _Link], tuple[L
     known = (f.chosen, f.body, f.start, f.end)
     if len(parts.members) == 1:
         return {primary.unique_id: _Link("primary", None, None)}, (_leg(primary, True, tz, known, "primary"),)
-    links = _links(primary.unique_id, assembly.adjacency, {v.unique_id: v for v in parts.members})
+    links = _links(primary.unique_id, assembly.adjacency, {v.unique_id: v for v in parts.members}, assembly.pair)
     ordered = sorted(parts.members, key=lambda v: (v is not primary, _uid_key(v.unique_id)))
     legs = tuple(
         _leg(v, v is primary, tz, known if v is primary else None,
@@ -984,13 +979,12 @@ def _consultations(members: list[UidView]) -> dict[str, tuple[UidView, ConvRow]]
     return found
 
 
-def _consulted_parties(consulted: dict[str, tuple[UidView, ConvRow]], members: list[UidView]) -> list[str]:
+def _consulted_parties(consulted: dict[str, tuple[UidView, ConvRow]], pair: dict[str, UidView]) -> list[str]:
     """The consultation targets that are parties themselves.
 
     A group or FollowMe number whose hop rang others on is no party: the ones it rang are (the
     number is only the fallback when nothing further is recorded, SPEC §4.2).
     """
-    pair = _local_pairs(members)
     parties = []
     for target, (view, _) in consulted.items():
         halves = (view, pair.get(view.unique_id))

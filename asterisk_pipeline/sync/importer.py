@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 
 from ..conversations import Conversation, ConvRow, assemble, conv_row, parse_channel
 from ..followup import DEFAULT_WINDOW
+from ..grouping import UnionFind
 from ..model import (
     BEFORE_FIRST_ROW,
     LIVE_TABLE,
@@ -45,6 +46,7 @@ from ..model import (
     SyncCounts,
 )
 from ..normalize import classify_event, parse_body, unprocessable
+from ..ownership import Action, Filing, plan_ownership
 from ..pbx.files import SourceError, SourceErrorKind
 from ..warehouse import conversation_store as store
 from ..warehouse.cursors import Cursor, read_cursor, save_cursor
@@ -354,8 +356,7 @@ class OpenConversations:
 
     def __init__(self) -> None:
         self.rows: dict[str, list[ConvRow]] = {}
-        self.parent: dict[str, str] = {}
-        self.members: dict[str, list[str]] = {}
+        self.groups: UnionFind[str] = UnionFind()  # joined by a shared key, the larger group's root kept
         self.keys: dict[str, list[str]] = {}  # root → its bridge / Local keys
         self.owner: dict[str, str] = {}  # key → a uid of its group
         self.last: dict[str, datetime] = {}
@@ -368,8 +369,7 @@ class OpenConversations:
         known = self.rows.get(uid)
         if known is None:
             known = self.rows[uid] = []
-            self.parent[uid] = uid
-            self.members[uid] = [uid]
+            self.groups.add(uid)
             self.keys[uid] = []
         known.append(row)
         self.count += 1
@@ -378,14 +378,15 @@ class OpenConversations:
         at = row.at
         if at is not None and (self.latest is None or at > self.latest):
             self.latest = at
+        groups = self.groups
         for key in self._keys_of(row):
             first = self.owner.get(key)
             if first is None:
                 self.owner[key] = uid
-                self.keys[self._find(uid)].append(key)
+                self.keys[groups.find(uid)].append(key)
             else:
                 self._union(first, uid)
-        root = self._find(uid)
+        root = groups.find(uid)
         stamp = at or self.latest
         if stamp is not None and (root not in self.last or self.last[root] < stamp):
             self.last[root] = stamp
@@ -401,21 +402,11 @@ class OpenConversations:
                 keys.append(f"l:{row.order[0]}:{base}")
         return keys
 
-    def _find(self, uid: str) -> str:
-        parent = self.parent
-        while parent[uid] != uid:
-            parent[uid] = parent[parent[uid]]
-            uid = parent[uid]
-        return uid
-
     def _union(self, a: str, b: str) -> None:
-        ra, rb = self._find(a), self._find(b)
-        if ra == rb:
+        joined = self.groups.union(a, b)
+        if joined is None:
             return
-        if len(self.members[ra]) < len(self.members[rb]):
-            ra, rb = rb, ra
-        self.parent[rb] = ra
-        self.members[ra].extend(self.members.pop(rb))
+        ra, rb = joined
         self.keys[ra].extend(self.keys.pop(rb))
         late = self.last.pop(rb, None)
         if late is not None and (ra not in self.last or self.last[ra] < late):
@@ -427,7 +418,7 @@ class OpenConversations:
         keeps its conversation open however quiet. The leave matters because APIlogs ``bridge``
         rows carry no BridgeUniqueid: until a channel's leave names its bridge, the group cannot
         know which call that channel sits in (a Local half parked in the caller's bridge)."""
-        for uid in self.members[root]:
+        for uid in self.groups.members[root]:
             rows = self.rows[uid]
             own = any(r.kind in ("start", "dial") for r in rows) and not any(
                 r.channel is not None and r.channel.startswith("Local/") for r in rows
@@ -457,20 +448,20 @@ class OpenConversations:
         if not quiet:
             return []
         conversations = assemble(self.all_rows(), request.enterprise, request.tz, request.flow.data_source)
-        group_of = {uid: root for root in self.members for uid in self.members[root]}
+        members = self.groups.members
+        group_of = {uid: root for root in members for uid in members[root]}
         while True:  # a conversation spanning a group that is still open keeps both waiting
             ready = [c for c in conversations if all(group_of[u] in quiet for u in c.unique_ids)]
             covered = {u for c in ready for u in c.unique_ids}
-            narrowed = {root for root in quiet if all(u in covered for u in self.members[root])}
+            narrowed = {root for root in quiet if all(u in covered for u in members[root])}
             if narrowed == quiet:
                 break
             quiet = narrowed
         for root in quiet:
-            for uid in self.members.pop(root):
+            for uid in self.groups.drop(root):
                 gone = self.rows.pop(uid)
                 self.count -= len(gone)
                 self.bytes -= sum(len(r.hangup_json) for r in gone if r.hangup_json is not None)
-                del self.parent[uid]
             for key in self.keys.pop(root):
                 self.owner.pop(key, None)
             self.last.pop(root, None)
@@ -568,79 +559,43 @@ def settle(target: WriteTarget, batch: list[ConvRow], touched: set[str], start_a
 
 
 @dataclass
-class _WritePlan:
-    """The rows one write of conversations changes, collected before any statement runs."""
+class _Rows:
+    """The rows one write of conversations changes, made from its ownership plan before any
+    statement runs."""
 
     enterprise: str
-    source: str
-    live_rule: bool  # live rows of calls the PBX delivered itself are not imported
-    owners: dict[str, store.LegOwner]
     call_ids: CallIds
     time: Callable[[datetime | None], Any]
-    doomed: set[int] = field(default_factory=set)
-    kept: set[int] = field(default_factory=set)
     new_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    again_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    again_rows: list[tuple[Any, ...]] = field(default_factory=list)  # recomputed, this flow's
+    fill_rows: list[tuple[Any, ...]] = field(default_factory=list)  # NULLs filled, another flow's
     participant_rows: list[tuple[Any, ...]] = field(default_factory=list)
     recomputed: list[int] = field(default_factory=list)
     leg_rows: list[tuple[Any, ...]] = field(default_factory=list)
     leg_uids: set[str] = field(default_factory=set)
     links: dict[str, int | None] = field(default_factory=dict)
 
-    def add(self, conv: Conversation) -> None:
-        owners, source = self.owners, self.source
-        filed = [owners[u] for u in conv.unique_ids if u in owners]
-        others = [o for o in filed if o.call_id is not None and o.data_source != source]
-        own = {o.call_id: o for o in filed if o.call_id is not None and o.data_source == source}
-        call = conv.call
-        wanted = call is not None and not (self.live_rule and conv.live_delivered)
-        target: int | None = None
-        if others:
-            target = self._fill_other(conv, others, own)
-        elif wanted and call is not None:
-            target = self._file_own(conv, call, own)
-        else:
-            self.doomed.update(own)
-            self.leg_uids.update(conv.unique_ids)
-            if conv.forwarding_only:
-                self.leg_rows.extend(_leg_row(None, self.enterprise, leg, self.time) for leg in conv.legs)
-        for uid in conv.unique_ids:
-            self.links[uid] = target
-        if target is not None:
-            self.kept.add(target)
-
-    def _fill_other(
-        self, conv: Conversation, others: list[store.LegOwner], own: dict[int, store.LegOwner],
-    ) -> int | None:
-        """Another flow wrote this conversation first: it keeps it; fill its NULLs, add the legs
-        that arrive later, leave its participants alone (SPEC §4.3)."""
-        keep = next((o for o in others if o.call_unique_id == conv.primary), others[0])
-        target = keep.call_id
-        self.doomed.update(own)
-        if conv.call is not None:
-            self.again_rows.append(_call_row(target, conv.call, self.time))
-        for leg in conv.legs:
-            if leg.unique_id not in self.owners or self.owners[leg.unique_id].call_id in own:
-                self.leg_uids.add(leg.unique_id)
-                self.leg_rows.append(_leg_row(target, self.enterprise, leg, self.time))
-        return target
-
-    def _file_own(self, conv: Conversation, call: Call, own: dict[int, store.LegOwner]) -> int:
-        """This flow's call: recomputed when filed under the same primary, else inserted."""
-        same = next((cid for cid, o in own.items() if o.call_unique_id == conv.primary), None)
-        self.doomed.update(cid for cid in own if cid != same)
-        if same is not None:
-            target = same
-            self.again_rows.append(_call_row(target, call, self.time))
-            self.recomputed.append(target)
-        else:
+    def add(self, filing: Filing) -> None:
+        conv, action, time = filing.conversation, filing.action, self.time
+        target = filing.call_id
+        if action is Action.INSERT:
             reserved: int | None = self.call_ids.reserved.pop(conv.primary, None)
             target = reserved or self.call_ids.reserve_one()
-            self.new_rows.append(_call_row(target, call, self.time))
-        self.participant_rows.extend(_participant_row(target, p, self.time) for p in conv.participants)
-        self.leg_uids.update(conv.unique_ids)
-        self.leg_rows.extend(_leg_row(target, self.enterprise, leg, self.time) for leg in conv.legs)
-        return target
+        call = conv.call
+        if call is not None and target is not None:
+            if action is Action.INSERT:
+                self.new_rows.append(_call_row(target, call, time))
+            elif action is Action.RECOMPUTE:
+                self.again_rows.append(_call_row(target, call, time))
+                self.recomputed.append(target)
+            else:
+                self.fill_rows.append(_call_row(target, call, time))
+            if action is not Action.FILL:
+                self.participant_rows.extend(_participant_row(target, p, time) for p in conv.participants)
+        self.leg_uids.update(filing.replaced)
+        self.leg_rows.extend(_leg_row(target, self.enterprise, leg, time) for leg in filing.legs)
+        for uid in conv.unique_ids:
+            self.links[uid] = target
 
 
 def write_conversations(
@@ -660,19 +615,20 @@ def write_conversations(
     # A UniqueId given a reserved id was not filed then, and only a write of its own
     # conversation (which clears the reservation below) files it: no need to look it up.
     reserved = call_ids.reserved
-    plan = _WritePlan(
-        enterprise, request.flow.data_source,
+    owners = store.leg_owners(stager, enterprise, [u for u in uids if u not in reserved])
+    ownership = plan_ownership(
+        conversations, owners, request.flow.data_source,
         live_rule=request.flow is Flow.LIVE and not request.live_import_all,
-        owners=store.leg_owners(stager, enterprise, [u for u in uids if u not in reserved]),
-        call_ids=call_ids, time=stager.time,
     )
-    for conv in conversations:
-        plan.add(conv)
+    plan = _Rows(enterprise, call_ids, stager.time)
+    for filing in ownership.filings:
+        plan.add(filing)
     links = plan.links
     if request.missed_window is not None:  # keys and starts as they were, and as they will be
-        target.missed.add_stored(stager, sorted(plan.doomed | {row[0] for row in plan.again_rows}))
+        again = plan.again_rows + plan.fill_rows
+        target.missed.add_stored(stager, sorted(ownership.superseded | {row[0] for row in again}))
         target.missed.add_call_rows(plan.new_rows)
-        target.missed.add_call_rows(plan.again_rows)
+        target.missed.add_call_rows(again)
 
     # Events written with an id reserved for a UniqueId that got no call of its own.
     for uid in uids:
@@ -685,12 +641,11 @@ def write_conversations(
             if links.get(uid, -1) == written:
                 del links[uid]  # already right: no update
 
-    # A call kept by one conversation is never superseded by another that once shared a leg.
-    store.delete_calls(stager, plan.doomed - plan.kept)
+    store.delete_calls(stager, ownership.removed)
     store.insert_calls(stager, plan.new_rows)
-    store.update_calls(stager, plan.again_rows, {"ent": enterprise})
+    store.update_calls(stager, plan.again_rows, plan.fill_rows, {"ent": enterprise})
     # Only UniqueIds filed before this write can have legs to replace.
-    store.replace_legs(stager, enterprise, plan.leg_uids & plan.owners.keys(), plan.leg_rows)
+    store.replace_legs(stager, enterprise, plan.leg_uids & owners.keys(), plan.leg_rows)
     call_ids.written.add_all(row[2] for row in plan.leg_rows)
     store.replace_participants(stager, plan.recomputed, plan.participant_rows)
     store.link_events(stager, enterprise, links)

@@ -1,6 +1,7 @@
 """Storage verbs for conversations: the rows they are assembled from, and calls, legs and
-participants written back (SPEC §3, §4.2–4.4). No rule lives here: ``sync`` decides, this
-module reads and writes, inside the caller's transaction and staging tables.
+participants written back (SPEC §3, §4.2–4.4). No rule lives here: ``ownership`` decides
+(SPEC §4.3), ``sync`` makes the rows, this module reads and writes, inside the caller's
+transaction and staging tables.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Date, bindparam, text
 
 from ..model import ROW_ID_MIN
+from ..ownership import LegOwner
+from .schema import call_legs, calls
 from .sql import execute, statement
 from .staging import COLUMNS, ProbeQuery, Stager
 from .utc import as_utc
@@ -19,15 +22,12 @@ SIGHTING_COLUMNS = (
     "enterprise_id, source_table, file_date, source_id, unique_id, event_type, body_hash,"
     " event_timestamp, delivered, bridge_id, local_base"
 )
-LEG_COLUMNS = (
-    "call_id, enterprise_id, unique_id, role, channel, call_type, call_status, phone_number,"
-    " extensions, start_time, end_time, raw_data, link"
-)
-CALL_FIELDS = (
-    "token", "start_time", "end_time", "duration", "phone_number", "trunk", "main_extension",
-    "extensions_count", "call_type", "call_status", "is_answered", "asterisk_host", "raw_data",
-    "answered_by", "answered_at", "final_extension", "transfer_chain", "leg_count", "shape",
-    "phone_key",
+# Read off ``schema``, so they cannot drift from the tables (``sync.importer``'s ``_leg_row``
+# and ``_call_row`` build their tuples in this order): a leg's columns (its id is the table's),
+# and what a recompute or fill of a stored call may change (not its identity, flow or creation).
+LEG_COLUMNS = ", ".join(c.name for c in call_legs.columns if c.name != "id")
+CALL_FIELDS = tuple(
+    c.name for c in calls.columns if c.name not in ("id", "unique_id", "enterprise_id", "data_source", "created_at")
 )
 
 
@@ -49,14 +49,6 @@ def _stored_row(row: Sequence[Any]) -> StoredRow:
     ``UtcDateTime`` reads it."""
     fd, sid, at, uid, kind, ok, raw_json = row
     return StoredRow(_as_date(fd), int(sid), as_utc(at), uid, kind, bool(ok), raw_json)
-
-
-class LegOwner(NamedTuple):
-    """Where a UniqueId is filed today: its call (None for a forwarding leg without one)."""
-
-    call_id: int | None
-    call_unique_id: str | None
-    data_source: str | None
 
 
 # A sighting's body comes from its event, by identity.
@@ -235,22 +227,22 @@ def insert_calls(stager: Stager, rows: list[tuple[Any, ...]]) -> None:
     stager.insert("calls", COLUMNS["stage_calls"], rows)
 
 
-def update_calls(stager: Stager, rows: list[tuple[Any, ...]], params: dict[str, Any]) -> None:
-    """Recompute calls this flow owns; only fill the NULLs of another flow's (SPEC §4.3)."""
-    if not rows:
-        return
-    stager.replace("stage_calls", rows)
-    assignments = ", ".join(
-        f"{name} = CASE WHEN calls.data_source = s.data_source THEN s.{name}"
-        f" ELSE coalesce(calls.{name}, s.{name}) END"
-        for name in CALL_FIELDS
-    )
-    execute(
-        stager.conn,
-        f"UPDATE calls SET {assignments} FROM stage_calls s"
-        " WHERE calls.id = s.id AND calls.enterprise_id = s.enterprise_id",
-        params,
-    )
+def update_calls(
+    stager: Stager, recomputed: list[tuple[Any, ...]], filled: list[tuple[Any, ...]], params: dict[str, Any],
+) -> None:
+    """Apply ``ownership``'s plan to stored calls: every field of a ``recomputed`` row, only the
+    NULLs of a ``filled`` one (rows as ``stage_calls``)."""
+    for rows, value in ((recomputed, "s.{name}"), (filled, "coalesce(calls.{name}, s.{name})")):
+        if not rows:
+            continue
+        stager.replace("stage_calls", rows)
+        assignments = ", ".join(f"{name} = " + value.format(name=name) for name in CALL_FIELDS)
+        execute(
+            stager.conn,
+            f"UPDATE calls SET {assignments} FROM stage_calls s"
+            " WHERE calls.id = s.id AND calls.enterprise_id = s.enterprise_id",
+            params,
+        )
 
 
 def replace_legs(stager: Stager, enterprise: str, unique_ids: Iterable[str], rows: list[tuple[Any, ...]]) -> None:

@@ -10,45 +10,87 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    Integer,
+    LargeBinary,
+    Table,
+)
 
+from . import schema
 from .sql import named, statement
+from .utc import UtcDateTime
+
+# BigInteger before Integer: it is one.
+_COPY_TYPES: tuple[tuple[type[Any], str], ...] = (
+    (BigInteger, "int8"), (Integer, "int4"), (Boolean, "bool"), (UtcDateTime, "timestamptz"),
+    (Date, "date"), (LargeBinary, "bytea"),
+)
+
+
+def _copy_type(column: Column[Any]) -> str:
+    """The PostgreSQL binary-COPY type of a schema column (``text`` for text and JSON: we hand
+    over canonical JSON text, and json's binary wire format is its text; psycopg's "json"
+    dumper would serialize our str again, as a JSON string)."""
+    kind = column.type
+    for cls, name in _COPY_TYPES:
+        if isinstance(kind, cls):
+            return name
+    return "text"
+
+
+# A COPY type → the staging column's type on PostgreSQL and on SQLite (JSON: ``json`` on
+# PostgreSQL, as the warehouse column, so a staged body is validated once).
+_STAGE_TYPES = {
+    "int8": ("bigint", "INTEGER"), "int4": ("integer", "INTEGER"), "bool": ("boolean", "INTEGER"),
+    "timestamptz": ("timestamptz", "TEXT"), "date": ("date", "TEXT"), "bytea": ("bytea", "BLOB"),
+}
+
+
+def _stage_type(column: Column[Any], dialect: int) -> str:
+    if isinstance(column.type, JSON):
+        return ("json", "TEXT")[dialect]
+    return _STAGE_TYPES.get(_copy_type(column), ("text", "TEXT"))[dialect]
+
+
+def _mirrored(table: Table, leave: str, key: str) -> tuple[str, str, str]:
+    """A staging table with the columns of a warehouse table (less ``leave``): its columns and
+    its PostgreSQL and SQLite column definitions, derived from ``schema`` so they cannot drift."""
+    columns = [c for c in table.columns if c.name != leave]
+    ddl = [
+        ", ".join(f"{c.name} {_stage_type(c, dialect)}{' PRIMARY KEY' if c.name == key else ''}" for c in columns)
+        for dialect in (0, 1)
+    ]
+    return ", ".join(c.name for c in columns), ddl[0], ddl[1]
+
+
+# Staging tables that mirror a warehouse table: calls to recompute or fill (keyed by UniqueId,
+# no created_at) and participants (no id of their own yet).
+_MIRRORS = {
+    "stage_calls": _mirrored(schema.calls, "created_at", "unique_id"),
+    "stage_participants": _mirrored(schema.call_participants, "id", ""),
+}
 
 # Column lists per table and dialect. A table is created the first time an import stages rows
 # in it: a live cycle's small import needs two or three of them, and each CREATE TEMP TABLE (with
 # its ON COMMIT DROP) costs PostgreSQL ~3 ms of catalog work.
 _PG = {
     "stage_rejects": "source_id bigint, event_type text, unique_id text, raw_text text, reason text",
-    "stage_calls": (
-        "id bigint, unique_id text PRIMARY KEY, enterprise_id text, token text,"
-        " start_time timestamptz, end_time timestamptz, duration integer, phone_number text,"
-        " trunk text, main_extension text, extensions_count integer, call_type text,"
-        " call_status text, is_answered boolean, data_source text, asterisk_host text,"
-        " raw_data json, answered_by text, answered_at timestamptz, final_extension text,"
-        " transfer_chain json, leg_count integer, shape text, phone_key text"
-    ),
-    "stage_participants": (
-        "call_id bigint, extension text, participant_status text, ring_order integer,"
-        " dial_start timestamptz, answer_time timestamptz, hangup_time timestamptz,"
-        " talk_order integer"
-    ),
+    "stage_calls": _MIRRORS["stage_calls"][1],
+    "stage_participants": _MIRRORS["stage_participants"][1],
     "stage_links": "unique_id text PRIMARY KEY, call_id bigint",
     "stage_keys": "key text PRIMARY KEY",
     "stage_ids": "id bigint PRIMARY KEY",
 }
 _SQLITE = {
     "stage_rejects": "source_id INTEGER, event_type TEXT, unique_id TEXT, raw_text TEXT, reason TEXT",
-    "stage_calls": (
-        "id INTEGER, unique_id TEXT PRIMARY KEY, enterprise_id TEXT, token TEXT, start_time TEXT,"
-        " end_time TEXT, duration INTEGER, phone_number TEXT, trunk TEXT, main_extension TEXT,"
-        " extensions_count INTEGER, call_type TEXT, call_status TEXT, is_answered INTEGER,"
-        " data_source TEXT, asterisk_host TEXT, raw_data TEXT, answered_by TEXT, answered_at TEXT,"
-        " final_extension TEXT, transfer_chain TEXT, leg_count INTEGER, shape TEXT, phone_key TEXT"
-    ),
-    "stage_participants": (
-        "call_id INTEGER, extension TEXT, participant_status TEXT, ring_order INTEGER,"
-        " dial_start TEXT, answer_time TEXT, hangup_time TEXT, talk_order INTEGER"
-    ),
+    "stage_calls": _MIRRORS["stage_calls"][2],
+    "stage_participants": _MIRRORS["stage_participants"][2],
     "stage_links": "unique_id TEXT PRIMARY KEY, call_id INTEGER",
     "stage_keys": "key TEXT PRIMARY KEY",
     "stage_ids": "id INTEGER PRIMARY KEY",
@@ -65,12 +107,8 @@ TABLES = tuple(_PG)
 _JOINED = frozenset(TABLES) - {"stage_rejects"}  # what ``Stager.write`` ANALYZEs
 COLUMNS = {
     "stage_rejects": "source_id, event_type, unique_id, raw_text, reason",
-    "stage_calls": "id, unique_id, enterprise_id, token, start_time, end_time, duration,"
-    " phone_number, trunk, main_extension, extensions_count, call_type, call_status,"
-    " is_answered, data_source, asterisk_host, raw_data, answered_by, answered_at,"
-    " final_extension, transfer_chain, leg_count, shape, phone_key",
-    "stage_participants": "call_id, extension, participant_status, ring_order, dial_start,"
-    " answer_time, hangup_time, talk_order",
+    "stage_calls": _MIRRORS["stage_calls"][0],
+    "stage_participants": _MIRRORS["stage_participants"][0],
     "stage_links": "unique_id, call_id",
     "stage_keys": "key",
     "stage_ids": "id",
@@ -78,16 +116,14 @@ COLUMNS = {
 
 
 # PostgreSQL types of every column the loader COPYs, for binary COPY (twice as fast as text
-# on the client: no number/timestamp formatting, no escaping).
+# on the client: no number/timestamp formatting, no escaping): read off the warehouse tables it
+# writes, which give every staging column its type too (ids and source ids are int8 everywhere).
 _PG_TYPES = {
-    "id": "int8", "call_id": "int8", "source_id": "int8", "duration": "int4",
-    "extensions_count": "int4", "ring_order": "int4", "is_answered": "bool", "delivered": "bool",
-    "event_timestamp": "timestamptz", "start_time": "timestamptz", "end_time": "timestamptz",
-    "dial_start": "timestamptz", "answer_time": "timestamptz", "hangup_time": "timestamptz",
-    "file_date": "date", "body_hash": "bytea", "answered_at": "timestamptz",
-    "leg_count": "int4", "talk_order": "int4",
-    # raw_data stays "text": we hand over canonical JSON text, and json's binary wire format
-    # is its text; psycopg's "json" dumper would serialize our str again, as a JSON string.
+    c.name: kind
+    for table in (schema.calls, schema.call_participants, schema.call_legs, schema.call_events, schema.event_sightings)
+    for c in table.columns
+    for kind in [_copy_type(c)]
+    if kind != "text"
 }
 
 
