@@ -113,7 +113,7 @@ def has_other_sightings(conn: Connection, enterprise: str, table: str, file_date
     look-ups of earlier rows altogether."""
     params = {"ent": enterprise, "tbl": table, "fd": file_date, "after": _bound(after)}
     # the events' own rows: other day files, then this one's rows below the read (each an
-    # index range of (enterprise_id, source_table, file_date), not every row of the table)
+    # index range of (enterprise_id, file_date, source_table), not every row of the table)
     own = [f"file_date {op} :fd" for op in ("<", ">")]
     if after >= ROW_ID_MIN:
         own.append("file_date = :fd AND source_id <= :after")

@@ -214,8 +214,9 @@ call_events = Table(
         None, "enterprise_id", "local_base",
         postgresql_where=text("local_base IS NOT NULL"), sqlite_where=text("local_base IS NOT NULL"),
     ),
-    # the rows of one day file and table (a rebuild, a forced re-read)
-    Index(None, "enterprise_id", "source_table", "file_date"),
+    # the rows of one day file and table (a rebuild; whether other days are stored). Day before
+    # table: SQLite would take (enterprise, table) for a UniqueId's or a key's rows.
+    Index(None, "enterprise_id", "file_date", "source_table"),
 )
 
 # Days stored by a version that recorded no sightings (before 0003) and not rebuilt since: that

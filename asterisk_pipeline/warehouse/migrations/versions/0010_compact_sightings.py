@@ -36,8 +36,9 @@ _INDEXES = (
     ("ix_call_events_enterprise_id_event_timestamp", ["enterprise_id", "event_timestamp"], None),
     ("ix_call_events_enterprise_id_bridge_id", ["enterprise_id", "bridge_id"], "bridge_id IS NOT NULL"),
     ("ix_call_events_enterprise_id_local_base", ["enterprise_id", "local_base"], "local_base IS NOT NULL"),
-    ("ix_call_events_enterprise_id_source_table_file_date",
-     ["enterprise_id", "source_table", "file_date"], None),
+    # day first: with the table second, SQLite would take it for a UniqueId's or a key's rows
+    ("ix_call_events_enterprise_id_file_date_source_table",
+     ["enterprise_id", "file_date", "source_table"], None),
 )
 
 
