@@ -208,8 +208,12 @@ class SightingReader:
                 self.stager.date(date.fromordinal(near.toordinal() + 1)),
             )
 
+        # SQLite would scan the three days' rows by their day index for each key; unary + keeps
+        # the day off its index choice, so the key's partial index is taken (as PostgreSQL does)
+        plus = "+" if self.stager.dialect == "sqlite" else ""
+
         def query(alias: str, table: str) -> ProbeQuery:
-            days = f" AND {alias}.file_date BETWEEN :lo AND :hi" if near is not None else ""
+            days = f" AND {plus}{alias}.file_date BETWEEN :lo AND :hi" if near is not None else ""
             return ProbeQuery(
                 f"{alias}.unique_id", f"{table} {alias}",
                 f"{alias}.enterprise_id = k.ent AND {alias}.{column} = k.key"
