@@ -2,8 +2,9 @@
 
 1. **read and classify** every row above the cursor; events go chunk by chunk into
    ``call_events`` (first copy of an identity wins) carrying the id of the call their UniqueId is
-   filed under, or a reserved one; every row a conversation reads is also recorded as a
-   *sighting* (retries and collapsed APIlogs bridge rows included), rejects are staged;
+   filed under, or a reserved one; every row a conversation reads is a *sighting*: the event's
+   own row, or, when it is not (retries and collapsed APIlogs bridge rows, the same event read
+   again elsewhere), a row of ``event_sightings``; rejects are staged;
 2. **gather** the rows stored by earlier reads that belong with this read's UniqueIds: their
    own rows, rows sharing a bridge or a Local channel, rows close in time, and the other legs of
    calls they are filed under — so the result does not depend on how rows were split into reads;
@@ -254,6 +255,9 @@ class _Chunk:
     fresh: list[ConvRow]  # the conversation rows it holds
 
 
+_NO_KEYS = (None, None)
+
+
 def _classify(chunk: Sequence[SourceRow], request: ImportRequest, live_table: bool) -> _Chunk:
     """One pass over a chunk: each row parsed, hashed and read for its conversation once.
 
@@ -273,10 +277,13 @@ def _classify(chunk: Sequence[SourceRow], request: ImportRequest, live_table: bo
         except Exception as exc:  # noqa: BLE001 - the quarantine boundary of one row
             rejects(unprocessable(row, exc))
             continue
-        events(outcome[:8])  # Event starts with EventRow
-        if seen is not None:
-            fresh(seen)
-            sightings(sighting_row(seen, outcome.body_hash))
+        if seen is None:
+            events(outcome[:8] + _NO_KEYS)  # Event starts with EventRow
+            continue
+        sighting = sighting_row(seen, outcome.body_hash)
+        events(outcome[:8] + sighting[6:])  # the event carries its row's conversation keys
+        fresh(seen)
+        sightings(sighting)
     return out
 
 

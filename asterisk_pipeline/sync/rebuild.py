@@ -2,10 +2,11 @@
 
 One transaction per (enterprise, day, table), so a killed rebuild leaves every day either as it
 was or rebuilt, and running it again gives the same result. The rows come from the warehouse's
-sightings; a day stored by a version without sightings gets them from its events — and, since
-that version collapsed identical APIlogs bridge bodies into one event, from the day file itself
-when one is at hand (the history cache, a local mirror or the PBX). Days rebuilt without the file
-whose rows show a lost bridge entry are reported as not exact.
+sightings (each event's own row and the other rows of ``event_sightings``); a day stored by a
+version without sightings (``unsighted_days``) reads its events — and, since that version
+collapsed identical APIlogs bridge bodies into one event, the day file itself when one is at
+hand (the history cache, a local mirror or the PBX). Days rebuilt without the file whose rows
+show a lost bridge entry are reported as not exact.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ..conversations import CONVERSATION_TYPES, ConvRow, conv_row
+from ..conversations import ConvRow, conv_row
 from ..model import BEFORE_FIRST_ROW, LIVE_TABLE, Enterprise, Event, Flow
 from ..normalize import classify_row
 from ..pbx.files import DayFile, SourceError
@@ -97,17 +98,11 @@ def _rebuild_day(engine: Engine, fleet: Fleet, request: ImportRequest, use_files
     with write_transaction(engine) as conn:
         lock_enterprise(conn, enterprise.number)
         stager = Stager(conn)
-        missing = store.events_without_sightings(stager, enterprise.number, day, table, CONVERSATION_TYPES)
-        if missing:
+        if store.is_unsighted(conn, enterprise.number, day, table):
+            _key_events(stager, request)
             replayed = _replay_day_file(stager, fleet, request) if use_files else False
-            if replayed:
-                report.source = "day file"
-            else:
-                report.source = "events (previous version)"
-                store.insert_sightings(stager, enterprise.number, table, day, [
-                    sighting_row(seen, digest) for stored, digest in missing
-                    for seen in [stored_conv_row(stored, flow is Flow.LIVE)] if seen is not None
-                ])
+            report.source = "day file" if replayed else "events (previous version)"
+            store.mark_sighted(conn, enterprise.number, day, table)
         rows = [
             seen for stored in store.SightingReader(stager, enterprise.number, table, day, 0)
             .rows_of_day() for seen in [stored_conv_row(stored, flow is Flow.LIVE)] if seen is not None
@@ -133,8 +128,24 @@ def _rebuild_day(engine: Engine, fleet: Fleet, request: ImportRequest, use_files
     return report
 
 
+def _key_events(stager: Stager, request: ImportRequest) -> None:
+    """The conversation keys an import gives an event's own row, onto the events of a day
+    stored before ``call_events`` carried them."""
+    live = request.flow is Flow.LIVE
+    keys = []
+    for event_id, stored in store.own_rows_of_day(stager, request.enterprise.number, request.file_date,
+                                                   request.flow.table):
+        seen = stored_conv_row(stored, live)
+        if seen is not None:
+            sighting = sighting_row(seen, b"")
+            if sighting[6] is not None or sighting[7] is not None:
+                keys.append((event_id, sighting[6], sighting[7]))
+    store.set_conversation_keys(stager, keys)
+
+
 def _replay_day_file(stager: Stager, fleet: Fleet, request: ImportRequest) -> bool:
-    """Sightings of every row of the day file, when the file can be had; False otherwise."""
+    """Sightings of every row of the day file that is not its event's own row, when the file
+    can be had; False otherwise."""
     enterprise, day, table = request.enterprise, request.file_date, request.flow.table
     settings = fleet.settings
     try:
@@ -161,7 +172,7 @@ def _replay_day_file(stager: Stager, fleet: Fleet, request: ImportRequest) -> bo
         log.warning("rebuild of %s %s without its day file: %s", enterprise.number, day, exc)
         return False
     store.forget_sightings_above(stager.conn, enterprise.number, table, day, BEFORE_FIRST_ROW)
-    store.insert_sightings(stager, enterprise.number, table, day, sightings)
+    store.record_sightings(stager, enterprise.number, table, day, sightings)
     return True
 
 

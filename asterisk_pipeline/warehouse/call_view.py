@@ -97,14 +97,18 @@ _LIVE_ONLY_KEYS = frozenset({"BridgeUniqueid"})
 
 
 def _sighted_in(conn: Connection, call_id: int) -> dict[tuple[str, str, bytes], list[str]]:
-    """The source tables each of the call's events was read from (its sightings, SPEC §4.3)."""
+    """The source tables each of the call's events was read from (its own row's, and its other
+    sightings', SPEC §4.3)."""
     tables: dict[tuple[str, str, bytes], list[str]] = {}
     for uid, kind, digest, table in conn.execute(
         text(
-            "SELECT DISTINCT s.unique_id, s.event_type, s.body_hash, s.source_table FROM event_sightings s"
+            "SELECT DISTINCT unique_id, event_type, body_hash, source_table FROM ("
+            "SELECT e.unique_id, e.event_type, e.body_hash, e.source_table FROM call_events e"
+            " WHERE e.call_id = :id UNION ALL"
+            " SELECT s.unique_id, s.event_type, s.body_hash, s.source_table FROM event_sightings s"
             " JOIN call_events e ON e.enterprise_id = s.enterprise_id AND e.unique_id = s.unique_id"
             " AND e.event_type = s.event_type AND e.body_hash = s.body_hash"
-            " WHERE e.call_id = :id ORDER BY s.source_table"
+            " WHERE e.call_id = :id) AS sighted ORDER BY source_table"
         ),
         {"id": call_id},
     ):

@@ -11,10 +11,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Date, bindparam, text
 
+from ..conversations import CONVERSATION_TYPES
 from ..model import ROW_ID_MIN
 from ..ownership import LegOwner
 from .schema import call_legs, calls
-from .sql import execute, statement
+from .sql import execute, named, statement
 from .staging import COLUMNS, ProbeQuery, Stager
 from .utc import as_utc
 
@@ -51,11 +52,26 @@ def _stored_row(row: Sequence[Any]) -> StoredRow:
     return StoredRow(_as_date(fd), int(sid), as_utc(at), uid, kind, bool(ok), raw_json)
 
 
-# A sighting's body comes from its event, by identity.
+# The rows a conversation reads are each event's own row (its position in ``call_events``)
+# and the other rows of ``event_sightings``; readers read the first UNION ALL the second.
+# An event's own row is one when a conversation reads it (``conversations.conv_row``):
+_OWN = (
+    "e.unique_id <> '' AND e.event_type IN ("
+    + ", ".join(f"'{kind}'" for kind in sorted(CONVERSATION_TYPES)) + ")"
+)
+# A sighting's body comes from its event, by identity; one left at its event's own position
+# (none is written there) would repeat the own row, so it is not read.
 _EVENT_JOIN = (
     " JOIN call_events e ON e.enterprise_id = s.enterprise_id AND e.unique_id = s.unique_id"
     " AND e.event_type = s.event_type AND e.body_hash = s.body_hash"
+    " AND NOT (e.source_table = s.source_table AND e.file_date = s.file_date"
+    " AND e.source_id = s.source_id)"
 )
+_ROW = "{a}.file_date, {a}.source_id, {a}.event_timestamp, {a}.unique_id, {a}.event_type, {a}.delivered"
+
+
+def _raw(dialect: str) -> str:
+    return "e.raw_data::text" if dialect == "postgresql" else "e.raw_data"
 
 
 def _above(after: int) -> str:
@@ -70,7 +86,11 @@ def _bound(after: int) -> int:
 
 def forget_sightings_above(conn: Connection, enterprise: str, table: str, file_date: date, after: int) -> None:
     """The rows of a file above the cursor are about to be read (again): drop what a forced or
-    recreated read would otherwise duplicate."""
+    recreated read would otherwise duplicate.
+
+    An event's own row stays: the event keeps the position it was first read at, and a re-read
+    of the same row at the same position finds it there and records nothing; a row that is
+    not its event's own row is recorded again by the re-read."""
     conn.execute(
         statement(
             "DELETE FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
@@ -83,14 +103,21 @@ def forget_sightings_above(conn: Connection, enterprise: str, table: str, file_d
 def has_other_sightings(conn: Connection, enterprise: str, table: str, file_date: date, after: int) -> bool:
     """Whether anything outside this read is stored for the table: a first import skips the
     look-ups of earlier rows altogether."""
-    found = conn.execute(
-        statement(
-            "SELECT 1 FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
-            f" AND NOT (file_date = :fd AND source_id {_above(after)} :after) LIMIT 1"
-        ),
-        {"ent": enterprise, "tbl": table, "fd": file_date, "after": _bound(after)},
-    ).first()
-    return found is not None
+    params = {"ent": enterprise, "tbl": table, "fd": file_date, "after": _bound(after)}
+    # the events' own rows: other day files, then this one's rows below the read (each an
+    # index range of (enterprise_id, file_date, source_table), not every row of the table)
+    own = [f"file_date {op} :fd" for op in ("<", ">")]
+    if after >= ROW_ID_MIN:
+        own.append("file_date = :fd AND source_id <= :after")
+    for sql in (
+        ("SELECT 1 FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
+         f" AND NOT (file_date = :fd AND source_id {_above(after)} :after) LIMIT 1"),
+        *(f"SELECT 1 FROM call_events e WHERE enterprise_id = :ent AND source_table = :tbl AND {where}"
+          f" AND {_OWN} LIMIT 1" for where in own),
+    ):
+        if conn.execute(statement(sql), named(sql, params)).first() is not None:
+            return True
+    return False
 
 
 def has_events(conn: Connection, enterprise: str) -> bool:
@@ -109,7 +136,8 @@ def has_legs(conn: Connection, enterprise: str) -> bool:
 
 class SightingReader:
     """Rows of one enterprise and table stored by earlier reads, by UniqueId, bridge, Local
-    channel or time — never the rows of the current read (``file_date``, ids above ``after``)."""
+    channel or time — never the rows of the current read (``file_date``, ids above ``after``).
+    Each read is two: the events' own rows, and the other sightings."""
 
     def __init__(self, stager: Stager, enterprise: str, table: str, file_date: date, after: int) -> None:
         self.stager = stager
@@ -117,34 +145,44 @@ class SightingReader:
         self.params: dict[str, Any] = {
             "ent": enterprise, "tbl": table, "fd": file_date, "after": _bound(after),
         }
-        self._not_current = f" AND NOT (s.file_date = :fd AND s.source_id {_above(after)} :after)"
+        self._after = after
+
+    def _not_current(self, alias: str) -> str:
+        return f" AND NOT ({alias}.file_date = :fd AND {alias}.source_id {_above(self._after)} :after)"
 
     def _rows(self, result: Iterable[Any]) -> list[StoredRow]:
         rows = [_stored_row(row) for row in result]
         rows.sort(key=lambda r: (r.file_date, r.source_id))
         return rows
 
-    def _columns(self) -> str:
-        raw = "e.raw_data::text" if self.stager.dialect == "postgresql" else "e.raw_data"
-        return (
-            "s.file_date, s.source_id, s.event_timestamp, s.unique_id, s.event_type, s.delivered,"
-            f" {raw} AS raw_json"
-        )
+    def _columns(self, alias: str) -> str:
+        return _ROW.format(a=alias) + f", {_raw(self.stager.dialect)} AS raw_json"
 
     def rows_of(self, unique_ids: Iterable[str]) -> list[StoredRow]:
         keys = sorted(set(unique_ids))
         if not keys:
             return []
-        return self._rows(self.stager.probe(keys, self.params["ent"], ProbeQuery(
-            self._columns(), "event_sightings s" + _EVENT_JOIN,
-            "s.enterprise_id = k.ent AND s.unique_id = k.key AND s.source_table = :tbl" + self._not_current,
-            self.params,
+        return self._rows(self.stager.probe_each(keys, self.params["ent"], (
+            ProbeQuery(
+                self._columns("e"), "call_events e",
+                "e.enterprise_id = k.ent AND e.unique_id = k.key AND e.source_table = :tbl"
+                f" AND {_OWN}" + self._not_current("e"),
+                self.params,
+            ),
+            ProbeQuery(
+                self._columns("s"), "event_sightings s" + _EVENT_JOIN,
+                "s.enterprise_id = k.ent AND s.unique_id = k.key AND s.source_table = :tbl"
+                + self._not_current("s"),
+                self.params,
+            ),
         )))
 
     def rows_of_day(self) -> list[StoredRow]:
         """Every stored row of the day file and table (what a rebuild re-assembles)."""
         sql = (
-            f"SELECT {self._columns()} FROM event_sightings s{_EVENT_JOIN}"
+            f"SELECT {self._columns('e')} FROM call_events e WHERE e.enterprise_id = :ent"
+            f" AND e.source_table = :tbl AND e.file_date = :fd AND {_OWN}"
+            f" UNION ALL SELECT {self._columns('s')} FROM event_sightings s{_EVENT_JOIN}"
             " WHERE s.source_table = :tbl AND s.enterprise_id = :ent AND s.file_date = :fd"
         )
         return self._rows(self.conn.execute(statement(sql), self.params))
@@ -156,27 +194,39 @@ class SightingReader:
         if not unique:
             return set()
         params = dict(self.params)
-        days = ""
         if near is not None:  # Local channel names repeat every day: only the neighbouring files
-            days = " AND s.file_date BETWEEN :lo AND :hi"
             params["lo"], params["hi"] = (
                 self.stager.date(date.fromordinal(near.toordinal() - 1)),
                 self.stager.date(date.fromordinal(near.toordinal() + 1)),
             )
-        result = self.stager.probe(unique, self.params["ent"], ProbeQuery(
-            "s.unique_id", "event_sightings s",
-            f"s.enterprise_id = k.ent AND s.{column} = k.key AND s.source_table = :tbl"
-            + days + self._not_current,
-            params,
-        ))
+
+        # SQLite would scan the three days' rows by their day index for each key; unary + keeps
+        # the day off its index choice, so the key's partial index is taken (as PostgreSQL does)
+        plus = "+" if self.stager.dialect == "sqlite" else ""
+
+        def query(alias: str, table: str) -> ProbeQuery:
+            days = f" AND {plus}{alias}.file_date BETWEEN :lo AND :hi" if near is not None else ""
+            return ProbeQuery(
+                f"{alias}.unique_id", f"{table} {alias}",
+                f"{alias}.enterprise_id = k.ent AND {alias}.{column} = k.key"
+                f" AND {alias}.source_table = :tbl" + days + self._not_current(alias),
+                params,
+            )
+
+        result = self.stager.probe_each(
+            unique, self.params["ent"], (query("e", "call_events"), query("s", "event_sightings"))
+        )
         return {uid for (uid,) in result}
 
     def uids_between(self, low: datetime, high: datetime) -> set[str]:
         result = self.conn.execute(
             statement(
-                "SELECT DISTINCT s.unique_id FROM event_sightings s WHERE s.enterprise_id = :ent"
+                "SELECT e.unique_id FROM call_events e WHERE e.enterprise_id = :ent"
+                " AND e.event_timestamp BETWEEN :low AND :high AND e.source_table = :tbl"
+                f" AND {_OWN}" + self._not_current("e")
+                + " UNION SELECT s.unique_id FROM event_sightings s WHERE s.enterprise_id = :ent"
                 " AND s.event_timestamp BETWEEN :low AND :high AND s.source_table = :tbl"
-                + self._not_current
+                + self._not_current("s")
             ),
             {**self.params, "low": self.stager.time(low), "high": self.stager.time(high)},
         )
@@ -315,34 +365,55 @@ def stored_days(
     return [(ent, _as_date(fd), tbl) for ent, fd, tbl in conn.execute(query, params)]
 
 
-def events_without_sightings(
-    stager: Stager, enterprise: str, file_date: date, table: str, kinds: Iterable[str],
-) -> list[tuple[StoredRow, bytes]]:
-    """Events a conversation reads that an older version stored without their sighting."""
-    raw = "e.raw_data::text" if stager.dialect == "postgresql" else "e.raw_data"
-    names = sorted(kinds)
-    marks = ", ".join(f":k{i}" for i in range(len(names)))
+def is_unsighted(conn: Connection, enterprise: str, file_date: date, table: str) -> bool:
+    """Whether the day was stored by a version that recorded no sightings (migration 0010 lists
+    such days) and has not been rebuilt since."""
+    found = conn.execute(
+        statement(
+            "SELECT 1 FROM unsighted_days WHERE enterprise_id = :ent AND file_date = :fd"
+            " AND source_table = :tbl"
+        ),
+        {"ent": enterprise, "fd": file_date, "tbl": table},
+    ).first()
+    return found is not None
+
+
+def mark_sighted(conn: Connection, enterprise: str, file_date: date, table: str) -> None:
+    conn.execute(
+        statement(
+            "DELETE FROM unsighted_days WHERE enterprise_id = :ent AND file_date = :fd"
+            " AND source_table = :tbl"
+        ),
+        {"ent": enterprise, "fd": file_date, "tbl": table},
+    )
+
+
+def own_rows_of_day(stager: Stager, enterprise: str, file_date: date, table: str) -> list[tuple[int, StoredRow]]:
+    """(event id, its own row) of every event of a day file and table a conversation reads."""
     result = stager.conn.execute(
         statement(
-            f"SELECT e.file_date, e.source_id, e.event_timestamp, e.unique_id, e.event_type,"
-            f" e.delivered, {raw}, e.body_hash FROM call_events e"
-            " WHERE e.enterprise_id = :ent AND e.file_date = :fd AND e.source_table = :tbl"
-            f" AND e.event_type IN ({marks}) AND NOT EXISTS (SELECT 1 FROM event_sightings s"
-            " WHERE s.enterprise_id = e.enterprise_id AND s.source_table = e.source_table"
-            " AND s.file_date = e.file_date AND s.source_id = e.source_id)"
-            " ORDER BY e.source_id"
+            f"SELECT e.id, {_ROW.format(a='e')}, {_raw(stager.dialect)} FROM call_events e"
+            f" WHERE e.enterprise_id = :ent AND e.source_table = :tbl AND e.file_date = :fd AND {_OWN}"
         ),
-        {"ent": enterprise, "fd": file_date, "tbl": table, **{f"k{i}": n for i, n in enumerate(names)}},
+        {"ent": enterprise, "fd": file_date, "tbl": table},
     )
-    return [
-        (_stored_row(row[:7]), bytes(row[7])) for row in result
-    ]
+    return [(int(row[0]), _stored_row(row[1:])) for row in result]
+
+
+def set_conversation_keys(stager: Stager, keys: list[tuple[int, str | None, str | None]]) -> None:
+    """(event id, bridge_id, local_base) onto events stored before ``call_events`` had them."""
+    if keys:
+        stager.conn.execute(
+            text("UPDATE call_events SET bridge_id = :bridge, local_base = :base WHERE id = :id"),
+            [{"id": event_id, "bridge": bridge, "base": base} for event_id, bridge, base in keys],
+        )
 
 
 def insert_sightings(
     stager: Stager, enterprise: str, table: str, file_date: date, rows: list[tuple[Any, ...]],
 ) -> None:
-    """Sightings (source_id, unique_id, event_type, body_hash, at, delivered, bridge, base)."""
+    """Sightings (source_id, unique_id, event_type, body_hash, at, delivered, bridge, base) the
+    caller knows are not their event's own row."""
     day, time = stager.date(file_date), stager.time
     stager.insert(
         "event_sightings",
@@ -352,22 +423,59 @@ def insert_sightings(
     )
 
 
+def record_sightings(
+    stager: Stager, enterprise: str, table: str, file_date: date, rows: list[tuple[Any, ...]],
+) -> None:
+    """Sightings as ``insert_sightings`` takes them, written unless a row is its event's own
+    (the event is stored at that position): after the events of the same rows were written.
+
+    SQLite: one conditional INSERT per row (an identity probe each). PostgreSQL (a rebuild's
+    replay of a day file): the day's own positions read once, the rest copied."""
+    if not rows:
+        return
+    if stager.dialect == "postgresql":
+        own = {
+            (int(sid), uid, kind, bytes(digest))
+            for sid, uid, kind, digest in stager.conn.execute(
+                text(
+                    "SELECT source_id, unique_id, event_type, body_hash FROM call_events"
+                    " WHERE enterprise_id = :ent AND source_table = :tbl AND file_date = :fd"
+                ),
+                {"ent": enterprise, "tbl": table, "fd": file_date},
+            )
+        }
+        insert_sightings(stager, enterprise, table, file_date,
+                         [r for r in rows if (r[0], r[1], r[2], bytes(r[3])) not in own])
+        return
+    day, time = stager.date(file_date), stager.time
+    stager.conn.exec_driver_sql(
+        f"INSERT INTO event_sightings ({SIGHTING_COLUMNS})"
+        " SELECT :ent, :tbl, :fd, :sid, :uid, :kind, :digest, :at, :ok, :bridge, :base"
+        " WHERE NOT EXISTS (SELECT 1 FROM call_events e WHERE e.enterprise_id = :ent"
+        " AND e.unique_id = :uid AND e.event_type = :kind AND e.body_hash = :digest"
+        " AND e.source_table = :tbl AND e.file_date = :fd AND e.source_id = :sid)"
+        " ON CONFLICT DO NOTHING",
+        [
+            {"ent": enterprise, "tbl": table, "fd": day, "sid": sid, "uid": uid, "kind": kind,
+             "digest": digest, "at": time(at), "ok": ok, "bridge": bridge, "base": base}
+            for sid, uid, kind, digest, at, ok, bridge, base in rows
+        ],
+    )
+
+
 def sightings_of(conn: Connection, enterprise: str, table: str, unique_ids: Iterable[str]) -> list[StoredRow]:
     """Every stored row of these UniqueIds in one table, all day files (``calls show --explain``
     re-assembles a conversation from exactly what the import read)."""
     keys = sorted(set(unique_ids))
     if not keys:
         return []
-    raw = "e.raw_data::text" if conn.dialect.name == "postgresql" else "e.raw_data"
+    raw = _raw(conn.dialect.name)
     query = text(
-        "SELECT s.file_date, s.source_id, s.event_timestamp, s.unique_id, s.event_type, s.delivered,"
-        f" {raw} AS raw_json FROM event_sightings s{_EVENT_JOIN}"
+        f"SELECT {_ROW.format(a='e')}, {raw} AS raw_json FROM call_events e"
+        f" WHERE e.enterprise_id = :ent AND e.source_table = :tbl AND e.unique_id IN :uids AND {_OWN}"
+        f" UNION ALL SELECT {_ROW.format(a='s')}, {raw} AS raw_json FROM event_sightings s{_EVENT_JOIN}"
         " WHERE s.enterprise_id = :ent AND s.source_table = :tbl AND s.unique_id IN :uids"
-        " ORDER BY s.file_date, s.source_id"
     ).bindparams(bindparam("uids", expanding=True))
-    return [
-        _stored_row(row)
-        for row in conn.execute(
-            query, {"ent": enterprise, "tbl": table, "uids": keys}
-        )
-    ]
+    rows = [_stored_row(row) for row in conn.execute(query, {"ent": enterprise, "tbl": table, "uids": keys})]
+    rows.sort(key=lambda r: (r.file_date, r.source_id))
+    return rows

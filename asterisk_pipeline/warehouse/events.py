@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from ..model import Rejected
-from .conversation_store import insert_sightings
+from .conversation_store import insert_sightings, record_sightings
 from .sql import execute
 from .staging import Stager
 
@@ -154,25 +154,32 @@ class CallIds:
 
 
 # What the parser hands the writer per event: everything but the call id and the constants.
-# (source_id, unique_id, event_type, event_timestamp, canonical_json, body_hash, delivered, status)
-EventRow = tuple[int, str, str, Any, str, bytes, bool, "str | None"]
+# (source_id, unique_id, event_type, event_timestamp, canonical_json, body_hash, delivered, status,
+#  bridge_id, local_base)
+EventRow = tuple[int, str, str, Any, str, bytes, bool, "str | None", "str | None", "str | None"]
 # (source_id, unique_id, event_type, body_hash, event_timestamp, delivered, bridge_id, local_base)
 SightingRow = tuple[int, str, str, bytes, Any, bool, "str | None", "str | None"]
 _EVENT_COLUMNS = (
     "call_id, enterprise_id, unique_id, event_type, event_timestamp, data_source, raw_data,"
-    " body_hash, source_table, source_id, file_date, delivered, status"
+    " body_hash, source_table, source_id, file_date, delivered, status, bridge_id, local_base"
 )
+# An event's identity, and where its own row was read (source_table, file_date, source_id).
+Identity = tuple[str, str, bytes]
+Position = tuple[str, date, int]
 
 
 @dataclass
 class EventWriter:
-    """Writes one chunk of events into ``call_events`` (first copy of an identity wins) and
-    stages its rejects.
+    """Writes one chunk of events into ``call_events`` (first copy of an identity wins), the
+    chunk's sightings that are not their event's own row into ``event_sightings``, and stages
+    its rejects.
 
     PostgreSQL: duplicates inside the chunk are dropped here, identities already stored are
-    looked up through the unique index, and the rest is COPYed straight into ``call_events``
-    (an import holds its enterprise's advisory lock, so nobody adds them in between).
-    SQLite: one ``INSERT … ON CONFLICT DO NOTHING`` per event, in source order.
+    looked up through the unique index (with where they were read), and the rest is COPYed
+    straight into ``call_events`` (an import holds its enterprise's advisory lock, so nobody adds
+    them in between); a sighting is copied when its position is not its event's.
+    SQLite: one ``INSERT … ON CONFLICT DO NOTHING`` per event, in source order, then one
+    conditional insert per sighting (``record_sightings``).
     """
 
     stager: Stager
@@ -187,6 +194,7 @@ class EventWriter:
         self, events: list[EventRow], rejects: list[Rejected], sightings: list[SightingRow]
     ) -> None:
         stager = self.stager
+        homes: dict[Identity, Position] | None = None
         if events:
             uids = {e[1] for e in events}
             known = self.call_ids.known
@@ -196,22 +204,29 @@ class EventWriter:
                 # nothing filed means nothing stored before the read (``CallIds.nothing_filed``):
                 # no events of a UniqueId it never wrote
                 unwritten = first_seen - looked_up if self.call_ids.nothing_filed else set()
-                events = self._not_stored_yet(events, unwritten)
+                events, homes = self._not_stored_yet(events, unwritten)
             ent, ds, table, day = self.enterprise, self.data_source, self.source_table, stager.date(self.file_date)
             time = stager.time
             self.new_events += stager.insert(
                 "call_events",
                 _EVENT_COLUMNS,
                 [
-                    (known.get(uid), ent, uid, kind, time(at), ds, raw, digest, table, sid, day, ok, status)
-                    for sid, uid, kind, at, raw, digest, ok, status in events
+                    (known.get(uid), ent, uid, kind, time(at), ds, raw, digest, table, sid, day, ok, status,
+                     bridge, base)
+                    for sid, uid, kind, at, raw, digest, ok, status, bridge, base in events
                 ],
             )
         stager.write(
             "stage_rejects",
             [(r.source_id, r.event_type, r.unique_id, r.raw_text, r.reason) for r in rejects],
         )
-        insert_sightings(stager, self.enterprise, self.source_table, self.file_date, sightings)
+        if homes is None:
+            record_sightings(stager, self.enterprise, self.source_table, self.file_date, sightings)
+        else:  # every sighting's event is in this chunk, so its home is known
+            here = (self.source_table, self.file_date)
+            insert_sightings(stager, self.enterprise, self.source_table, self.file_date, [
+                s for s in sightings if homes[(s[1], s[2], s[3])] != (*here, s[0])
+            ])
 
     def store_rejects(self) -> None:
         """Move the rejects staged by ``write`` into ``rejected_events`` (a row rejected before
@@ -228,37 +243,50 @@ class EventWriter:
             {"ent": self.enterprise, "ds": self.data_source, "tbl": self.source_table, "fd": self.file_date},
         )
 
-    def _not_stored_yet(self, events: list[EventRow], unwritten: set[str]) -> list[EventRow]:
-        """The first copy of each identity in the chunk that ``call_events`` does not hold.
+    def _not_stored_yet(
+        self, events: list[EventRow], unwritten: set[str],
+    ) -> tuple[list[EventRow], dict[Identity, Position]]:
+        """The first copy of each identity in the chunk that ``call_events`` does not hold, and
+        where each identity of the chunk (with a UniqueId) has its own row: where it is stored,
+        else the position of that first copy.
 
         ``unwritten``: UniqueIds nothing can be stored for yet (the first read, which has not
         written them): not looked up. The others' stored identities are fetched per UniqueId
         (an index range scan each); events without a UniqueId (bridge_create/destroy) are
         probed one by one.
         """
-        first: dict[tuple[str, str, bytes], EventRow] = {}
+        first: dict[Identity, EventRow] = {}
         for event in events:
             first.setdefault((event[1], event[2], event[5]), event)
         uids = list({key[0] for key in first if key[0]} - unwritten)
         blank = [key for key in first if not key[0]]
+        homes: dict[Identity, Position] = {}
         if uids or blank:
-            for key in self._stored(uids, blank):
-                first.pop(key, None)
-        return list(first.values())
+            for key, home in self._stored(uids, blank):
+                if first.pop(key, None) is not None and home is not None:
+                    homes[key] = home
+        here = (self.source_table, self.file_date)
+        for key, event in first.items():
+            homes[key] = (*here, event[0])
+        return list(first.values()), homes
 
-    def _stored(self, uids: list[str], blank: list[tuple[str, str, bytes]]) -> list[tuple[str, str, bytes]]:
-        """The stored identities of these UniqueIds, and which of ``blank`` are stored."""
+    def _stored(
+        self, uids: list[str], blank: list[Identity],
+    ) -> list[tuple[Identity, Position | None]]:
+        """The stored identities of these UniqueIds with their positions, and which of ``blank``
+        are stored (no position: no sighting has a blank UniqueId)."""
         conn = self.stager.conn
         with _index_probes_only(conn):
             stored = conn.execute(
                 # LATERAL … OFFSET 0 pins the join order: one index probe per key, never a
                 # scan of every event without UniqueId repeated per key.
                 text(
-                    "SELECT u.unique_id, e.event_type, e.body_hash"
+                    "SELECT u.unique_id, e.event_type, e.body_hash, e.source_table, e.file_date, e.source_id"
                     " FROM unnest(CAST(:uids AS text[])) AS u(unique_id)"
-                    " CROSS JOIN LATERAL (SELECT s.event_type, s.body_hash FROM call_events s"
+                    " CROSS JOIN LATERAL (SELECT s.event_type, s.body_hash, s.source_table, s.file_date,"
+                    " s.source_id FROM call_events s"
                     " WHERE s.enterprise_id = :ent AND s.unique_id = u.unique_id OFFSET 0) AS e"
-                    " UNION ALL SELECT '', k.event_type, k.body_hash"
+                    " UNION ALL SELECT '', k.event_type, k.body_hash, NULL, NULL, NULL"
                     " FROM unnest(CAST(:kinds AS text[]), CAST(:hashes AS bytea[]))"
                     " AS k(event_type, body_hash) WHERE EXISTS (SELECT 1 FROM call_events s"
                     " WHERE s.enterprise_id = :ent AND s.unique_id = ''"
@@ -271,7 +299,10 @@ class EventWriter:
                     "hashes": [k[2] for k in blank],
                 },
             ).all()
-        return [(uid, kind, bytes(digest)) for uid, kind, digest in stored]
+        return [
+            ((uid, kind, bytes(digest)), (table, day, int(sid)) if table is not None else None)
+            for uid, kind, digest, table, day, sid in stored
+        ]
 
 
 _PROBE_SETTINGS = ("enable_hashjoin", "enable_mergejoin", "enable_bitmapscan", "enable_seqscan", "enable_material", "jit")

@@ -3,8 +3,9 @@
 Storage verbs only: every figure is an index probe per enterprise, written as correlated
 subqueries of one SELECT over the active ``enterprises`` rows — sync_runs (enterprise_id, flow,
 status, finished_at) for the last success, last failure, the failures since and the last error;
-sync_runs (enterprise_id, started_at) for today's rows; event_sightings (enterprise_id,
-event_timestamp) for the newest event. No scan of the run history, whatever its length.
+sync_runs (enterprise_id, started_at) for today's rows; call_events and event_sightings
+(enterprise_id, event_timestamp) for the newest event (the newer of the two: an event's own row
+and its other sightings). No scan of the run history, whatever its length.
 """
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, ScalarSelect, and_, func, or_, select
+from sqlalchemy import Connection, RowMapping, ScalarSelect, and_, case, func, or_, select
 
+from ..conversations import CONVERSATION_TYPES
 from ..fleet_health import Evidence
 from ..model import Flow
 from .registry import active_enterprises, skipped_enterprises
-from .schema import enterprises, event_sightings, pbx_clocks, sync_runs
+from .schema import call_events, enterprises, event_sightings, pbx_clocks, sync_runs
 from .upsert import dialect_insert
 
 _LIVE = Flow.LIVE.value
@@ -46,6 +48,18 @@ def _last_success() -> ScalarSelect[Any]:
     return _scalar(func.max(success.c.finished_at), _runs("success", success))
 
 
+def _newest_event() -> Any:
+    """The newest time a conversation's row was read at: of the events' own rows (those a
+    conversation reads) and of the other sightings."""
+    own = _scalar(
+        func.max(call_events.c.event_timestamp), call_events.c.enterprise_id == enterprises.c.number,
+        call_events.c.unique_id != "", call_events.c.event_type.in_(sorted(CONVERSATION_TYPES)),
+    )
+    other = _scalar(func.max(event_sightings.c.event_timestamp),
+                    event_sightings.c.enterprise_id == enterprises.c.number)
+    return case((or_(other.is_(None), own >= other), own), else_=other)
+
+
 def evidence_query() -> Any:
     # the failures since the last success: their own alias, the last success correlated to the
     # enterprise only (one probe each on the (enterprise_id, flow, status, finished_at) index)
@@ -55,8 +69,7 @@ def evidence_query() -> Any:
     return (
         select(
             enterprises.c.number,
-            _scalar(func.max(event_sightings.c.event_timestamp),
-                    event_sightings.c.enterprise_id == enterprises.c.number).label("newest_event"),
+            _newest_event().label("newest_event"),
             _last_success().label("last_success"),
             _scalar(func.max(sync_runs.c.finished_at), _runs("failed")).label("last_failure"),
             _scalar(func.count(), _runs("failed", failed), after_success).label("failures"),

@@ -142,10 +142,13 @@ call_legs = Table(
     Index(None, "call_id"),
 )
 
-# Every source row a conversation is assembled from, one per row and table (delivery retries and
-# APIlogs bridge rows whose bodies collapse into one event included), so that the assembly and
-# `calls rebuild` read exactly what the import read (SPEC §4.3). The body is the event's, by
-# identity; bridge_id and local_base are the keys that pull a conversation's other rows in.
+# The source rows a conversation is assembled from besides its events' own rows (SPEC §4.3): a
+# row whose (source_table, file_date, source_id) is not its event's position in call_events —
+# delivery retries and APIlogs bridge rows whose bodies collapse into one event, the same event
+# read again in another file or table. Every reader reads "each event's own row" UNION ALL these
+# (``conversation_store``), so that the assembly and `calls rebuild` read exactly what the import
+# read. The body is the event's, by identity; bridge_id and local_base are the keys that pull a
+# conversation's other rows in.
 event_sightings = Table(
     "event_sightings",
     metadata,
@@ -192,11 +195,39 @@ call_events = Table(
     Column("delivered", Boolean, nullable=False),
     Column("status", Text),
     Column("created_at", UtcTime, nullable=False, server_default=func.current_timestamp()),
+    # The conversation keys of the event's own row, as for a sighting (NULL for an event no
+    # conversation reads); the rows of an event read elsewhere too are in event_sightings (0010).
+    Column("bridge_id", Text),
+    Column("local_base", Text),
     # SPEC §4.3 identity; its prefix also serves "events of this UniqueId".
     UniqueConstraint(
         "enterprise_id", "unique_id", "event_type", "body_hash", name="uq_call_events_identity"
     ),
     Index(None, "call_id"),
+    # what a read gathers around itself, and fleet health's newest event
+    Index(None, "enterprise_id", "event_timestamp"),
+    Index(
+        None, "enterprise_id", "bridge_id",
+        postgresql_where=text("bridge_id IS NOT NULL"), sqlite_where=text("bridge_id IS NOT NULL"),
+    ),
+    Index(
+        None, "enterprise_id", "local_base",
+        postgresql_where=text("local_base IS NOT NULL"), sqlite_where=text("local_base IS NOT NULL"),
+    ),
+    # the rows of one day file and table (a rebuild; whether other days are stored). Day before
+    # table: SQLite would take (enterprise, table) for a UniqueId's or a key's rows.
+    Index(None, "enterprise_id", "file_date", "source_table"),
+)
+
+# Days stored by a version that recorded no sightings (before 0003) and not rebuilt since: that
+# version collapsed identical APIlogs bridge bodies into one event, so `calls rebuild` replays
+# their day file when it can (0010 lists them; the rebuild of the day removes it).
+unsighted_days = Table(
+    "unsighted_days",
+    metadata,
+    Column("enterprise_id", Text, primary_key=True),
+    Column("file_date", Date, primary_key=True),
+    Column("source_table", Text, primary_key=True),
 )
 
 rejected_events = Table(

@@ -223,15 +223,30 @@ class Stager:
         More keys, or SQLite: staged in ``stage_keys`` and joined (``CROSS JOIN`` puts the keys
         first on SQLite).
         """
-        select, tables, where, params = query.select, query.tables, query.where, query.params
         if self.as_array(keys):
-            source = ("(SELECT u.key, CAST(:probe_ent AS text) AS ent"
-                      " FROM unnest(CAST(:probe_keys AS text[])) AS u(key) OFFSET 0) AS k")
-            sql = f"SELECT x.* FROM {source} CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x"
-            values = {**params, "probe_keys": list(keys), "probe_ent": enterprise}
-            return self.conn.execute(statement(sql), named(sql, values))
-        table, column = self._stage_keys(keys, "text")
-        source = f"(SELECT {column} AS key, CAST(:probe_ent AS text) AS ent FROM {table}) AS k"
+            return self._probe_array(keys, enterprise, query)
+        self._stage_keys(keys, "text")
+        return self._probe_staged(enterprise, query)
+
+    def probe_each(self, keys: Sequence[str], enterprise: str, queries: Sequence[ProbeQuery]) -> list[Any]:
+        """The rows of ``probe`` for each query in turn, the keys staged (if at all) once."""
+        if self.as_array(keys):
+            return [row for query in queries for row in self._probe_array(keys, enterprise, query)]
+        self._stage_keys(keys, "text")
+        return [row for query in queries for row in self._probe_staged(enterprise, query)]
+
+    def _probe_array(self, keys: Sequence[str], enterprise: str, query: ProbeQuery) -> Iterable[Any]:
+        select, tables, where, params = query.select, query.tables, query.where, query.params
+        source = ("(SELECT u.key, CAST(:probe_ent AS text) AS ent"
+                  " FROM unnest(CAST(:probe_keys AS text[])) AS u(key) OFFSET 0) AS k")
+        sql = f"SELECT x.* FROM {source} CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x"
+        values = {**params, "probe_keys": list(keys), "probe_ent": enterprise}
+        return self.conn.execute(statement(sql), named(sql, values))
+
+    def _probe_staged(self, enterprise: str, query: ProbeQuery) -> Iterable[Any]:
+        """``query`` joined to the keys ``_stage_keys`` put in ``stage_keys``."""
+        select, tables, where, params = query.select, query.tables, query.where, query.params
+        source = "(SELECT key AS key, CAST(:probe_ent AS text) AS ent FROM stage_keys) AS k"
         sql = f"SELECT {select} FROM {source} CROSS JOIN {tables} WHERE {where}"
         return self.conn.execute(statement(sql), named(sql, {**params, "probe_ent": enterprise}))
 

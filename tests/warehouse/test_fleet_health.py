@@ -108,6 +108,7 @@ def test_the_health_reads_are_index_backed_on_postgresql(engine: Engine, setting
         sql = str(evidence_query().compile(engine, compile_kwargs={"literal_binds": True}))
         plan = "\n".join(r[0] for r in conn.execute(text(f"EXPLAIN {sql}")))
     assert "Seq Scan on sync_runs" not in plan and "Seq Scan on event_sightings" not in plan, plan
+    assert "Seq Scan on call_events" not in plan, plan
 
 
 def test_two_senders_claim_one_change_once(engine: Engine) -> None:
