@@ -84,15 +84,17 @@ def maintain(stager: Stager, enterprise: str, touches: MissedTouches, clock: Fol
     decided = store.Span(touches.low - clock.window, touches.high + _JUST_AFTER)
     read = store.Span(decided.low, decided.high + clock.window)
     keys = sorted(touches.keys)
-    rows: list[MissedCall] = []
-    calls = store.calls_of_keys(stager, enterprise, keys, read)
-    calls.sort(key=lambda c: c.phone_key or "")
+    mine: list[tuple[Any, ...]] = []
+
+    def keep(rows: list[MissedCall]) -> None:  # only the stored form of the rows decided here
+        mine.extend(_stored(stager, enterprise, r) for r in rows if decided.low <= r.missed_at < decided.high)
+
+    calls = store.calls_of_keys(stager, enterprise, keys, read)  # streamed, a key's calls together
     for _key, group in groupby(calls, key=lambda c: c.phone_key):
-        rows += follow_up((FollowupCall(*c) for c in group), clock.window, clock.now)
+        keep(follow_up((FollowupCall(*c) for c in group), clock.window, clock.now))
     if touches.keyless:
         keyless = store.keyless_missed(stager, enterprise, decided)
-        rows += follow_up((FollowupCall(*c) for c in keyless), clock.window, clock.now, matchable=False)
-    mine = [_stored(stager, enterprise, r) for r in rows if decided.low <= r.missed_at < decided.high]
+        keep(follow_up((FollowupCall(*c) for c in keyless), clock.window, clock.now, matchable=False))
     store.replace_missed(stager, enterprise, (keys, touches.keyless, decided), mine)
     return len(mine)
 
