@@ -7,7 +7,8 @@ What ``import_rows`` does on its own thread for every row (``importer._classify`
 per stage, so a change to the per-row pass can be measured on a shared machine without
 PostgreSQL or the writer thread. It also prints a digest of the *values* it produced (event,
 reject and sighting rows, every conversation): two versions of the code that print the same
-digest for a file produced the same rows for it. Not part of ``python -m benchmarks``.
+digest for a file produced the same rows for it (with the same ``FLUSH_ROWS``: conversations are
+hashed flush by flush). Not part of ``python -m benchmarks``.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def run(path: Path, zone: str) -> dict[str, float | int | str]:
     open_rows = importer.OpenConversations()
     chunks = iter(DayFile(path).read_rows(HISTORY_TABLE, -1))
     gc.disable()  # as the import does (importer._gc_paused)
+    flush_at = importer.FLUSH_ROWS  # as importer._read
     while True:
         started = clock()
         chunk = next(chunks, None)
@@ -51,10 +53,11 @@ def run(path: Path, zone: str) -> dict[str, float | int | str]:
             open_rows.add(seen)
         spent["open"] += clock() - started
         _digest(digest, (classified.events, classified.rejects, classified.sightings))
-        if open_rows.count >= importer.FLUSH_ROWS or open_rows.bytes >= importer.FLUSH_BYTES:
+        if open_rows.count >= flush_at or open_rows.bytes >= importer.FLUSH_BYTES:
             started = clock()
             ready = open_rows.take_quiet(request)
             spent["flush"] += clock() - started
+            flush_at = max(importer.FLUSH_ROWS, importer.FLUSH_CARRIED * open_rows.count)
             conversations += len(ready)
             _digest(digest, ready)
     started = clock()

@@ -64,8 +64,13 @@ _GATHER_ROUNDS = 8  # bridge → Local half → bridge … hops followed into st
 # Open rows that make a read assemble and write its quiet conversations on the way, and how long
 # a group whose calls all hung up must stay quiet first (legs' hangups trail the primary's by
 # seconds). Measured on the reference day of 600,000 calls: a 30-minute wait kept ~70,000 rows
-# open, so each flush assembled 2.7x the rows it wrote (512 MB, 6,100 rows/s).
-FLUSH_ROWS = 100_000
+# open, so each flush assembled 2.7x the rows it wrote (512 MB, 6,100 rows/s). Every flush
+# assembles all open rows, so they are the import's peak: 100,000 of them took ~350 MB of the
+# 200,000-call reference day's 450 MB, 40,000 take ~250 MB at the same speed (issue 21). When a
+# flush leaves many rows open (a busy day keeps more calls within QUIET), the next one waits for
+# FLUSH_CARRIED times as many, so a flush never assembles more than twice what it can write.
+FLUSH_ROWS = 40_000
+FLUSH_CARRIED = 2
 FLUSH_BYTES = 16 * 1024 * 1024  # or this much of hangup bodies held open (SPEC §4.1: bytes)
 QUIET = timedelta(minutes=5)
 
@@ -321,6 +326,7 @@ def _read(
     request = target.request
     live_table = request.flow.table == LIVE_TABLE
     first_chunk = True
+    flush_at = FLUSH_ROWS
     for chunk in rows(start_after):
         classified = _classify(chunk, request, live_table)
         fresh = classified.fresh
@@ -334,10 +340,11 @@ def _read(
             open_rows.add(seen)
         reading.count(chunk, classified)
         writing.pipeline.submit(writing.events.write, classified.events, classified.rejects, classified.sightings)
-        if open_rows.count >= FLUSH_ROWS or open_rows.bytes >= FLUSH_BYTES:
+        if open_rows.count >= flush_at or open_rows.bytes >= FLUSH_BYTES:
             ready = open_rows.take_quiet(request)
             if ready:
                 writing.pipeline.submit(_write_flushed, target, ready, writing)
+            flush_at = max(FLUSH_ROWS, FLUSH_CARRIED * open_rows.count)
     return reading
 
 

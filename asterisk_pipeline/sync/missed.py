@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 from ..followup import FollowupCall, MissedCall, follow_up
 from ..missed_report import MissedDay, by_day, local_days
 from ..warehouse import missed as store
-from ..warehouse.staging import Stager
+from ..warehouse.staging import PROBE_MAX_KEYS, Stager
 from ..warehouse.utc import as_utc
 
 _JUST_AFTER = timedelta(microseconds=1)
@@ -84,17 +84,30 @@ def maintain(stager: Stager, enterprise: str, touches: MissedTouches, clock: Fol
     decided = store.Span(touches.low - clock.window, touches.high + _JUST_AFTER)
     read = store.Span(decided.low, decided.high + clock.window)
     keys = sorted(touches.keys)
-    rows: list[MissedCall] = []
-    calls = store.calls_of_keys(stager, enterprise, keys, read)
-    calls.sort(key=lambda c: c.phone_key or "")
+    # The old rows of these keys (and keyless calls) in the span go first; the decided rows then
+    # go in batches as the stream of calls yields them (a day's rows at once held ~25 MB more),
+    # each batch replacing any row of its calls elsewhere: every row is one call's, so the end
+    # is the same as one replace of all of them.
+    store.replace_missed(stager, enterprise, (keys, touches.keyless, decided), [])
+    batch: list[tuple[Any, ...]] = []
+    written = 0
+
+    def keep(rows: list[MissedCall], last: bool = False) -> None:
+        nonlocal written
+        batch.extend(_stored(stager, enterprise, r) for r in rows if decided.low <= r.missed_at < decided.high)
+        if len(batch) >= PROBE_MAX_KEYS or (last and batch):  # call ids as an array, never staged
+            store.replace_missed(stager, enterprise, ([], False, decided), batch)
+            written += len(batch)
+            batch.clear()
+
+    calls = store.calls_of_keys(stager, enterprise, keys, read)  # streamed, a key's calls together
     for _key, group in groupby(calls, key=lambda c: c.phone_key):
-        rows += follow_up((FollowupCall(*c) for c in group), clock.window, clock.now)
+        keep(follow_up((FollowupCall(*c) for c in group), clock.window, clock.now))
     if touches.keyless:
         keyless = store.keyless_missed(stager, enterprise, decided)
-        rows += follow_up((FollowupCall(*c) for c in keyless), clock.window, clock.now, matchable=False)
-    mine = [_stored(stager, enterprise, r) for r in rows if decided.low <= r.missed_at < decided.high]
-    store.replace_missed(stager, enterprise, (keys, touches.keyless, decided), mine)
-    return len(mine)
+        keep(follow_up((FollowupCall(*c) for c in keyless), clock.window, clock.now, matchable=False))
+    keep([], last=True)
+    return written
 
 
 def _stored(stager: Stager, enterprise: str, r: MissedCall) -> tuple[Any, ...]:

@@ -140,6 +140,13 @@ class ProbeQuery:
     tables: str
     where: str
     params: dict[str, Any] = field(default_factory=dict)
+    order: str = ""  # ORDER BY of the whole result (a column position: both forms name it so)
+    stream: bool = False  # fetched a batch at a time, never the whole result in memory at once
+
+
+def _options(query: ProbeQuery) -> dict[str, Any]:
+    """A streamed probe is fetched 5,000 rows at a time (a server-side cursor on PostgreSQL)."""
+    return {"stream_results": True, "yield_per": 5_000} if query.stream else {}
 
 
 class Stager:
@@ -237,18 +244,21 @@ class Stager:
 
     def _probe_array(self, keys: Sequence[str], enterprise: str, query: ProbeQuery) -> Iterable[Any]:
         select, tables, where, params = query.select, query.tables, query.where, query.params
+        order = f" ORDER BY {query.order}" if query.order else ""
         source = ("(SELECT u.key, CAST(:probe_ent AS text) AS ent"
                   " FROM unnest(CAST(:probe_keys AS text[])) AS u(key) OFFSET 0) AS k")
-        sql = f"SELECT x.* FROM {source} CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x"
+        sql = f"SELECT x.* FROM {source} CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x{order}"
         values = {**params, "probe_keys": list(keys), "probe_ent": enterprise}
-        return self.conn.execute(statement(sql), named(sql, values))
+        return self.conn.execute(statement(sql), named(sql, values), execution_options=_options(query))
 
     def _probe_staged(self, enterprise: str, query: ProbeQuery) -> Iterable[Any]:
         """``query`` joined to the keys ``_stage_keys`` put in ``stage_keys``."""
         select, tables, where, params = query.select, query.tables, query.where, query.params
+        order = f" ORDER BY {query.order}" if query.order else ""
         source = "(SELECT key AS key, CAST(:probe_ent AS text) AS ent FROM stage_keys) AS k"
-        sql = f"SELECT {select} FROM {source} CROSS JOIN {tables} WHERE {where}"
-        return self.conn.execute(statement(sql), named(sql, {**params, "probe_ent": enterprise}))
+        sql = f"SELECT {select} FROM {source} CROSS JOIN {tables} WHERE {where}{order}"
+        return self.conn.execute(statement(sql), named(sql, {**params, "probe_ent": enterprise}),
+                                 execution_options=_options(query))
 
     def key_filter(self, column: str, keys: Sequence[Any], *, key_type: str = "text") -> tuple[str, dict[str, Any]]:
         """A WHERE condition "``column`` is one of ``keys``" and its parameters (see ``probe``)."""
