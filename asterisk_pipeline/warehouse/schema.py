@@ -142,6 +142,14 @@ call_legs = Table(
     Index(None, "call_id"),
 )
 
+
+def _key_index(key: str) -> Index:
+    """A partial index a read gathers a conversation's other rows by (its bridge, its Local
+    channel): on the events' own rows and on the other sightings alike (0010)."""
+    cond = f"{key} IS NOT NULL"
+    return Index(None, "enterprise_id", key, postgresql_where=text(cond), sqlite_where=text(cond))
+
+
 # The source rows a conversation is assembled from besides its events' own rows (SPEC §4.3): a
 # row whose (source_table, file_date, source_id) is not its event's position in call_events —
 # delivery retries and APIlogs bridge rows whose bodies collapse into one event, the same event
@@ -165,14 +173,8 @@ event_sightings = Table(
     Column("local_base", Text),
     Index(None, "enterprise_id", "unique_id"),
     Index(None, "enterprise_id", "event_timestamp"),
-    Index(
-        None, "enterprise_id", "bridge_id",
-        postgresql_where=text("bridge_id IS NOT NULL"), sqlite_where=text("bridge_id IS NOT NULL"),
-    ),
-    Index(
-        None, "enterprise_id", "local_base",
-        postgresql_where=text("local_base IS NOT NULL"), sqlite_where=text("local_base IS NOT NULL"),
-    ),
+    _key_index("bridge_id"),
+    _key_index("local_base"),
 )
 
 # call_id has no foreign key on purpose: events are stored before their call exists, a million
@@ -206,14 +208,8 @@ call_events = Table(
     Index(None, "call_id"),
     # what a read gathers around itself, and fleet health's newest event
     Index(None, "enterprise_id", "event_timestamp"),
-    Index(
-        None, "enterprise_id", "bridge_id",
-        postgresql_where=text("bridge_id IS NOT NULL"), sqlite_where=text("bridge_id IS NOT NULL"),
-    ),
-    Index(
-        None, "enterprise_id", "local_base",
-        postgresql_where=text("local_base IS NOT NULL"), sqlite_where=text("local_base IS NOT NULL"),
-    ),
+    _key_index("bridge_id"),
+    _key_index("local_base"),
     # the rows of one day file and table (a rebuild; whether other days are stored). Day before
     # table: SQLite would take (enterprise, table) for a UniqueId's or a key's rows.
     Index(None, "enterprise_id", "file_date", "source_table"),

@@ -5,11 +5,8 @@ re-read records nothing twice (SPEC §4.3).
 """
 from __future__ import annotations
 
-import subprocess
-import tarfile
 from collections import defaultdict
 from datetime import date
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -26,33 +23,20 @@ from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import current_revision, upgrade
 from asterisk_pipeline.warehouse.staging import Stager
 from asterisk_pipeline.warehouse.utc import as_utc
-from tests.conversations.test_upgrade_rebuild import (
+from tests.support.versions import (
     ENT,
-    REPO,
-    _conversation_tables,
-    _empty_database,
-    _files,
-    _fresh_import,
-    _old_import,
+    conversation_tables,
+    day_files,
+    empty_database,
+    export_version,
+    import_fresh,
+    import_with_version,
+    recorded_mirror,
 )
 
 # The last version that stored every source row as a sighting (schema revision 0009).
 BEFORE_0010 = "8b57d4e"
 _FAR_AWAY = date(1900, 1, 1)  # a "current read" no stored row belongs to
-
-
-def _version(tmp_path: Path, commit: str) -> Path:
-    target = tmp_path / f"version-{commit}"
-    try:
-        archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", "--format=tar", commit, "asterisk_pipeline"],
-            capture_output=True, check=True,
-        ).stdout
-    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-        pytest.fail(f"cannot export version {commit} from git: {exc}")
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
-    return target
 
 
 def _row(table: str, fd: Any, sid: Any, uid: str, kind: str, at: Any, ok: Any, bridge: Any, base: Any) -> tuple:
@@ -111,23 +95,22 @@ def _count(engine: Engine, table: str) -> int:
 
 @pytest.fixture
 def mirror_settings(tmp_path: Path) -> Settings:
-    from tests.conversations.test_upgrade_rebuild import _mirror
 
-    return Settings(home=tmp_path / "home", transport="local", local_logs_dir=_mirror(tmp_path))
+    return Settings(home=tmp_path / "home", transport="local", local_logs_dir=recorded_mirror(tmp_path))
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_a_warehouse_upgraded_by_0010_reads_back_and_rebuilds_the_same(
     tmp_path: Path, mirror_settings: Settings, kind: str,
 ) -> None:
-    files = _files(mirror_settings.local_logs_dir)  # type: ignore[arg-type]
-    with _empty_database(kind, tmp_path, "before0010") as old_db, _empty_database(kind, tmp_path, "fresh10") as fresh_db:
-        _old_import(_version(tmp_path, BEFORE_0010), old_db, files, tmp_path / "oldhome")
+    files = day_files(mirror_settings.local_logs_dir)  # type: ignore[arg-type]
+    with empty_database(kind, tmp_path, "before0010") as old_db, empty_database(kind, tmp_path, "fresh10") as fresh_db:
+        import_with_version(export_version(tmp_path, BEFORE_0010), old_db, files, tmp_path / "oldhome")
         old = make_engine(old_db)
         assert current_revision(old) == "0009"
         with old.connect() as conn:
             sightings = _sightings_before(conn)
-        tables = _conversation_tables(old)
+        tables = conversation_tables(old)
         stored_before = _count(old, "event_sightings")
 
         upgrade(old)
@@ -135,11 +118,11 @@ def test_a_warehouse_upgraded_by_0010_reads_back_and_rebuilds_the_same(
             assert _sightings_after(conn) == sightings  # not a row more or less, keys included
         assert _count(old, "event_sightings") < stored_before  # own rows gone; retries, bridges, other tables kept
         assert _count(old, "unsighted_days") == 0
-        assert _conversation_tables(old) == tables
+        assert conversation_tables(old) == tables
         read_back = _read_back(old, sightings)
 
         fresh = make_engine(fresh_db)
-        _fresh_import(fresh, files, mirror_settings)
+        import_fresh(fresh, files, mirror_settings)
         with fresh.connect() as conn:
             assert _sightings_after(conn) == sightings
         assert _read_back(fresh, sightings) == read_back
@@ -147,14 +130,14 @@ def test_a_warehouse_upgraded_by_0010_reads_back_and_rebuilds_the_same(
 
         reports = rebuild_calls(old, Fleet.load(mirror_settings))
         assert {r.source for r in reports} == {"warehouse"}
-        assert _conversation_tables(old) == tables == _conversation_tables(fresh)
+        assert conversation_tables(old) == tables == conversation_tables(fresh)
         old.dispose()
         fresh.dispose()
 
 
 def test_a_forced_reread_records_nothing_twice(engine: Engine, mirror_settings: Settings) -> None:
-    files = _files(mirror_settings.local_logs_dir)  # type: ignore[arg-type]
-    _fresh_import(engine, files, mirror_settings)
+    files = day_files(mirror_settings.local_logs_dir)  # type: ignore[arg-type]
+    import_fresh(engine, files, mirror_settings)
     with engine.connect() as conn:
         sightings = _sightings_after(conn)
         stored = conn.execute(text(
@@ -162,7 +145,7 @@ def test_a_forced_reread_records_nothing_twice(engine: Engine, mirror_settings: 
             " ORDER BY source_table, file_date, source_id"
         )).all()
     assert stored  # the mirror's retries and collapsed bridge rows
-    tables, read_back = _conversation_tables(engine), _read_back(engine, sightings)
+    tables, read_back = conversation_tables(engine), _read_back(engine, sightings)
     per_day: dict[str, int] = defaultdict(int)
     for path in files:
         day = date.fromisoformat(path.stem.removeprefix("Listen_AMI_"))
@@ -179,4 +162,4 @@ def test_a_forced_reread_records_nothing_twice(engine: Engine, mirror_settings: 
             " ORDER BY source_table, file_date, source_id"
         )).all() == stored
     assert _read_back(engine, sightings) == read_back
-    assert _conversation_tables(engine) == tables
+    assert conversation_tables(engine) == tables
