@@ -144,6 +144,13 @@ class ProbeQuery:
     stream: bool = False  # fetched a batch at a time, never the whole result in memory at once
 
 
+# The keys of a probe as ``k`` (key, ent): an array parameter (kept whole by OFFSET 0), or the
+# ``stage_keys`` table.
+_ARRAY_KEYS = ("(SELECT u.key, CAST(:probe_ent AS text) AS ent"
+               " FROM unnest(CAST(:probe_keys AS text[])) AS u(key) OFFSET 0) AS k")
+_STAGED_KEYS = "(SELECT key AS key, CAST(:probe_ent AS text) AS ent FROM stage_keys) AS k"
+
+
 def _options(query: ProbeQuery) -> dict[str, Any]:
     """A streamed probe is fetched 5,000 rows at a time (a server-side cursor on PostgreSQL)."""
     return {"stream_results": True, "yield_per": 5_000} if query.stream else {}
@@ -236,18 +243,27 @@ class Stager:
         return self._probe_staged(enterprise, query)
 
     def probe_each(self, keys: Sequence[str], enterprise: str, queries: Sequence[ProbeQuery]) -> list[Any]:
-        """The rows of ``probe`` for each query in turn, the keys staged (if at all) once."""
+        """The rows of ``probe`` for every query (their ``params`` merged), in one statement:
+        the queries' UNION ALL inside the probe (a live sync reads an event's own rows and the
+        other sightings together, one round trip instead of two); the keys staged at most once."""
+        params: dict[str, Any] = {}
+        for query in queries:
+            params.update(query.params)
         if self.as_array(keys):
-            return [row for query in queries for row in self._probe_array(keys, enterprise, query)]
+            union = " UNION ALL ".join(f"SELECT {q.select} FROM {q.tables} WHERE {q.where}" for q in queries)
+            sql = f"SELECT x.* FROM {_ARRAY_KEYS} CROSS JOIN LATERAL ({union} OFFSET 0) AS x"
+            return list(self.conn.execute(statement(sql), named(sql, {**params, "probe_keys": list(keys),
+                                                                           "probe_ent": enterprise})))
         self._stage_keys(keys, "text")
-        return [row for query in queries for row in self._probe_staged(enterprise, query)]
+        sql = " UNION ALL ".join(
+            f"SELECT {q.select} FROM {_STAGED_KEYS} CROSS JOIN {q.tables} WHERE {q.where}" for q in queries
+        )
+        return list(self.conn.execute(statement(sql), named(sql, {**params, "probe_ent": enterprise})))
 
     def _probe_array(self, keys: Sequence[str], enterprise: str, query: ProbeQuery) -> Iterable[Any]:
         select, tables, where, params = query.select, query.tables, query.where, query.params
         order = f" ORDER BY {query.order}" if query.order else ""
-        source = ("(SELECT u.key, CAST(:probe_ent AS text) AS ent"
-                  " FROM unnest(CAST(:probe_keys AS text[])) AS u(key) OFFSET 0) AS k")
-        sql = f"SELECT x.* FROM {source} CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x{order}"
+        sql = f"SELECT x.* FROM {_ARRAY_KEYS} CROSS JOIN LATERAL (SELECT {select} FROM {tables} WHERE {where} OFFSET 0) AS x{order}"
         values = {**params, "probe_keys": list(keys), "probe_ent": enterprise}
         return self.conn.execute(statement(sql), named(sql, values), execution_options=_options(query))
 
@@ -255,8 +271,7 @@ class Stager:
         """``query`` joined to the keys ``_stage_keys`` put in ``stage_keys``."""
         select, tables, where, params = query.select, query.tables, query.where, query.params
         order = f" ORDER BY {query.order}" if query.order else ""
-        source = "(SELECT key AS key, CAST(:probe_ent AS text) AS ent FROM stage_keys) AS k"
-        sql = f"SELECT {select} FROM {source} CROSS JOIN {tables} WHERE {where}{order}"
+        sql = f"SELECT {select} FROM {_STAGED_KEYS} CROSS JOIN {tables} WHERE {where}{order}"
         return self.conn.execute(statement(sql), named(sql, {**params, "probe_ent": enterprise}),
                                  execution_options=_options(query))
 
