@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -139,18 +140,18 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
     call_ids = CallIds(conn, enterprise, nothing_filed=first_read and not store.has_legs(conn, enterprise))
     writer = EventWriter(stager, call_ids, enterprise, request.flow.data_source, table, request.file_date)
 
-    target = WriteTarget(stager, request, call_ids, first_read)
+    target = WriteTarget(stager, request, call_ids, first_read, start_after=start_after)
     tally = _Tally()
     with _gc_paused():
         pipeline = ChunkPipeline(_call, threaded=stager.dialect == "postgresql")
         try:
-            reading = _read(rows, start_after, target, _Writing(pipeline, writer, tally))
+            reading = _read(rows, target, _Writing(pipeline, writer, tally))
             pipeline.close()
         except BaseException:
             pipeline.abort()
             raise
         touched = set(call_ids.known)  # the UniqueIds whose conversations were not written yet
-        new_calls, updated_calls = settle(target, reading.open.all_rows(), touched, start_after)
+        new_calls, updated_calls = settle(target, reading.open.all_rows(), touched)
         new_calls += tally.new_calls
         updated_calls += tally.updated_calls
     maintain_missed(target)
@@ -220,8 +221,9 @@ class _Tally:
 @dataclass(frozen=True)
 class WriteTarget:
     """Where one read (or rebuild) writes its conversations: the staging connection, the import
-    it belongs to, the call ids it files under, and whether the enterprise had no events before
-    it (then every event carries the id its UniqueId was given here)."""
+    it belongs to, the call ids it files under, whether the enterprise had no events before it
+    (then every event carries the id its UniqueId was given here), and the file's rows it reads
+    (those above ``start_after``: the rows of ``file_date`` there are never "stored before")."""
 
     stager: Stager
     request: ImportRequest
@@ -229,6 +231,17 @@ class WriteTarget:
     first_read: bool = False
     # the calls this read wrote, changed or removed, for maintain_missed
     missed: MissedTouches = field(default_factory=MissedTouches)
+    start_after: int = BEFORE_FIRST_ROW
+
+    @cached_property
+    def others_stored(self) -> bool:
+        """Whether earlier reads stored rows of this table (``has_other_sightings``), asked once:
+        the read's own rows never count, and its enterprise lock keeps other reads out, so the
+        answer holds for every gather of the read."""
+        request = self.request
+        return store.has_other_sightings(
+            self.stager.conn, request.enterprise.number, request.flow.table, request.file_date, self.start_after,
+        )
 
 
 def maintain_missed(target: WriteTarget) -> None:
@@ -315,12 +328,12 @@ class _Reading:
 
 
 def _read(
-    rows: Callable[[int], Iterable[Sequence[SourceRow]]], start_after: int, target: WriteTarget,
-    writing: _Writing,
+    rows: Callable[[int], Iterable[Sequence[SourceRow]]], target: WriteTarget, writing: _Writing,
 ) -> _Reading:
     """Classify every row above the cursor, hand chunks to the writer, keep the rows of
     conversations still open; quiet ones are assembled and written on the way (memory stays
     bounded by what is open, not by the size of the day)."""
+    start_after = target.start_after
     reading = _Reading(OpenConversations(), last_id=start_after)
     open_rows = reading.open
     request = target.request
@@ -333,7 +346,7 @@ def _read(
         if first_chunk and fresh and not target.first_read:
             # Before the writer thread touches the connection: stored rows around the start of
             # the file (the day before's last calls, earlier live cycles) join the open rows.
-            for stored in gather(target.stager, request, fresh, start_after)[len(fresh):]:
+            for stored in gather(target, fresh)[len(fresh):]:
                 open_rows.add(stored)
         first_chunk = False
         for seen in fresh:
@@ -510,13 +523,14 @@ class _StoredEvent(NamedTuple):
 # Gather → assemble → write
 
 
-def gather(stager: Stager, request: ImportRequest, batch: list[ConvRow], start_after: int) -> list[ConvRow]:
+def gather(target: WriteTarget, batch: list[ConvRow]) -> list[ConvRow]:
     """This read's rows plus every stored row that can change a conversation they touch."""
+    stager, request = target.stager, target.request
     enterprise, table = request.enterprise.number, request.flow.table
-    if not store.has_other_sightings(stager.conn, enterprise, table, request.file_date, start_after):
+    if not target.others_stored:
         return batch
     live_table = table == LIVE_TABLE
-    reader = store.SightingReader(stager, enterprise, table, request.file_date, start_after)
+    reader = store.SightingReader(stager, enterprise, table, request.file_date, target.start_after)
     found = list(batch)
     seeds = {r.unique_id for r in batch}
     times = [r.at for r in batch if r.at is not None]
@@ -557,13 +571,13 @@ def _base(row: ConvRow) -> str | None:
     return channel.local_base if channel is not None else None
 
 
-def settle(target: WriteTarget, batch: list[ConvRow], touched: set[str], start_after: int) -> tuple[int, int]:
+def settle(target: WriteTarget, batch: list[ConvRow], touched: set[str]) -> tuple[int, int]:
     """Gather, assemble and write every conversation one of ``touched`` belongs to.
 
     Returns (new calls, recomputed calls).
     """
     stager, request = target.stager, target.request
-    rows = gather(stager, request, batch, start_after)
+    rows = gather(target, batch)
     if not target.first_read:  # earlier reads exist: calls filed for these UniqueIds count too
         touched = touched | store.uids_of_same_calls(stager, request.enterprise.number, touched)
     conversations = assemble(rows, request.enterprise, request.tz, request.flow.data_source)

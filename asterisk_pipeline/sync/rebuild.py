@@ -111,7 +111,7 @@ def _rebuild_day(engine: Engine, fleet: Fleet, request: ImportRequest, use_files
         touched = {r.unique_id for r in rows}
         # rows of this day are the "current read": everything else is gathered around them
         target = WriteTarget(stager, request, CallIds(conn, enterprise.number))
-        report.new_calls, report.recomputed_calls = settle(target, rows, touched, BEFORE_FIRST_ROW)
+        report.new_calls, report.recomputed_calls = settle(target, rows, touched)
         maintain_missed(target)
         if report.source == "events (previous version)":
             lost = _lost_bridge_entries(rows)

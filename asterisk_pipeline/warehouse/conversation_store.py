@@ -102,22 +102,23 @@ def forget_sightings_above(conn: Connection, enterprise: str, table: str, file_d
 
 def has_other_sightings(conn: Connection, enterprise: str, table: str, file_date: date, after: int) -> bool:
     """Whether anything outside this read is stored for the table: a first import skips the
-    look-ups of earlier rows altogether."""
+    look-ups of earlier rows altogether.
+
+    One statement, its parts tried in turn until one finds a row: the other sightings, then the
+    events' own rows of other day files and of this one below the read (each an index range of
+    (enterprise_id, file_date, source_table), not every row of the table)."""
     params = {"ent": enterprise, "tbl": table, "fd": file_date, "after": _bound(after)}
-    # the events' own rows: other day files, then this one's rows below the read (each an
-    # index range of (enterprise_id, file_date, source_table), not every row of the table)
     own = [f"file_date {op} :fd" for op in ("<", ">")]
     if after >= ROW_ID_MIN:
         own.append("file_date = :fd AND source_id <= :after")
-    for sql in (
-        ("SELECT 1 FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
+    parts = (
+        ("SELECT 1 AS found FROM event_sightings WHERE enterprise_id = :ent AND source_table = :tbl"
          f" AND NOT (file_date = :fd AND source_id {_above(after)} :after) LIMIT 1"),
-        *(f"SELECT 1 FROM call_events e WHERE enterprise_id = :ent AND source_table = :tbl AND {where}"
-          f" AND {_OWN} LIMIT 1" for where in own),
-    ):
-        if conn.execute(statement(sql), named(sql, params)).first() is not None:
-            return True
-    return False
+        *(f"SELECT 1 AS found FROM call_events e WHERE enterprise_id = :ent AND source_table = :tbl"
+          f" AND {where} AND {_OWN} LIMIT 1" for where in own),
+    )
+    sql = " UNION ALL ".join(f"SELECT found FROM ({part}) AS p{n}" for n, part in enumerate(parts)) + " LIMIT 1"
+    return conn.execute(statement(sql), named(sql, params)).first() is not None
 
 
 def has_events(conn: Connection, enterprise: str) -> bool:
