@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from .grouping import UnionFind
-from .model import Call, Enterprise, Leg, Participant
+from .model import CONVERSATION_TYPES, Call, Enterprise, Leg, Participant
 from .normalize import (
     as_text,
     call_type_text,
@@ -35,8 +35,6 @@ from .normalize import (
     parse_plausible,
 )
 
-# The event types a conversation is built from; every other event is stored but not read here.
-CONVERSATION_TYPES = frozenset({"start", "dial", "bridge", "bridge_leave", "new_callerid", "hangup"})
 _BRIDGE_TYPES = ("bridge", "bridge_leave")
 _NO_PARTY = frozenset({"", "<unknown>", "unknown", "anonymous", "s"})
 _LOCAL_DEPTH = 4  # Local → Local → … hops followed to find the party at the far end

@@ -30,6 +30,9 @@ SHAPES = (
     "consultation_unanswered", "unanswered", "outgoing", "internal",
 )
 LINKS = ("primary", "bridge", "local", "forwarding")
+# The event types a conversation is built from; every other event is stored but not read by
+# the assembly (nor gathered back by the warehouse).
+CONVERSATION_TYPES = frozenset({"start", "dial", "bridge", "bridge_leave", "new_callerid", "hangup"})
 
 HISTORY_TABLE = "APIlogs"
 LIVE_TABLE = "AlternativeAPIlogs"
@@ -173,3 +176,11 @@ class Participant(NamedTuple):
     answer_time: datetime | None
     hangup_time: datetime | None
     talk_order: int | None = None  # position in the call's transfer_chain
+
+
+class LegOwner(NamedTuple):
+    """Where a UniqueId is filed today: its call (None for a forwarding leg without one)."""
+
+    call_id: int | None
+    call_unique_id: str | None
+    data_source: str | None

@@ -14,15 +14,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from .conversations import Conversation
-from .model import Leg
-
-
-class LegOwner(NamedTuple):
-    """Where a UniqueId is filed today: its call (None for a forwarding leg without one)."""
-
-    call_id: int | None
-    call_unique_id: str | None
-    data_source: str | None
+from .model import Leg, LegOwner
 
 
 class Action(Enum):

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from asterisk_pipeline.conversations import Conversation
-from asterisk_pipeline.model import Call, Leg
-from asterisk_pipeline.ownership import Action, LegOwner, Ownership, plan_ownership
+from asterisk_pipeline.model import Call, Leg, LegOwner
+from asterisk_pipeline.ownership import Action, Ownership, plan_ownership
 
 HISTORY, LIVE = "history", "live"
 

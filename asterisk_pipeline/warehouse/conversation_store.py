@@ -11,9 +11,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Date, bindparam, text
 
-from ..conversations import CONVERSATION_TYPES
-from ..model import ROW_ID_MIN
-from ..ownership import LegOwner
+from ..model import CONVERSATION_TYPES, ROW_ID_MIN, LegOwner
 from .schema import call_legs, calls
 from .sql import execute, named, statement
 from .staging import COLUMNS, ProbeQuery, Stager

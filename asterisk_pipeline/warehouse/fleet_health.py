@@ -16,9 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, ScalarSelect, and_, case, func, or_, select
 
-from ..conversations import CONVERSATION_TYPES
 from ..fleet_health import Evidence
-from ..model import Flow
+from ..model import CONVERSATION_TYPES, Flow
 from .registry import active_enterprises, skipped_enterprises
 from .schema import call_events, enterprises, event_sightings, pbx_clocks, sync_runs
 from .upsert import dialect_insert

@@ -23,7 +23,7 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-# conversations.CONVERSATION_TYPES as of this revision (an event's own row is a sighting when a
+# model.CONVERSATION_TYPES as of this revision (an event's own row is a sighting when a
 # conversation reads it: a UniqueId and one of these types)
 _OWN = ("e.unique_id <> '' AND e.event_type IN"
         " ('bridge', 'bridge_leave', 'dial', 'hangup', 'new_callerid', 'start')")
