@@ -93,30 +93,34 @@ def conv_row(event: SourceEvent, order: Order, live_table: bool) -> ConvRow | No
         return None
     at, delivered = event.event_timestamp, event.delivered
     get = event.body.get
+    # ConvRow's sixteen fields in order, built without its keyword-handling __new__
     if kind == "hangup":
-        return ConvRow(
+        return _new_row(ConvRow, (
             order, at, unique_id, kind, None, None, None, None,
             normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
             delivered, live_table, event.canonical_json, parse_plausible(get("EndTime"), order[0]),
             call_type_text(get("CallType")),
-        )
+        ))
     if kind == "dial":
-        return ConvRow(
+        return _new_row(ConvRow, (
             order, at, unique_id, kind, None, None, None, None,
             normalize_extensions(get("Extensions")), _strip(get("Phone")), _strip(get("Trunk")),
             delivered, live_table, None, None, call_type_text(get("CallType")),
-        )
+        ))
     if kind == "start":
-        return ConvRow(
+        return _new_row(ConvRow, (
             order, at, unique_id, kind, None, None, None, None, (), _strip(get("Phone")),
-            _strip(get("Trunk")), delivered, live_table, None, None,
-        )
-    return ConvRow(  # bridge, bridge_leave, new_callerid
+            _strip(get("Trunk")), delivered, live_table, None, None, None,
+        ))
+    return _new_row(ConvRow, (  # bridge, bridge_leave, new_callerid
         order, at, unique_id, kind, _strip(get("Channel")),
         _strip(get("BridgeUniqueid")) if kind != "new_callerid" else None,
         _strip(get("CallerIDNum")), _strip(get("ConnectedLineNum")), (), None, None,
-        delivered, live_table, None, None,
-    )
+        delivered, live_table, None, None, None,
+    ))
+
+
+_new_row = tuple.__new__  # a NamedTuple from its values in field order (conv_row: once per row)
 
 
 def _start_local(body: dict[str, Any], hangup: ConvRow) -> datetime | None:

@@ -311,17 +311,27 @@ def classify_event(row: SourceRow, tz: ZoneInfo, file_date: date | None) -> Even
     except RecursionError:
         return _reject(row, name, column_uid, as_text(text), "invalid JSON: nested too deeply")
     status = row.status
-    return Event(
-        source_id=row.id,
-        unique_id=unique_id,
-        event_type=name if name is not None else "",
-        event_timestamp=to_utc(row.date_time, tz, file_date),
-        canonical_json=encoded.decode("utf-8"),
-        body_hash=sha256(encoded).digest(),
-        delivered=is_delivered(status),
-        status=status if type(status) is str and _NUL not in status else as_text(status),
-        body=body,
-    )
+    stamp = row.date_time
+    status_text: str | None
+    if type(status) is str and _NUL not in status:
+        delivered, status_text = _status_delivered(status), status
+    else:
+        delivered, status_text = is_delivered(status), as_text(status)
+    # positional: a NamedTuple built by keyword costs a dict per row (once per source row)
+    return _new_event(Event, (
+        row.id,
+        unique_id,
+        name if name is not None else "",
+        text_to_utc(stamp, tz, file_date) if type(stamp) is str else None,
+        encoded.decode("utf-8"),
+        sha256(encoded).digest(),
+        delivered,
+        status_text,
+        body,
+    ))
+
+
+_new_event = tuple.__new__  # Event's fields in order, without its keyword-handling __new__
 
 
 def _request_text(row: SourceRow, name: str | None, column_uid: str) -> str | Rejected:

@@ -154,19 +154,23 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
         new_calls, updated_calls = settle(target, reading.open.all_rows(), touched)
         new_calls += tally.new_calls
         updated_calls += tally.updated_calls
-    maintain_missed(target)
-    rows_read, events_read, rejected = reading.rows_read, reading.events_read, reading.rejected
-    writer.store_rejects()
-    cursor_after = _advanced(cursor, reading, from_start=start_after == generation_start)
-    if cursor_after != cursor or rows_read or replaced:
-        save_cursor(conn, enterprise, request.file_date, table, cursor_after)
-    stager.drop()
+        # Still paused: collections re-enabled here would scan every object the read holds
+        # (a full collection cost ~2 us a row of the 20,000-call day) before it is freed.
+        maintain_missed(target)
+        rows_read, events_read, rejected = reading.rows_read, reading.events_read, reading.rejected
+        writer.store_rejects()
+        cursor_after = _advanced(cursor, reading, from_start=start_after == generation_start)
+        if cursor_after != cursor or rows_read or replaced:
+            save_cursor(conn, enterprise, request.file_date, table, cursor_after)
+        stager.drop()
+        new_events = writer.new_events
+        del reading, target, writer, call_ids, stager  # freed before the collector runs again
     counts = SyncCounts(
         rows_read=rows_read,
         new_calls=new_calls,
         updated_calls=updated_calls,
-        new_events=writer.new_events,
-        duplicates=events_read - writer.new_events,
+        new_events=new_events,
+        duplicates=events_read - new_events,
         rejected=rejected,
     )
     return ImportResult(counts, replaced)
