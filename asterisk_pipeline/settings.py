@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     live_import_all: bool = Field(
         default=False, description="Live flow: also create calls whose hangup was already delivered"
     )
-    read_chunk_rows: int = Field(default=20_000, ge=100, description="Source rows read per chunk")
+    read_chunk_rows: int = Field(default=10_000, ge=100, description="Source rows read per chunk")
     read_chunk_bytes: int = Field(
         default=16 * 1024 * 1024, ge=64 * 1024,
         description="Bytes of source values read per chunk: a day of huge bodies reads in bounded memory",

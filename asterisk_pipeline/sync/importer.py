@@ -661,6 +661,7 @@ def write_conversations(
         target.missed.add_stored(stager, sorted(ownership.superseded | {row[0] for row in again}))
         target.missed.add_call_rows(plan.new_rows)
         target.missed.add_call_rows(again)
+        target.missed.spill(stager)
 
     # Events written with an id reserved for a UniqueId that got no call of its own.
     for uid in uids:

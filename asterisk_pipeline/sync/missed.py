@@ -27,22 +27,29 @@ from sqlalchemy import Connection
 from ..followup import FollowupCall, MissedCall, follow_up
 from ..missed_report import MissedDay, by_day, local_days
 from ..warehouse import missed as store
-from ..warehouse.staging import PROBE_MAX_KEYS, Stager
+from ..warehouse.staging import PROBE_MAX_KEYS, StagedKeys, Stager
 from ..warehouse.utc import as_utc
 
 _JUST_AFTER = timedelta(microseconds=1)
 _START, _KEY = 4, 23  # positions of start_time and phone_key in an importer call row
+SPILL_AT = PROBE_MAX_KEYS  # touched keys held in memory before ``MissedTouches.spill``
 
 
 @dataclass
 class MissedTouches:
     """The number keys (and whether keyless calls) and the span of start times of the calls one
-    read wrote, changed or removed: what ``maintain`` re-decides."""
+    read wrote, changed or removed: what ``maintain`` re-decides.
+
+    A read of a day touches about one key per call (200,000 keys held ~25 MB to the end of the
+    read, issue 21): past ``PROBE_MAX_KEYS`` — where ``maintain`` would stage them anyway —
+    ``spill`` moves them after each write to the ``stage_touched`` staging table of the read's
+    transaction, repeats and all, and ``maintain`` takes them from there, distinct."""
 
     keys: set[str] = field(default_factory=set)
     keyless: bool = False
     low: datetime | None = None
     high: datetime | None = None
+    spilled: bool = False  # some keys are in stage_touched
 
     def add(self, key: str | None, start: datetime | None) -> None:
         if start is None:
@@ -67,6 +74,21 @@ class MissedTouches:
         for key, start in store.keys_and_times(stager, call_ids):
             self.add(key, start)
 
+    def spill(self, stager: Stager) -> None:
+        """Past ``SPILL_AT`` keys (or once spilled), the keys held go to ``stage_touched``: a
+        live sync's few keys never reach it, and stay an array parameter."""
+        if self.keys and (self.spilled or len(self.keys) > SPILL_AT):
+            stager.write("stage_touched", [(k,) for k in self.keys])
+            self.keys.clear()
+            self.spilled = True
+
+    def staged(self, stager: Stager) -> Sequence[str] | StagedKeys:
+        """Every key touched, distinct: the set held, or, once spilled, ``stage_keys``."""
+        if not self.spilled:
+            return sorted(self.keys)
+        self.spill(stager)
+        return stager.stage_distinct("stage_touched")
+
 
 @dataclass(frozen=True)
 class FollowupClock:
@@ -83,7 +105,7 @@ def maintain(stager: Stager, enterprise: str, touches: MissedTouches, clock: Fol
         return 0
     decided = store.Span(touches.low - clock.window, touches.high + _JUST_AFTER)
     read = store.Span(decided.low, decided.high + clock.window)
-    keys = sorted(touches.keys)
+    keys = touches.staged(stager)
     # The old rows of these keys (and keyless calls) in the span go first; the decided rows then
     # go in batches as the stream of calls yields them (a day's rows at once held ~25 MB more),
     # each batch replacing any row of its calls elsewhere: every row is one call's, so the end

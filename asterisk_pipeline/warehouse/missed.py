@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, text
 
-from .staging import ProbeQuery, Stager
+from .staging import ProbeQuery, StagedKeys, Stager
 from .utc import as_utc
 
 MISSED_COLUMNS = (
@@ -55,14 +55,18 @@ class Span:
     high: datetime
 
 
-def calls_of_keys(stager: Stager, enterprise: str, keys: Sequence[str], span: Span) -> Iterator[FollowupRow]:
+def calls_of_keys(
+    stager: Stager, enterprise: str, keys: Sequence[str] | StagedKeys, span: Span,
+) -> Iterator[FollowupRow]:
     """The enterprise's calls with these number keys that started in ``span`` (one index probe
     per key: ``(enterprise_id, phone_key, start_time)``), a key's calls together, streamed: an
     import's keys are every number of its day, whose calls at once held ~70 MB, the peak of a
     200,000-call import (issue 21)."""
-    if not keys:
-        return iter(())
-    result = stager.probe(sorted(keys), enterprise, ProbeQuery(
+    if not isinstance(keys, StagedKeys):
+        if not keys:
+            return iter(())
+        keys = sorted(keys)
+    result = stager.probe(keys, enterprise, ProbeQuery(
         _FOLLOWUP_COLUMNS, "calls c",
         "c.enterprise_id = k.ent AND c.phone_key = k.key AND c.start_time >= :lo AND c.start_time < :hi",
         {"lo": stager.time(span.low), "hi": stager.time(span.high)},
@@ -90,7 +94,8 @@ def keys_and_times(stager: Stager, call_ids: Sequence[int]) -> list[tuple[str | 
 
 
 def replace_missed(
-    stager: Stager, enterprise: str, scope: tuple[Sequence[str], bool, Span], rows: Sequence[tuple[Any, ...]],
+    stager: Stager, enterprise: str, scope: tuple[Sequence[str] | StagedKeys, bool, Span],
+    rows: Sequence[tuple[Any, ...]],
 ) -> None:
     """The rows of the missed calls with these keys (``with_keyless``: and without a key) whose
     ``missed_at`` lies in ``span`` become ``rows`` (columns as ``MISSED_COLUMNS``)."""
@@ -98,7 +103,7 @@ def replace_missed(
     params: dict[str, Any] = {"ent": enterprise, "lo": stager.time(span.low), "hi": stager.time(span.high)}
     in_span = "enterprise_id = :ent AND missed_at >= :lo AND missed_at < :hi"
     if keys:
-        condition, extra = stager.key_filter("phone_key", sorted(keys))
+        condition, extra = stager.key_filter("phone_key", keys if isinstance(keys, StagedKeys) else sorted(keys))
         stager.conn.execute(text(f"DELETE FROM missed_calls WHERE {in_span} AND {condition}"), {**params, **extra})
     if with_keyless:
         stager.conn.execute(text(f"DELETE FROM missed_calls WHERE {in_span} AND phone_key IS NULL"), params)

@@ -86,6 +86,7 @@ _PG = {
     "stage_links": "unique_id text PRIMARY KEY, call_id bigint",
     "stage_keys": "key text PRIMARY KEY",
     "stage_ids": "id bigint PRIMARY KEY",
+    "stage_touched": "key text",
 }
 _SQLITE = {
     "stage_rejects": "source_id INTEGER, event_type TEXT, unique_id TEXT, raw_text TEXT, reason TEXT",
@@ -94,6 +95,7 @@ _SQLITE = {
     "stage_links": "unique_id TEXT PRIMARY KEY, call_id INTEGER",
     "stage_keys": "key TEXT PRIMARY KEY",
     "stage_ids": "id INTEGER PRIMARY KEY",
+    "stage_touched": "key TEXT",
 }
 _DDL = {
     "postgresql": {t: f"CREATE TEMP TABLE {t} ({c}) ON COMMIT DROP" for t, c in _PG.items()},
@@ -104,7 +106,8 @@ _DDL = {
 #: ``stage_keys``, where the planner, with the table's fresh statistics, picks the join.
 PROBE_MAX_KEYS = 2_000
 TABLES = tuple(_PG)
-_JOINED = frozenset(TABLES) - {"stage_rejects"}  # what ``Stager.write`` ANALYZEs
+# what ``Stager.write`` ANALYZEs (``stage_touched`` is only read whole, by ``stage_distinct``)
+_JOINED = frozenset(TABLES) - {"stage_rejects", "stage_touched"}
 COLUMNS = {
     "stage_rejects": "source_id, event_type, unique_id, raw_text, reason",
     "stage_calls": _MIRRORS["stage_calls"][0],
@@ -112,6 +115,7 @@ COLUMNS = {
     "stage_links": "unique_id, call_id",
     "stage_keys": "key",
     "stage_ids": "id",
+    "stage_touched": "key",
 }
 
 
@@ -129,6 +133,14 @@ _PG_TYPES = {
 
 def _pg_types(columns: str) -> list[str]:
     return [_PG_TYPES.get(name.strip(), "text") for name in columns.split(",")]
+
+
+@dataclass(frozen=True)
+class StagedKeys:
+    """Keys already in ``stage_keys`` (``Stager.stage_distinct``), for ``probe`` and
+    ``key_filter``: a read's number keys, too many to keep in memory (issue 21)."""
+
+    count: int
 
 
 @dataclass(frozen=True)
@@ -223,7 +235,7 @@ class Stager:
         )
         return int(result.rowcount)
 
-    def probe(self, keys: Sequence[str], enterprise: str, query: ProbeQuery) -> Iterable[Any]:
+    def probe(self, keys: Sequence[str] | StagedKeys, enterprise: str, query: ProbeQuery) -> Iterable[Any]:
         """``query`` for each key: its ``where`` names the key as ``k.key`` and the enterprise as
         ``k.ent``. Rows come in no order.
 
@@ -235,8 +247,10 @@ class Stager:
         enterprise whose year is being imported, estimate one row for it, and so once picked the
         (enterprise, time) index and filtered every row of the enterprise for each key.
         More keys, or SQLite: staged in ``stage_keys`` and joined (``CROSS JOIN`` puts the keys
-        first on SQLite).
+        first on SQLite). ``StagedKeys``: joined to ``stage_keys`` as it is.
         """
+        if isinstance(keys, StagedKeys):
+            return self._probe_staged(enterprise, query)
         if self.as_array(keys):
             return self._probe_array(keys, enterprise, query)
         self._stage_keys(keys, "text")
@@ -275,12 +289,29 @@ class Stager:
         return self.conn.execute(statement(sql), named(sql, {**params, "probe_ent": enterprise}),
                                  execution_options=_options(query))
 
-    def key_filter(self, column: str, keys: Sequence[Any], *, key_type: str = "text") -> tuple[str, dict[str, Any]]:
+    def key_filter(
+        self, column: str, keys: Sequence[Any] | StagedKeys, *, key_type: str = "text",
+    ) -> tuple[str, dict[str, Any]]:
         """A WHERE condition "``column`` is one of ``keys``" and its parameters (see ``probe``)."""
+        if isinstance(keys, StagedKeys):
+            return f"{column} IN (SELECT key FROM stage_keys)", {}
         if self.as_array(keys):
             return f"{column} = ANY(CAST(:probe_keys AS {key_type}[]))", {"probe_keys": list(keys)}
         table, staged = self._stage_keys(keys, key_type)
         return f"{column} IN (SELECT {staged} FROM {table})", {}
+
+    def stage_distinct(self, source: str) -> StagedKeys:
+        """``stage_keys`` becomes the distinct keys of the staging table ``source`` (written with
+        repeats, a batch at a time), ANALYZEd as ``write`` does, without a round trip through
+        the client."""
+        self._ensure(source)
+        if "stage_keys" in self.created:
+            self.conn.exec_driver_sql("DELETE FROM stage_keys")
+        self._ensure("stage_keys")
+        count = self.conn.exec_driver_sql(f"INSERT INTO stage_keys (key) SELECT DISTINCT key FROM {source}").rowcount
+        if self.dialect == "postgresql":
+            self.conn.exec_driver_sql("ANALYZE stage_keys")
+        return StagedKeys(int(count))
 
     def as_array(self, keys: Sized) -> bool:
         """Whether these keys travel as an array parameter rather than a staging table."""
