@@ -189,7 +189,11 @@ def sync_live(
         return [syncs.failed(now.date(), "config", str(exc))]
     transport = pbx.transport()
     try:
-        pbx_now = transport.pbx_clock()
+        # The PBX's clock, and whether the files of the days that can be its yesterday exist
+        # (within MAX_CLOCK_SKEW of the central date): one round trip before the window is known.
+        central_today = now.astimezone(pbx.timezone).date()
+        told = transport.pbx_clock([central_today - timedelta(days=n) for n in (2, 1, 0)])
+        pbx_now = told.now
         # Everything the sync asks the warehouse before it fetches, on one connection: the
         # clock kept, the live window, and the cursors of its days (one checkout, not four).
         # Only a clock to keep makes it a write (SQLite: the write lock is not taken to read).
@@ -197,9 +201,13 @@ def sync_live(
             if pbx_now is not None:  # SPEC §4.8: the offset for fleet health, "when known"
                 record_clock(conn, enterprise.number, (pbx_now - now).total_seconds(), now)
             days = window_days(conn, now, pbx, pbx_now)
-            cursors = read_cursors(conn, enterprise.number, days, Flow.LIVE.table)
+            # A yesterday the PBX does not have: nothing to finish (what its fetch would find).
+            wanted = [day for day in days if day == days[-1] or day not in told.absent]
+            for day in sorted(set(days) - set(wanted)):
+                log.debug("%s: no yesterday file to finish (%s absent)", enterprise.number, day)
+            cursors = read_cursors(conn, enterprise.number, wanted, Flow.LIVE.table)
         outcomes = []
-        for day in days:
+        for day in wanted:
             optional = day != days[-1]  # yesterday: gone or finished is not a failure
             job = _Day(syncs, pbx, day, now)
             outcome = syncs.guarded(day, partial(_sync_live_day, job, transport, cursors[day], optional))
