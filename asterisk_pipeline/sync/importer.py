@@ -564,11 +564,7 @@ def gather(target: WriteTarget, batch: list[ConvRow]) -> list[ConvRow]:
         bridges |= new_bridges
         bases |= new_bases
         fresh_rows = []
-        frontier = (
-            reader.uids_by_key("bridge_id", new_bridges)
-            | reader.uids_by_key("local_base", new_bases, near=request.file_date)
-            | store.uids_of_same_calls(stager, enterprise, new)
-        )
+        frontier = reader.linked_uids(new_bridges, new_bases, request.file_date, new)
     return found
 
 
