@@ -11,12 +11,21 @@ with kind ``unreadable``, never a short read of the main file alone.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from ..model import ROW_ID_MIN, SourceRow
 from .files import DEFAULT_CHUNK_BYTES, DayFile, SourceError, SourceErrorKind, file_name
-from .transport import LocalCopy, RemoteFile, TransportError, TransportErrorKind, in_range, inside
+from .transport import (
+    LocalCopy,
+    PbxClock,
+    RemoteFile,
+    TransportError,
+    TransportErrorKind,
+    in_range,
+    inside,
+)
 
 
 class LocalTransport:
@@ -69,8 +78,10 @@ class LocalTransport:
             raise TransportError(TransportErrorKind.MISSING_FILE, f"{path} does not exist")
         return LocalCopy(path, 0)
 
-    def pbx_clock(self) -> datetime | None:
-        return None  # a mirror or mount has no clock of its own: the central clock rules
+    def pbx_clock(self, days: Sequence[date] = ()) -> PbxClock:
+        # A mirror or mount has no clock of its own: the central clock rules. Its files are
+        # looked at by the read itself (a local stat costs nothing worth saving).
+        return PbxClock(None)
 
     def close(self) -> None:
         return None

@@ -20,7 +20,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -45,6 +45,7 @@ from .transport import (
     CopyCache,
     LocalCopy,
     NoRemoteSqlite,
+    PbxClock,
     RemoteFile,
     TransportError,
     TransportErrorKind,
@@ -138,6 +139,22 @@ class _PinOnFirstUse(paramiko.MissingHostKeyPolicy):
             with self.known_hosts.open("a") as handle:
                 handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         log.warning("pinned the host key of %s (trust on first use): %s", hostname, key.fingerprint)
+
+
+# Brackets the PBX's answer about which day files are absent (``SshTransport.pbx_clock``).
+_MARK = "--asterisk-pipeline--"
+
+
+def _absent(lines: list[str], days: Sequence[date]) -> frozenset[date]:
+    """The days whose index the PBX printed between the two marks; none unless both marks came
+    and every line between is such an index (an answer cut short tells nothing)."""
+    marks = [i for i, line in enumerate(lines) if line == _MARK]
+    if len(marks) != 2:
+        return frozenset()
+    between = lines[marks[0] + 1 : marks[1]]
+    if not all(line.isdigit() and int(line) < len(days) for line in between):
+        return frozenset()
+    return frozenset(days[int(line)] for line in between)
 
 
 class SshTransport:
@@ -341,16 +358,32 @@ class SshTransport:
         self.bytes_transferred += len(stdout) + len(stderr) + len(command)
         return status, stdout, stderr
 
-    def pbx_clock(self) -> datetime | None:
-        """``date +%s`` on the PBX; None when it does not answer a number (the central clock is
-        used then, and the sync itself reports an unreachable PBX)."""
+    def pbx_clock(self, days: Sequence[date] = ()) -> PbxClock:
+        """``date +%s`` on the PBX, and in the same exec a ``test -e`` of each of ``days``' files
+        (a live sync's possible yesterdays: one round trip instead of a fetch that finds nothing).
+        The command holds only fixed text and paths validated and quoted as ``build_command``'s.
+        The clock is None when the PBX does not answer a number (the central clock is used then,
+        and the sync itself reports an unreachable PBX); nothing is absent unless the answer is
+        complete."""
         try:
-            status, stdout, _ = self._with_retries(lambda: self._exec("date +%s"))
-            if status == 0:
-                return datetime.fromtimestamp(int(stdout.strip()), UTC)
-        except (TransportError, ValueError, OverflowError, OSError) as exc:
+            paths = [validate_remote_path(self._remote_path(day)) for day in days]
+        except (TransportError, ValueError):
+            paths = []  # a bad directory: the fetch reports it as the sync's own failure
+        checks = "".join(f"; test -e {shlex.quote(path)} || echo {i}" for i, path in enumerate(paths))
+        command = f"date +%s; echo {_MARK}{checks}; echo {_MARK}" if paths else "date +%s"
+        try:
+            status, stdout, _ = self._with_retries(lambda: self._exec(command))
+        except TransportError as exc:
             log.info("%s: no PBX clock (%s); using the central clock", self.label, exc)
-        return None
+            return PbxClock(None)
+        lines = stdout.decode("ascii", "replace").splitlines()
+        now = None
+        try:
+            if status == 0 and lines and lines[0] != _MARK:
+                now = datetime.fromtimestamp(int(lines[0].strip()), UTC)
+        except (ValueError, OverflowError, OSError) as exc:
+            log.info("%s: no PBX clock (%s); using the central clock", self.label, exc)
+        return PbxClock(now, _absent(lines, days) if paths else frozenset())
 
     def has_sqlite(self) -> bool:
         if self._has_sqlite is None:

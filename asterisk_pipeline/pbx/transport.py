@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -79,6 +80,16 @@ class LocalCopy:
     bytes_transferred: int  # 0 when read in place or served from the cache
 
 
+@dataclass(frozen=True)
+class PbxClock:
+    """What a PBX tells before a live sync: its own clock (UTC; None when it cannot tell), and
+    which of the day files asked about are not there at all (nothing at the path: the fetch
+    would fail as ``missing_file``); empty when it was not asked or could not tell."""
+
+    now: datetime | None
+    absent: frozenset[date] = frozenset()
+
+
 class Transport(Protocol):
     label: str  # host (or directory) for messages; never a credential
     bytes_transferred: int
@@ -100,8 +111,9 @@ class Transport(Protocol):
         """A consistent, verified local copy of the day file (cached while unchanged)."""
         ...
 
-    def pbx_clock(self) -> datetime | None:
-        """The PBX's own clock (UTC) when it can tell, else None (SPEC §4.6: its date rules)."""
+    def pbx_clock(self, days: Sequence[date] = ()) -> PbxClock:
+        """The PBX's own clock (UTC) when it can tell, else None (SPEC §4.6: its date rules),
+        and which of ``days``' files it says it does not have (in the same round trip)."""
         ...
 
     def close(self) -> None: ...

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ..model import BEFORE_FIRST_ROW, Enterprise, Flow, SourceRow, SyncCounts
 from ..pbx.files import DayFile, values_bytes
 from ..pbx.fleet import Fleet, FleetConfigError, Pbx
 from ..pbx.transport import LocalCopy, NoRemoteSqlite, Transport, TransportError, TransportErrorKind
 from ..settings import Settings
-from ..warehouse.cursors import read_cursor
+from ..warehouse.cursors import Cursor, read_cursors
 from ..warehouse.db import write_transaction
 from ..warehouse.fleet_health import record_clock
 from ..warehouse.history import succeeded_since
@@ -61,6 +61,13 @@ class CycleReport:
 
 
 def live_days(now: datetime, pbx: Pbx, engine: Engine, pbx_now: datetime | None = None) -> list[date]:
+    """SPEC §4.6: the PBX's own today, and yesterday until it was read in full after midnight
+    (``window_days`` on a connection of its own)."""
+    with engine.connect() as conn:
+        return window_days(conn, now, pbx, pbx_now)
+
+
+def window_days(conn: Connection, now: datetime, pbx: Pbx, pbx_now: datetime | None = None) -> list[date]:
     """SPEC §4.6: the PBX's own today, and yesterday until it was read in full after midnight.
 
     ``pbx_now`` is the PBX's own clock when it told (``Transport.pbx_clock``): a PBX hours ahead
@@ -77,8 +84,7 @@ def live_days(now: datetime, pbx: Pbx, engine: Engine, pbx_now: datetime | None 
     pbx_midnight = datetime.combine(today, datetime.min.time(), tzinfo=tz).astimezone(UTC)
     midnight_utc = pbx_midnight - skew  # the PBX's midnight on the central clock
     yesterday = today - timedelta(days=1)
-    with engine.connect() as conn:
-        done = succeeded_since(conn, number, Flow.LIVE.value, yesterday, midnight_utc + MIDNIGHT_GRACE)
+    done = succeeded_since(conn, number, Flow.LIVE.value, yesterday, midnight_utc + MIDNIGHT_GRACE)
     return [today] if done else [yesterday, today]
 
 
@@ -183,13 +189,28 @@ def sync_live(
         return [syncs.failed(now.date(), "config", str(exc))]
     transport = pbx.transport()
     try:
-        pbx_now = transport.pbx_clock()
-        _record_clock(engine, enterprise.number, pbx_now, now)
-        days = live_days(now, pbx, engine, pbx_now)
+        # The PBX's clock, and whether the files of the days that can be its yesterday exist
+        # (within MAX_CLOCK_SKEW of the central date): one round trip before the window is known.
+        central_today = now.astimezone(pbx.timezone).date()
+        told = transport.pbx_clock([central_today - timedelta(days=n) for n in (2, 1, 0)])
+        pbx_now = told.now
+        # Everything the sync asks the warehouse before it fetches, on one connection: the
+        # clock kept, the live window, and the cursors of its days (one checkout, not four).
+        # Only a clock to keep makes it a write (SQLite: the write lock is not taken to read).
+        with write_transaction(engine) if pbx_now is not None else engine.connect() as conn:
+            if pbx_now is not None:  # SPEC §4.8: the offset for fleet health, "when known"
+                record_clock(conn, enterprise.number, (pbx_now - now).total_seconds(), now)
+            days = window_days(conn, now, pbx, pbx_now)
+            # A yesterday the PBX does not have: nothing to finish (what its fetch would find).
+            wanted = [day for day in days if day == days[-1] or day not in told.absent]
+            for day in sorted(set(days) - set(wanted)):
+                log.debug("%s: no yesterday file to finish (%s absent)", enterprise.number, day)
+            cursors = read_cursors(conn, enterprise.number, wanted, Flow.LIVE.table)
         outcomes = []
-        for day in days:
+        for day in wanted:
             optional = day != days[-1]  # yesterday: gone or finished is not a failure
-            outcome = syncs.guarded(day, partial(_sync_live_day, _Day(syncs, pbx, day, now), transport, optional))
+            job = _Day(syncs, pbx, day, now)
+            outcome = syncs.guarded(day, partial(_sync_live_day, job, transport, cursors[day], optional))
             if outcome is not None:
                 outcomes.append(outcome)
         return outcomes
@@ -197,21 +218,13 @@ def sync_live(
         transport.close()
 
 
-def _record_clock(engine: Engine, number: str, pbx_now: datetime | None, now: datetime) -> None:
-    """Keep the PBX clock's offset for fleet health (SPEC §4.8: "when known")."""
-    if pbx_now is None:
-        return
-    with write_transaction(engine) as conn:
-        record_clock(conn, number, (pbx_now - now).total_seconds(), now)
-
-
-def _sync_live_day(job: _Day, transport: Transport, optional: bool) -> SyncOutcome | None:
+def _sync_live_day(job: _Day, transport: Transport, cursor: Cursor, optional: bool) -> SyncOutcome | None:
+    """One day of the live window: the rows above ``cursor`` (read before the fetches; the
+    import reads it again inside its transaction, ``FetchedRows.anchors``) fetched, then imported."""
     syncs, pbx, day = job.syncs, job.pbx, job.day
     settings = syncs.settings
     before = transport.bytes_transferred
     table = Flow.LIVE.table
-    with syncs.engine.connect() as conn:
-        cursor = read_cursor(conn, pbx.enterprise.number, day, table)
     source: FetchedRows | FileRows
     try:
         if settings.live_fetch == "copy":

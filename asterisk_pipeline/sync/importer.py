@@ -56,7 +56,7 @@ from ..warehouse.db import lock_enterprise
 from ..warehouse.events import CallIds, ChunkPipeline, EventRow, EventWriter, SightingRow
 from ..warehouse.staging import Stager
 from .missed import FollowupClock, MissedTouches, maintain
-from .sources import RowSource, replaced_reason, row_digest
+from .sources import FetchedRows, RowSource, replaced_reason, row_digest
 
 # Rows stored within this much PBX time of a read belong to its neighbourhood: a forwarding
 # leg's candidates are found by time, never by a key.
@@ -143,7 +143,13 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
     target = WriteTarget(stager, request, call_ids, first_read, start_after=start_after)
     tally = _Tally()
     with _gc_paused():
-        pipeline = ChunkPipeline(_call, threaded=stager.dialect == "postgresql")
+        # A writer thread overlaps writing chunk k with parsing chunk k+1 (and with assembling
+        # a flush). A live cycle's few fetched rows are one chunk already in memory
+        # (``FetchedRows``), too few to flush on the way: nothing to overlap, so they are written
+        # inline, without a thread started and handed to for each small sync.
+        small = isinstance(source, FetchedRows) and len(source.fetched) < FLUSH_ROWS
+        threaded = stager.dialect == "postgresql" and not small
+        pipeline = ChunkPipeline(_call, threaded=threaded)
         try:
             reading = _read(rows, target, _Writing(pipeline, writer, tally))
             pipeline.close()
@@ -562,11 +568,7 @@ def gather(target: WriteTarget, batch: list[ConvRow]) -> list[ConvRow]:
         bridges |= new_bridges
         bases |= new_bases
         fresh_rows = []
-        frontier = (
-            reader.uids_by_key("bridge_id", new_bridges)
-            | reader.uids_by_key("local_base", new_bases, near=request.file_date)
-            | store.uids_of_same_calls(stager, enterprise, new)
-        )
+        frontier = reader.linked_uids(new_bridges, new_bases, request.file_date, new)
     return found
 
 

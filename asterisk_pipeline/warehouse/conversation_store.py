@@ -188,10 +188,15 @@ class SightingReader:
 
     def uids_by_key(self, column: str, keys: Iterable[str], near: date | None = None) -> set[str]:
         """UniqueIds whose rows carry one of ``keys`` in ``column`` (bridge_id or local_base)."""
-        assert column in ("bridge_id", "local_base")
         unique = sorted(set(keys))
         if not unique:
             return set()
+        result = self.stager.probe_each(unique, self.params["ent"], self._key_queries(column, near))
+        return {uid for (uid,) in result}
+
+    def _key_queries(self, column: str, near: date | None) -> tuple[ProbeQuery, ProbeQuery]:
+        """The probes of ``uids_by_key``: the events' own rows and the other sightings."""
+        assert column in ("bridge_id", "local_base")
         params = dict(self.params)
         if near is not None:  # Local channel names repeat every day: only the neighbouring files
             params["lo"], params["hi"] = (
@@ -212,10 +217,25 @@ class SightingReader:
                 params,
             )
 
-        result = self.stager.probe_each(
-            unique, self.params["ent"], (query("e", "call_events"), query("s", "event_sightings"))
-        )
-        return {uid for (uid,) in result}
+        return query("e", "call_events"), query("s", "event_sightings")
+
+    def linked_uids(self, bridges: Iterable[str], bases: Iterable[str], near: date, unique_ids: Iterable[str]) -> set[str]:
+        """One gather round's next UniqueIds: ``uids_by_key`` of the bridges and of the Local
+        bases (near ``near``), and ``uids_of_same_calls`` of ``unique_ids`` — in one statement
+        where the keys travel as arrays (``Stager.probe_sets``), else one by one."""
+        bridge_keys, base_keys, uid_keys = sorted(set(bridges)), sorted(set(bases)), sorted(set(unique_ids))
+        found = self.stager.probe_sets(self.params["ent"], [
+            (bridge_keys, self._key_queries("bridge_id", None)),
+            (base_keys, self._key_queries("local_base", near)),
+            (uid_keys, (_SAME_CALLS,)),
+        ])
+        if found is None:
+            return (
+                self.uids_by_key("bridge_id", bridge_keys)
+                | self.uids_by_key("local_base", base_keys, near=near)
+                | uids_of_same_calls(self.stager, self.params["ent"], uid_keys)
+            )
+        return {uid for (uid,) in found}
 
     def uids_between(self, low: datetime, high: datetime) -> set[str]:
         result = self.conn.execute(
@@ -237,11 +257,15 @@ def uids_of_same_calls(stager: Stager, enterprise: str, unique_ids: Iterable[str
     keys = sorted(set(unique_ids))
     if not keys:
         return set()
-    result = stager.probe(keys, enterprise, ProbeQuery(
-        "o.unique_id", "call_legs l JOIN call_legs o ON o.call_id = l.call_id",
-        "l.enterprise_id = k.ent AND l.unique_id = k.key",
-    ))
+    result = stager.probe(keys, enterprise, _SAME_CALLS)
     return {uid for (uid,) in result}
+
+
+# The other UniqueIds filed under the call a key's UniqueId is filed under.
+_SAME_CALLS = ProbeQuery(
+    "o.unique_id", "call_legs l JOIN call_legs o ON o.call_id = l.call_id",
+    "l.enterprise_id = k.ent AND l.unique_id = k.key",
+)
 
 
 def _as_date(value: Any) -> date:

@@ -8,6 +8,7 @@ the row at the cursor) are what tells the next read that the file is not the one
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -49,16 +50,25 @@ class Cursor:
 
 
 def read_cursor(conn: Connection, enterprise: str, file_date: date, table: str) -> Cursor:
+    return read_cursors(conn, enterprise, [file_date], table)[file_date]
+
+
+def read_cursors(conn: Connection, enterprise: str, file_dates: Sequence[date], table: str) -> dict[date, Cursor]:
+    """The cursors of several days' files in one statement (a live sync reads yesterday's and
+    today's before it fetches); a day never read gets the empty cursor."""
     c = sync_cursors.c
-    row = conn.execute(
-        select(c.last_source_id, c.id_offset, c.first_row, c.last_row).where(
-            c.enterprise_id == enterprise, c.file_date == file_date, c.source_table == table,
+    found = {day: Cursor() for day in file_dates}
+    if not file_dates:
+        return found
+    rows = conn.execute(
+        select(c.file_date, c.last_source_id, c.id_offset, c.first_row, c.last_row).where(
+            c.enterprise_id == enterprise, c.file_date.in_(list(file_dates)), c.source_table == table,
         )
-    ).first()
-    if row is None:
-        return Cursor()
-    last = BEFORE_FIRST_ROW if row.last_source_id is None else int(row.last_source_id)
-    return Cursor(last, int(row.id_offset or 0), row.first_row, row.last_row)
+    )
+    for row in rows:
+        last = BEFORE_FIRST_ROW if row.last_source_id is None else int(row.last_source_id)
+        found[row.file_date] = Cursor(last, int(row.id_offset or 0), row.first_row, row.last_row)
+    return found
 
 
 def save_cursor(conn: Connection, enterprise: str, file_date: date, table: str, cursor: Cursor) -> None:

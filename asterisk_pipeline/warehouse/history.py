@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -33,16 +34,25 @@ class RunRecord:
 
 
 def record_run(conn: Connection, run: RunRecord) -> None:
-    """Append to ``sync_runs`` and fold the outcome into ``download_sync``."""
-    conn.execute(
-        sync_runs.insert().values(
-            enterprise_id=run.enterprise_id, asterisk_host=run.asterisk_host, flow=run.flow,
-            file_date=run.file_date, source_table=run.source_table, started_at=run.started_at,
-            finished_at=run.finished_at, **asdict(run.counts), duration_s=run.duration_s,
-            status=run.status, error_kind=run.error_kind, error=run.error,
-            dagster_run_id=run.dagster_run_id, file_replaced=run.file_replaced,
-        )
+    """Append to ``sync_runs`` and fold the outcome into ``download_sync``: on PostgreSQL in one
+    statement (the append as a data-modifying CTE of the upsert: one round trip per sync)."""
+    appended = sync_runs.insert().values(
+        enterprise_id=run.enterprise_id, asterisk_host=run.asterisk_host, flow=run.flow,
+        file_date=run.file_date, source_table=run.source_table, started_at=run.started_at,
+        finished_at=run.finished_at, **asdict(run.counts), duration_s=run.duration_s,
+        status=run.status, error_kind=run.error_kind, error=run.error,
+        dagster_run_id=run.dagster_run_id, file_replaced=run.file_replaced,
     )
+    folded = _download_sync_upsert(conn, run)
+    if conn.dialect.name == "postgresql":
+        conn.execute(folded.add_cte(appended.cte("appended_run")))
+    else:
+        conn.execute(appended)
+        conn.execute(folded)
+
+
+def _download_sync_upsert(conn: Connection, run: RunRecord) -> Any:
+    """The ``download_sync`` row of the run's enterprise and host with this outcome folded in."""
     now = datetime.now(UTC)
     ok = run.status == "success"
     insert = dialect_insert(conn)
@@ -70,11 +80,7 @@ def record_run(conn: Connection, run: RunRecord) -> None:
     else:
         changes["last_failed_sync"] = statement.excluded.last_failed_sync
         changes["last_error_message"] = statement.excluded.last_error_message
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["enterprise_id", "asterisk_host"], set_=changes
-        )
-    )
+    return statement.on_conflict_do_update(index_elements=["enterprise_id", "asterisk_host"], set_=changes)
 
 
 def succeeded_since(conn: Connection, enterprise: str, flow: str, file_date: date, since: datetime) -> bool:

@@ -31,3 +31,35 @@ def test_live_sync_over_ssh_records_the_clock_offset(
         health = fleet_health(conn, Fleet.load(settings))[0]
     offset = health.evidence.clock_offset_s
     assert offset is not None and 85 <= offset <= 100, offset  # PBX clock minus central clock
+
+
+def test_the_clock_exec_tells_which_yesterday_files_are_absent(
+    engine: Engine, sshd_factory, ssh_client_key, tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """One exec answers the clock and which of the possible yesterdays' files exist; a live sync
+    then fetches only a yesterday that is there, and never fails for one that is not."""
+    server = sshd_factory(address="127.0.1.52")
+    zone = ZoneInfo("Europe/Minsk")
+    now = datetime.now(UTC)
+    today = now.astimezone(zone).date()
+    yesterday = today - timedelta(days=1)
+    write_day_file(server.served_dir / f"Listen_AMI_{today.isoformat()}.db", token="375001", day=today,
+                   calls=3, seed=3, start_id=1000)
+    settings = ssh_settings(tmp_path, server, ssh_client_key)
+    enterprise = ssh_enterprise(engine, "0327", server.host)
+    fleet = Fleet.load(settings)
+    transport = fleet.pbx(enterprise).transport()
+    try:
+        told = transport.pbx_clock([today - timedelta(days=2), yesterday, today])
+    finally:
+        transport.close()
+    assert told.now is not None and abs((told.now - now).total_seconds()) < 60
+    assert told.absent == {today - timedelta(days=2), yesterday}
+    outcomes = sync_live(engine, fleet, enterprise, now=now)
+    assert [(o.file_date, o.ok) for o in outcomes] == [(today.isoformat(), True)]
+
+    write_day_file(server.served_dir / f"Listen_AMI_{yesterday.isoformat()}.db", token="375001",
+                   day=yesterday, calls=3, seed=4, start_id=5000)
+    outcomes = sync_live(engine, fleet, enterprise, now=datetime.now(UTC))
+    assert [(o.file_date, o.ok) for o in outcomes] == [(yesterday.isoformat(), True), (today.isoformat(), True)]
+    assert outcomes[0].rows_read > 0
