@@ -62,10 +62,8 @@ def calls_of_keys(
     per key: ``(enterprise_id, phone_key, start_time)``), a key's calls together, streamed: an
     import's keys are every number of its day, whose calls at once held ~70 MB, the peak of a
     200,000-call import (issue 21)."""
-    if not isinstance(keys, StagedKeys):
-        if not keys:
-            return iter(())
-        keys = sorted(keys)
+    if not keys:  # (``StagedKeys`` always probes)
+        return iter(())
     result = stager.probe(keys, enterprise, ProbeQuery(
         _FOLLOWUP_COLUMNS, "calls c",
         "c.enterprise_id = k.ent AND c.phone_key = k.key AND c.start_time >= :lo AND c.start_time < :hi",
@@ -103,7 +101,7 @@ def replace_missed(
     params: dict[str, Any] = {"ent": enterprise, "lo": stager.time(span.low), "hi": stager.time(span.high)}
     in_span = "enterprise_id = :ent AND missed_at >= :lo AND missed_at < :hi"
     if keys:
-        condition, extra = stager.key_filter("phone_key", keys if isinstance(keys, StagedKeys) else sorted(keys))
+        condition, extra = stager.key_filter("phone_key", keys)
         stager.conn.execute(text(f"DELETE FROM missed_calls WHERE {in_span} AND {condition}"), {**params, **extra})
     if with_keyless:
         stager.conn.execute(text(f"DELETE FROM missed_calls WHERE {in_span} AND phone_key IS NULL"), params)

@@ -163,6 +163,21 @@ _ARRAY_KEYS = ("(SELECT u.key, CAST(:probe_ent AS text) AS ent"
 _STAGED_KEYS = "(SELECT key AS key, CAST(:probe_ent AS text) AS ent FROM stage_keys) AS k"
 
 
+def _lateral(queries: Sequence[ProbeQuery], keys_param: str) -> str:
+    """The queries' UNION ALL run for each key of the array parameter ``keys_param`` (each behind
+    ``OFFSET 0``, PostgreSQL's fence against pulling the subquery up)."""
+    union = " UNION ALL ".join(f"SELECT {q.select} FROM {q.tables} WHERE {q.where}" for q in queries)
+    source = _ARRAY_KEYS.replace(":probe_keys", f":{keys_param}")
+    return f"SELECT x.* FROM {source} CROSS JOIN LATERAL ({union} OFFSET 0) AS x"
+
+
+def _merged_params(queries: Sequence[ProbeQuery]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for query in queries:
+        params.update(query.params)
+    return params
+
+
 def _options(query: ProbeQuery) -> dict[str, Any]:
     """A streamed probe is fetched 5,000 rows at a time (a server-side cursor on PostgreSQL)."""
     return {"stream_results": True, "yield_per": 5_000} if query.stream else {}
@@ -260,12 +275,9 @@ class Stager:
         """The rows of ``probe`` for every query (their ``params`` merged), in one statement:
         the queries' UNION ALL inside the probe (a live sync reads an event's own rows and the
         other sightings together, one round trip instead of two); the keys staged at most once."""
-        params: dict[str, Any] = {}
-        for query in queries:
-            params.update(query.params)
+        params = _merged_params(queries)
         if self.as_array(keys):
-            union = " UNION ALL ".join(f"SELECT {q.select} FROM {q.tables} WHERE {q.where}" for q in queries)
-            sql = f"SELECT x.* FROM {_ARRAY_KEYS} CROSS JOIN LATERAL ({union} OFFSET 0) AS x"
+            sql = _lateral(queries, "probe_keys")
             return list(self.conn.execute(statement(sql), named(sql, {**params, "probe_keys": list(keys),
                                                                            "probe_ent": enterprise})))
         self._stage_keys(keys, "text")
@@ -289,12 +301,9 @@ class Stager:
         params: dict[str, Any] = {"probe_ent": enterprise}
         parts = []
         for n, (keys, queries) in enumerate(sets):
-            for query in queries:
-                params.update(query.params)
+            params.update(_merged_params(queries))
             params[f"probe_keys_{n}"] = list(keys)
-            union = " UNION ALL ".join(f"SELECT {q.select} FROM {q.tables} WHERE {q.where}" for q in queries)
-            source = _ARRAY_KEYS.replace(":probe_keys", f":probe_keys_{n}")
-            parts.append(f"SELECT x.* FROM {source} CROSS JOIN LATERAL ({union} OFFSET 0) AS x")
+            parts.append(_lateral(queries, f"probe_keys_{n}"))
         sql = " UNION ALL ".join(parts)
         return list(self.conn.execute(statement(sql), named(sql, params)))
 
