@@ -135,7 +135,7 @@ def open_engine(url: str | None, settings: Settings, *, write: bool = True) -> E
         # foreign database stays byte for byte as it was.
         read_only = reason is not None or (not write and not sqlite_in_wal_mode(path))
     try:
-        engine = make_engine(target, read_only=read_only)
+        engine = make_engine(target, read_only=read_only, sessions=settings.ssh_max_sessions)
         with engine.connect():
             pass
     except (ArgumentError, ValueError, ImportError) as exc:  # unknown dialect or driver

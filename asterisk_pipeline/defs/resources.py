@@ -90,8 +90,9 @@ class WarehouseResource(ConfigurableResource["WarehouseResource"]):
 
     @contextmanager
     def engine(self) -> Iterator[Engine]:
-        """An engine for one run/tick, disposed afterwards so no pool outlives the process step."""
-        engine = make_engine(self.url())
+        """An engine for one run/tick, disposed afterwards so no pool outlives the process step;
+        its pool sized for the run's concurrent syncs."""
+        engine = make_engine(self.url(), sessions=Settings().ssh_max_sessions)
         try:
             yield engine
         finally:

@@ -157,6 +157,20 @@ def _absent(lines: list[str], days: Sequence[date]) -> frozenset[date]:
     return frozenset(days[int(line)] for line in between)
 
 
+def _no_delay_socket(host: str, port: int, timeout: float) -> socket.socket:
+    """A connected TCP socket with Nagle's algorithm off.
+
+    paramiko leaves it on, and every exec (channel open, request, close) then waits on the peer's
+    delayed ACK: ~55 ms a round on loopback against ~11 ms without it, ~90 ms against ~30 ms for
+    a connection's handshake. A live sync is a few such small exchanges, so that wait was most of
+    its wall time. Connection errors are the same ``OSError`` kinds paramiko's own connect raises.
+    """
+    sock = socket.create_connection((host, port), timeout=timeout)
+    with suppress(OSError):  # a socket that refuses the option still works, only slower
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 class SshTransport:
     def __init__(self, target: SshTarget, options: SshOptions) -> None:
         self.target = target
@@ -188,6 +202,7 @@ class SshTransport:
             client.connect(
                 self.target.host,
                 port=self.target.port,
+                sock=_no_delay_socket(self.target.host, self.target.port, timeout),
                 username=self.target.user,
                 password=self.target.password,
                 key_filename=str(self.target.key_file) if self.target.key_file else None,

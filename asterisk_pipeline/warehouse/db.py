@@ -86,16 +86,20 @@ def sqlite_in_wal_mode(path: Path) -> bool:
     return len(header) == 20 and header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
 
 
-def make_engine(url: str, *, read_only: bool = False) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, sessions: int = 0) -> Engine:
     """An engine for the central database. ``read_only`` (SQLite only) opens the file without
     ever writing it — nor creating it, its directory or a WAL: what a read-only command needs
-    on a read-only file system or file, where a normal open fails."""
+    on a read-only file system or file, where a normal open fails. ``sessions`` is how many
+    syncs run at once (``ASTERISK_SSH_MAX_SESSIONS``; 0 for a process that runs none)."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        # A live cycle syncs up to ASTERISK_SSH_MAX_SESSIONS enterprises at once, each with a
-        # connection, plus one to record a failure: the default pool (5 + 10) is too small.
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
+        # A live cycle syncs up to ``sessions`` enterprises at once, each with a connection, plus
+        # one to record a failure. The pool keeps that many open between uses (they are opened
+        # only when needed): a smaller pool closed the extra ones as they came back and opened
+        # them again a moment later — a new server process, its caches and prepared statements
+        # lost, several times a cycle. The overflow is headroom for the API's request threads.
+        return create_engine(url, pool_pre_ping=True, pool_size=max(10, sessions + 2), max_overflow=40)
     in_memory = not parsed.database or parsed.database == ":memory:"
     read_only = read_only and not in_memory
     target: str | URL = url
