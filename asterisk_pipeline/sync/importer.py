@@ -157,7 +157,7 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
             pipeline.abort()
             raise
         touched = set(call_ids.known)  # the UniqueIds whose conversations were not written yet
-        new_calls, updated_calls = settle(target, reading.open.all_rows(), touched)
+        new_calls, updated_calls = settle(target, reading.open.all_rows(), touched, reading.gathered)
         new_calls += tally.new_calls
         updated_calls += tally.updated_calls
         # Still paused: collections re-enabled here would scan every object the read holds
@@ -316,6 +316,18 @@ def _classify(chunk: Sequence[SourceRow], request: ImportRequest, live_table: bo
 
 
 @dataclass
+class Gathered:
+    """What a gather has read: the UniqueIds whose stored rows it loaded, the bridge and Local
+    keys it followed, and the UniqueIds its last round found but did not load. A later gather
+    over rows that still hold everything it loaded need not read those again."""
+
+    loaded: set[str] = field(default_factory=set)
+    bridges: set[str] = field(default_factory=set)
+    bases: set[str] = field(default_factory=set)
+    unloaded: set[str] = field(default_factory=set)
+
+
+@dataclass
 class _Reading:
     open: OpenConversations
     rows_read: int = 0
@@ -324,6 +336,9 @@ class _Reading:
     last_id: int = 0
     first_row: SourceRow | None = None
     last_row: SourceRow | None = None
+    # The first chunk's gather, while the open rows still hold every row it loaded (a flush
+    # that takes rows out ends that: the settle then gathers from scratch).
+    gathered: Gathered | None = field(default_factory=Gathered)
 
     def count(self, chunk: Sequence[SourceRow], classified: _Chunk) -> None:
         """Where the read is after this chunk, and what it held."""
@@ -356,7 +371,7 @@ def _read(
         if first_chunk and fresh and not target.first_read:
             # Before the writer thread touches the connection: stored rows around the start of
             # the file (the day before's last calls, earlier live cycles) join the open rows.
-            for stored in gather(target, fresh)[len(fresh):]:
+            for stored in gather(target, fresh, reading.gathered)[len(fresh):]:
                 open_rows.add(stored)
         first_chunk = False
         for seen in fresh:
@@ -366,6 +381,7 @@ def _read(
         if open_rows.count >= flush_at or open_rows.bytes >= FLUSH_BYTES:
             ready = open_rows.take_quiet(request)
             if ready:
+                reading.gathered = None
                 writing.pipeline.submit(_write_flushed, target, ready, writing)
             flush_at = max(FLUSH_ROWS, FLUSH_CARRIED * open_rows.count)
     return reading
@@ -533,29 +549,31 @@ class _StoredEvent(NamedTuple):
 # Gather → assemble → write
 
 
-def gather(target: WriteTarget, batch: list[ConvRow]) -> list[ConvRow]:
-    """This read's rows plus every stored row that can change a conversation they touch."""
+def gather(target: WriteTarget, batch: list[ConvRow], prior: Gathered | None = None) -> list[ConvRow]:
+    """This read's rows plus every stored row that can change a conversation they touch.
+
+    ``prior``: an earlier gather of this read whose rows ``batch`` still holds — its UniqueIds
+    are not read again, nor its keys followed again (a live sync gathers its one chunk, then
+    settles it: the second gather read the first one's rows twice). Filled with what this
+    gather reads."""
     stager, request = target.stager, target.request
     enterprise, table = request.enterprise.number, request.flow.table
     if not target.others_stored:
         return batch
+    done = prior if prior is not None else Gathered()
     live_table = table == LIVE_TABLE
     reader = store.SightingReader(stager, enterprise, table, request.file_date, target.start_after)
     found = list(batch)
-    seeds = {r.unique_id for r in batch}
+    seeds = {r.unique_id for r in batch} | done.unloaded
     times = [r.at for r in batch if r.at is not None]
     if times:
         seeds |= reader.uids_between(min(times) - NEIGHBOURHOOD, max(times) + NEIGHBOURHOOD)
     present = {r.order for r in batch}
-    loaded: set[str] = set()
-    bridges: set[str] = set()
-    bases: set[str] = set()
+    loaded, bridges, bases = done.loaded, done.bridges, done.bases
     fresh_rows: list[ConvRow] = list(batch)
     frontier = seeds
     for _ in range(_GATHER_ROUNDS):
         new = frontier - loaded
-        if not new:
-            break
         loaded |= new
         for stored in reader.rows_of(new):
             seen = stored_conv_row(stored, live_table)
@@ -565,10 +583,14 @@ def gather(target: WriteTarget, batch: list[ConvRow]) -> list[ConvRow]:
                 fresh_rows.append(seen)
         new_bridges = {r.bridge_id for r in fresh_rows if r.bridge_id} - bridges
         new_bases = {b for r in fresh_rows for b in [_base(r)] if b} - bases
+        if not (new or new_bridges or new_bases):
+            frontier = set()
+            break
         bridges |= new_bridges
         bases |= new_bases
         fresh_rows = []
         frontier = reader.linked_uids(new_bridges, new_bases, request.file_date, new)
+    done.unloaded = frontier - loaded
     return found
 
 
@@ -577,13 +599,16 @@ def _base(row: ConvRow) -> str | None:
     return channel.local_base if channel is not None else None
 
 
-def settle(target: WriteTarget, batch: list[ConvRow], touched: set[str]) -> tuple[int, int]:
-    """Gather, assemble and write every conversation one of ``touched`` belongs to.
+def settle(
+    target: WriteTarget, batch: list[ConvRow], touched: set[str], gathered: Gathered | None = None,
+) -> tuple[int, int]:
+    """Gather, assemble and write every conversation one of ``touched`` belongs to
+    (``gathered``: what an earlier gather of the batch's rows read, see :func:`gather`).
 
     Returns (new calls, recomputed calls).
     """
     stager, request = target.stager, target.request
-    rows = gather(target, batch)
+    rows = gather(target, batch, gathered)
     if not target.first_read:  # earlier reads exist: calls filed for these UniqueIds count too
         touched = touched | store.uids_of_same_calls(stager, request.enterprise.number, touched)
     conversations = assemble(rows, request.enterprise, request.tz, request.flow.data_source)
