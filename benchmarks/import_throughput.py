@@ -399,7 +399,7 @@ def _last_json(stdout: str) -> dict[str, Any]:
 
 # --- the baseline (child process) -------------------------------------------------------------
 
-def _own_cpu() -> float:
+def own_cpu() -> float:
     """User+sys of this process, every thread: the CPU of a child's timed section."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -408,7 +408,7 @@ def _own_cpu() -> float:
 def copy_baseline(path: Path, url: str) -> dict[str, Any]:
     """Read APIlogs in keyset chunks and COPY the raw rows into ``raw_rows``: connect to commit."""
     started = time.perf_counter()
-    cpu = _own_cpu()
+    cpu = own_cpu()
     rows = 0
     src = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
@@ -428,7 +428,7 @@ def copy_baseline(path: Path, url: str) -> dict[str, Any]:
             conn.commit()
     finally:
         src.close()
-    return {"rows": rows, "seconds": time.perf_counter() - started, "cpu_seconds": _own_cpu() - cpu}
+    return {"rows": rows, "seconds": time.perf_counter() - started, "cpu_seconds": own_cpu() - cpu}
 
 
 # --- the output floor (child process) ---------------------------------------------------------
@@ -437,7 +437,7 @@ def copy_floor(src_url: str, dst_url: str, tables: Sequence[str]) -> dict[str, A
     """COPY every given table (parents first) from the imported database into the fresh one,
     binary as the import writes, block by block with no row parsing: connect to commit."""
     started = time.perf_counter()
-    cpu = _own_cpu()
+    cpu = own_cpu()
     rows, seconds = {}, {}
     with psycopg.connect(src_url) as src, psycopg.connect(dst_url) as dst:
         for table in tables:
@@ -447,7 +447,7 @@ def copy_floor(src_url: str, dst_url: str, tables: Sequence[str]) -> dict[str, A
         commit_started = time.perf_counter()
         dst.commit()
         seconds["(commit)"] = time.perf_counter() - commit_started
-    return {"rows": rows, "seconds": time.perf_counter() - started, "cpu_seconds": _own_cpu() - cpu,
+    return {"rows": rows, "seconds": time.perf_counter() - started, "cpu_seconds": own_cpu() - cpu,
             "table_seconds": seconds}
 
 

@@ -47,7 +47,7 @@ from asterisk_pipeline.sync import CycleReport, live_cycle
 from asterisk_pipeline.warehouse.db import make_engine, write_transaction
 from asterisk_pipeline.warehouse.migrate import upgrade
 from asterisk_pipeline.warehouse.registry import upsert_enterprise
-from benchmarks.import_throughput import fresh_database
+from benchmarks.import_throughput import fresh_database, own_cpu
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,9 @@ class CpuSplit:
     def __sub__(self, other: CpuSplit) -> CpuSplit:
         return CpuSplit(self.pipeline - other.pipeline, self.pbxes - other.pbxes, self.machine - other.machine)
 
+    def per_part(self) -> dict[str, float]:
+        return {"pipeline": self.pipeline, "pbxes": self.pbxes, "rest": self.rest, "machine": self.machine}
+
     def text(self) -> str:
         return (f"CPU {self.machine:.1f} s: pipeline {self.pipeline:.1f}, PBXes' sshd {self.pbxes:.1f}, "
                 f"rest {self.rest:.1f}")
@@ -195,33 +198,31 @@ def cpu_now() -> CpuSplit:
     connections it has reaped) and the whole machine."""
     import psutil
 
-    me = psutil.Process()
-    own = me.cpu_times()
     pbxes = 0.0
-    for child in me.children(recursive=True):
+    for child in psutil.Process().children(recursive=True):
         try:
             t = child.cpu_times()
         except psutil.Error:  # ended between the listing and the read: its parent counts it
             continue
         pbxes += t.user + t.system + t.children_user + t.children_system
     machine = psutil.cpu_times()
-    return CpuSplit(own.user + own.system, pbxes, machine.user + machine.system + machine.nice
+    return CpuSplit(own_cpu(), pbxes, machine.user + machine.system + machine.nice
                     + getattr(machine, "irq", 0.0) + getattr(machine, "softirq", 0.0))
 
 
-def _cycle(engine: Any, settings: Settings, now: datetime, memory: dict[str, int] | None = None,
-           cpu: list[CpuSplit] | None = None) -> CycleReport:
+def _cycle(engine: Any, settings: Settings, now: datetime,
+           memory: dict[str, int] | None = None) -> tuple[CycleReport, CpuSplit]:
+    """One cycle, checked to have failed nowhere, and the CPU it cost."""
     before = cpu_now()
     with peak_rss() as rss:
         report = live_cycle(engine, Fleet.load(settings), now=now)
-    if cpu is not None:
-        cpu.append(cpu_now() - before)
+    cpu = cpu_now() - before
     if memory is not None:
         memory["before"], memory["peak"] = rss()
     failed = report.failed
     if failed:
         raise RuntimeError(f"{len(failed)} syncs failed, e.g. {failed[0].error_kind}: {failed[0].error}")
-    return report
+    return report, cpu
 
 
 def run(*, quick: bool, repeat: int) -> dict[str, Any]:
@@ -257,7 +258,7 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
                     upsert_enterprise(conn, Enterprise(str(7000 + n), f"bench{n}", f"pbx{n}.lan",
                                                        f"s{n}", server.host, f"{375000 + n}"))
             first_memory: dict[str, int] = {}
-            first = _cycle(engine, incremental, pbx_day.now, first_memory)
+            first, _ = _cycle(engine, incremental, pbx_day.now, first_memory)
             rows_per_file = statistics.median(o.rows_read for o in first.outcomes)
             print(f"  first cycle (import everything): {first.seconds:.2f} s, "
                   f"{rows_per_file:.0f} rows per file, {first.bytes_transferred:,} bytes, peak RSS "
@@ -266,11 +267,10 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
             for rep in range(repeat):
                 added = _append(servers, 2 * rep + 1, pbx_day)
                 inc_memory: dict[str, int] = {}
-                inc_cpu: list[CpuSplit] = []
-                inc = _cycle(engine, incremental, pbx_day.now, inc_memory, inc_cpu)
+                inc, inc_cpu = _cycle(engine, incremental, pbx_day.now, inc_memory)
                 added_copy = _append(servers, 2 * rep + 2, pbx_day)
                 full_memory: dict[str, int] = {}
-                full = _cycle(engine, whole, pbx_day.now, full_memory)
+                full, _ = _cycle(engine, whole, pbx_day.now, full_memory)
                 assert sum(o.rows_read for o in inc.outcomes) == added
                 assert sum(o.rows_read for o in full.outcomes) == added_copy
                 reps.append({"incremental_s": inc.seconds, "incremental_bytes": inc.bytes_transferred,
@@ -278,13 +278,12 @@ def run(*, quick: bool, repeat: int) -> dict[str, Any]:
                              "new_rows": added, "incremental_peak_rss": inc_memory["peak"],
                              "incremental_rss_growth": inc_memory["peak"] - inc_memory["before"],
                              "whole_peak_rss": full_memory["peak"],
-                             "incremental_cpu_s": {"pipeline": inc_cpu[0].pipeline, "pbxes": inc_cpu[0].pbxes,
-                                                   "rest": inc_cpu[0].rest, "machine": inc_cpu[0].machine}})
+                             "incremental_cpu_s": inc_cpu.per_part()})
                 print(f"  rep {rep + 1}/{repeat}: +{added} rows; incremental {inc.seconds:.2f} s "
                       f"{inc.bytes_transferred:,} B, peak RSS {inc_memory['peak'] / 2**20:.0f} MiB "
                       f"(+{(inc_memory['peak'] - inc_memory['before']) / 2**20:.0f}); whole files "
                       f"{full.seconds:.2f} s {full.bytes_transferred:,} B, peak RSS "
-                      f"{full_memory['peak'] / 2**20:.0f} MiB\n    incremental cycle's {inc_cpu[0].text()} "
+                      f"{full_memory['peak'] / 2**20:.0f} MiB\n    incremental cycle's {inc_cpu.text()} "
                       f"(wall × cores: {os.cpu_count() or 1} × {inc.seconds:.1f} s)", flush=True)
             engine.dispose()
         finally:
