@@ -111,6 +111,14 @@ class Event(NamedTuple):
     body: dict[str, Any]
 
 
+# What the parser hands the event writer per event: everything but the call id and the
+# constants. (source_id, unique_id, event_type, event_timestamp, canonical_json, body_hash,
+# delivered, status, bridge_id, local_base)
+EventRow = tuple[int, str, str, Any, str, bytes, bool, "str | None", "str | None", "str | None"]
+# (source_id, unique_id, event_type, body_hash, event_timestamp, delivered, bridge_id, local_base)
+SightingRow = tuple[int, str, str, bytes, Any, bool, "str | None", "str | None"]
+
+
 class Rejected(NamedTuple):
     """A row that cannot be an event, kept with its identity, raw text and the reason."""
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.import_pass bench-data/reference-20000-1/Listen_AMI_2024-06-22.db
 
-What ``import_rows`` does on its own thread for every row (``importer._classify``,
+What ``import_rows`` does on its own thread for every row (``classified.classify_chunk``,
 ``OpenConversations.add`` / ``take_quiet``, the last ``assemble``), timed in process CPU seconds
 per stage, so a change to the per-row pass can be measured on a shared machine without
 PostgreSQL or the writer thread. It also prints a digest of the *values* it produced (event,
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from asterisk_pipeline.classified import classify_chunk
 from asterisk_pipeline.model import HISTORY_TABLE, Enterprise, Flow
 from asterisk_pipeline.pbx.files import DayFile, date_from_name
 from asterisk_pipeline.sync import importer
@@ -46,7 +47,7 @@ def run(path: Path, zone: str) -> dict[str, float | int | str]:
             break
         rows += len(chunk)
         started = clock()
-        classified = importer._classify(chunk, request, live_table=False)
+        classified = classify_chunk(chunk, request.tz, request.file_date, live_table=False)
         spent["classify"] += clock() - started
         started = clock()
         for seen in classified.fresh:

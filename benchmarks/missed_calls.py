@@ -80,7 +80,7 @@ def _import(url: str, settings: Settings, day_path: tuple[date, Path], window: t
         ent = Enterprise(ENTERPRISE, "VOS", "vos.lan", "s", None, token_for(ENTERPRISE))
         day, path = day_path
         request = ImportRequest(ent, Flow.HISTORY, day, fleet.timezone(ent), missed_window=window)
-        rows = FileRows(DayFile(path), Flow.HISTORY.table, settings.read_chunk_rows, settings.read_chunk_bytes)
+        rows = FileRows.configured(DayFile(path), Flow.HISTORY.table, settings)
         began = time.perf_counter()
         outcome = run_import(engine, request, rows)
         seconds = time.perf_counter() - began

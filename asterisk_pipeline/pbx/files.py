@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
@@ -18,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ..model import BEFORE_FIRST_ROW, ROW_ID_MIN, SourceRow
+from ..model import BEFORE_FIRST_ROW, ROW_ID_MAX, ROW_ID_MIN, SourceRow
 
 # A read holds at most this much of source values per chunk (SPEC §4.1: memory in bytes).
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
@@ -256,3 +256,28 @@ def _classify(path: Path, exc: sqlite3.Error) -> SourceError:
     if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
         return SourceError(SourceErrorKind.CORRUPT, f"{path} is not a readable SQLite file ({text})")
     return SourceError(SourceErrorKind.UNREADABLE, f"{path} could not be read ({text})")
+
+
+def in_file(after: int, offset: int) -> int:
+    """A stored position (file id + its generation's ``offset``) as an id of the file itself
+    (the first generation's ids are stored as they are, ids <= 0 included)."""
+    if not offset:
+        return after
+    return BEFORE_FIRST_ROW if after <= offset else after - offset
+
+
+def shifted(chunks: Iterable[Sequence[SourceRow]], offset: int) -> Iterator[list[SourceRow]]:
+    """The chunks' rows with ids in stored positions (file id + the generation's offset).
+
+    A later generation's positions must lie above every earlier one and fit SQLite's and
+    PostgreSQL's 64-bit integers: a recreated file with ids <= 0, or whose ids would pass
+    2^63 - 1 once shifted, cannot be placed and fails as ``unreadable`` (never a silent skip).
+    """
+    for chunk in chunks:
+        if chunk and (chunk[0].id < 1 or chunk[-1].id > ROW_ID_MAX - offset):
+            raise SourceError(
+                SourceErrorKind.UNREADABLE,
+                f"a file recreated under the same name holds ids ({chunk[0].id}…{chunk[-1].id})"
+                " that cannot be stored after the rows read from the file before it",
+            )
+        yield [row._replace(id=row.id + offset) for row in chunk]

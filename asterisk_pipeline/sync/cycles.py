@@ -114,8 +114,7 @@ class _Syncs:
     dagster_run_id: str | None
 
     def file_rows(self, day_file: DayFile) -> FileRows:
-        s = self.settings
-        return FileRows(day_file, self.flow.table, s.read_chunk_rows, s.read_chunk_bytes)
+        return FileRows.configured(day_file, self.flow.table, self.settings)
 
     def failed(
         self, day: date, kind: str, message: str, *, started: datetime | None = None,

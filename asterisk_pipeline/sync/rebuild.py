@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from ..classified import sighting_row
 from ..conversations import ConvRow, conv_row
 from ..model import BEFORE_FIRST_ROW, LIVE_TABLE, Enterprise, Event, Flow
 from ..normalize import classify_row
@@ -36,7 +37,6 @@ from .importer import (
     WriteTarget,
     maintain_missed,
     settle,
-    sighting_row,
     stored_conv_row,
 )
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from ..model import SourceRow
 from ..pbx.files import DEFAULT_CHUNK_BYTES, DayFile
+from ..settings import Settings
 from ..warehouse.cursors import Cursor
 
 
@@ -80,6 +81,11 @@ class FileRows:
     table: str
     chunk_rows: int
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+
+    @classmethod
+    def configured(cls, day_file: DayFile, table: str, settings: Settings) -> FileRows:
+        """The file's rows read in chunks of the configured size."""
+        return cls(day_file, table, settings.read_chunk_rows, settings.read_chunk_bytes)
 
     def rows(self, after: int) -> Iterable[Sequence[SourceRow]]:
         return self.day_file.read_rows(self.table, after, self.chunk_rows, self.chunk_bytes)

@@ -99,7 +99,7 @@ def import_day_file(
     )
     day_file = DayFile(path, busy_timeout_s=settings.sqlite_busy_timeout_s)
     return run_import(
-        engine, request, FileRows(day_file, flow.table, settings.read_chunk_rows, settings.read_chunk_bytes)
+        engine, request, FileRows.configured(day_file, flow.table, settings)
     )
 
 

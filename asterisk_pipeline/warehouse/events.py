@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from ..model import Rejected
+from ..model import EventRow, Rejected, SightingRow
 from .conversation_store import insert_sightings, record_sightings
 from .sql import execute
 from .staging import Stager
@@ -153,12 +153,6 @@ class CallIds:
         return list(range(first, first + count))
 
 
-# What the parser hands the writer per event: everything but the call id and the constants.
-# (source_id, unique_id, event_type, event_timestamp, canonical_json, body_hash, delivered, status,
-#  bridge_id, local_base)
-EventRow = tuple[int, str, str, Any, str, bytes, bool, "str | None", "str | None", "str | None"]
-# (source_id, unique_id, event_type, body_hash, event_timestamp, delivered, bridge_id, local_base)
-SightingRow = tuple[int, str, str, bytes, Any, bool, "str | None", "str | None"]
 _EVENT_COLUMNS = (
     "call_id, enterprise_id, unique_id, event_type, event_timestamp, data_source, raw_data,"
     " body_hash, source_table, source_id, file_date, delivered, status, bridge_id, local_base"
