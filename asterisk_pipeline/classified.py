@@ -1,29 +1,19 @@
 """A chunk of source rows read in one pass: each row parsed, hashed and read for its
 conversation once (SPEC §4.1), into what the event writer and the open conversations take.
 
-Pure and light (the core only): the import runs it in its own thread for small reads, and
-``pbx.reader_process`` runs it in a process of its own beside a large file's import.
+Pure: the import runs it chunk by chunk (``sync.importer``), the rebuild builds its sightings
+with ``sighting_row``.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from .conversations import ConvRow, conv_row, parse_channel
 from .model import Event, EventRow, Rejected, SightingRow, SourceRow
 from .normalize import classify_event, unprocessable
-
-
-class ChunkSpan(NamedTuple):
-    """What a read must remember of a chunk once it is classified: its first and last rows (the
-    cursor's digests) and how many rows it held."""
-
-    first: SourceRow
-    last: SourceRow
-    rows: int
 
 
 @dataclass

@@ -259,10 +259,8 @@ def _classify(path: Path, exc: sqlite3.Error) -> SourceError:
 
 
 def in_file(after: int, offset: int) -> int:
-    """A stored position (file id + its generation's ``offset``) as an id of the file itself
-    (the first generation's ids are stored as they are, ids <= 0 included)."""
-    if not offset:
-        return after
+    """A stored position of a later generation (file id + its ``offset`` > 0) as an id of the
+    file itself."""
     return BEFORE_FIRST_ROW if after <= offset else after - offset
 
 

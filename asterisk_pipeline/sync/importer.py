@@ -19,7 +19,7 @@ A kill at any point rolls everything back, so a re-run starts from the same curs
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from ..classified import ChunkSpan, Classified, classify_chunk
+from ..classified import Classified, classify_chunk
 from ..conversations import Conversation, ConvRow, assemble, conv_row, parse_channel
 from ..followup import DEFAULT_WINDOW
 from ..grouping import UnionFind
@@ -182,19 +182,14 @@ def import_rows(conn: Connection, request: ImportRequest, source: RowSource) -> 
 
 def _classified(
     source: RowSource, request: ImportRequest, after: int, offset: int,
-) -> Iterator[tuple[ChunkSpan, Classified]]:
+) -> Iterator[tuple[Sequence[SourceRow], Classified]]:
     """The source's chunks above ``after`` (a stored position), ids shifted by the generation's
-    ``offset``, each classified (``classified.classify_chunk``).
-
-    Measured and left out (issue 21): the same read and classification in a child process, one
-    chunk ahead, on this 2-core machine — the pickles both ways cost more CPU than the import's
-    own thread saved, and PostgreSQL needs the other core (200,000 calls: 76.9 s against 69.8 s).
-    """
+    ``offset`` (``pbx.files.shifted``), each with its classification."""
     live_table = request.flow.table == LIVE_TABLE
-    chunks = source.rows(in_file(after, offset))
-    for chunk in shifted(chunks, offset) if offset else chunks:
+    chunks = shifted(source.rows(in_file(after, offset)), offset) if offset else source.rows(after)
+    for chunk in chunks:
         if chunk:
-            yield ChunkSpan(chunk[0], chunk[-1], len(chunk)), classify_chunk(chunk, request.tz, request.file_date, live_table)
+            yield chunk, classify_chunk(chunk, request.tz, request.file_date, live_table)
 
 
 def _advanced(cursor: Cursor, reading: _Reading, *, from_start: bool) -> Cursor:
@@ -290,18 +285,20 @@ class _Reading:
     # that takes rows out ends that: the settle then gathers from scratch).
     gathered: Gathered | None = field(default_factory=Gathered)
 
-    def count(self, span: ChunkSpan, classified: Classified) -> None:
-        """Where the read is after this chunk, and what it held."""
+    def count(self, chunk: Sequence[SourceRow], classified: Classified) -> None:
+        """Where the read is after this (non-empty) chunk, and what it held."""
         if self.first_row is None:
-            self.first_row = span.first
-        if span.last.id > self.last_id:
-            self.last_id, self.last_row = span.last.id, span.last
-        self.rows_read += span.rows
+            self.first_row = chunk[0]
+        if chunk[-1].id > self.last_id:
+            self.last_id, self.last_row = chunk[-1].id, chunk[-1]
+        self.rows_read += len(chunk)
         self.events_read += len(classified.events)
         self.rejected += len(classified.rejects)
 
 
-def _read(chunks: Iterable[tuple[ChunkSpan, Classified]], target: WriteTarget, writing: _Writing) -> _Reading:
+def _read(
+    chunks: Iterable[tuple[Sequence[SourceRow], Classified]], target: WriteTarget, writing: _Writing,
+) -> _Reading:
     """Classify every row above the cursor, hand chunks to the writer, keep the rows of
     conversations still open; quiet ones are assembled and written on the way (memory stays
     bounded by what is open, not by the size of the day)."""
@@ -311,7 +308,7 @@ def _read(chunks: Iterable[tuple[ChunkSpan, Classified]], target: WriteTarget, w
     request = target.request
     first_chunk = True
     flush_at = FLUSH_ROWS
-    for span, classified in chunks:
+    for chunk, classified in chunks:
         fresh = classified.fresh
         if first_chunk and fresh and not target.first_read:
             # Before the writer thread touches the connection: stored rows around the start of
@@ -321,7 +318,7 @@ def _read(chunks: Iterable[tuple[ChunkSpan, Classified]], target: WriteTarget, w
         first_chunk = False
         for seen in fresh:
             open_rows.add(seen)
-        reading.count(span, classified)
+        reading.count(chunk, classified)
         writing.pipeline.submit(writing.events.write, classified.events, classified.rejects, classified.sightings)
         if open_rows.count >= flush_at or open_rows.bytes >= FLUSH_BYTES:
             ready = open_rows.take_quiet(request)
